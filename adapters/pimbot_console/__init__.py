@@ -1,0 +1,1 @@
+"""pimbot console adapter."""

@@ -1,0 +1,1 @@
+"""pimbot server adapter."""

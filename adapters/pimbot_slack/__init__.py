@@ -1,0 +1,1 @@
+"""pimbot slack adapter."""

@@ -1,0 +1,1 @@
+"""pimbot benchmarks (run with `pimbot bench`)."""

@@ -1,0 +1,3 @@
+"""pimbot: Privileged Identity Management in chat."""
+
+__version__ = "0.1.0"

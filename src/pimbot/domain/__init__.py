@@ -1,0 +1,1 @@
+"""Pure domain: entities, states, transitions, durations and decisions. No I/O."""

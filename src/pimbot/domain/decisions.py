@@ -1,0 +1,98 @@
+"""Pure decisions with machine-readable reasons: who may approve, what may be requested."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from pimbot.domain.durations import format_duration
+from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.model import Policy, Role
+
+
+class ApprovalVerdict(StrEnum):
+    ALLOWED = "allowed"
+    SELF_APPROVAL = "self_approval"
+    NOT_APPROVER = "not_approver"
+    ALREADY_VOTED = "already_voted"
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    verdict: ApprovalVerdict
+    message: str
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict is ApprovalVerdict.ALLOWED
+
+
+def decide_approver(
+    policy: Policy, role: Role, requester: str, actor: str, voted: frozenset[str]
+) -> ApprovalDecision:
+    """May ``actor`` approve or deny ``requester``'s request for ``role``?"""
+    if actor == requester:
+        return ApprovalDecision(
+            ApprovalVerdict.SELF_APPROVAL, "You cannot approve or deny your own request."
+        )
+    if actor not in policy.approvers_of(role):
+        return ApprovalDecision(
+            ApprovalVerdict.NOT_APPROVER, f"You are not an approver for {role.name}."
+        )
+    if actor in voted:
+        return ApprovalDecision(
+            ApprovalVerdict.ALREADY_VOTED, "You have already answered this request."
+        )
+    return ApprovalDecision(ApprovalVerdict.ALLOWED, "")
+
+
+def approvals_needed(policy: Policy, role: Role, requester: str) -> int:
+    """N of M, never more than the approvers other than the requester."""
+    others = [a for a in policy.approvers_of(role) if a != requester]
+    return max(1, min(role.approval.min_approvals, len(others) or 1))
+
+
+def bound_duration(role: Role, requested: timedelta | None, *, breakglass: bool = False) -> timedelta:
+    limit = role.max_duration
+    if breakglass:
+        limit = min(limit, role.breakglass.max_duration)
+    duration = requested if requested is not None else min(role.default_duration, limit)
+    if duration > limit:
+        raise PimError(
+            ErrorCode.DURATION,
+            f"{format_duration(duration)} is over the maximum of {format_duration(limit)} "
+            f"for {role.name}",
+            f"activate {role.name} for {format_duration(limit)} reason …",
+        )
+    if duration <= timedelta(0):
+        raise PimError(ErrorCode.DURATION, "the duration must be positive", "for 1h")
+    return duration
+
+
+def check_justification(role: Role, reason: str | None) -> None:
+    if role.require_justification and not (reason and reason.strip()):
+        raise PimError(
+            ErrorCode.JUSTIFICATION,
+            f"{role.name} needs a justification",
+            f"activate {role.name} for {format_duration(role.default_duration)} reason INC-42 …",
+        )
+
+
+def check_ticket(role: Role, ticket: str | None) -> None:
+    rule = role.require_ticket
+    if rule is False:
+        return
+    if not ticket:
+        raise PimError(
+            ErrorCode.TICKET,
+            f"{role.name} needs a ticket",
+            f"activate {role.name} ticket INC-42 reason …",
+        )
+    if isinstance(rule, str) and not re.fullmatch(rule, ticket):
+        raise PimError(
+            ErrorCode.TICKET,
+            f"ticket '{ticket}' does not match the pattern {rule} required for {role.name}",
+            f"activate {role.name} ticket … reason …",
+        )

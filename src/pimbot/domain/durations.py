@@ -1,0 +1,46 @@
+"""Durations as people type them: ``90s``, ``30m``, ``1h30m``, ``8h``, ``2d``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from pimbot.domain.errors import ErrorCode, PimError
+
+_PART = re.compile(r"(\d{1,7})([dhms])")
+_WHOLE = re.compile(r"(?:\d{1,7}[dhms])+")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``1h30m`` and friends; raise PimError(DURATION) with a hint otherwise."""
+    cleaned = text.strip().lower()
+    if not cleaned or not _WHOLE.fullmatch(cleaned):
+        raise PimError(
+            ErrorCode.DURATION,
+            f"'{text}' is not a duration",
+            "90s, 30m, 1h30m, 8h or 2d",
+        )
+    seen: set[str] = set()
+    seconds = 0
+    for amount, unit in _PART.findall(cleaned):
+        if unit in seen:
+            raise PimError(ErrorCode.DURATION, f"'{text}' repeats the unit '{unit}'", "1h30m")
+        seen.add(unit)
+        seconds += int(amount) * _UNIT_SECONDS[unit]
+    if seconds <= 0:
+        raise PimError(ErrorCode.DURATION, f"'{text}' is not a positive duration", "30m")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """Render a duration compactly: ``1h30m``, ``2d``, ``45s``."""
+    total = int(value.total_seconds())
+    if total <= 0:
+        return "0s"
+    parts: list[str] = []
+    for unit, size in _UNIT_SECONDS.items():
+        amount, total = divmod(total, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts)

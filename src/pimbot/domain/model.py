@@ -1,0 +1,115 @@
+"""Policy-level entities: roles, approval rules, assignments, reviews (frozen, pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+
+class AssignmentType(StrEnum):
+    ELIGIBLE = "eligible"
+    ACTIVE = "active"
+
+
+@dataclass(frozen=True)
+class ApprovalRule:
+    required: bool = False
+    approvers: tuple[str, ...] = ()  # emails and "group:NAME"
+    min_approvals: int = 1
+    timeout: timedelta = timedelta(hours=24)
+    require_mfa: bool = False
+
+
+@dataclass(frozen=True)
+class BreakglassRule:
+    allowed: bool = False
+    max_duration: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    provider: str
+    description: str = ""
+    grant: dict[str, Any] = field(default_factory=dict)
+    max_duration: timedelta = timedelta(hours=8)
+    default_duration: timedelta = timedelta(hours=1)
+    require_mfa: bool = False
+    require_justification: bool = True
+    require_ticket: bool | str = False  # True, False, or a regex the ticket must match
+    approval: ApprovalRule = ApprovalRule()
+    breakglass: BreakglassRule = BreakglassRule()
+    notify: tuple[str, ...] = ()
+    expiry_reminder: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    type: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    user: str
+    role: str
+    type: AssignmentType
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReviewSchedule:
+    name: str
+    roles: tuple[str, ...]
+    every: timedelta
+    duration: timedelta
+    reviewers: str = "approvers"  # "approvers", "admins", or a list joined by ","
+    if_no_response: str = "keep"  # keep | remove
+    recommend_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    admins: tuple[str, ...] = ()
+    auditors: tuple[str, ...] = ()
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    providers: dict[str, ProviderConfig] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+    assignments: tuple[Assignment, ...] = ()
+    reviews: tuple[ReviewSchedule, ...] = ()
+
+    def is_admin(self, email: str) -> bool:
+        return email.lower() in self.admins
+
+    def is_auditor(self, email: str) -> bool:
+        return email.lower() in self.auditors
+
+    def expand(self, principals: tuple[str, ...]) -> tuple[str, ...]:
+        """Emails named by a list of people and ``group:NAME`` entries, in order, unique."""
+        seen: dict[str, None] = {}
+        for principal in principals:
+            if principal.startswith("group:"):
+                for member in self.groups.get(principal.removeprefix("group:"), ()):
+                    seen[member] = None
+            else:
+                seen[principal] = None
+        return tuple(seen)
+
+    def approvers_of(self, role: Role) -> tuple[str, ...]:
+        return self.expand(role.approval.approvers)
+
+    def people(self) -> tuple[str, ...]:
+        """Everyone the policy names, admins first (the console's default actor is admins[0])."""
+        seen: dict[str, None] = dict.fromkeys(self.admins)
+        seen.update(dict.fromkeys(self.auditors))
+        for members in self.groups.values():
+            seen.update(dict.fromkeys(members))
+        for role in self.roles.values():
+            seen.update(dict.fromkeys(self.approvers_of(role)))
+        for assignment in self.assignments:
+            seen[assignment.user] = None
+        return tuple(seen)

@@ -1,0 +1,88 @@
+"""The small Protocols adapters and providers meet. The core depends only on these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pimbot.ui.cards import Card, Form
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Aware UTC now."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """Where a card landed, so it can be updated later (stored as JSON in ``messages``)."""
+
+    platform: str
+    ref: dict[str, str] = field(default_factory=dict)
+
+
+class Unreachable(Exception):
+    """The gateway cannot reach this person or channel (reported, never skipped silently)."""
+
+
+class ChatGateway(Protocol):
+    """One chat platform's outbound side."""
+
+    platform: str
+
+    async def can_reach(self, email: str) -> bool: ...
+
+    async def send_to_user(self, email: str, card: Card) -> SentMessage:
+        """DM a person; raise Unreachable if they cannot be found on this platform."""
+        ...
+
+    async def send_to_channel(self, channel: str, card: Card) -> SentMessage: ...
+
+    async def update(self, sent: SentMessage, card: Card) -> None: ...
+
+    async def open_form(self, email: str, form: Form, context: dict[str, Any]) -> bool:
+        """Open a form for a person if the platform can (a trigger id, a task module)."""
+        ...
+
+
+class IdentityDirectory(Protocol):
+    """Platform user id ↔ email."""
+
+    async def email_of(self, user_id: str) -> str | None: ...
+
+    async def user_id_of(self, email: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class GrantTarget:
+    """What a provider needs to grant or revoke one role to one person."""
+
+    activation_id: str
+    email: str
+    role: str
+    grant: dict[str, Any]
+    starts_at: datetime | None
+    expires_at: datetime | None
+
+
+class Provider(Protocol):
+    """Where access is really granted. Every call is idempotent."""
+
+    async def grant(self, target: GrantTarget) -> str | None:
+        """Grant; return an opaque reference the provider needs for revoke (or None)."""
+        ...
+
+    async def revoke(self, target: GrantTarget, ref: str | None) -> None: ...
+
+    async def check(self, target: GrantTarget) -> bool:
+        """Does the person hold the role at the provider right now (drift detection)?"""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 async tables, the database handle and Alembic migrations."""

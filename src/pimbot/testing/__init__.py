@@ -1,0 +1,1 @@
+"""Fakes shipped with pimbot for its own tests and for people building on it."""

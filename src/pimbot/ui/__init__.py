@@ -1,0 +1,1 @@
+"""Neutral cards and forms; each adapter draws them natively."""

@@ -1,0 +1,134 @@
+"""The neutral Card / Button / Form model every adapter renders.
+
+Text in a card is plain text written by pimbot or typed by a person; adapters escape it for
+their platform. A ``Mention`` or ``Time`` inside ``Field.value`` lets an adapter draw a person
+or a time natively (``<@U…>`` / ``<!date^…>`` on Slack).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    APPROVE = "pim_approve"
+    DENY = "pim_deny"
+    CANCEL = "pim_cancel"
+    EXTEND = "pim_extend"
+    DEACTIVATE = "pim_deactivate"
+    ACTIVATE = "pim_activate"  # opens the activation form for a role (value = role name)
+    REVIEW_KEEP = "pim_review_keep"
+    REVIEW_REMOVE = "pim_review_remove"
+    SUBMIT_ACTIVATION = "pim_submit_activation"
+    SUBMIT_DENY = "pim_submit_deny"
+    SUBMIT_APPROVE = "pim_submit_approve"  # approval with an MFA code
+    SUBMIT_MFA_CONFIRM = "pim_submit_mfa_confirm"
+
+
+class ButtonStyle(StrEnum):
+    DEFAULT = "default"
+    PRIMARY = "primary"
+    DANGER = "danger"
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action: ActionId
+    value: str  # an object id (and nothing the core trusts beyond that)
+    style: ButtonStyle = ButtonStyle.DEFAULT
+
+
+@dataclass(frozen=True)
+class Mention:
+    email: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Time:
+    at: datetime
+
+
+FieldValue = str | Mention | Time
+
+
+@dataclass(frozen=True)
+class Field:
+    label: str
+    value: FieldValue
+
+
+class Tone(StrEnum):
+    INFO = "info"
+    GOOD = "good"
+    WARNING = "warning"
+    DANGER = "danger"
+
+
+@dataclass(frozen=True)
+class Card:
+    title: str
+    text: str = ""
+    fields: tuple[Field, ...] = ()
+    actions: tuple[Button, ...] = ()
+    context: str = ""
+    tone: Tone = Tone.INFO
+    image_png: bytes | None = None  # e.g. an MFA enrolment QR code
+    image_alt: str = ""
+
+    @property
+    def fallback_text(self) -> str:
+        """Plain one-paragraph text for notifications and clients that cannot draw cards."""
+        parts = [self.title]
+        if self.text:
+            parts.append(self.text)
+        return " — ".join(parts)
+
+
+class InputKind(StrEnum):
+    TEXT = "text"
+    MULTILINE = "multiline"
+    SELECT = "select"
+    CODE = "code"  # a 6-digit one-time code
+
+
+@dataclass(frozen=True)
+class Choice:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    label: str
+    kind: InputKind = InputKind.TEXT
+    required: bool = True
+    initial: str = ""
+    choices: tuple[Choice, ...] = ()
+    placeholder: str = ""
+    max_length: int = 3000
+
+
+@dataclass(frozen=True)
+class Form:
+    title: str
+    submit: ActionId
+    submit_label: str = "Submit"
+    inputs: tuple[Input, ...] = ()
+    value: str = ""  # carried back on submit (an object id)
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the core answers to the person who acted (ephemeral where the platform allows)."""
+
+    text: str = ""
+    card: Card | None = None
+    form: Form | None = None
+    field_errors: dict[str, str] = field(default_factory=dict)
+    ok: bool = True
