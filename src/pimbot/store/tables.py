@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -55,7 +56,8 @@ class UtcDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
-
+# Integer ids: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -140,8 +142,11 @@ class RequestRow(Base):
     revoked_at: Mapped[datetime | None]  # the provider confirmed the revoke
     grant_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
     failure: Mapped[str] = mapped_column(Text, default="")
+    votes_count: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_requests_email_role_state", "email", "role", "state"),)
+    # Every change is a compare-and-set: UPDATE … WHERE id = ? AND version = ? (else StaleDataError).
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class VoteRow(Base):
@@ -169,8 +174,10 @@ class MessageRow(Base):
 
 
 class JobRow(Base):
+    """A durable job (see ``pimbot.scheduling``): claimed under a lease, retried with backoff."""
+
     __tablename__ = "jobs"
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     due_at: Mapped[datetime]
@@ -181,21 +188,25 @@ class JobRow(Base):
     lease_expires_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
     dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
-    created_at: Mapped[datetime]
+    # Bookkeeping only (the database's clock); due times always come from the Clock port.
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_jobs_status_due", "status", "due_at"),)
 
 
 class AuditEventRow(Base):
-    """Append-only, hash-chained audit log."""
+    """Append-only, hash-chained audit log (``pimbot.store.audit_log``).
+
+    ``seq`` is assigned explicitly (last seq + 1 under the chain lock) because it is hashed.
+    """
 
     __tablename__ = "audit_events"
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
-    at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(320))
+    seq: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(320), index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
-    subject: Mapped[str] = mapped_column(String(400), default="")
+    subject: Mapped[str] = mapped_column(String(400), default="", index=True)
     outcome: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))

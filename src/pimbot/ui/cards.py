@@ -78,6 +78,7 @@ class Card:
     tone: Tone = Tone.INFO
     image_png: bytes | None = None  # e.g. an MFA enrolment QR code
     image_alt: str = ""
+    image_text: str = ""  # the same image for text-only surfaces (a terminal QR code)
 
     @property
     def fallback_text(self) -> str:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 08:43:14.256550
+Create Date: 2026-11-28 08:49:11.492461
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_assignments_role'), ['role'], unique=False)
 
     op.create_table('audit_events',
-    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=320), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),
@@ -53,6 +53,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_events_action'), ['action'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_events_actor'), ['actor'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_events_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_events_subject'), ['subject'], unique=False)
 
     op.create_table('group_members',
     sa.Column('group', sa.String(length=200), nullable=False),
@@ -71,7 +74,7 @@ def upgrade() -> None:
     sa.Column('lease_expires_at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=False),
     sa.Column('dedupe_key', sa.String(length=200), nullable=True),
-    sa.Column('created_at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', pimbot.store.tables.UtcDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('finished_at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_jobs_dedupe_key'))
@@ -155,6 +158,7 @@ def upgrade() -> None:
     sa.Column('revoked_at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
     sa.Column('grant_ref', sa.Text(), nullable=True),
     sa.Column('failure', sa.Text(), nullable=False),
+    sa.Column('votes_count', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_requests'))
     )
     with op.batch_alter_table('requests', schema=None) as batch_op:
@@ -215,6 +219,9 @@ def downgrade() -> None:
     op.drop_table('jobs')
     op.drop_table('group_members')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_events_subject'))
+        batch_op.drop_index(batch_op.f('ix_audit_events_at'))
+        batch_op.drop_index(batch_op.f('ix_audit_events_actor'))
         batch_op.drop_index(batch_op.f('ix_audit_events_action'))
 
     op.drop_table('audit_events')

@@ -1,0 +1,138 @@
+"""The composition root: settings → database → policy → providers → MFA → core → adapters.
+
+``build_runtime`` wires the core from settings (used by ``pimbot run`` and by CLI commands
+that need the policy or the database); ``serve`` is ``pimbot run``: it starts the adapters,
+the HTTP listener and the worker, and stops them all on SIGINT / SIGTERM or, for the console,
+at the end of input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass, field
+
+from pimbot.domain.model import Policy
+from pimbot.policy import apply_policy, format_plan, load_policy, resolve_policy_path
+from pimbot.ports import Clock, Provider, SystemClock
+from pimbot.providers import build_providers
+from pimbot.store.database import Database
+from pimbot.workflow.core import PimCore
+from pimbot.workflow.mfa import MfaService
+from pimbot_console.app import ConsoleAdapter
+from pimbot_server.http import HttpServer
+from pimbot_server.mounting import MountedAdapter, load_adapter
+from pimbot_server.settings import AdapterName, Settings
+from pimbot_server.storage import secret_box
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything ``pimbot run`` built, closed in reverse order by ``close``."""
+
+    settings: Settings
+    db: Database
+    policy: Policy
+    providers: dict[str, Provider]
+    core: PimCore
+    adapters: list[MountedAdapter] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for provider in self.providers.values():
+            with contextlib.suppress(Exception):
+                await provider.close()
+        await self.db.dispose()
+
+
+async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    """Database (migrated) → policy (applied) → providers → MFA → PimCore."""
+    clock = clock or SystemClock()
+    db = Database(settings.database_url)
+    try:
+        box = secret_box(settings, db)  # refuse early, before touching the database
+        await db.upgrade()
+        path = resolve_policy_path(settings.policy_file)
+        policy = load_policy(path)
+        changes = await apply_policy(db, policy, clock)
+        log.info("policy %s applied:\n%s", path, format_plan(changes))
+        providers = build_providers(policy.providers, settings.env, clock=clock)
+    except BaseException:
+        await db.dispose()
+        raise
+    mfa = MfaService(db, box, clock)
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    core = PimCore(db, policy, providers, clock, mfa=mfa, owner=owner)
+    return Runtime(settings, db, policy, providers, core)
+
+
+def console_actor(policy: Policy) -> str:
+    """Whom the console acts as at first: the first admin in the policy."""
+    people = policy.admins or policy.people()
+    return people[0] if people else "admin@example.com"
+
+
+async def serve(settings: Settings) -> int:
+    """``pimbot run``: run until a signal, or until the console's input ends."""
+    runtime = await build_runtime(settings)
+    core = runtime.core
+    console: ConsoleAdapter | None = None
+    http: HttpServer | None = None
+    try:
+        for name in settings.adapters:
+            if name in (AdapterName.SLACK, AdapterName.TEAMS):
+                runtime.adapters.append(load_adapter(name, settings.env, core))
+        if settings.has_console:
+            console = ConsoleAdapter(core, console_actor(runtime.policy))
+            core.add_gateway(console.gateway)
+        await core.start()
+        for adapter in runtime.adapters:
+            await adapter.start()
+        if settings.needs_http:
+            http = HttpServer(core, runtime.adapters)
+            await http.start(settings.host, settings.port)
+        await _run_until_done(console, core)
+    finally:
+        await _shut_down(runtime, http)
+    return 0
+
+
+async def _run_until_done(console: ConsoleAdapter | None, core: PimCore) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        if console is None:
+            await stopping.wait()
+            log.info("stopping: signal received")
+            return
+        session = asyncio.create_task(console.run())
+        stop = asyncio.create_task(stopping.wait())
+        await asyncio.wait({session, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not session.done():
+            session.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await session
+        await core.drain()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _shut_down(runtime: Runtime, http: HttpServer | None) -> None:
+    if http is not None:
+        await http.stop()
+    for adapter in reversed(runtime.adapters):
+        try:
+            await adapter.stop()
+        except Exception:
+            log.exception("adapter %s did not stop cleanly", adapter.name)
+    await runtime.core.stop()
+    await runtime.close()

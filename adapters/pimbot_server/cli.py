@@ -1,0 +1,137 @@
+"""The ``pimbot`` command: argparse sub-commands, exit codes 0 (done), 1 (failed), 2 (usage).
+
+Heavy modules are imported by the sub-command that needs them, so ``pimbot keygen`` and
+``--help`` stay instant. Messages for people go to stderr as one line; logs go to stderr too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from pimbot.domain.errors import PimError
+from pimbot_server import commands
+from pimbot_server.settings import Settings, SettingsError, current_env, load_env_file
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pimbot",
+        description="Privileged Identity Management in Slack, Microsoft Teams and the console.",
+        epilog="Configuration comes from the environment (a .env file is honoured); see README.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("run", help="run the bot (console, Slack, Teams, or a worker replica)")
+    _db_parser(sub)
+    _policy_parser(sub)
+    _audit_parser(sub)
+    sub.add_parser("keygen", help="print a new PIMBOT_SECRET_KEY")
+    mfa = sub.add_parser("mfa", help="MFA administration").add_subparsers(
+        dest="mfa_command", metavar="ACTION", required=True
+    )
+    rotate = mfa.add_parser("rotate-key", help="re-encrypt every TOTP secret under a new key")
+    rotate.add_argument("--new-key", required=True, metavar="KEY", help="new key ('-': stdin)")
+    _manifest_parser(sub)
+    bench = sub.add_parser("bench", help="run the benchmarks under bench/ (docs/PERFORMANCE.md)")
+    bench.add_argument("--only", metavar="NAME", help="run only benchmarks whose name has NAME")
+    bench.add_argument("--quick", action="store_true", help="smaller workloads (a smoke run)")
+    bench.add_argument("--json", action="store_true", help="print the reports as JSON")
+    return parser
+
+
+def _db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", metavar="ACTION", required=True
+    )
+    db.add_parser("upgrade", help="migrate PIMBOT_DATABASE_URL to the latest schema")
+
+
+def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    policy = sub.add_parser("policy", help="check and apply the policy file").add_subparsers(
+        dest="policy_command", metavar="ACTION", required=True
+    )
+    for name, text in (
+        ("validate", "check the policy file and print every error with its YAML path"),
+        ("plan", "show what applying the policy file would change"),
+        ("apply", "apply the policy file to the database"),
+    ):
+        action = policy.add_parser(name, help=text)
+        action.add_argument("file", nargs="?", metavar="FILE", help="default: PIMBOT_POLICY")
+
+
+def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
+        dest="audit_command", metavar="ACTION", required=True
+    )
+    audit.add_parser("verify", help="check the hash chain; name the first bad event")
+    export = audit.add_parser("export", help="write the audit log as JSON lines or CSV")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--since", metavar="WHEN", help="e.g. 2026-11-01, 'yesterday 09:00'")
+    export.add_argument("--output", metavar="FILE", help="default: standard output")
+
+
+def _manifest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    manifest = sub.add_parser("manifest", help="print a Slack or Teams app manifest")
+    platforms = manifest.add_subparsers(dest="platform", metavar="PLATFORM", required=True)
+    slack = platforms.add_parser("slack", help="the Slack app manifest (YAML)")
+    slack.add_argument("--url", required=True, help="public base URL, e.g. https://pim.example.com")
+    teams = platforms.add_parser("teams", help="the Teams app manifest (JSON)")
+    teams.add_argument("--app-id", help="default: MICROSOFT_APP_ID")
+
+
+def configure_logging(args: argparse.Namespace, settings: Settings | None) -> None:
+    """Logs go to stderr: WARNING for the console alone (stdout is the chat), else INFO."""
+    if args.verbose:
+        level = logging.DEBUG
+    elif args.command == "run" and settings is not None and not settings.needs_http:
+        level = logging.WARNING
+    else:
+        level = logging.INFO
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "keygen":
+        return commands.keygen()
+    load_env_file()
+    try:
+        settings = Settings.from_env(current_env())
+    except SettingsError as exc:
+        print(f"pimbot: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    configure_logging(args, settings)
+    try:
+        return asyncio.run(commands.dispatch(args, settings))
+    except (SettingsError, PimError, commands.CommandFailed) as exc:
+        print(f"pimbot: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (OSError, SQLAlchemyError) as exc:
+        log.debug("command failed", exc_info=True)
+        print(f"pimbot: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+def _one_line(exc: BaseException) -> str:
+    """A database or network failure in one line (the driver's own error, not SQL)."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0] if text else 'failed'}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The one aiohttp app: /healthz, /readyz, /metrics, plus every mounted adapter's routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from pimbot.ports import Clock
+from pimbot.store.database import Database
+from pimbot_server.metrics import CONTENT_TYPE, Metrics
+from pimbot_server.mounting import MountedAdapter
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+METRICS_KEY = web.AppKey("pimbot_metrics", Metrics)
+
+
+class ServedCore(Protocol):
+    """What the HTTP routes need of ``PimCore``."""
+
+    db: Database
+    clock: Clock
+
+    def is_ready(self) -> bool: ...
+
+
+def build_http_app(core: ServedCore, adapters: Sequence[MountedAdapter] = ()) -> web.Application:
+    """The aiohttp application with health, readiness and metrics routes and the adapters'."""
+    metrics = Metrics(core.db, core.clock)
+    app = web.Application(middlewares=[_count_requests(metrics)])
+    app[METRICS_KEY] = metrics
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(_request: web.Request) -> web.Response:
+        if not await core.db.ping():
+            return web.Response(status=503, text="not ready: database unreachable\n")
+        if not core.is_ready():
+            return web.Response(status=503, text="not ready: scheduler not running\n")
+        return web.Response(text="ready\n")
+
+    async def metrics_route(_request: web.Request) -> web.Response:
+        body = await metrics.scrape()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_route)
+    for adapter in adapters:
+        adapter.mount(app)
+    return app
+
+
+def _count_requests(metrics: Metrics) -> Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = _route_label(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            metrics.http_requests.labels(request.method, route, str(exc.status)).inc()
+            raise
+        except Exception:
+            metrics.http_requests.labels(request.method, route, "500").inc()
+            raise
+        metrics.http_requests.labels(request.method, route, str(response.status)).inc()
+        return response
+
+    return middleware
+
+
+def _route_label(request: web.Request) -> str:
+    """The route's pattern, never the raw path (unbounded label values)."""
+    resource = request.match_info.route.resource
+    if resource is None:
+        return "unmatched"
+    return resource.canonical
+
+
+class HttpServer:
+    """Runs the app on HOST:PORT; ``port`` is the bound one (useful with port 0)."""
+
+    def __init__(self, core: ServedCore, adapters: Sequence[MountedAdapter] = ()) -> None:
+        self.app = build_http_app(core, adapters)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        sockets = self._runner.addresses
+        self.port = int(sockets[0][1]) if sockets else port
+        log.info("HTTP listening on %s:%s", host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

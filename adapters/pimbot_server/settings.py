@@ -1,0 +1,134 @@
+"""Settings read from the environment: the only place pimbot looks at ``os.environ``.
+
+``load_env_file`` honours a ``.env`` in the current directory without overriding what is
+already set; ``Settings.from_env`` turns a mapping of variables into typed settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./pimbot.db"
+DEFAULT_HOST = "0.0.0.0"
+DEFAULT_PORT = 3000
+
+
+class SettingsError(Exception):
+    """A setting that cannot be used: one line, with a hint."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} (try: {self.hint})" if self.hint else self.message
+
+
+class AdapterName(StrEnum):
+    CONSOLE = "console"
+    SLACK = "slack"
+    TEAMS = "teams"
+    NONE = "none"  # only the HTTP server and the scheduler (a worker replica)
+
+
+LISTENING_ADAPTERS = frozenset({AdapterName.SLACK, AdapterName.TEAMS, AdapterName.NONE})
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    policy_file: str | None = None  # PIMBOT_POLICY as given; resolved by pimbot.policy
+    secret_key: str | None = None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    adapters: tuple[AdapterName, ...] = (AdapterName.CONSOLE,)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for adapters' from_env
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            database_url=env.get("PIMBOT_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+            policy_file=env.get("PIMBOT_POLICY", "").strip() or None,
+            secret_key=env.get("PIMBOT_SECRET_KEY", "").strip() or None,
+            host=env.get("PIMBOT_HOST", "").strip() or DEFAULT_HOST,
+            port=_port(env.get("PIMBOT_PORT", "")),
+            adapters=choose_adapters(env),
+            env=dict(env),
+        )
+
+    @property
+    def needs_http(self) -> bool:
+        """The HTTP server runs whenever Slack, Teams or ``none`` is among the adapters."""
+        return any(name in LISTENING_ADAPTERS for name in self.adapters)
+
+    @property
+    def has_console(self) -> bool:
+        return AdapterName.CONSOLE in self.adapters
+
+
+def load_env_file(path: Path | None = None) -> None:
+    """Load ``.env`` (default: in the current directory) without overriding set variables."""
+    from dotenv import load_dotenv
+
+    target = path if path is not None else Path.cwd() / ".env"
+    if target.is_file():
+        load_dotenv(target, override=False)
+
+
+def current_env() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def _port(raw: str) -> int:
+    text = raw.strip()
+    if not text:
+        return DEFAULT_PORT
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise SettingsError(f"PIMBOT_PORT={raw!r} is not a TCP port", "PIMBOT_PORT=3000")
+    return int(text)
+
+
+def choose_adapters(env: Mapping[str, str]) -> tuple[AdapterName, ...]:
+    """PIMBOT_ADAPTERS if set, else the platforms whose credentials are present, else console."""
+    forced = env.get("PIMBOT_ADAPTERS", "").strip()
+    if forced:
+        return _parse_adapters(forced)
+    chosen: list[AdapterName] = []
+    if env.get("SLACK_BOT_TOKEN") and (
+        env.get("SLACK_SIGNING_SECRET") or env.get("SLACK_APP_TOKEN")
+    ):
+        chosen.append(AdapterName.SLACK)
+    teams_credentials = env.get("MICROSOFT_APP_ID") and env.get("MICROSOFT_APP_PASSWORD")
+    if teams_credentials or env.get("PIMBOT_TEAMS_DEV_MODE", "").strip() == "1":
+        chosen.append(AdapterName.TEAMS)
+    return tuple(chosen) or (AdapterName.CONSOLE,)
+
+
+def _parse_adapters(text: str) -> tuple[AdapterName, ...]:
+    names: list[AdapterName] = []
+    for part in text.replace(" ", ",").split(","):
+        word = part.strip().lower()
+        if not word:
+            continue
+        try:
+            name = AdapterName(word)
+        except ValueError:
+            known = ", ".join(a.value for a in AdapterName)
+            raise SettingsError(
+                f"PIMBOT_ADAPTERS names an unknown adapter '{word}' (known: {known})",
+                "PIMBOT_ADAPTERS=slack,teams",
+            ) from None
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise SettingsError("PIMBOT_ADAPTERS is empty", "PIMBOT_ADAPTERS=console")
+    if AdapterName.NONE in names and len(names) > 1:
+        raise SettingsError(
+            "PIMBOT_ADAPTERS=none cannot be combined with other adapters", "PIMBOT_ADAPTERS=none"
+        )
+    return tuple(names)

@@ -1,0 +1,155 @@
+"""``SlackAdapter``: slack-bolt's AsyncApp wired to the core, over HTTP and/or Socket Mode.
+
+HTTP: ``POST /slack/events`` takes slash commands, interactivity and events (Slack's single
+request URL). bolt verifies every request's signature (missing headers, a bad signature or a
+timestamp more than 5 minutes off → 401, and nothing reaches the core). Socket Mode runs when
+``SLACK_APP_TOKEN`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.response import BoltResponse
+
+from pimbot_slack.core_port import SlackCore
+from pimbot_slack.directory import SlackDirectory
+from pimbot_slack.gateway import SlackGateway, build_client
+from pimbot_slack.handlers import SlackHandlers
+from pimbot_slack.settings import SlackSettings
+from pimbot_slack.translate import ACTION_PREFIX, event_id
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+SEEN_EVENTS_KEPT = 10_000
+
+
+class SlackAdapter:
+    """Slack in pimbot: translate payloads to core calls, render the core's cards."""
+
+    def __init__(self, settings: SlackSettings, core: SlackCore) -> None:
+        self.settings = settings
+        self.core = core
+        self.client = build_client(settings)
+        ttl = timedelta(seconds=settings.identity_ttl_s)
+        self.directory = SlackDirectory(self.client, core.clock, ttl)
+        self.gateway = SlackGateway(self.client, self.directory)
+        self.handlers = SlackHandlers(core, self.gateway)
+        self.bolt = AsyncApp(
+            name="pimbot",
+            logger=_quiet_logger(),
+            token=settings.bot_token,
+            client=self.client,
+            signing_secret=settings.signing_secret,
+            request_verification_enabled=True,
+            process_before_response=False,
+        )
+        self._inflight: set[asyncio.Future[Any]] = set()
+        self._seen_events: OrderedDict[str, None] = OrderedDict()
+        self._socket: AsyncSocketModeHandler | None = None
+        self._register()
+        core.add_gateway(self.gateway)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], core: SlackCore) -> SlackAdapter:
+        return cls(SlackSettings.from_env(env), core)
+
+    def mount(self, app: web.Application) -> None:
+        """Add ``POST /slack/events`` (HTTP mode; signatures always verified)."""
+        app.router.add_post(EVENTS_PATH, self.handle_http)
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        if not self.settings.signing_secret:
+            # Without a signing secret nothing could be verified: refuse rather than trust.
+            return web.json_response(
+                {"error": "signature verification is not configured"}, status=401
+            )
+        bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def start(self) -> None:
+        """Connect Socket Mode when an app token is configured (HTTP needs nothing started)."""
+        if not self.settings.socket_mode or self._socket is not None:
+            return
+        self._socket = AsyncSocketModeHandler(
+            self.bolt, self.settings.app_token, web_client=self.client
+        )
+        await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        log.info("Slack Socket Mode connected")
+
+    async def stop(self) -> None:
+        """Disconnect Socket Mode and let in-flight requests finish."""
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        await self.idle()
+
+    async def idle(self) -> None:
+        """Wait until every request already acked has finished its work."""
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    def _register(self) -> None:
+        prefix = re.compile("^" + re.escape(ACTION_PREFIX))
+        self.bolt.use(self._dedupe_events)
+        self.bolt.command(re.compile(".*"))(self._tracked(self.handlers.on_command))
+        self.bolt.action(prefix)(self._tracked(self.handlers.on_action))
+        self.bolt.view_submission(prefix)(self._tracked(self.handlers.on_view_submission))
+        self.bolt.event("app_home_opened")(self._tracked(self._on_home_opened))
+
+    def _tracked(
+        self, handler: Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]
+    ) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+        async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            await handler(ack, body)
+
+        return listener
+
+    async def _on_home_opened(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        event = body.get("event") or {}
+        if event.get("tab", "home") != "home":
+            return
+        try:
+            await self.handlers.on_home(str(event.get("user", "")))
+        except Exception:
+            log.exception("publishing the App Home failed")
+
+    async def _dedupe_events(
+        self, body: dict[str, Any], next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """An Events API retry of an event already taken is acked and changes nothing."""
+        key = event_id(body)
+        if key:
+            if key in self._seen_events:
+                log.info("duplicate Slack event ignored", extra={"event_id": key})
+                return BoltResponse(status=200, body="")
+            self._seen_events[key] = None
+            while len(self._seen_events) > SEEN_EVENTS_KEPT:
+                self._seen_events.popitem(last=False)
+        await next()
+        return None
+
+
+def _quiet_logger() -> logging.Logger:
+    """bolt logs rejected request bodies at INFO; those hold response URLs, so keep WARNING."""
+    logger = logging.getLogger("pimbot_slack.bolt")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+    return logger

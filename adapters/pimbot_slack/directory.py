@@ -1,0 +1,134 @@
+"""Slack user id ↔ email over the Web API (``users.info``, ``users.lookupByEmail``), cached.
+
+Answers are cached for a TTL measured on the core's Clock; misses for ``lookupByEmail`` are
+cached for a short time too, so a card to an absent approver does not hammer a Tier 3 method.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from pimbot.ports import Clock
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND_ERRORS = frozenset({"users_not_found", "user_not_found", "account_inactive"})
+MISS_TTL = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class SlackProfile:
+    user_id: str
+    email: str  # "" when Slack does not show one (no email, or no users:read.email scope)
+    display_name: str
+    is_bot: bool = False
+
+
+@dataclass
+class _Entry:
+    value: SlackProfile | None
+    until: datetime
+
+
+class SlackDirectory:
+    """IdentityDirectory for Slack (``email_of`` / ``user_id_of``) plus full profiles."""
+
+    def __init__(self, client: AsyncWebClient, clock: Clock, ttl: timedelta) -> None:
+        self._client = client
+        self._clock = clock
+        self._ttl = ttl
+        self._by_id: dict[str, _Entry] = {}
+        self._by_email: dict[str, _Entry] = {}
+
+    async def profile(self, user_id: str) -> SlackProfile | None:
+        """``users.info``; None when Slack does not know the user."""
+        cached = self._fresh(self._by_id, user_id)
+        if cached is not None:
+            return cached.value
+        try:
+            response = await self._client.users_info(user=user_id)
+        except SlackApiError as exc:
+            if slack_error(exc) in NOT_FOUND_ERRORS:
+                return self._store(self._by_id, user_id, None, MISS_TTL)
+            raise
+        found = _profile(response.get("user") or {})
+        self._store(self._by_id, user_id, found, self._ttl)
+        if found.email:
+            self._store(self._by_email, found.email.lower(), found, self._ttl)
+        return found
+
+    def is_cached(self, user_id: str) -> bool:
+        return self._fresh(self._by_id, user_id) is not None
+
+    async def email_of(self, user_id: str) -> str | None:
+        found = await self.profile(user_id)
+        return found.email if found is not None and found.email else None
+
+    async def user_id_of(self, email: str) -> str | None:
+        """``users.lookupByEmail``; None when nobody in the workspace has this email."""
+        key = email.strip().lower()
+        cached = self._fresh(self._by_email, key)
+        if cached is not None:
+            return cached.value.user_id if cached.value else None
+        try:
+            response = await self._client.users_lookupByEmail(email=key)
+        except SlackApiError as exc:
+            if slack_error(exc) in NOT_FOUND_ERRORS:
+                log.info("no Slack user for an approver's email", extra={"email": key})
+                self._store(self._by_email, key, None, MISS_TTL)
+                return None
+            raise
+        found = _profile(response.get("user") or {})
+        self._store(self._by_email, key, found, self._ttl)
+        return found.user_id or None
+
+    async def user_ids_of(self, emails: Iterable[str]) -> dict[str, str]:
+        """email (lower case) → user id for every email that resolves."""
+        resolved: dict[str, str] = {}
+        for email in emails:
+            user_id = await self.user_id_of(email)
+            if user_id:
+                resolved[email.lower()] = user_id
+        return resolved
+
+    def _fresh(self, table: dict[str, _Entry], key: str) -> _Entry | None:
+        entry = table.get(key)
+        if entry is None or entry.until <= self._clock.now():
+            return None
+        return entry
+
+    def _store(
+        self, table: dict[str, _Entry], key: str, value: SlackProfile | None, ttl: timedelta
+    ) -> SlackProfile | None:
+        table[key] = _Entry(value, self._clock.now() + ttl)
+        return value
+
+
+def _profile(user: dict[str, Any]) -> SlackProfile:
+    profile = user.get("profile") or {}
+    name = (
+        profile.get("real_name")
+        or profile.get("display_name")
+        or user.get("real_name")
+        or user.get("name")
+        or ""
+    )
+    return SlackProfile(
+        user_id=str(user.get("id", "")),
+        email=str(profile.get("email") or ""),
+        display_name=str(name),
+        is_bot=bool(user.get("is_bot")),
+    )
+
+
+def slack_error(exc: SlackApiError) -> str:
+    response = exc.response
+    data = response.data if response is not None else None
+    return str(data.get("error", "")) if isinstance(data, dict) else ""

@@ -1,0 +1,130 @@
+"""Slack's outbound side: the core's ChatGateway over the Web API (slack_sdk AsyncWebClient).
+
+Every call goes to ``PIMBOT_SLACK_API_URL`` and through slack_sdk's retry handlers, so a 429
+is waited out per ``Retry-After`` and a dropped connection is retried. Errors other than "this
+person or channel is not here" are raised, so the core's outbox job retries with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from pimbot.ports import SentMessage, Unreachable
+from pimbot.ui.cards import Card, Form, Reply
+from pimbot_slack.directory import SlackDirectory, slack_error
+from pimbot_slack.render import (
+    Mentions,
+    mention_emails,
+    render_message,
+    render_modal,
+    render_reply,
+)
+from pimbot_slack.settings import SlackSettings
+from pimbot_slack.translate import form_metadata
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+CHANNEL_GONE_ERRORS = frozenset(
+    {"channel_not_found", "is_archived", "not_in_channel", "user_not_found", "cannot_dm_bot"}
+)
+
+
+def build_client(settings: SlackSettings) -> AsyncWebClient:
+    """The one Web API client: bot token, configurable base URL, 429/5xx/connection retries."""
+    return AsyncWebClient(
+        token=settings.bot_token,
+        base_url=settings.api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def slack_channel(channel: str) -> str:
+    """``slack:#sec-alerts`` / ``#sec-alerts`` / ``C0123`` → what chat.postMessage accepts."""
+    name = channel.removeprefix("slack:").strip()
+    return name
+
+
+class SlackGateway:
+    """ChatGateway for Slack. ``SentMessage.ref`` is ``{"channel": ID, "ts": TS}``."""
+
+    platform = PLATFORM
+
+    def __init__(self, client: AsyncWebClient, directory: SlackDirectory) -> None:
+        self.client = client
+        self.directory = directory
+
+    async def can_reach(self, email: str) -> bool:
+        return await self.directory.user_id_of(email) is not None
+
+    async def send_to_user(self, email: str, card: Card) -> SentMessage:
+        user_id = await self.directory.user_id_of(email)
+        if user_id is None:
+            raise Unreachable(f"{email} has no Slack account in this workspace")
+        return await self._post(user_id, card)
+
+    async def send_to_channel(self, channel: str, card: Card) -> SentMessage:
+        return await self._post(slack_channel(channel), card)
+
+    async def update(self, sent: SentMessage, card: Card) -> None:
+        message = render_message(card, await self.mentions([card]))
+        await self.client.chat_update(channel=sent.ref["channel"], ts=sent.ref["ts"], **message)
+
+    async def open_form(self, email: str, form: Form, context: dict[str, Any]) -> bool:
+        """Open a modal when the caller has a fresh ``trigger_id`` in ``context``."""
+        trigger_id = str(context.get("trigger_id", ""))
+        if not trigger_id:
+            return False
+        metadata = form_metadata(form.value, str(context.get("response_url", "")))
+        return await self.open_modal(trigger_id, render_modal(form, metadata))
+
+    async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> bool:
+        """``views.open``; False when the trigger expired or was used (the caller falls back)."""
+        try:
+            await self.client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as exc:
+            error = slack_error(exc)
+            if error in {"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"}:
+                log.info("views.open refused the trigger", extra={"error": error})
+                return False
+            raise
+        return True
+
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        await self.client.views_publish(user_id=user_id, view=view)
+
+    async def post_reply_dm(self, user_id: str, reply: Reply) -> None:
+        """A Reply as a DM, for when no response_url is at hand (a modal submitted later)."""
+        cards = [reply.card] if reply.card else []
+        await self.client.chat_postMessage(
+            channel=user_id, **render_reply(reply, await self.mentions(cards))
+        )
+
+    async def mentions(self, cards: Sequence[Card]) -> Mentions:
+        return await self.directory.user_ids_of(sorted(mention_emails(cards)))
+
+    async def _post(self, channel: str, card: Card) -> SentMessage:
+        message = render_message(card, await self.mentions([card]))
+        try:
+            response = await self.client.chat_postMessage(channel=channel, **message)
+        except SlackApiError as exc:
+            if slack_error(exc) in CHANNEL_GONE_ERRORS:
+                raise Unreachable(f"Slack cannot deliver to {channel}: {slack_error(exc)}") from exc
+            raise
+        return SentMessage(
+            PLATFORM, {"channel": str(response["channel"]), "ts": str(response["ts"])}
+        )

@@ -1,0 +1,53 @@
+"""Slack settings, built from the environment mapping the composition root hands over."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pimbot.domain.errors import ErrorCode, PimError
+
+DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_IDENTITY_TTL_S = 3600.0
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    """Credentials and endpoints; secrets are kept out of ``repr`` (and so out of logs)."""
+
+    bot_token: str = field(repr=False)
+    signing_secret: str = field(default="", repr=False)
+    app_token: str = field(default="", repr=False)
+    api_url: str = DEFAULT_API_URL
+    identity_ttl_s: float = DEFAULT_IDENTITY_TTL_S
+
+    @property
+    def socket_mode(self) -> bool:
+        """Socket Mode when an app-level token (``xapp-…``) is configured."""
+        return bool(self.app_token)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SlackSettings:
+        bot_token = env.get("SLACK_BOT_TOKEN", "").strip()
+        signing_secret = env.get("SLACK_SIGNING_SECRET", "").strip()
+        app_token = env.get("SLACK_APP_TOKEN", "").strip()
+        api_url = env.get("PIMBOT_SLACK_API_URL", "").strip() or DEFAULT_API_URL
+        if not bot_token:
+            raise PimError(
+                ErrorCode.NOT_AVAILABLE,
+                "SLACK_BOT_TOKEN is not set, so the Slack adapter cannot start",
+                "copy the Bot User OAuth Token (xoxb-…) from the Slack app's OAuth page",
+            )
+        if not app_token and not signing_secret:
+            raise PimError(
+                ErrorCode.NOT_AVAILABLE,
+                "SLACK_SIGNING_SECRET is not set, and Slack over HTTP needs it to verify requests",
+                "copy the Signing Secret from the Slack app's Basic Information page, "
+                "or set SLACK_APP_TOKEN to use Socket Mode",
+            )
+        return cls(
+            bot_token=bot_token,
+            signing_secret=signing_secret,
+            app_token=app_token,
+            api_url=api_url if api_url.endswith("/") else api_url + "/",
+        )

@@ -1,0 +1,101 @@
+"""Slack payloads → what the core takes: command text, ActionIds, form inputs, form context.
+
+Nothing here decides anything; it only reads Slack's shapes (see ../shared/fixtures).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pimbot.ui.cards import ActionId
+
+ACTION_PREFIX = "pim_"
+MAX_METADATA = 3000
+# <@U123>, <@U123|name>, <@W123> (Enterprise Grid)
+USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+@dataclass(frozen=True)
+class FormContext:
+    """What a modal carries in ``private_metadata``: the form's value and where to answer."""
+
+    value: str = ""
+    response_url: str = ""
+
+
+def parse_action_id(action_id: str) -> ActionId | None:
+    """``pim_approve`` or ``pim_approve:2`` (a repeated button in one card) → ActionId."""
+    base = action_id.split(":", 1)[0]
+    try:
+        return ActionId(base)
+    except ValueError:
+        return None
+
+
+def unescape(text: str) -> str:
+    """Slack sends ``&``, ``<``, ``>`` typed by people as entities; give the core the text."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+async def command_text(text: str, email_of: Callable[[str], Awaitable[str | None]]) -> str:
+    """Slash command text for the grammar: user mentions become emails where Slack knows them."""
+    replacements: dict[str, str] = {}
+    for match in USER_MENTION.finditer(text):
+        email = await email_of(match.group(1))
+        if email:
+            replacements[match.group(0)] = email
+    for mention, email in replacements.items():
+        text = text.replace(mention, email)
+    return unescape(text).strip()
+
+
+def is_direct_message(channel_id: str) -> bool:
+    return channel_id.startswith("D")
+
+
+def view_inputs(view: Mapping[str, Any]) -> dict[str, str]:
+    """A submitted modal's values: input block id (the Form input's name) → text."""
+    values: dict[str, str] = {}
+    state = (view.get("state") or {}).get("values") or {}
+    for block_id, elements in state.items():
+        for element in (elements or {}).values():
+            values[block_id] = _element_value(element or {})
+    return values
+
+
+def _element_value(element: Mapping[str, Any]) -> str:
+    kind = element.get("type")
+    if kind in {"static_select", "external_select", "radio_buttons"}:
+        selected = element.get("selected_option") or {}
+        return str(selected.get("value") or "")
+    if kind == "users_select":
+        return str(element.get("selected_user") or "")
+    return str(element.get("value") or "")
+
+
+def form_metadata(value: str, response_url: str = "") -> str:
+    """``private_metadata`` JSON within Slack's 3000 characters (the value always fits)."""
+    data = {"value": value[:2000], "response_url": response_url}
+    encoded = json.dumps(data, separators=(",", ":"))
+    if len(encoded) > MAX_METADATA:
+        encoded = json.dumps({"value": value[:2000]}, separators=(",", ":"))
+    return encoded
+
+
+def read_metadata(raw: str) -> FormContext:
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return FormContext()
+    if not isinstance(data, dict):
+        return FormContext()
+    return FormContext(str(data.get("value", "")), str(data.get("response_url", "")))
+
+
+def event_id(body: Mapping[str, Any]) -> str:
+    """The Events API delivery id (the same on every retry of one event)."""
+    return str(body.get("event_id", "")) if body.get("type") == "event_callback" else ""

@@ -1,0 +1,9 @@
+"""The chat grammar: message text to a Command, help texts, and did-you-mean suggestions."""
+
+from pimbot.commands.grammar import parse
+from pimbot.commands.help import help_text
+from pimbot.commands.model import Command, UserRef, UserRefKind
+from pimbot.commands.suggest import suggest
+from pimbot.commands.values import parse_user
+
+__all__ = ["Command", "UserRef", "UserRefKind", "help_text", "parse", "parse_user", "suggest"]

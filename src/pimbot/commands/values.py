@@ -1,0 +1,120 @@
+"""Checks for single values of the grammar: users, request ids, codes, durations, times."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from pimbot.commands.model import UserRef, UserRefKind
+from pimbot.commands.scanner import GrammarError, show
+from pimbot.domain.durations import parse_duration
+from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.ids import ALPHABET
+from pimbot.domain.times import WHEN_EXAMPLES, resolve_until, resolve_when
+
+_SLACK_MENTION = re.compile(r"<@([A-Za-z0-9]+)(?:\|[^>]*)?>")
+_MAILTO = re.compile(r"<mailto:([^|>]+)(?:\|[^>]*)?>", re.IGNORECASE)
+_TEAMS_MENTION = re.compile(r"<at>(.*)</at>", re.IGNORECASE | re.DOTALL)
+_EMAIL = re.compile(r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"'.]+")
+_REQUEST_ID = re.compile(f"#?([{ALPHABET}]{{1,32}})")
+_CODE = re.compile(r"[0-9]{6}")
+_CODE_HALF = re.compile(r"[0-9]{3}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NUMBER = re.compile(r"[0-9]{1,7}")
+_UNIT_WORDS = {
+    "s": ("s", "sec", "secs", "second", "seconds"),
+    "m": ("m", "min", "mins", "minute", "minutes"),
+    "h": ("h", "hr", "hrs", "hour", "hours"),
+    "d": ("d", "day", "days"),
+}
+UNIT_OF_WORD = {word: unit for unit, words in _UNIT_WORDS.items() for word in words}
+DAY_WORDS = frozenset({"today", "tomorrow", "yesterday"})
+_VALIDATION_NOW = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def parse_user(text: str) -> UserRef:
+    """A person as typed: Slack mention (kept as its user id), email, or display name.
+
+    For callers outside the grammar (the workflow classifying an ``audit`` subject):
+    raises PimError(PARSE) for an empty reference.
+    """
+    try:
+        return read_user(text)
+    except GrammarError as problem:
+        raise PimError(ErrorCode.PARSE, problem.message, "bob@example.com") from None
+
+
+def read_user(text: str) -> UserRef:
+    """:func:`parse_user` for the grammar (raises GrammarError)."""
+    value = text.strip()
+    if found := _SLACK_MENTION.fullmatch(value):
+        return UserRef(UserRefKind.MENTION, found.group(1))
+    if found := _MAILTO.fullmatch(value):
+        value = found.group(1).strip()
+    elif found := _TEAMS_MENTION.fullmatch(value):
+        value = " ".join(found.group(1).split())
+    if not value:
+        raise GrammarError("the person is empty; give a mention, an email or a name")
+    if _EMAIL.fullmatch(value):
+        return UserRef(UserRefKind.EMAIL, value.lower())
+    return UserRef(UserRefKind.NAME, value)
+
+
+def check_request_id(text: str) -> str:
+    found = _REQUEST_ID.fullmatch(text.strip().lower())
+    if found is None:
+        raise GrammarError(
+            f"'{show(text)}' is not a request id; ids are short codes like 7kq2xm "
+            "(digits 2-9 and letters without i, l, o)"
+        )
+    return found.group(1)
+
+
+def is_code(text: str) -> bool:
+    return _CODE.fullmatch(text) is not None
+
+
+def is_code_half(text: str) -> bool:
+    return _CODE_HALF.fullmatch(text) is not None
+
+
+def is_number(text: str) -> bool:
+    return _NUMBER.fullmatch(text) is not None
+
+
+def duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except PimError:
+        raise GrammarError(
+            f"'{show(text)}' is not a duration; use 90s, 30m, 1h30m, 8h or 2d", duration=True
+        ) from None
+
+
+def looks_like_duration(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except PimError:
+        return False
+    return True
+
+
+def check_when(text: str, *, until: bool = False) -> str:
+    """``text`` if it names a time (for ``at``, ``since``; ``until`` takes a day's end)."""
+    try:
+        if until:
+            resolve_until(text, _VALIDATION_NOW)
+        else:
+            resolve_when(text, _VALIDATION_NOW)
+    except PimError:
+        raise GrammarError(f"'{show(text)}' is not a time; use {WHEN_EXAMPLES}") from None
+    return text
+
+
+def starts_two_word_time(first: str, second: str) -> bool:
+    """Whether ``first second`` should be read as one time (``tomorrow 09:00``, ``7d ago``)."""
+    head, tail = first.lower(), second.lower()
+    if tail == "ago" or head == "in":
+        return True
+    starts_a_day = head in DAY_WORDS or _ISO_DATE.fullmatch(head) is not None
+    return starts_a_day and tail[:1].isdigit()

@@ -1,0 +1,84 @@
+"""Validated specs → the frozen domain ``Policy``."""
+
+from __future__ import annotations
+
+from pimbot.domain.model import (
+    ApprovalRule,
+    Assignment,
+    AssignmentType,
+    BreakglassRule,
+    Policy,
+    ProviderConfig,
+    ReviewSchedule,
+    Role,
+)
+from pimbot.policy.checks import default_duration_of, parse_reviewers
+from pimbot.policy.schema import AssignmentSpec, ProviderSpec, ReviewSpec, RoleSpec
+from pimbot.policy.sections import Draft
+
+
+def to_policy(draft: Draft) -> Policy:
+    return Policy(
+        admins=tuple(dict.fromkeys(draft.admins)),
+        auditors=tuple(dict.fromkeys(draft.auditors)),
+        groups={name: tuple(dict.fromkeys(members)) for name, members in draft.groups.items()},
+        providers={name: to_provider(name, spec) for name, spec in draft.providers.items()},
+        roles={name: to_role(name, spec) for name, spec in draft.roles.items()},
+        assignments=tuple(to_assignment(spec) for _, spec in draft.assignments),
+        reviews=tuple(to_review(spec) for _, spec in draft.reviews),
+    )
+
+
+def to_provider(name: str, spec: ProviderSpec) -> ProviderConfig:
+    """``settings`` holds the validated keys other than ``type``, defaults filled in."""
+    return ProviderConfig(name=name, type=spec.type, settings=spec.model_dump(exclude={"type"}))
+
+
+def to_role(name: str, spec: RoleSpec) -> Role:
+    approval = spec.approval
+    return Role(
+        name=name,
+        provider=spec.provider,
+        description=spec.description,
+        grant=dict(spec.grant),
+        max_duration=spec.max_duration,
+        default_duration=default_duration_of(spec),
+        require_mfa=spec.require_mfa,
+        require_justification=spec.require_justification,
+        require_ticket=spec.require_ticket,
+        approval=ApprovalRule(
+            required=approval.required,
+            approvers=tuple(dict.fromkeys(approval.approvers)),
+            min_approvals=approval.min_approvals,
+            timeout=approval.timeout,
+            require_mfa=approval.require_mfa,
+        ),
+        breakglass=BreakglassRule(
+            allowed=spec.breakglass.allowed, max_duration=spec.breakglass.max_duration
+        ),
+        notify=tuple(dict.fromkeys(spec.notify)),
+        expiry_reminder=spec.expiry_reminder,
+    )
+
+
+def to_assignment(spec: AssignmentSpec) -> Assignment:
+    return Assignment(
+        user=spec.user,
+        role=spec.role,
+        type=AssignmentType(spec.type),
+        starts_at=spec.starts_at,
+        ends_at=spec.ends_at,
+    )
+
+
+def to_review(spec: ReviewSpec) -> ReviewSchedule:
+    reviewers, _ = parse_reviewers(spec.reviewers, "reviewers")
+    return ReviewSchedule(
+        name=spec.name,
+        roles=tuple(dict.fromkeys(spec.roles)),
+        every=spec.every,
+        duration=spec.duration,
+        reviewers=reviewers if isinstance(reviewers, str) else ",".join(reviewers),
+        if_no_response=spec.if_no_response,
+        recommend_after=spec.recommend_after,
+    )

@@ -1,0 +1,303 @@
+"""Compare a policy with the store (plan) and make the store match it (apply).
+
+The store keeps the applied roles (``roles``), group members (``group_members``) and the
+policy's assignments (``assignments`` rows with ``source == "policy"``). Assignments made by
+admins from chat (``source == "admin"``) are never touched. Removed assignments are kept with
+``removed_at`` set, never deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pimbot.domain.durations import format_duration
+from pimbot.domain.ids import new_id
+from pimbot.domain.model import Assignment, Policy, Role
+from pimbot.policy.role_spec import canonical, role_spec, spec_differences
+from pimbot.ports import Clock
+from pimbot.store.audit_log import append_event
+from pimbot.store.database import Database
+from pimbot.store.tables import AssignmentRow, GroupMemberRow, RoleRow
+
+POLICY_SOURCE = "policy"
+
+
+class ChangeKind(StrEnum):
+    ROLE = "role"
+    GROUP = "group"
+    ASSIGNMENT = "assignment"
+
+
+class ChangeAction(StrEnum):
+    ADD = "add"
+    CHANGE = "change"
+    REMOVE = "remove"
+
+
+_PAST = {ChangeAction.ADD: "added", ChangeAction.CHANGE: "changed", ChangeAction.REMOVE: "removed"}
+_SIGN = {ChangeAction.ADD: "+", ChangeAction.CHANGE: "~", ChangeAction.REMOVE: "-"}
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # ChangeKind
+    action: str  # ChangeAction
+    key: str  # role or group name; "EMAIL ROLE TYPE" for an assignment
+    detail: str
+
+    @property
+    def audit_action(self) -> str:
+        """``policy.role_added``, ``policy.assignment_removed``, …"""
+        return f"policy.{self.kind}_{_PAST[ChangeAction(self.action)]}"
+
+
+Apply = Callable[[AsyncSession, datetime], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Step:
+    change: Change
+    audit: dict[str, Any]
+    apply: Apply
+
+
+async def plan_policy(db: Database, policy: Policy) -> list[Change]:
+    """What ``apply_policy`` would change, without changing anything."""
+    async with db.read() as session:
+        return [step.change for step in await _steps(session, policy)]
+
+
+async def apply_policy(db: Database, policy: Policy, clock: Clock) -> list[Change]:
+    """Make the store match the policy in one write transaction; audit every change."""
+    async with db.transaction() as session:
+        now = clock.now()
+        steps = await _steps(session, policy)
+        for step in steps:
+            await step.apply(session, now)
+            await session.flush()
+            await append_event(
+                db,
+                session,
+                at=now,
+                actor="policy",
+                action=step.change.audit_action,
+                subject=step.change.key,
+                detail={"change": step.change.detail, **step.audit},
+            )
+    return [step.change for step in steps]
+
+
+def format_plan(changes: list[Change]) -> str:
+    """One line per change (``+ role x``, ``~ assignment …``, ``- group …``) and a summary."""
+    if not changes:
+        return "No changes."
+    lines = [
+        f"{_SIGN[ChangeAction(c.action)]} {c.kind} {c.key}" + (f" ({c.detail})" if c.detail else "")
+        for c in changes
+    ]
+    counts = {action: sum(c.action == action for c in changes) for action in ChangeAction}
+    lines.append(
+        f"{counts[ChangeAction.ADD]} to add, {counts[ChangeAction.CHANGE]} to change, "
+        f"{counts[ChangeAction.REMOVE]} to remove."
+    )
+    return "\n".join(lines)
+
+
+async def _steps(session: AsyncSession, policy: Policy) -> list[_Step]:
+    return (
+        await _role_steps(session, policy)
+        + await _group_steps(session, policy)
+        + await _assignment_steps(session, policy)
+    )
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+
+async def _role_steps(session: AsyncSession, policy: Policy) -> list[_Step]:
+    stored = {row.name: row.spec for row in (await session.scalars(select(RoleRow))).all()}
+    steps: list[_Step] = []
+    for name, role in policy.roles.items():
+        spec = role_spec(role)
+        old = stored.get(name)
+        if old is None:
+            change = Change(ChangeKind.ROLE, ChangeAction.ADD, name, _role_summary(role))
+            steps.append(_Step(change, {"spec": spec}, _upsert_role(name, spec)))
+        elif canonical(old) != canonical(spec):
+            detail = "; ".join(spec_differences(old, spec))
+            change = Change(ChangeKind.ROLE, ChangeAction.CHANGE, name, detail)
+            steps.append(_Step(change, {"before": old, "spec": spec}, _upsert_role(name, spec)))
+    for name, old in stored.items():
+        if name not in policy.roles:
+            change = Change(ChangeKind.ROLE, ChangeAction.REMOVE, name, "")
+            steps.append(_Step(change, {"before": old}, _delete_role(name)))
+    return steps
+
+
+def _role_summary(role: Role) -> str:
+    parts = [f"provider {role.provider}", f"max {format_duration(role.max_duration)}"]
+    if role.approval.required:
+        parts.append("approval by " + ", ".join(role.approval.approvers))
+    if role.breakglass.allowed:
+        parts.append("break-glass")
+    return ", ".join(parts)
+
+
+def _upsert_role(name: str, spec: dict[str, Any]) -> Apply:
+    async def run(session: AsyncSession, now: datetime) -> None:
+        row = await session.get(RoleRow, name)
+        if row is None:
+            session.add(RoleRow(name=name, spec=spec, updated_at=now))
+        else:
+            row.spec = spec
+            row.updated_at = now
+
+    return run
+
+
+def _delete_role(name: str) -> Apply:
+    async def run(session: AsyncSession, now: datetime) -> None:
+        await session.execute(delete(RoleRow).where(RoleRow.name == name))
+
+    return run
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+async def _group_steps(session: AsyncSession, policy: Policy) -> list[_Step]:
+    stored: dict[str, set[str]] = {}
+    for row in (await session.scalars(select(GroupMemberRow))).all():
+        stored.setdefault(row.group, set()).add(row.email)
+    wanted = {name: set(members) for name, members in policy.groups.items() if members}
+    steps: list[_Step] = []
+    for name in sorted(wanted.keys() | stored.keys()):
+        old, new = stored.get(name, set()), wanted.get(name, set())
+        if old == new:
+            continue
+        if not old:
+            action, detail = ChangeAction.ADD, ", ".join(sorted(new))
+        elif not new:
+            action, detail = ChangeAction.REMOVE, ""
+        else:
+            changed = [f"+{e}" for e in sorted(new - old)] + [f"-{e}" for e in sorted(old - new)]
+            action, detail = ChangeAction.CHANGE, ", ".join(changed)
+        audit = {"before": sorted(old), "members": sorted(new)}
+        change = Change(ChangeKind.GROUP, action, name, detail)
+        steps.append(_Step(change, audit, _replace_members(name, sorted(new))))
+    return steps
+
+
+def _replace_members(name: str, members: list[str]) -> Apply:
+    async def run(session: AsyncSession, now: datetime) -> None:
+        await session.execute(delete(GroupMemberRow).where(GroupMemberRow.group == name))
+        session.add_all(GroupMemberRow(group=name, email=email) for email in members)
+
+    return run
+
+
+# --- assignments ----------------------------------------------------------------------------
+
+
+Identity = tuple[str, str, str]
+
+
+async def _assignment_steps(session: AsyncSession, policy: Policy) -> list[_Step]:
+    query = (
+        select(AssignmentRow)
+        .where(AssignmentRow.source == POLICY_SOURCE, AssignmentRow.removed_at.is_(None))
+        .order_by(AssignmentRow.created_at, AssignmentRow.id)
+    )
+    stored: dict[Identity, list[AssignmentRow]] = {}
+    for row in (await session.scalars(query)).all():
+        stored.setdefault((row.email, row.role, row.type), []).append(row)
+    wanted = {(a.user, a.role, str(a.type)): a for a in policy.assignments}
+    steps: list[_Step] = []
+    for identity, assignment in wanted.items():
+        rows = stored.pop(identity, [])
+        window = _window(assignment.starts_at, assignment.ends_at)
+        if not rows:
+            change = Change(ChangeKind.ASSIGNMENT, ChangeAction.ADD, " ".join(identity), window)
+            steps.append(_Step(change, _audit(assignment), _insert_assignment(assignment)))
+            continue
+        first, *extra = rows
+        stored[identity] = extra
+        if (first.starts_at, first.ends_at) != (assignment.starts_at, assignment.ends_at):
+            detail = f"{_window(first.starts_at, first.ends_at) or 'always'} → {window or 'always'}"
+            change = Change(ChangeKind.ASSIGNMENT, ChangeAction.CHANGE, " ".join(identity), detail)
+            audit = {"id": first.id, **_audit(assignment)}
+            steps.append(_Step(change, audit, _update_window(first.id, assignment)))
+    for identity, rows in stored.items():
+        for row in rows:
+            detail = _window(row.starts_at, row.ends_at)
+            change = Change(ChangeKind.ASSIGNMENT, ChangeAction.REMOVE, " ".join(identity), detail)
+            steps.append(_Step(change, {"id": row.id}, _remove_assignment(row.id)))
+    return steps
+
+
+def _window(starts_at: datetime | None, ends_at: datetime | None) -> str:
+    parts = []
+    if starts_at is not None:
+        parts.append(f"from {_when(starts_at)}")
+    if ends_at is not None:
+        parts.append(f"until {_when(ends_at)}")
+    return " ".join(parts)
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _audit(assignment: Assignment) -> dict[str, Any]:
+    return {
+        "user": assignment.user,
+        "role": assignment.role,
+        "type": str(assignment.type),
+        "starts_at": _when(assignment.starts_at) if assignment.starts_at else None,
+        "ends_at": _when(assignment.ends_at) if assignment.ends_at else None,
+    }
+
+
+def _insert_assignment(assignment: Assignment) -> Apply:
+    async def run(session: AsyncSession, now: datetime) -> None:
+        session.add(
+            AssignmentRow(
+                id=new_id("a"),
+                email=assignment.user,
+                role=assignment.role,
+                type=str(assignment.type),
+                starts_at=assignment.starts_at,
+                ends_at=assignment.ends_at,
+                source=POLICY_SOURCE,
+                created_by=POLICY_SOURCE,
+                created_at=now,
+                removed_at=None,
+            )
+        )
+
+    return run
+
+
+def _update_window(row_id: str, assignment: Assignment) -> Apply:
+    async def run(session: AsyncSession, now: datetime) -> None:
+        row = await session.get(AssignmentRow, row_id)
+        if row is not None:
+            row.starts_at, row.ends_at = assignment.starts_at, assignment.ends_at
+
+    return run
+
+
+def _remove_assignment(row_id: str) -> Apply:
+    async def run(session: AsyncSession, now: datetime) -> None:
+        row = await session.get(AssignmentRow, row_id)
+        if row is not None:
+            row.removed_at = now
+
+    return run

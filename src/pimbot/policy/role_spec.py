@@ -1,0 +1,105 @@
+"""A role as the JSON stored in ``roles.spec``, back again, and what differs between two."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from pimbot.domain.durations import format_duration, parse_duration
+from pimbot.domain.model import ApprovalRule, BreakglassRule, Role
+
+
+def role_spec(role: Role) -> dict[str, Any]:
+    """A JSON-able mapping of the validated role (durations written like ``4h``)."""
+    approval = role.approval
+    return {
+        "description": role.description,
+        "provider": role.provider,
+        "grant": role.grant,
+        "max_duration": format_duration(role.max_duration),
+        "default_duration": format_duration(role.default_duration),
+        "require_mfa": role.require_mfa,
+        "require_justification": role.require_justification,
+        "require_ticket": role.require_ticket,
+        "approval": {
+            "required": approval.required,
+            "approvers": list(approval.approvers),
+            "min_approvals": approval.min_approvals,
+            "timeout": format_duration(approval.timeout),
+            "require_mfa": approval.require_mfa,
+        },
+        "breakglass": {
+            "allowed": role.breakglass.allowed,
+            "max_duration": format_duration(role.breakglass.max_duration),
+        },
+        "notify": list(role.notify),
+        "expiry_reminder": _optional(role.expiry_reminder),
+    }
+
+
+def role_from_spec(name: str, spec: dict[str, Any]) -> Role:
+    """The role a stored spec describes (the inverse of ``role_spec``)."""
+    approval = spec["approval"]
+    reminder = spec.get("expiry_reminder")
+    return Role(
+        name=name,
+        provider=spec["provider"],
+        description=spec["description"],
+        grant=dict(spec["grant"]),
+        max_duration=parse_duration(spec["max_duration"]),
+        default_duration=parse_duration(spec["default_duration"]),
+        require_mfa=spec["require_mfa"],
+        require_justification=spec["require_justification"],
+        require_ticket=spec["require_ticket"],
+        approval=ApprovalRule(
+            required=approval["required"],
+            approvers=tuple(approval["approvers"]),
+            min_approvals=approval["min_approvals"],
+            timeout=parse_duration(approval["timeout"]),
+            require_mfa=approval["require_mfa"],
+        ),
+        breakglass=BreakglassRule(
+            allowed=spec["breakglass"]["allowed"],
+            max_duration=parse_duration(spec["breakglass"]["max_duration"]),
+        ),
+        notify=tuple(spec["notify"]),
+        expiry_reminder=parse_duration(reminder) if reminder else None,
+    )
+
+
+def canonical(spec: Any) -> str:
+    """A stable serialisation: equal specs give equal strings on every backend."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+def spec_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``max_duration: 4h → 2h`` for every leaf that differs, in a stable order."""
+    before, after = _flatten(old), _flatten(new)
+    return [
+        f"{key}: {_show(before.get(key))} → {_show(after.get(key))}"
+        for key in sorted(before.keys() | after.keys())
+        if canonical(before.get(key)) != canonical(after.get(key))
+    ]
+
+
+def _flatten(spec: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in spec.items():
+        if isinstance(value, dict) and key != "grant":
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return value or "''"
+    return json.dumps(value, sort_keys=True)
+
+
+def _optional(value: timedelta | None) -> str | None:
+    return format_duration(value) if value is not None else None

@@ -1,0 +1,171 @@
+"""Build every provider the policy names from its settings (the policy's ``providers:``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from pimbot.domain.model import ProviderConfig
+from pimbot.ports import Clock, Provider, SystemClock
+from pimbot.providers.command import CommandAction, CommandProvider, child_env
+from pimbot.providers.errors import ProviderConfigError
+from pimbot.providers.noop import NoopProvider
+from pimbot.providers.postgres import DriftPolicy, PostgresProvider, login_template_errors
+from pimbot.providers.settings import SettingsReader
+from pimbot.providers.webhook import WebhookProvider
+
+
+class ProviderType(StrEnum):
+    NOOP = "noop"
+    WEBHOOK = "webhook"
+    POSTGRES = "postgres"
+    COMMAND = "command"
+    ENTRA = "entra"
+    AZURE = "azure"
+
+
+NOT_YET_AVAILABLE = frozenset({ProviderType.ENTRA, ProviderType.AZURE})
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    env: Mapping[str, str]
+    clock: Clock
+    http: aiohttp.ClientSession | None
+
+
+def build_providers(
+    configs: Mapping[str, ProviderConfig],
+    env: Mapping[str, str],
+    *,
+    http: aiohttp.ClientSession | None = None,
+    clock: Clock | None = None,
+) -> dict[str, Provider]:
+    """One Provider per configured name; raises ProviderConfigError for the first bad setting.
+
+    Nothing connects here: sessions and connections are opened on first use.
+    """
+    context = BuildContext(env=env, clock=clock or SystemClock(), http=http)
+    return {name: build_provider(config, context) for name, config in configs.items()}
+
+
+def provider_config_errors(
+    configs: Mapping[str, ProviderConfig], env: Mapping[str, str]
+) -> list[ProviderConfigError]:
+    """Every provider's first configuration error (for ``pimbot policy validate``)."""
+    context = BuildContext(env=env, clock=SystemClock(), http=None)
+    errors: list[ProviderConfigError] = []
+    for config in configs.values():
+        try:
+            build_provider(config, context)
+        except ProviderConfigError as exc:
+            errors.append(exc)
+    return errors
+
+
+def build_provider(config: ProviderConfig, context: BuildContext) -> Provider:
+    known = ", ".join(t for t in ProviderType if t not in NOT_YET_AVAILABLE)
+    try:
+        kind = ProviderType(config.type)
+    except ValueError:
+        raise ProviderConfigError(
+            f"providers.{config.name}.type",
+            f"unknown provider type {config.type!r}",
+            f"type: one of {known}",
+        ) from None
+    if kind in NOT_YET_AVAILABLE:
+        raise ProviderConfigError(
+            f"providers.{config.name}.type",
+            f"{kind.value!r} is not available yet",
+            f"type: one of {known}",
+        )
+    return _BUILDERS[kind](config, context)
+
+
+def _noop(config: ProviderConfig, context: BuildContext) -> Provider:
+    SettingsReader(config, allowed=())
+    return NoopProvider(config.name)
+
+
+def _webhook(config: ProviderConfig, context: BuildContext) -> Provider:
+    s = SettingsReader(config, allowed=("url", "secret_env", "timeout"))
+    url = s.required_str("url", "https://iam.example.com/pim")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ProviderConfigError(
+            s.path("url"), "must be an http(s) URL", "url: https://iam.example.com/pim"
+        )
+    secret_env = s.required_str("secret_env", "PIM_HOOK_SECRET")
+    secret = context.env.get(secret_env, "")
+    if not secret:
+        raise ProviderConfigError(
+            s.path("secret_env"),
+            f"the environment variable {secret_env} is not set",
+            f"export {secret_env}=<a long random string shared with the receiver>",
+        )
+    return WebhookProvider(
+        config.name,
+        url,
+        secret,
+        context.clock,
+        timeout=s.positive_seconds("timeout", 10.0),
+        http=context.http,
+    )
+
+
+def _postgres(config: ProviderConfig, context: BuildContext) -> Provider:
+    s = SettingsReader(config, allowed=("dsn", "dsn_env", "login", "drift", "timeout"))
+    dsn = _postgres_dsn(s, context.env)
+    login = s.optional_str("login", "{email_local}", '"{email_local}"')
+    problem = login_template_errors(login)
+    if problem:
+        raise ProviderConfigError(s.path("login"), problem, 'login: "{email_local}"')
+    return PostgresProvider(
+        config.name,
+        dsn,
+        login=login,
+        drift=DriftPolicy(s.choice("drift", list(DriftPolicy), DriftPolicy.ALERT)),
+        timeout=s.positive_seconds("timeout", 10.0),
+    )
+
+
+def _postgres_dsn(s: SettingsReader, env: Mapping[str, str]) -> str:
+    """``dsn`` in the policy, or ``dsn_env`` naming a variable that holds it (with a password)."""
+    example = "postgresql://pimbot@db.example.com/prod"
+    if s.has("dsn_env"):
+        name = s.required_str("dsn_env", "PIMBOT_PROD_DSN")
+        dsn = env.get(name, "")
+        if not dsn:
+            raise ProviderConfigError(
+                s.path("dsn_env"), f"the environment variable {name} is not set"
+            )
+        key = "dsn_env"
+    else:
+        dsn, key = s.required_str("dsn", example), "dsn"
+    dsn = dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
+    if not dsn.startswith(("postgresql://", "postgres://")):
+        raise ProviderConfigError(s.path(key), "must be a postgresql:// DSN", f"dsn: {example}")
+    return dsn
+
+
+def _command(config: ProviderConfig, context: BuildContext) -> Provider:
+    s = SettingsReader(config, allowed=("grant", "revoke", "check", "timeout", "pass_env"))
+    commands = {action: s.argv(str(action)) for action in CommandAction}
+    return CommandProvider(
+        config.name,
+        commands,
+        env=child_env(context.env, s.str_list("pass_env")),
+        timeout=s.positive_seconds("timeout", 60.0),
+    )
+
+
+_BUILDERS: dict[ProviderType, Callable[[ProviderConfig, BuildContext], Provider]] = {
+    ProviderType.NOOP: _noop,
+    ProviderType.WEBHOOK: _webhook,
+    ProviderType.POSTGRES: _postgres,
+    ProviderType.COMMAND: _command,
+}

@@ -1,0 +1,210 @@
+"""The durable job queue: enqueue inside a transaction (outbox), claim under a lease, retry.
+
+A job is claimed by setting ``lease_owner`` and ``lease_expires_at`` in one transaction
+(PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED``; SQLite: the single writer makes the select
+and update atomic), so replicas never run the same job at once. Completing or failing a job
+is a compare-and-set on the lease it was claimed with: a worker whose lease expired and was
+taken over cannot complete the job a second time. Handlers must still be idempotent: a worker
+that dies mid-job leaves the job to be run again once its lease expires.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Result
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from pimbot.ports import Clock
+from pimbot.scheduling.retry import RetryPolicy
+from pimbot.store.database import Database
+from pimbot.store.tables import JobRow
+
+log = logging.getLogger(__name__)
+
+ENQUEUED_FLAG = "pimbot_jobs_enqueued"
+MAX_ERROR_CHARS = 2000
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job this worker holds the lease on. ``attempts`` counts earlier failed runs."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    due_at: datetime
+    lease_until: datetime | None = None  # the lease this claim holds (compare-and-set token)
+    max_attempts: int = 20
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    due_at: datetime,
+    *,
+    dedupe_key: str | None = None,
+    max_attempts: int = 20,
+) -> bool:
+    """Write a job in the caller's transaction; it runs only if that transaction commits.
+
+    With a ``dedupe_key`` that any job (queued, done or failed) already has, nothing is
+    written. Returns whether a job was written. ``payload`` must be JSON and must not hold
+    secrets (it is stored in clear).
+    """
+    if due_at.tzinfo is None:
+        raise ValueError("naive due_at; pimbot keeps aware UTC times only")
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(JobRow)
+        .values(
+            kind=kind,
+            payload=payload,
+            due_at=due_at,
+            status=JobStatus.QUEUED.value,
+            attempts=0,
+            max_attempts=max_attempts,
+            last_error="",
+            dedupe_key=dedupe_key,
+        )
+        .on_conflict_do_nothing(index_elements=[JobRow.dedupe_key])
+    )
+    result = await session.execute(statement)
+    written = _rowcount(result) > 0
+    if written:
+        session.info[ENQUEUED_FLAG] = True
+    return written
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return result.rowcount if isinstance(result, CursorResult) else 0
+
+
+def _is_free(now: datetime) -> ColumnElement[bool]:
+    return or_(JobRow.lease_expires_at.is_(None), JobRow.lease_expires_at <= now)
+
+
+class JobQueue:
+    """Claims, completes and reschedules jobs on behalf of one worker (``owner``)."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        owner: str,
+        lease: timedelta = timedelta(seconds=60),
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.owner = owner
+        self.lease = lease
+        self.retry = retry or RetryPolicy()
+
+    async def claim(self, limit: int = 20) -> list[ClaimedJob]:
+        """Lease up to ``limit`` due jobs (oldest due first) to this owner."""
+        now = self.clock.now()
+        until = now + self.lease
+        query = (
+            select(JobRow)
+            .where(JobRow.status == JobStatus.QUEUED.value, JobRow.due_at <= now, _is_free(now))
+            .order_by(JobRow.due_at, JobRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.db.transaction() as session:
+            rows = (await session.execute(query)).scalars().all()
+            for row in rows:
+                row.lease_owner = self.owner
+                row.lease_expires_at = until
+            return [
+                ClaimedJob(
+                    row.id, row.kind, dict(row.payload), row.attempts, row.due_at, until,
+                    row.max_attempts,
+                )
+                for row in rows
+            ]
+
+    async def complete(self, job: ClaimedJob) -> bool:
+        """Mark the job done if this owner still holds the lease it was claimed with."""
+        done = await self._finish(
+            job,
+            status=JobStatus.DONE.value,
+            finished_at=self.clock.now(),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        if not done:
+            log.warning("job %s (%s): lease lost before completion", job.id, job.kind)
+        return done
+
+    async def fail(self, job: ClaimedJob, error: str, *, permanent: bool = False) -> bool:
+        """Record a failed run: retry after a backoff, or fail for good (``permanent`` or out of
+        attempts). Returns False if the lease was lost (someone else now owns the job)."""
+        now = self.clock.now()
+        attempts = job.attempts + 1
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "last_error": error[:MAX_ERROR_CHARS],
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if permanent or attempts >= job.max_attempts:
+            values.update(status=JobStatus.FAILED.value, finished_at=now)
+        else:
+            values["due_at"] = now + self.retry.delay(attempts)
+        return await self._finish(job, **values)
+
+    async def _finish(self, job: ClaimedJob, **values: Any) -> bool:
+        statement = (
+            update(JobRow)
+            .where(
+                JobRow.id == job.id,
+                JobRow.status == JobStatus.QUEUED.value,
+                JobRow.lease_owner == self.owner,
+                JobRow.lease_expires_at == job.lease_until,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.db.transaction() as session:
+            result = await session.execute(statement)
+            return _rowcount(result) == 1
+
+    async def next_due_at(self) -> datetime | None:
+        """When the next job can be claimed: its due time, or when a held lease expires."""
+        now = self.clock.now()
+        queued = JobRow.status == JobStatus.QUEUED.value
+        async with self.db.read() as session:
+            free = await session.scalar(
+                select(func.min(JobRow.due_at)).where(queued, _is_free(now))
+            )
+            held = await session.scalar(
+                select(func.min(JobRow.lease_expires_at)).where(
+                    queued, JobRow.lease_expires_at > now
+                )
+            )
+        times = [t for t in (free, held) if t is not None]
+        return min(times) if times else None
+
+    async def job_status(self, job_id: int) -> JobStatus | None:
+        """The status of one job (for tests and diagnostics)."""
+        async with self.db.read() as session:
+            status = await session.scalar(select(JobRow.status).where(JobRow.id == job_id))
+        return JobStatus(status) if status is not None else None

@@ -1,0 +1,267 @@
+"""Pure view builders: a request snapshot in, a neutral Card out.
+
+Every card about a request is drawn from the database through these functions, both when it
+is first sent and whenever it is redrawn, so every copy shows the same state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pimbot.domain.durations import format_duration
+from pimbot.domain.states import RequestKind, RequestState
+from pimbot.ui.cards import ActionId, Button, ButtonStyle, Card, Field, Mention, Time, Tone
+
+
+class View(StrEnum):
+    """Which builder drew a stored message (so it can be redrawn)."""
+
+    APPROVAL = "approval"
+    REQUESTER = "requester"
+    NOTICE = "notice"
+    REMINDER = "reminder"
+    APPROVER_REMINDER = "approver_reminder"
+    PROBLEM = "problem"
+    BREAKGLASS = "breakglass"
+
+
+@dataclass(frozen=True)
+class Vote:
+    approver: str
+    decision: str  # approve | deny
+    comment: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RequestSnapshot:
+    id: str
+    kind: RequestKind
+    email: str
+    role: str
+    state: RequestState
+    duration: timedelta | None
+    reason: str
+    ticket: str
+    requested_at: datetime
+    start_at: datetime
+    granted_at: datetime | None
+    expires_at: datetime | None
+    ended_at: datetime | None
+    revoked_at: datetime | None
+    decided_at: datetime | None
+    decided_by: str
+    decision_note: str
+    failure: str
+    min_approvals: int
+    approvers: tuple[str, ...]
+    votes: tuple[Vote, ...]
+
+    @property
+    def approvals(self) -> int:
+        return sum(1 for v in self.votes if v.decision == "approve")
+
+
+_STATE_WORDS: dict[RequestState, str] = {
+    RequestState.PENDING_APPROVAL: "waiting for approval",
+    RequestState.APPROVED: "approved",
+    RequestState.ACTIVE: "active",
+    RequestState.EXPIRED: "expired",
+    RequestState.DEACTIVATED: "deactivated",
+    RequestState.REVOKED: "revoked",
+    RequestState.DENIED: "denied",
+    RequestState.CANCELLED: "cancelled",
+    RequestState.TIMED_OUT: "timed out",
+    RequestState.FAILED: "failed",
+}
+
+
+def state_words(snapshot: RequestSnapshot) -> str:
+    if snapshot.state is RequestState.APPROVED and snapshot.kind is RequestKind.EXTENSION:
+        return "approved (extension applied)"
+    return _STATE_WORDS[snapshot.state]
+
+
+def _duration(snapshot: RequestSnapshot) -> str:
+    if snapshot.duration is None:
+        return "permanent" if snapshot.expires_at is None else "until the end date"
+    return format_duration(snapshot.duration)
+
+
+def _request_fields(snapshot: RequestSnapshot) -> list[Field]:
+    fields = [
+        Field("Requester", Mention(snapshot.email)),
+        Field("Role", snapshot.role),
+        Field("Duration", _duration(snapshot)),
+    ]
+    if snapshot.reason:
+        fields.append(Field("Reason", snapshot.reason))
+    if snapshot.ticket:
+        fields.append(Field("Ticket", snapshot.ticket))
+    if snapshot.start_at > snapshot.requested_at + timedelta(seconds=5):
+        fields.append(Field("Starts", Time(snapshot.start_at)))
+    return fields
+
+
+def _decision_line(snapshot: RequestSnapshot) -> tuple[str, Tone]:
+    who = snapshot.decided_by
+    match snapshot.state:
+        case RequestState.PENDING_APPROVAL:
+            return "", Tone.WARNING
+        case RequestState.DENIED:
+            note = f": {snapshot.decision_note}" if snapshot.decision_note else ""
+            return f"Denied by {who}{note}", Tone.DANGER
+        case RequestState.CANCELLED:
+            return f"Cancelled by {who or snapshot.email}", Tone.INFO
+        case RequestState.TIMED_OUT:
+            return "Timed out without enough approvals", Tone.INFO
+        case RequestState.FAILED:
+            return f"Approved, but the grant failed: {snapshot.failure}", Tone.DANGER
+        case _:
+            approvers = ", ".join(v.approver for v in snapshot.votes if v.decision == "approve")
+            return f"Approved by {approvers or who or 'policy'} — now {state_words(snapshot)}", Tone.GOOD
+
+
+def approval_card(snapshot: RequestSnapshot) -> Card:
+    """The card approvers and notify channels see; buttons only while it is pending."""
+    kind = {
+        RequestKind.EXTENSION: "Extension",
+        RequestKind.BREAKGLASS: "Break-glass",
+    }.get(snapshot.kind, "Activation")
+    fields = _request_fields(snapshot)
+    fields.append(
+        Field("Approvals", f"{snapshot.approvals} of {snapshot.min_approvals}")
+    )
+    decision, tone = _decision_line(snapshot)
+    actions: tuple[Button, ...]
+    if snapshot.state is RequestState.PENDING_APPROVAL:
+        actions = (
+            Button("Approve", ActionId.APPROVE, snapshot.id, ButtonStyle.PRIMARY),
+            Button("Deny", ActionId.DENY, snapshot.id, ButtonStyle.DANGER),
+        )
+        title = f"{kind} approval needed: {snapshot.email} → {snapshot.role}"
+        context = f"Request {snapshot.id}"
+    else:
+        actions = ()
+        title = f"{kind} request {snapshot.id}: {state_words(snapshot)}"
+        context = f"Request {snapshot.id} · decided"
+    if snapshot.decided_at is not None and snapshot.state is not RequestState.PENDING_APPROVAL:
+        fields.append(Field("Decided", Time(snapshot.decided_at)))
+    return Card(title=title, text=decision, fields=tuple(fields), actions=actions,
+                context=context, tone=tone)
+
+
+def requester_card(snapshot: RequestSnapshot) -> Card:
+    """What the requester sees about their own request, with the buttons that apply now."""
+    fields = _request_fields(snapshot)[1:]
+    actions: tuple[Button, ...] = ()
+    text = ""
+    tone = Tone.INFO
+    match snapshot.state:
+        case RequestState.PENDING_APPROVAL:
+            text = (f"Waiting for {snapshot.min_approvals - snapshot.approvals} more approval(s) "
+                    f"from: {', '.join(a for a in snapshot.approvers if a != snapshot.email)}")
+            actions = (Button("Cancel request", ActionId.CANCEL, snapshot.id),)
+            tone = Tone.WARNING
+        case RequestState.APPROVED if snapshot.kind is not RequestKind.EXTENSION:
+            text = "Approved; access will be granted at the start time."
+            actions = (Button("Cancel request", ActionId.CANCEL, snapshot.id),)
+        case RequestState.ACTIVE:
+            text = "Access is active."
+            if snapshot.expires_at is not None:
+                fields.append(Field("Expires", Time(snapshot.expires_at)))
+            actions = (
+                Button("Extend", ActionId.EXTEND, snapshot.id),
+                Button("Deactivate", ActionId.DEACTIVATE, snapshot.id, ButtonStyle.DANGER),
+            )
+            tone = Tone.GOOD
+        case _:
+            decision, tone = _decision_line(snapshot)
+            text = decision if snapshot.state in {
+                RequestState.DENIED, RequestState.CANCELLED, RequestState.TIMED_OUT,
+                RequestState.FAILED} else f"Access {state_words(snapshot)}."
+            if snapshot.state in {RequestState.EXPIRED, RequestState.DEACTIVATED,
+                                  RequestState.REVOKED}:
+                text += (" Access removed at the provider." if snapshot.revoked_at
+                         else " Removing access at the provider…")
+    return Card(
+        title=f"Your {snapshot.kind.value} of {snapshot.role}: {state_words(snapshot)}",
+        text=text, fields=tuple(fields), actions=actions,
+        context=f"Request {snapshot.id}", tone=tone,
+    )
+
+
+def notice_card(snapshot: RequestSnapshot, event: str) -> Card:
+    """A channel notice: activated, expired, deactivated, failed, revoke failing."""
+    words = {
+        "activated": (f"{snapshot.email} activated {snapshot.role}", Tone.WARNING),
+        "ended": (f"{snapshot.email}'s {snapshot.role} access {state_words(snapshot)}", Tone.INFO),
+        "failed": (f"Grant of {snapshot.role} to {snapshot.email} failed", Tone.DANGER),
+        "revoke_failing": (
+            f"Revoking {snapshot.role} from {snapshot.email} is failing; retrying", Tone.DANGER),
+    }
+    title, tone = words.get(event, (f"{snapshot.role}: {event}", Tone.INFO))
+    fields = _request_fields(snapshot)
+    if snapshot.expires_at is not None and event == "activated":
+        fields.append(Field("Expires", Time(snapshot.expires_at)))
+    text = snapshot.failure if event in {"failed", "revoke_failing"} else ""
+    return Card(title=title, text=text, fields=tuple(fields), context=f"Request {snapshot.id}",
+                tone=tone)
+
+
+def breakglass_card(snapshot: RequestSnapshot) -> Card:
+    fields = _request_fields(snapshot)
+    if snapshot.expires_at is not None:
+        fields.append(Field("Expires", Time(snapshot.expires_at)))
+    return Card(
+        title=f"BREAK-GLASS: {snapshot.email} took {snapshot.role} without approval",
+        text="Emergency access was granted without approval. A follow-up review is required.",
+        fields=tuple(fields), context=f"Request {snapshot.id}", tone=Tone.DANGER,
+    )
+
+
+def expiry_reminder_card(snapshot: RequestSnapshot) -> Card:
+    fields: tuple[Field, ...] = ()
+    if snapshot.expires_at is not None:
+        fields = (Field("Expires", Time(snapshot.expires_at)),)
+    actions: tuple[Button, ...] = ()
+    if snapshot.state is RequestState.ACTIVE:
+        actions = (
+            Button("Extend", ActionId.EXTEND, snapshot.id, ButtonStyle.PRIMARY),
+            Button("Deactivate", ActionId.DEACTIVATE, snapshot.id, ButtonStyle.DANGER),
+        )
+    return Card(
+        title=f"Your {snapshot.role} access ends soon",
+        text="Extend it if you still need it, or deactivate it now.",
+        fields=fields, actions=actions, context=f"Request {snapshot.id}", tone=Tone.WARNING,
+    )
+
+
+def approver_reminder_card(snapshot: RequestSnapshot) -> Card:
+    card = approval_card(snapshot)
+    return Card(title=f"Reminder: {card.title}", text=card.text, fields=card.fields,
+                actions=card.actions, context=card.context, tone=card.tone)
+
+
+def problem_card(title: str, text: str) -> Card:
+    return Card(title=title, text=text, tone=Tone.DANGER)
+
+
+def render(view: View, snapshot: RequestSnapshot, event: str = "") -> Card:
+    match view:
+        case View.APPROVAL:
+            return approval_card(snapshot)
+        case View.REQUESTER:
+            return requester_card(snapshot)
+        case View.NOTICE:
+            return notice_card(snapshot, event)
+        case View.REMINDER:
+            return expiry_reminder_card(snapshot)
+        case View.APPROVER_REMINDER:
+            return approver_reminder_card(snapshot)
+        case View.BREAKGLASS:
+            return breakglass_card(snapshot)
+        case View.PROBLEM:
+            return problem_card(event, snapshot.failure)

@@ -1,0 +1,1 @@
+"""Async use cases: activation, approval, assignment, MFA, audit; PimCore is the facade."""

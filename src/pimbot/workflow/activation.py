@@ -1,0 +1,194 @@
+"""Activating a role: checks, the request row, and its follow-up jobs (break-glass too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pimbot.domain.decisions import (
+    approvals_needed,
+    bound_duration,
+    check_justification,
+    check_ticket,
+)
+from pimbot.domain.durations import format_duration
+from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.ids import new_id
+from pimbot.domain.model import Role
+from pimbot.domain.states import RequestKind, RequestState
+from pimbot.domain.times import resolve_when
+from pimbot.store.tables import RequestRow
+from pimbot.ui.cards import Reply
+from pimbot.ui.views import View, requester_card
+from pimbot.workflow import forms
+from pimbot.workflow.actor import Actor
+from pimbot.workflow.audit import record, record_alone
+from pimbot.workflow.context import Context
+from pimbot.workflow.outbox import (
+    JobKind,
+    notify_approvers,
+    notify_channels,
+    notify_user,
+    schedule,
+)
+from pimbot.workflow.records import eligibility, eligible_roles, open_requests, snapshot
+
+MAX_SCHEDULE_AHEAD = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class ActivationInput:
+    role: str | None
+    duration: timedelta | None = None
+    reason: str | None = None
+    ticket: str | None = None
+    code: str | None = None
+    at: str | None = None
+
+
+def missing_parts(role: Role, given: ActivationInput) -> list[str]:
+    missing = []
+    if role.require_justification and not (given.reason and given.reason.strip()):
+        missing.append("reason")
+    if role.require_ticket is not False and not given.ticket:
+        missing.append("ticket")
+    if role.require_mfa and not given.code:
+        missing.append("code")
+    return missing
+
+
+async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
+    now = ctx.clock.now()
+    async with ctx.db.read() as session:
+        eligible = await eligible_roles(session, actor.email, now)
+    if given.role is None:
+        return forms.activation_form_reply(ctx.policy, eligible, given, [], actor.platform)
+    role = ctx.role(given.role)
+    if role.name not in eligible:
+        await record_alone(ctx, actor.email, "activation.refused", role.name,
+                           reason="not_eligible")
+        listed = ", ".join(eligible) or "none"
+        raise PimError(ErrorCode.NOT_ELIGIBLE,
+                       f"You are not eligible for {role.name}. Your eligible roles: {listed}.",
+                       "roles")
+    missing = missing_parts(role, given)
+    if missing:
+        return forms.activation_form_reply(ctx.policy, eligible, given, missing, actor.platform)
+    duration = bound_duration(role, given.duration)
+    check_justification(role, given.reason)
+    check_ticket(role, given.ticket)
+    start_at = _start_time(given.at, now)
+    async with ctx.db.read() as session:
+        await _refuse_duplicate(session, actor.email, role.name)
+    if role.require_mfa:
+        await _verify_mfa(ctx, actor.email, given.code, f"activate {role.name}")
+    return await _create(ctx, actor, role, RequestKind.ACTIVATION, duration, given, start_at)
+
+
+async def breakglass(ctx: Context, actor: Actor, role_name: str, reason: str,
+                     duration: timedelta | None, code: str | None) -> Reply:
+    """Emergency access: no approval, still MFA, capped, loud."""
+    role = ctx.role(role_name)
+    now = ctx.clock.now()
+    if not role.breakglass.allowed:
+        await record_alone(ctx, actor.email, "breakglass.refused", role.name,
+                           reason="not_allowed")
+        raise PimError(ErrorCode.FORBIDDEN, f"{role.name} does not allow break-glass access.",
+                       f"activate {role.name} for 1h reason …")
+    async with ctx.db.read() as session:
+        if await eligibility(session, actor.email, role.name, now) is None:
+            await record_alone(ctx, actor.email, "breakglass.refused", role.name,
+                               reason="not_eligible")
+            raise PimError(ErrorCode.NOT_ELIGIBLE,
+                           f"You are not eligible for {role.name}.", "roles")
+    if not reason.strip():
+        raise PimError(ErrorCode.JUSTIFICATION, "Break-glass needs a reason.",
+                       f"breakglass {role.name} reason INC-42 database down")
+    bounded = bound_duration(role, duration or role.breakglass.max_duration, breakglass=True)
+    await _verify_mfa(ctx, actor.email, code, f"breakglass {role.name}")
+    given = ActivationInput(role.name, bounded, reason)
+    return await _create(ctx, actor, role, RequestKind.BREAKGLASS, bounded, given, now)
+
+
+def _start_time(at: str | None, now: datetime) -> datetime:
+    if at is None:
+        return now
+    start = resolve_when(at, now)
+    if start < now - timedelta(minutes=1):
+        raise PimError(ErrorCode.PARSE, f"'{at}' is in the past.", "activate ROLE at 14:30 …")
+    if start > now + MAX_SCHEDULE_AHEAD:
+        raise PimError(ErrorCode.PARSE, f"'{at}' is more than 30 days ahead.",
+                       "activate ROLE at tomorrow 09:00 …")
+    return max(start, now)
+
+
+async def _refuse_duplicate(session: AsyncSession, email: str, role: str) -> None:
+    pending = await open_requests(session, email=email, role=role,
+                                  states=frozenset({RequestState.PENDING_APPROVAL}))
+    if pending:
+        raise PimError(ErrorCode.CONFLICT,
+                       f"You already have request {pending[0].id} for {role} waiting for "
+                       "approval.", f"cancel {pending[0].id}")
+
+
+async def _verify_mfa(ctx: Context, email: str, code: str | None, purpose: str) -> None:
+    if ctx.mfa is None:
+        raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
+    await ctx.mfa.verify(email, code, purpose=purpose)
+
+
+async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
+                  duration: timedelta, given: ActivationInput, start_at: datetime) -> Reply:
+    now = ctx.clock.now()
+    needs_approval = role.approval.required and kind is RequestKind.ACTIVATION
+    row = RequestRow(
+        id=new_id(), kind=kind.value, email=actor.email, role=role.name,
+        state=(RequestState.PENDING_APPROVAL if needs_approval else RequestState.APPROVED).value,
+        duration_s=int(duration.total_seconds()), reason=(given.reason or "").strip(),
+        ticket=given.ticket or "", platform=actor.platform, requested_at=now, start_at=start_at,
+        min_approvals=approvals_needed(ctx.policy, role, actor.email) if needs_approval else 0,
+        approval_due_at=now + role.approval.timeout if needs_approval else None,
+        decided_at=None if needs_approval else now,
+        decided_by="" if needs_approval else ("break-glass" if kind is RequestKind.BREAKGLASS
+                                              else "policy"),
+        votes_count=0,
+    )
+    async with ctx.db.transaction() as session:
+        session.add(row)
+        await session.flush()
+        await record(ctx, session, actor.email, f"{kind.value}.requested", role.name,
+                     request=row.id, duration=format_duration(duration), ticket=row.ticket,
+                     start_at=start_at.isoformat(), approval_required=needs_approval)
+        if needs_approval:
+            await _follow_up_pending(ctx, session, row, now)
+        else:
+            await schedule(session, JobKind.GRANT, start_at, dedupe_key=f"grant:{row.id}",
+                           request_id=row.id)
+        if kind is RequestKind.BREAKGLASS:
+            await _alert_breakglass(ctx, session, row, role, now)
+        view = await snapshot(session, ctx.policy, row)
+    return Reply(card=requester_card(view))
+
+
+async def _follow_up_pending(ctx: Context, session: AsyncSession, row: RequestRow,
+                             now: datetime) -> None:
+    role = ctx.policy.roles[row.role]
+    await notify_approvers(session, now, ctx.policy, row.role, row.email, row.id)
+    await notify_channels(session, now, role.notify, View.APPROVAL, row.id)
+    assert row.approval_due_at is not None
+    await schedule(session, JobKind.APPROVAL_TIMEOUT, row.approval_due_at,
+                   dedupe_key=f"timeout:{row.id}", request_id=row.id)
+    await schedule(session, JobKind.REMIND_APPROVERS, now + role.approval.timeout / 2,
+                   dedupe_key=f"remind-approvers:{row.id}", request_id=row.id)
+
+
+async def _alert_breakglass(ctx: Context, session: AsyncSession, row: RequestRow, role: Role,
+                            now: datetime) -> None:
+    await notify_channels(session, now, role.notify, View.BREAKGLASS, row.id)
+    for admin in ctx.policy.admins:
+        if admin != row.email:
+            await notify_user(session, now, admin, View.BREAKGLASS, row.id)
+    await record(ctx, session, "pimbot", "breakglass.review_required", row.role,
+                 request=row.id, user=row.email)

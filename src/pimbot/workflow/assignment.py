@@ -1,0 +1,131 @@
+"""Assignments: admins assign and unassign; active assignments are granted like activations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pimbot.domain.durations import format_duration
+from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.ids import new_id
+from pimbot.domain.model import AssignmentType
+from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState
+from pimbot.domain.times import resolve_until
+from pimbot.store.tables import AssignmentRow, RequestRow
+from pimbot.ui.cards import Reply
+from pimbot.workflow.actor import Actor
+from pimbot.workflow.audit import record, record_alone
+from pimbot.workflow.context import Context
+from pimbot.workflow.outbox import JobKind, notify_channels, refresh_cards, schedule
+from pimbot.workflow.transitions import move
+from pimbot.ui.views import View
+
+
+async def require_admin(ctx: Context, actor: Actor, command: str) -> None:
+    if not ctx.policy.is_admin(actor.email):
+        await record_alone(ctx, actor.email, f"{command}.refused", "", reason="not_admin")
+        raise PimError(ErrorCode.FORBIDDEN, f"Only admins can use '{command}'.", "help")
+
+
+async def assign(ctx: Context, actor: Actor, email: str, role_name: str, kind: AssignmentType,
+                 duration: timedelta | None, until: str | None) -> Reply:
+    await require_admin(ctx, actor, "assign")
+    role = ctx.role(role_name)
+    now = ctx.clock.now()
+    ends_at = now + duration if duration else resolve_until(until, now) if until else None
+    if ends_at is not None and ends_at <= now:
+        raise PimError(ErrorCode.PARSE, "The end of the assignment is in the past.",
+                       f"assign {email} {role.name} {kind.value} until 2027-03-31")
+    async with ctx.db.transaction() as session:
+        row = AssignmentRow(id=new_id("a"), email=email, role=role.name, type=kind.value,
+                            starts_at=now, ends_at=ends_at, source="admin",
+                            created_by=actor.email, created_at=now)
+        session.add(row)
+        await session.flush()
+        await record(ctx, session, actor.email, "assignment.added", role.name, user=email,
+                     type=kind.value, until=ends_at.isoformat() if ends_at else None)
+        if kind is AssignmentType.ACTIVE:
+            await _open_assignment_grant(ctx, session, row, now)
+    until_text = f" until {ends_at:%Y-%m-%d %H:%M} UTC" if ends_at else " (permanent)"
+    extra = f" for {format_duration(duration)}" if duration else ""
+    return Reply(text=f"{email} is now {kind.value} for {role.name}{extra}{until_text}.")
+
+
+async def unassign(ctx: Context, actor: Actor, email: str, role_name: str) -> Reply:
+    await require_admin(ctx, actor, "unassign")
+    role = ctx.role(role_name)
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        rows = (await session.execute(select(AssignmentRow).where(
+            AssignmentRow.email == email, AssignmentRow.role == role.name,
+            AssignmentRow.removed_at.is_(None)))).scalars().all()
+        if not rows:
+            raise PimError(ErrorCode.STATE, f"{email} has no assignment for {role.name}.",
+                           f"whois {role.name}")
+        for row in rows:
+            row.removed_at = now
+            await record(ctx, session, actor.email, "assignment.removed", role.name,
+                         user=email, type=row.type, source=row.source)
+            await _end_assignment_grant(ctx, session, row.id, now)
+        await session.flush()
+    note = " (it is in the policy file, so the next policy apply adds it back)" if any(
+        r.source == "policy" for r in rows) else ""
+    return Reply(text=f"Removed {email}'s {role.name} assignment{note}.")
+
+
+async def _open_assignment_grant(ctx: Context, session: AsyncSession, row: AssignmentRow,
+                                 now: datetime) -> None:
+    start = max(row.starts_at or now, now)
+    request = RequestRow(
+        id=new_id(), kind=RequestKind.ASSIGNMENT.value, email=row.email, role=row.role,
+        state=RequestState.APPROVED.value,
+        duration_s=int((row.ends_at - start).total_seconds()) if row.ends_at else None,
+        reason=f"active assignment {row.id}", platform="", requested_at=now, start_at=start,
+        decided_at=now, decided_by=row.created_by or "policy", min_approvals=0,
+        assignment_id=row.id, expires_at=row.ends_at, votes_count=0,
+    )
+    session.add(request)
+    await session.flush()
+    await schedule(session, JobKind.GRANT, start, dedupe_key=f"grant:{request.id}",
+                   request_id=request.id)
+
+
+async def _end_assignment_grant(ctx: Context, session: AsyncSession, assignment_id: str,
+                                now: datetime) -> None:
+    result = await session.execute(select(RequestRow).where(
+        RequestRow.assignment_id == assignment_id,
+        RequestRow.state.in_([s.value for s in OPEN_STATES])))
+    for request in result.scalars():
+        if request.state == RequestState.ACTIVE.value:
+            move(request, RequestState.REVOKED, ended_at=now)
+            await schedule(session, JobKind.REVOKE, now, dedupe_key=f"revoke:{request.id}",
+                           request_id=request.id)
+            role = ctx.policy.roles.get(request.role)
+            await notify_channels(session, now, role.notify if role else (), View.NOTICE,
+                                  request.id, "ended")
+        else:
+            move(request, RequestState.CANCELLED, ended_at=now)
+        await refresh_cards(session, now, request.id)
+
+
+async def reconcile(ctx: Context) -> int:
+    """Open a grant for every current active assignment without one; end removed ones."""
+    now = ctx.clock.now()
+    opened = 0
+    async with ctx.db.transaction() as session:
+        assignments = (await session.execute(select(AssignmentRow).where(
+            AssignmentRow.type == AssignmentType.ACTIVE.value))).scalars().all()
+        handled = set((await session.execute(select(RequestRow.assignment_id).where(
+            RequestRow.assignment_id.is_not(None)))).scalars())
+        for row in assignments:
+            if row.removed_at is not None:
+                await _end_assignment_grant(ctx, session, row.id, now)
+            elif row.id not in handled and (row.ends_at is None or row.ends_at > now) \
+                    and row.role in ctx.policy.roles:
+                await _open_assignment_grant(ctx, session, row, now)
+                await record(ctx, session, "policy", "assignment.scheduled", row.role,
+                             user=row.email, assignment=row.id)
+                opened += 1
+    return opened

@@ -1,0 +1,27 @@
+"""Writing audit events from use cases (never a token, secret or one-time code)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pimbot.store.audit_log import append_event
+from pimbot.workflow.context import Context
+
+
+async def record(
+    ctx: Context, session: AsyncSession, actor: str, action: str, subject: str = "",
+    outcome: str = "ok", **detail: Any,
+) -> None:
+    await append_event(ctx.db, session, at=ctx.clock.now(), actor=actor, action=action,
+                       subject=subject, outcome=outcome, detail=detail)
+
+
+async def record_alone(
+    ctx: Context, actor: str, action: str, subject: str = "", outcome: str = "refused",
+    **detail: Any,
+) -> None:
+    """An event in a transaction of its own (refusals, which change nothing else)."""
+    async with ctx.db.transaction() as session:
+        await record(ctx, session, actor, action, subject, outcome, **detail)

@@ -1,0 +1,46 @@
+"""What every use case needs: the database, the clock, the policy, providers and gateways."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.model import Policy, Role
+from pimbot.ports import ChatGateway, Clock, Provider
+from pimbot.store.database import Database
+
+if TYPE_CHECKING:
+    from pimbot.workflow.mfa import MfaService
+
+
+@dataclass
+class Context:
+    db: Database
+    clock: Clock
+    policy: Policy
+    providers: Mapping[str, Provider]
+    mfa: MfaService | None = None
+    gateways: list[ChatGateway] = field(default_factory=list)
+
+    def role(self, name: str | None) -> Role:
+        """The role called ``name``, or a one-line error with a did-you-mean."""
+        from pimbot.commands.suggest import suggest
+
+        if name and name in self.policy.roles:
+            return self.policy.roles[name]
+        guess = suggest(name or "", self.policy.roles) if name else None
+        message = f"There is no role '{name}'." if name else "Which role?"
+        if guess:
+            message += f" Did you mean '{guess}'?"
+        hint = f"activate {guess or next(iter(self.policy.roles), 'ROLE')} for 1h reason …"
+        raise PimError(ErrorCode.UNKNOWN_ROLE, message, hint)
+
+    def provider(self, role: Role) -> Provider:
+        try:
+            return self.providers[role.provider]
+        except KeyError:
+            raise PimError(
+                ErrorCode.NOT_AVAILABLE, f"provider '{role.provider}' of {role.name} is not set up"
+            ) from None

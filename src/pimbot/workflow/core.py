@@ -1,0 +1,214 @@
+"""PimCore: the one facade adapters call. Text and clicks in, Replies out; jobs in the back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from pimbot.commands import parse
+from pimbot.commands.model import Command
+from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.ids import new_id
+from pimbot.domain.model import Policy
+from pimbot.ports import ChatGateway, Clock, Provider
+from pimbot.scheduling.queue import ClaimedJob, JobQueue
+from pimbot.scheduling.worker import Worker
+from pimbot.store.database import Database
+from pimbot.store.tables import PersonRow, PlatformIdentityRow
+from pimbot.ui.cards import ActionId, Card, Reply
+from pimbot.workflow import queries
+from pimbot.workflow.actor import Actor
+from pimbot.workflow.assignment import reconcile
+from pimbot.workflow.audit import record_alone
+from pimbot.workflow.context import Context
+from pimbot.workflow.dispatch import run_action, run_command
+from pimbot.workflow.forms import prefix_for
+from pimbot.workflow.jobs import dispatch
+from pimbot.workflow.mfa import MfaService
+
+log = logging.getLogger(__name__)
+
+RETRIES = 4  # compare-and-set conflicts (two clicks at once) are retried against fresh state
+
+
+class PimCore:
+    def __init__(self, db: Database, policy: Policy, providers: Mapping[str, Provider],
+                 clock: Clock, *, mfa: MfaService | None = None, owner: str | None = None,
+                 max_sleep: float = 1.0) -> None:
+        self.db = db
+        self.clock = clock
+        self.ctx = Context(db=db, clock=clock, policy=policy, providers=providers, mfa=mfa)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
+        self.queue = JobQueue(db, clock, self.owner)
+        self.worker = Worker(self.queue, self._run_job, max_sleep=max_sleep)
+        self.worker.attach(db)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def policy(self) -> Policy:
+        return self.ctx.policy
+
+    def add_gateway(self, gateway: ChatGateway) -> None:
+        self.ctx.gateways.append(gateway)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Reconcile assignments, run everything overdue now, then keep the worker running."""
+        await reconcile(self.ctx)
+        await self.worker.run_due()
+        self._task = asyncio.create_task(self.worker.run(), name="pimbot-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await self.worker.stop()
+            await self._task
+            self._task = None
+
+    async def drain(self, rounds: int = 50) -> None:
+        """Run every job due now, including the ones those jobs enqueue."""
+        for _ in range(rounds):
+            if await self.worker.run_due() == 0:
+                return
+
+    def is_ready(self) -> bool:
+        return self._task is not None and not self._task.done() and self.worker.running
+
+    async def _run_job(self, job: ClaimedJob) -> None:
+        await dispatch(self.ctx, job)
+
+    # -- people --------------------------------------------------------------------------
+
+    async def remember_identity(self, platform: str, user_id: str, email: str,
+                                display_name: str = "",
+                                conversation_ref: dict[str, Any] | None = None) -> None:
+        email = email.strip().lower()
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            row = await session.get(PlatformIdentityRow, (platform, user_id))
+            if row is None:
+                session.add(PlatformIdentityRow(
+                    platform=platform, user_id=user_id, email=email, display_name=display_name,
+                    conversation_ref=conversation_ref, updated_at=now))
+            else:
+                row.email, row.updated_at = email, now
+                row.display_name = display_name or row.display_name
+                row.conversation_ref = conversation_ref or row.conversation_ref
+            if await session.get(PersonRow, email) is None:
+                session.add(PersonRow(email=email, display_name=display_name, created_at=now))
+
+    async def identity(self, platform: str, user_id: str) -> PlatformIdentityRow | None:
+        async with self.db.read() as session:
+            return await session.get(PlatformIdentityRow, (platform, user_id))
+
+    async def identities_of(self, email: str, platform: str) -> list[PlatformIdentityRow]:
+        async with self.db.read() as session:
+            result = await session.execute(select(PlatformIdentityRow).where(
+                PlatformIdentityRow.email == email.lower(),
+                PlatformIdentityRow.platform == platform))
+            return list(result.scalars())
+
+    async def home(self, actor: Actor) -> list[Card]:
+        return await queries.home(self.ctx, actor)
+
+    # -- turns -----------------------------------------------------------------------------
+
+    async def handle_text(self, actor: Actor, text: str) -> Reply:
+        command: Command | None = None
+
+        async def turn() -> Reply:
+            nonlocal command
+            command = parse(text)
+            return await run_command(self.ctx, actor, command)
+
+        return await self._guarded(actor, turn, lambda: getattr(command, "name", "unknown"))
+
+    async def handle_action(self, actor: Actor, action: ActionId, value: str,
+                            inputs: Mapping[str, str] | None = None) -> Reply:
+        async def turn() -> Reply:
+            return await run_action(self.ctx, actor, ActionId(action), value, dict(inputs or {}))
+
+        return await self._guarded(actor, turn, lambda: str(action), form=inputs is not None)
+
+    async def _guarded(self, actor: Actor, turn: Callable[[], Awaitable[Reply]],
+                       what: Callable[[], str], form: bool = False) -> Reply:
+        """Run a turn: retry races, word refusals in one line, never leak a stack trace."""
+        for attempt in range(RETRIES):
+            try:
+                return await turn()
+            except PimError as error:
+                await self._audit_rejection(actor, what(), error)
+                return error_reply(error, actor.platform, form)
+            except (StaleDataError, IntegrityError):
+                if attempt == RETRIES - 1:
+                    break
+                await asyncio.sleep(0.01 * (attempt + 1))
+            except Exception:
+                reference = new_id("e")
+                log.exception("turn failed (reference %s, command %s)", reference, what())
+                return Reply(ok=False, text=f"Something went wrong on pimbot's side (reference "
+                                            f"{reference}); nothing was changed. Try again.")
+        return Reply(ok=False, text="Someone else changed this at the same moment; "
+                                    "nothing was changed. Try again.")
+
+    async def _audit_rejection(self, actor: Actor, what: str, error: PimError) -> None:
+        """A bad command by a known person is audited (its code only, never its text)."""
+        if error.code in {ErrorCode.FORBIDDEN, ErrorCode.SELF_APPROVAL,
+                          ErrorCode.NOT_APPROVER, ErrorCode.NOT_ELIGIBLE, ErrorCode.MFA}:
+            return  # already audited where the decision was made
+        if not await self._known(actor.email):
+            return
+        try:
+            await record_alone(self.ctx, actor.email, "command.rejected", what,
+                               outcome="invalid", error=error.code.value, platform=actor.platform)
+        except Exception:  # the answer to the person matters more than this event
+            log.exception("could not audit a rejected command")
+
+    async def _known(self, email: str) -> bool:
+        if email in self.policy.people():
+            return True
+        async with self.db.read() as session:
+            return await session.get(PersonRow, email) is not None
+
+
+def error_reply(error: PimError, platform: str, form: bool = False) -> Reply:
+    text = error.message
+    if error.hint:
+        hint = error.hint
+        if hint.split(" ", 1)[0] in VERBS:
+            hint = prefix_for(platform) + hint
+        text = f"{text} — try: {hint}"
+    fields = {}
+    if form:
+        field = FORM_FIELDS.get(error.code)
+        if field:
+            fields[field] = error.message
+    return Reply(ok=False, text=text, field_errors=fields)
+
+
+VERBS = frozenset({
+    "help", "roles", "activate", "deactivate", "extend", "status", "cancel", "pending",
+    "approve", "deny", "whois", "mfa", "reviews", "review", "assign", "unassign", "audit",
+    "breakglass",
+})
+
+FORM_FIELDS = {
+    ErrorCode.DURATION: "duration",
+    ErrorCode.JUSTIFICATION: "reason",
+    ErrorCode.TICKET: "ticket",
+    ErrorCode.MFA: "code",
+    ErrorCode.UNKNOWN_ROLE: "role",
+    ErrorCode.NOT_ELIGIBLE: "role",
+    ErrorCode.PARSE: "duration",
+}
+
+__all__ = ["Actor", "PimCore", "datetime", "error_reply"]

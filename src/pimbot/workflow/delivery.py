@@ -1,0 +1,81 @@
+"""Sending cards through the platforms' gateways, and redrawing the copies already sent."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+
+from pimbot.ports import ChatGateway, SentMessage, Unreachable
+from pimbot.store.database import Database
+from pimbot.store.tables import MessageRow
+from pimbot.ui.cards import Card
+
+log = logging.getLogger(__name__)
+
+# Which views are redrawn when their request changes (the others are one-off notices).
+UPDATABLE_VIEWS = frozenset({"approval", "requester", "approver_reminder", "reminder"})
+
+
+def channel_platform(channel: str) -> tuple[str, str]:
+    """``slack:#ops`` → (slack, #ops); ``teams:19:…`` → (teams, 19:…); bare ``#x`` is Slack."""
+    for platform in ("slack", "teams", "console"):
+        if channel.startswith(platform + ":"):
+            return platform, channel.removeprefix(platform + ":")
+    return "slack", channel
+
+
+class Delivery:
+    def __init__(self, db: Database, gateways: list[ChatGateway]) -> None:
+        self.db = db
+        self.gateways = gateways
+
+    def _by_platform(self, platform: str) -> ChatGateway | None:
+        for gateway in self.gateways:
+            if gateway.platform == platform:
+                return gateway
+        return None
+
+    async def to_user(self, email: str, card: Card, prefer: str = "") -> SentMessage:
+        """DM the person on the first platform that reaches them (the request's own first)."""
+        ordered = sorted(self.gateways, key=lambda g: g.platform != prefer)
+        for gateway in ordered:
+            if await gateway.can_reach(email):
+                try:
+                    return await gateway.send_to_user(email, card)
+                except Unreachable:
+                    continue
+        raise Unreachable(f"{email} cannot be reached on any connected platform")
+
+    async def to_channel(self, channel: str, card: Card) -> SentMessage | None:
+        platform, name = channel_platform(channel)
+        gateway = self._by_platform(platform) or self._by_platform("console")
+        if gateway is None:
+            log.warning("no %s adapter is running; notice for %s not sent", platform, channel)
+            return None
+        target = name if gateway.platform == platform else channel
+        return await gateway.send_to_channel(target, card)
+
+    async def remember(self, subject_id: str, view: str, audience: str, sent: SentMessage,
+                       now: datetime) -> None:
+        if view not in UPDATABLE_VIEWS:
+            return
+        async with self.db.transaction() as session:
+            session.add(MessageRow(subject_id=subject_id, view=view, audience=audience,
+                                   platform=sent.platform, ref=dict(sent.ref), sent_at=now))
+
+    async def sent_copies(self, subject_id: str) -> list[MessageRow]:
+        async with self.db.read() as session:
+            result = await session.execute(
+                select(MessageRow).where(MessageRow.subject_id == subject_id)
+                .order_by(MessageRow.id)
+            )
+            return list(result.scalars())
+
+    async def update(self, row: MessageRow, card: Card) -> None:
+        gateway = self._by_platform(row.platform)
+        if gateway is None:
+            return
+        await gateway.update(SentMessage(row.platform, {k: str(v) for k, v in row.ref.items()}),
+                             card)

@@ -1,0 +1,142 @@
+"""Commands and clicks to use cases: one `match` each, no logic of its own."""
+
+from __future__ import annotations
+
+from pimbot.commands import help_text
+from pimbot.commands import model as c
+from pimbot.commands.model import Command, UserRef, UserRefKind
+from pimbot.domain.durations import parse_duration
+from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.store.tables import PersonRow, PlatformIdentityRow
+from pimbot.ui.cards import ActionId, Reply
+from pimbot.workflow import activation, approval, assignment, extension, mfa_commands, queries
+from pimbot.workflow.activation import ActivationInput
+from pimbot.workflow.actor import Actor
+from pimbot.workflow.context import Context
+from pimbot.workflow.forms import prefix_for
+
+from sqlalchemy import func, or_, select
+
+
+async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
+    match command:
+        case c.Help(topic=topic):
+            return Reply(text=help_text(topic, prefix_for(actor.platform).strip()))
+        case c.Roles():
+            return await queries.roles(ctx, actor)
+        case c.Activate():
+            return await activation.activate(ctx, actor, ActivationInput(
+                command.role, command.duration, command.reason, command.ticket, command.code,
+                command.at))
+        case c.Deactivate(role=role):
+            return await extension.deactivate(ctx, actor, role)
+        case c.Extend(role=role, duration=duration):
+            return await extension.extend(ctx, actor, role, duration)
+        case c.Status():
+            return await queries.status(ctx, actor)
+        case c.Cancel(request_id=request_id):
+            return await extension.cancel(ctx, actor, request_id)
+        case c.Pending():
+            return await queries.pending(ctx, actor)
+        case c.Approve(request_id=request_id, comment=comment, code=code):
+            return await approval.approve(ctx, actor, request_id, comment, code)
+        case c.Deny(request_id=request_id, reason=reason):
+            return await approval.deny(ctx, actor, request_id, reason)
+        case c.Whois(role=role):
+            return await queries.whois(ctx, actor, role)
+        case c.Breakglass():
+            return await activation.breakglass(ctx, actor, command.role, command.reason,
+                                               command.duration, command.code)
+        case c.Assign():
+            email = await resolve_user(ctx, actor, command.user)
+            return await assignment.assign(ctx, actor, email, command.role, command.type,
+                                           command.duration, command.until)
+        case c.Unassign():
+            email = await resolve_user(ctx, actor, command.user)
+            return await assignment.unassign(ctx, actor, email, command.role)
+        case c.Audit(subject=subject, since=since):
+            return await queries.audit(ctx, actor, await _audit_subject(ctx, actor, subject),
+                                       since)
+        case c.MfaEnroll():
+            return await mfa_commands.enroll(ctx, actor)
+        case c.MfaConfirm(code=code):
+            return await mfa_commands.confirm(ctx, actor, code)
+        case c.MfaStatus():
+            return await mfa_commands.status(ctx, actor)
+        case c.MfaReset():
+            email = await resolve_user(ctx, actor, command.user)
+            return await mfa_commands.reset(ctx, actor, email, getattr(command, "code", None))
+        case c.Reviews() | c.ReviewStart():
+            return Reply(ok=False, text="Access reviews are not available in this version of "
+                                        "pimbot yet; nothing was changed.")
+    raise PimError(ErrorCode.UNKNOWN_COMMAND, "That command is not handled.", "help")
+
+
+async def run_action(ctx: Context, actor: Actor, action: ActionId, value: str,
+                     inputs: dict[str, str]) -> Reply:
+    match action:
+        case ActionId.APPROVE:
+            return await approval.click_approve(ctx, actor, value)
+        case ActionId.DENY:
+            return await approval.click_deny(ctx, actor, value)
+        case ActionId.SUBMIT_APPROVE:
+            return await approval.approve(ctx, actor, value, inputs.get("comment") or None,
+                                          inputs.get("code") or None)
+        case ActionId.SUBMIT_DENY:
+            return await approval.deny(ctx, actor, value, inputs.get("reason", ""))
+        case ActionId.CANCEL:
+            return await extension.cancel(ctx, actor, value)
+        case ActionId.DEACTIVATE:
+            return await extension.deactivate(ctx, actor, None, request_id=value)
+        case ActionId.EXTEND:
+            return await extension.extend(ctx, actor, None, None, request_id=value)
+        case ActionId.ACTIVATE:
+            return await activation.activate(ctx, actor, ActivationInput(value or None))
+        case ActionId.SUBMIT_ACTIVATION:
+            duration = inputs.get("duration")
+            return await activation.activate(ctx, actor, ActivationInput(
+                inputs.get("role") or value or None,
+                parse_duration(duration) if duration else None,
+                inputs.get("reason") or None, inputs.get("ticket") or None,
+                inputs.get("code") or None, inputs.get("at") or None))
+        case ActionId.SUBMIT_MFA_CONFIRM:
+            return await mfa_commands.confirm(ctx, actor, inputs.get("code", "").strip())
+        case ActionId.REVIEW_KEEP | ActionId.REVIEW_REMOVE:
+            return Reply(ok=False, text="Access reviews are not available yet.")
+    raise PimError(ErrorCode.UNKNOWN_COMMAND, f"Unknown button '{action}'.")
+
+
+async def resolve_user(ctx: Context, actor: Actor, ref: UserRef) -> str:
+    """A mention, an email or a display name matching exactly one person → email."""
+    async with ctx.db.read() as session:
+        if ref.kind is UserRefKind.EMAIL:
+            return ref.value.lower()
+        if ref.kind is UserRefKind.MENTION:
+            row = await session.get(PlatformIdentityRow, (actor.platform, ref.value))
+            if row is None:
+                raise PimError(ErrorCode.UNKNOWN_USER,
+                               f"I don't know {ref} yet; use their email instead.",
+                               "assign bob@example.com ROLE eligible")
+            return row.email
+        name = ref.value.strip().lower()
+        found = set((await session.execute(select(PlatformIdentityRow.email).where(
+            func.lower(PlatformIdentityRow.display_name) == name))).scalars())
+        found |= set((await session.execute(select(PersonRow.email).where(or_(
+            func.lower(PersonRow.display_name) == name)))).scalars())
+    if len(found) == 1:
+        return found.pop()
+    if not found:
+        raise PimError(ErrorCode.UNKNOWN_USER, f"Nobody is called '{ref.value}'.",
+                       "assign bob@example.com ROLE eligible")
+    raise PimError(ErrorCode.UNKNOWN_USER,
+                   f"'{ref.value}' matches {len(found)} people; use an email instead.",
+                   "assign bob@example.com ROLE eligible")
+
+
+async def _audit_subject(ctx: Context, actor: Actor, subject: str | None) -> str | None:
+    if subject is None or subject in ctx.policy.roles or "@" in subject:
+        return subject.lower() if subject and "@" in subject else subject
+    if subject.startswith("<@"):
+        ref = UserRef(UserRefKind.MENTION, subject.strip("<@>").split("|")[0])
+        return await resolve_user(ctx, actor, ref)
+    return subject

@@ -1,0 +1,185 @@
+"""Ending and extending access: deactivate, cancel, extend (through approval where required)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pimbot.domain.decisions import approvals_needed
+from pimbot.domain.durations import format_duration
+from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.ids import new_id
+from pimbot.domain.states import RequestKind, RequestState
+from pimbot.store.tables import RequestRow
+from pimbot.ui.cards import Reply
+from pimbot.ui.views import View, requester_card
+from pimbot.workflow.actor import Actor
+from pimbot.workflow.audit import record, record_alone
+from pimbot.workflow.context import Context
+from pimbot.workflow.outbox import (
+    JobKind,
+    notify_approvers,
+    notify_channels,
+    refresh_cards,
+    schedule,
+)
+from pimbot.workflow.records import active_activation, get_request, open_requests, snapshot
+from pimbot.workflow.transitions import move
+
+
+async def _owned(ctx: Context, session: AsyncSession, actor: Actor, request_id: str,
+                 action: str) -> RequestRow:
+    row = await get_request(session, request_id)
+    if row.email != actor.email and not ctx.policy.is_admin(actor.email):
+        await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
+                     request=row.id, reason="not_owner")
+        raise PimError(ErrorCode.FORBIDDEN, f"Request {row.id} is not yours.", "status")
+    return row
+
+
+async def deactivate(ctx: Context, actor: Actor, role_name: str | None,
+                     request_id: str | None = None) -> Reply:
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        if request_id is not None:
+            row = await _owned(ctx, session, actor, request_id, "deactivation")
+        else:
+            role = ctx.role(role_name)
+            found = await active_activation(session, actor.email, role.name)
+            if found is None:
+                raise PimError(ErrorCode.STATE, f"You have no active {role.name} access.",
+                               "status")
+            row = found
+        if row.state == RequestState.APPROVED.value:
+            move(row, RequestState.CANCELLED, decided_by=actor.email, ended_at=now)
+        else:
+            move(row, RequestState.DEACTIVATED, ended_at=now, decided_by=row.decided_by)
+            await schedule(session, JobKind.REVOKE, now, dedupe_key=f"revoke:{row.id}",
+                           request_id=row.id)
+            await notify_channels(session, now, ctx.policy.roles[row.role].notify
+                                  if row.role in ctx.policy.roles else (), View.NOTICE,
+                                  row.id, "ended")
+        await session.flush()
+        await record(ctx, session, actor.email, "request.deactivated", row.role,
+                     request=row.id, user=row.email)
+        await refresh_cards(session, now, row.id)
+        view = await snapshot(session, ctx.policy, row)
+    return Reply(text=f"Deactivated {row.role}; removing access at the provider.",
+                 card=requester_card(view))
+
+
+async def cancel(ctx: Context, actor: Actor, request_id: str) -> Reply:
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        row = await _owned(ctx, session, actor, request_id, "cancellation")
+        if row.state not in {RequestState.PENDING_APPROVAL.value, RequestState.APPROVED.value} \
+                or row.kind == RequestKind.EXTENSION.value and \
+                row.state == RequestState.APPROVED.value:
+            raise PimError(ErrorCode.STATE,
+                           f"Request {row.id} is {row.state.replace('_', ' ')}; only waiting "
+                           "requests can be cancelled.",
+                           f"deactivate {row.role}" if row.state == "active" else "status")
+        move(row, RequestState.CANCELLED, decided_by=actor.email, decided_at=now)
+        await session.flush()
+        await record(ctx, session, actor.email, "request.cancelled", row.role, request=row.id)
+        await refresh_cards(session, now, row.id)
+        view = await snapshot(session, ctx.policy, row)
+    return Reply(text=f"Cancelled request {row.id}.", card=requester_card(view))
+
+
+async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: timedelta | None,
+                 request_id: str | None = None) -> Reply:
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        if request_id is not None:
+            row = await _owned(ctx, session, actor, request_id, "extension")
+        else:
+            role_row = await active_activation(session, actor.email, ctx.role(role_name).name)
+            if role_row is None:
+                raise PimError(ErrorCode.STATE, f"You have no active {role_name} access to "
+                               "extend.", f"activate {role_name} for 1h reason …")
+            row = role_row
+        role = ctx.role(row.role)
+        if row.state != RequestState.ACTIVE.value or row.expires_at is None:
+            raise PimError(ErrorCode.STATE, f"Request {row.id} is not active with an end time.",
+                           "status")
+        amount = duration or role.default_duration
+        if row.expires_at + amount - now > role.max_duration:
+            room = max(role.max_duration - (row.expires_at - now), timedelta(0))
+            raise PimError(ErrorCode.DURATION,
+                           f"Extending by {format_duration(amount)} would exceed the maximum of "
+                           f"{format_duration(role.max_duration)} for {role.name} "
+                           f"(at most {format_duration(room)} more).",
+                           f"extend {role.name} for {format_duration(room)}")
+        if role.approval.required:
+            pending = await open_requests(session, email=row.email, role=row.role,
+                                          states=frozenset({RequestState.PENDING_APPROVAL}))
+            if pending:
+                raise PimError(ErrorCode.CONFLICT, f"Request {pending[0].id} is already "
+                               "waiting for approval.", f"cancel {pending[0].id}")
+            ext = RequestRow(
+                id=new_id(), kind=RequestKind.EXTENSION.value, email=row.email, role=row.role,
+                state=RequestState.PENDING_APPROVAL.value, duration_s=int(amount.total_seconds()),
+                reason=f"extend {row.id}", platform=actor.platform, requested_at=now,
+                start_at=now, min_approvals=approvals_needed(ctx.policy, role, row.email),
+                approval_due_at=min(now + role.approval.timeout, row.expires_at),
+                parent_id=row.id, votes_count=0,
+            )
+            session.add(ext)
+            await session.flush()
+            await record(ctx, session, actor.email, "extension.requested", row.role,
+                         request=ext.id, parent=row.id, duration=format_duration(amount))
+            await notify_approvers(session, now, ctx.policy, row.role, row.email, ext.id)
+            await schedule(session, JobKind.APPROVAL_TIMEOUT, ext.approval_due_at or now,
+                           dedupe_key=f"timeout:{ext.id}", request_id=ext.id)
+            view = await snapshot(session, ctx.policy, ext)
+            return Reply(text=f"Extension {ext.id} sent for approval.",
+                         card=requester_card(view))
+        await _extend_row(ctx, session, row, amount, now, actor.email)
+        view = await snapshot(session, ctx.policy, row)
+    return Reply(text=f"Extended {row.role} by {format_duration(amount)}.",
+                 card=requester_card(view))
+
+
+async def apply_extension(ctx: Context, session: AsyncSession, ext: RequestRow,
+                          now: datetime) -> None:
+    """An approved extension request lengthens its parent activation if still active."""
+    parent = await get_request(session, ext.parent_id or "")
+    if parent.state != RequestState.ACTIVE.value or ext.duration_s is None:
+        ext.decision_note = (ext.decision_note + " (access had already ended)").strip()
+        return
+    await _extend_row(ctx, session, parent, timedelta(seconds=ext.duration_s), now,
+                      ext.decided_by)
+
+
+async def _extend_row(ctx: Context, session: AsyncSession, row: RequestRow, amount: timedelta,
+                      now: datetime, actor: str) -> None:
+    assert row.expires_at is not None
+    row.expires_at = row.expires_at + amount
+    row.duration_s = (row.duration_s or 0) + int(amount.total_seconds())
+    await session.flush()
+    await record(ctx, session, actor, "request.extended", row.role, request=row.id,
+                 user=row.email, expires_at=row.expires_at.isoformat())
+    await schedule_expiry(ctx, session, row)
+    await refresh_cards(session, now, row.id)
+
+
+async def schedule_expiry(ctx: Context, session: AsyncSession, row: RequestRow) -> None:
+    """The expiry job and the reminder before it (keys carry the time: extensions add new)."""
+    if row.expires_at is None:
+        return
+    stamp = int(row.expires_at.timestamp())
+    await schedule(session, JobKind.EXPIRE, row.expires_at,
+                   dedupe_key=f"expire:{row.id}:{stamp}", request_id=row.id)
+    role = ctx.policy.roles.get(row.role)
+    if role is not None and role.expiry_reminder is not None and row.granted_at is not None:
+        remind_at = row.expires_at - role.expiry_reminder
+        if remind_at > ctx.clock.now():
+            await schedule(session, JobKind.REMIND_EXPIRY, remind_at,
+                           dedupe_key=f"remind:{row.id}:{stamp}", request_id=row.id,
+                           expires_at=row.expires_at.isoformat())
+
+
+__all__ = ["apply_extension", "cancel", "deactivate", "extend", "record_alone",
+           "schedule_expiry"]

@@ -1,0 +1,86 @@
+"""Forms the core asks adapters to open, and the text the console shows instead."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pimbot.domain.durations import format_duration, parse_duration
+from pimbot.domain.model import Policy
+from pimbot.ui.cards import ActionId, Choice, Form, Input, InputKind, Reply
+
+if TYPE_CHECKING:
+    from pimbot.workflow.activation import ActivationInput
+
+_DURATIONS = ("15m", "30m", "1h", "2h", "4h", "8h", "12h", "24h")
+PARTS = {"reason": "a reason", "ticket": "a ticket", "code": "your authenticator code"}
+
+
+def prefix_for(platform: str) -> str:
+    return "/pim " if platform == "slack" else "pim "
+
+
+def activation_form(policy: Policy, eligible: list[str], given: ActivationInput) -> Form:
+    role = policy.roles.get(given.role or "")
+    inputs: list[Input] = [
+        Input("role", "Role", InputKind.SELECT, initial=given.role or "",
+              choices=tuple(Choice(f"{name} — {policy.roles[name].description}".rstrip(" —"),
+                                   name) for name in eligible if name in policy.roles)),
+    ]
+    limit = role.max_duration if role else max(
+        (policy.roles[n].max_duration for n in eligible if n in policy.roles), default=None)
+    choices = [d for d in _DURATIONS if limit is None or _seconds(d) <= limit.total_seconds()]
+    default = format_duration(given.duration or (role.default_duration if role else
+                                                  parse_duration(choices[0] if choices else "1h")))
+    if default not in choices:
+        choices.append(default)
+    inputs.append(Input("duration", "Duration", InputKind.SELECT, initial=default,
+                        choices=tuple(Choice(c, c) for c in choices)))
+    inputs.append(Input("reason", "Justification", InputKind.MULTILINE,
+                        required=role.require_justification if role else True,
+                        initial=given.reason or "", placeholder="What you will do and why"))
+    if role is None or role.require_ticket is not False:
+        inputs.append(Input("ticket", "Ticket", required=role is not None,
+                            initial=given.ticket or "", placeholder="INC-42", max_length=200))
+    if role is None or role.require_mfa:
+        inputs.append(Input("code", "Authenticator code", InputKind.CODE,
+                            required=role is not None, placeholder="123456", max_length=6))
+    return Form(title="Activate a role", submit=ActionId.SUBMIT_ACTIVATION,
+                submit_label="Activate", inputs=tuple(inputs), value=given.role or "")
+
+
+def activation_form_reply(policy: Policy, eligible: list[str], given: ActivationInput,
+                          missing: list[str], platform: str) -> Reply:
+    prefix = prefix_for(platform)
+    roles = ", ".join(eligible) if eligible else "none (ask an admin to assign you a role)"
+    if given.role is None:
+        text = f"Which role? Your eligible roles: {roles}."
+        example = eligible[0] if eligible else "ROLE"
+    else:
+        text = f"{given.role} needs {', '.join(PARTS[m] for m in missing)}."
+        example = given.role
+    clauses = [f"{prefix}activate {example} for 1h"]
+    if given.role and "ticket" in missing:
+        clauses.append("ticket INC-42")
+    if given.role and "code" in missing:
+        clauses.append("code 123456")
+    clauses.append("reason INC-42 restore backup")
+    example_line = " ".join(clauses)
+    return Reply(text=f"{text} Nothing was changed. try: {example_line}",
+                 form=activation_form(policy, eligible, given), ok=False)
+
+
+def deny_form(request_id: str) -> Form:
+    return Form(title="Deny request", submit=ActionId.SUBMIT_DENY, submit_label="Deny",
+                inputs=(Input("reason", "Reason for denying", InputKind.MULTILINE),),
+                value=request_id)
+
+
+def approve_code_form(request_id: str) -> Form:
+    return Form(title="Approve with MFA", submit=ActionId.SUBMIT_APPROVE, submit_label="Approve",
+                inputs=(Input("code", "Authenticator code", InputKind.CODE, max_length=6),
+                        Input("comment", "Comment", required=False)),
+                value=request_id, text="This approval needs your authenticator code.")
+
+
+def _seconds(text: str) -> float:
+    return parse_duration(text).total_seconds()

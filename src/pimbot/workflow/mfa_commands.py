@@ -1,0 +1,71 @@
+"""The `mfa` chat commands: enrol (direct messages only), confirm, status, admin reset."""
+
+from __future__ import annotations
+
+from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.ui.cards import ActionId, Card, Form, Input, InputKind, Reply, Tone
+from pimbot.workflow.actor import Actor
+from pimbot.workflow.assignment import require_admin
+from pimbot.workflow.context import Context
+from pimbot.workflow.forms import prefix_for
+from pimbot.workflow.mfa import MfaService
+
+
+def _service(ctx: Context) -> MfaService:
+    if ctx.mfa is None:
+        raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
+    return ctx.mfa
+
+
+async def enroll(ctx: Context, actor: Actor) -> Reply:
+    if not actor.in_direct_message:
+        raise PimError(ErrorCode.FORBIDDEN,
+                       "For your safety, MFA enrolment only happens in a direct message with me.",
+                       "mfa enroll (in a direct message)")
+    enrollment = await _service(ctx).enroll(actor.email)
+    prefix = prefix_for(actor.platform)
+    card = Card(
+        title="Set up your authenticator",
+        text=("Scan the QR code with your authenticator app (or enter the key by hand), then "
+              f"confirm with the first code: {prefix}mfa confirm 123456\n"
+              f"Key: {enrollment.secret_base32}"),
+        image_png=enrollment.qr_png, image_alt="QR code for your authenticator app",
+        image_text=enrollment.qr_text,
+        context="Until you confirm, your previous authenticator (if any) keeps working.",
+        tone=Tone.WARNING,
+    )
+    form = Form(title="Confirm your authenticator", submit=ActionId.SUBMIT_MFA_CONFIRM,
+                submit_label="Confirm", inputs=(Input("code", "First code", InputKind.CODE,
+                                                      max_length=6),))
+    return Reply(card=card, form=form)
+
+
+async def confirm(ctx: Context, actor: Actor, code: str) -> Reply:
+    await _service(ctx).confirm(actor.email, code)
+    return Reply(text="Your authenticator is confirmed. Roles that need MFA will ask for a code.")
+
+
+async def status(ctx: Context, actor: Actor) -> Reply:
+    state = await _service(ctx).status(actor.email)
+    prefix = prefix_for(actor.platform)
+    if state.hard_locked:
+        text = "MFA is locked after too many failed codes; ask an admin to run mfa reset."
+    elif state.locked_until is not None:
+        text = f"MFA is locked until {state.locked_until:%H:%M} UTC after failed codes."
+    elif state.enrolled:
+        text = "You are enrolled in MFA."
+        if state.pending:
+            text += f" A new authenticator is waiting for confirmation ({prefix}mfa confirm …)."
+    elif state.pending:
+        text = f"Your enrolment is waiting for confirmation: {prefix}mfa confirm 123456"
+    else:
+        text = f"You are not enrolled in MFA. Start with: {prefix}mfa enroll"
+    return Reply(text=text)
+
+
+async def reset(ctx: Context, actor: Actor, email: str, code: str | None) -> Reply:
+    await require_admin(ctx, actor, "mfa reset")
+    service = _service(ctx)
+    await service.verify(actor.email, code, purpose=f"mfa reset {email}")
+    await service.reset(actor.email, email)
+    return Reply(text=f"MFA for {email} was reset; they can enrol again with mfa enroll.")

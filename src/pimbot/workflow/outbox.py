@@ -1,0 +1,72 @@
+"""Follow-up work written in the same transaction as a state change (the outbox).
+
+Nothing is announced that did not commit, and a chat outage becomes a retry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pimbot.domain.model import Policy
+from pimbot.scheduling.queue import enqueue
+from pimbot.ui.views import View
+
+
+class JobKind(StrEnum):
+    GRANT = "grant"
+    EXPIRE = "expire"
+    REVOKE = "revoke"
+    REMIND_EXPIRY = "remind_expiry"
+    REMIND_APPROVERS = "remind_approvers"
+    APPROVAL_TIMEOUT = "approval_timeout"
+    NOTIFY = "notify"
+    REFRESH_CARDS = "refresh_cards"
+    RECONCILE = "reconcile_assignments"
+
+
+# Attempts before a job is given up: a grant fails loudly after ~1 minute of retries; a revoke
+# never gives up on its own (each failure alerts the role's channels).
+MAX_ATTEMPTS = {JobKind.GRANT: 6, JobKind.REVOKE: 10_000, JobKind.NOTIFY: 12}
+
+
+async def schedule(
+    session: AsyncSession, kind: JobKind, due_at: datetime, *, dedupe_key: str | None = None,
+    **payload: Any,
+) -> None:
+    await enqueue(session, kind.value, payload, due_at, dedupe_key=dedupe_key,
+                  max_attempts=MAX_ATTEMPTS.get(kind, 20))
+
+
+async def notify_user(
+    session: AsyncSession, now: datetime, email: str, view: View, request_id: str,
+    event: str = "",
+) -> None:
+    await schedule(session, JobKind.NOTIFY, now, audience=f"user:{email}", view=view.value,
+                   request_id=request_id, event=event)
+
+
+async def notify_channels(
+    session: AsyncSession, now: datetime, channels: tuple[str, ...], view: View,
+    request_id: str, event: str = "",
+) -> None:
+    for channel in channels:
+        await schedule(session, JobKind.NOTIFY, now, audience=f"channel:{channel}",
+                       view=view.value, request_id=request_id, event=event)
+
+
+async def notify_approvers(
+    session: AsyncSession, now: datetime, policy: Policy, role_name: str, requester: str,
+    request_id: str, view: View = View.APPROVAL, skip: frozenset[str] = frozenset(),
+) -> None:
+    role = policy.roles[role_name]
+    for approver in policy.approvers_of(role):
+        if approver != requester and approver not in skip:
+            await notify_user(session, now, approver, view, request_id)
+
+
+async def refresh_cards(session: AsyncSession, now: datetime, request_id: str) -> None:
+    await schedule(session, JobKind.REFRESH_CARDS, now, request_id=request_id)

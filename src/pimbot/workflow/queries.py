@@ -1,0 +1,153 @@
+"""Read-only answers: roles, status, pending, whois, audit, and the App Home's cards."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from pimbot.domain.durations import format_duration
+from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.model import AssignmentType
+from pimbot.domain.states import RequestState
+from pimbot.domain.times import resolve_when
+from pimbot.store.audit_log import query_events
+from pimbot.store.tables import AssignmentRow, RequestRow
+from pimbot.ui.cards import ActionId, Button, ButtonStyle, Card, Reply
+from pimbot.ui.views import approval_card, requester_card
+from pimbot.workflow.actor import Actor
+from pimbot.workflow.audit import record_alone
+from pimbot.workflow.context import Context
+from pimbot.workflow.records import eligible_roles, open_requests, snapshot, votes_of
+
+
+def _left(until: datetime | None, now: datetime) -> str:
+    if until is None:
+        return "no end"
+    return f"{format_duration(until - now)} left" if until > now else "ending now"
+
+
+async def roles(ctx: Context, actor: Actor) -> Reply:
+    now = ctx.clock.now()
+    async with ctx.db.read() as session:
+        eligible = await eligible_roles(session, actor.email, now)
+        active = await open_requests(session, email=actor.email,
+                                     states=frozenset({RequestState.ACTIVE}))
+    lines = ["Your eligible roles:" if eligible else "You are not eligible for any role."]
+    for name in eligible:
+        role = ctx.policy.roles.get(name)
+        if role is None:
+            continue
+        rules = [f"max {format_duration(role.max_duration)}"]
+        if role.approval.required:
+            rules.append("needs approval")
+        if role.require_mfa:
+            rules.append("needs MFA")
+        if role.require_ticket is not False:
+            rules.append("needs a ticket")
+        lines.append(f"• {name} — {role.description or 'no description'} ({', '.join(rules)})")
+    if active:
+        lines.append("Active now:")
+        lines += [f"• {r.role} ({_left(r.expires_at, now)}, request {r.id})" for r in active]
+    return Reply(text="\n".join(lines))
+
+
+async def status(ctx: Context, actor: Actor) -> Reply:
+    now = ctx.clock.now()
+    async with ctx.db.read() as session:
+        rows = await open_requests(session, email=actor.email)
+        lines = [] if rows else ["You have no open requests and no active roles."]
+        for row in rows:
+            if row.state == RequestState.ACTIVE.value:
+                lines.append(f"• {row.role}: active, {_left(row.expires_at, now)} "
+                             f"(request {row.id})")
+            elif row.state == RequestState.PENDING_APPROVAL.value:
+                view = await snapshot(session, ctx.policy, row)
+                lines.append(f"• {row.role}: waiting for approval, {view.approvals} of "
+                             f"{row.min_approvals} (request {row.id})")
+            else:
+                lines.append(f"• {row.role}: approved, starts {row.start_at:%Y-%m-%d %H:%M} UTC "
+                             f"(request {row.id})")
+    return Reply(text="\n".join(lines))
+
+
+async def pending(ctx: Context, actor: Actor) -> Reply:
+    cards = await waiting_for(ctx, actor)
+    if not cards:
+        return Reply(text="Nothing is waiting for your approval.")
+    lines = [f"{len(cards)} request(s) waiting for you:"]
+    lines += [f"• {card.title} ({card.context})" for card in cards]
+    return Reply(text="\n".join(lines), card=cards[0] if len(cards) == 1 else None)
+
+
+async def waiting_for(ctx: Context, actor: Actor) -> list[Card]:
+    async with ctx.db.read() as session:
+        rows = await open_requests(session, states=frozenset({RequestState.PENDING_APPROVAL}))
+        cards = []
+        for row in rows:
+            role = ctx.policy.roles.get(row.role)
+            if role is None or row.email == actor.email:
+                continue
+            if actor.email not in ctx.policy.approvers_of(role):
+                continue
+            if actor.email in {v.approver for v in await votes_of(session, row.id)}:
+                continue
+            cards.append(approval_card(await snapshot(session, ctx.policy, row)))
+    return cards
+
+
+async def whois(ctx: Context, actor: Actor, role_name: str) -> Reply:
+    role = ctx.role(role_name)
+    now = ctx.clock.now()
+    async with ctx.db.read() as session:
+        holders = await open_requests(session, role=role.name,
+                                      states=frozenset({RequestState.ACTIVE}))
+        eligible = (await session.execute(select(AssignmentRow.email).where(
+            AssignmentRow.role == role.name, AssignmentRow.removed_at.is_(None),
+            AssignmentRow.type == AssignmentType.ELIGIBLE.value))).scalars().all()
+    if not holders:
+        text = f"Nobody holds {role.name} right now."
+    else:
+        lines = [f"{role.name} is held by:"]
+        lines += [f"• {r.email} ({r.kind}, {_left(r.expires_at, now)}, request {r.id})"
+                  for r in holders]
+        text = "\n".join(lines)
+    return Reply(text=f"{text}\nEligible: {', '.join(sorted(set(eligible))) or 'nobody'}.")
+
+
+async def audit(ctx: Context, actor: Actor, subject: str | None, since: str | None) -> Reply:
+    if not (ctx.policy.is_admin(actor.email) or ctx.policy.is_auditor(actor.email)):
+        await record_alone(ctx, actor.email, "audit.refused", subject or "", reason="not_auditor")
+        raise PimError(ErrorCode.FORBIDDEN, "Only admins and auditors can read the audit log.",
+                       "help audit")
+    now = ctx.clock.now()
+    since_at = resolve_when(since, now) if since else None
+    events = await query_events(ctx.db, subject=subject, since=since_at, limit=25)
+    if not events:
+        return Reply(text="No audit events match.")
+    lines = [f"Last {len(events)} audit event(s){' for ' + subject if subject else ''}:"]
+    for event in events:
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(event.detail.items())
+                           if v not in (None, ""))
+        lines.append(f"#{event.seq} {event.at:%Y-%m-%d %H:%M:%S} {event.actor} {event.action} "
+                     f"{event.subject} [{event.outcome}] {detail}".rstrip())
+    return Reply(text="\n".join(lines))
+
+
+async def home(ctx: Context, actor: Actor) -> list[Card]:
+    """The App Home / dashboard: eligible roles, my active and open requests, approvals."""
+    now = ctx.clock.now()
+    cards: list[Card] = []
+    async with ctx.db.read() as session:
+        eligible = await eligible_roles(session, actor.email, now)
+        mine: list[RequestRow] = await open_requests(session, email=actor.email)
+        for row in mine:
+            cards.append(requester_card(await snapshot(session, ctx.policy, row)))
+    for name in eligible:
+        role = ctx.policy.roles.get(name)
+        if role is not None:
+            cards.append(Card(title=name, text=role.description,
+                              actions=(Button("Activate", ActionId.ACTIVATE, name,
+                                              ButtonStyle.PRIMARY),)))
+    cards += await waiting_for(ctx, actor)
+    return cards

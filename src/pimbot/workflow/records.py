@@ -1,0 +1,107 @@
+"""Reading requests: rows, snapshots for the views, and the questions use cases ask."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.model import AssignmentType, Policy
+from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState
+from pimbot.store.tables import AssignmentRow, RequestRow, VoteRow
+from pimbot.ui.views import RequestSnapshot, Vote
+
+
+async def get_request(session: AsyncSession, request_id: str) -> RequestRow:
+    row = await session.get(RequestRow, request_id.strip().lower())
+    if row is None:
+        raise PimError(ErrorCode.UNKNOWN_REQUEST, f"There is no request '{request_id}'.",
+                       "pending (to list requests waiting for you)")
+    return row
+
+
+async def votes_of(session: AsyncSession, request_id: str) -> list[VoteRow]:
+    result = await session.execute(
+        select(VoteRow).where(VoteRow.request_id == request_id).order_by(VoteRow.at)
+    )
+    return list(result.scalars())
+
+
+async def snapshot(session: AsyncSession, policy: Policy, row: RequestRow) -> RequestSnapshot:
+    votes = await votes_of(session, row.id)
+    role = policy.roles.get(row.role)
+    approvers = policy.approvers_of(role) if role else ()
+    return RequestSnapshot(
+        id=row.id, kind=RequestKind(row.kind), email=row.email, role=row.role,
+        state=RequestState(row.state),
+        duration=timedelta(seconds=row.duration_s) if row.duration_s is not None else None,
+        reason=row.reason, ticket=row.ticket, requested_at=row.requested_at,
+        start_at=row.start_at, granted_at=row.granted_at, expires_at=row.expires_at,
+        ended_at=row.ended_at, revoked_at=row.revoked_at, decided_at=row.decided_at,
+        decided_by=row.decided_by, decision_note=row.decision_note, failure=row.failure,
+        min_approvals=row.min_approvals, approvers=approvers,
+        votes=tuple(Vote(v.approver, v.decision, v.comment, v.at) for v in votes),
+    )
+
+
+def _in_window(now: datetime):  # type: ignore[no-untyped-def]
+    return (
+        or_(AssignmentRow.starts_at.is_(None), AssignmentRow.starts_at <= now),
+        or_(AssignmentRow.ends_at.is_(None), AssignmentRow.ends_at > now),
+        AssignmentRow.removed_at.is_(None),
+    )
+
+
+async def eligible_roles(session: AsyncSession, email: str, now: datetime) -> list[str]:
+    result = await session.execute(
+        select(AssignmentRow.role).where(
+            AssignmentRow.email == email,
+            AssignmentRow.type == AssignmentType.ELIGIBLE.value,
+            *_in_window(now),
+        )
+    )
+    return sorted(set(result.scalars()))
+
+
+async def eligibility(
+    session: AsyncSession, email: str, role: str, now: datetime
+) -> AssignmentRow | None:
+    result = await session.execute(
+        select(AssignmentRow).where(
+            AssignmentRow.email == email,
+            AssignmentRow.role == role,
+            AssignmentRow.type == AssignmentType.ELIGIBLE.value,
+            *_in_window(now),
+        ).order_by(AssignmentRow.ends_at.desc())
+    )
+    return result.scalars().first()
+
+
+async def open_requests(
+    session: AsyncSession, *, email: str | None = None, role: str | None = None,
+    states: frozenset[RequestState] = OPEN_STATES,
+) -> list[RequestRow]:
+    query = select(RequestRow).where(RequestRow.state.in_([s.value for s in states]))
+    if email is not None:
+        query = query.where(RequestRow.email == email)
+    if role is not None:
+        query = query.where(RequestRow.role == role)
+    query = query.where(
+        ~((RequestRow.kind == RequestKind.EXTENSION.value)
+          & (RequestRow.state == RequestState.APPROVED.value))
+    )
+    result = await session.execute(query.order_by(RequestRow.requested_at))
+    return list(result.scalars())
+
+
+async def active_activation(session: AsyncSession, email: str, role: str) -> RequestRow | None:
+    """The person's active grant of ``role`` that ends last (what deactivate/extend act on)."""
+    rows = await open_requests(session, email=email, role=role,
+                               states=frozenset({RequestState.ACTIVE}))
+    rows = [r for r in rows if r.kind != RequestKind.EXTENSION.value]
+    if not rows:
+        return None
+    far = datetime.max.replace(tzinfo=rows[0].requested_at.tzinfo)
+    return max(rows, key=lambda r: r.expires_at or far)

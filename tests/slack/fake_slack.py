@@ -1,0 +1,221 @@
+"""A fake Slack Web API: an aiohttp server on a free local port that records every call.
+
+It answers like Slack, with the shapes in ../shared/fixtures (``chat_postMessage_ok.json``,
+``users_info_ok.json``, …), knows a small directory of users, takes ``response_url`` posts, and
+can inject errors per method: an ``ok: false`` answer or an HTTP 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+
+# (user id, email, name) of the people in the fake workspace
+ALICE = ("U0ALICE001", "alice@example.com", "Alice Approver")
+BOB = ("U0BOB00001", "bob@example.com", "Bob Requester")
+CAROL = ("U0CAROL001", "carol@example.com", "Carol Outsider")
+NOMAIL = ("U0NOMAIL01", "", "No Mail")
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@dataclass
+class ApiCall:
+    method: str  # "chat.postMessage", … or "response_url"
+    args: dict[str, Any]
+    status: int = 200
+    path: str = ""
+
+
+@dataclass
+class Fault:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FakeUser:
+    user_id: str
+    email: str  # "" for a profile with no email
+    name: str
+
+
+class FakeSlack:
+    def __init__(self, users: Mapping[str, tuple[str, str]] | None = None) -> None:
+        self.users: dict[str, FakeUser] = {}
+        for user_id, (email, name) in (users or {}).items():
+            self.add_user(user_id, email, name)
+        self.calls: list[ApiCall] = []
+        self._faults: dict[str, list[Fault]] = {}
+        self._ts = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def add_user(self, user_id: str, email: str, name: str) -> None:
+        self.users[user_id] = FakeUser(user_id, email, name)
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer HTTP 200 ``ok: false``."""
+        body = {"ok": False, "error": error}
+        self._faults.setdefault(method, []).extend(Fault(200, body) for _ in range(times))
+
+    def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer 429 with ``Retry-After``."""
+        body = fixture("error_ratelimited_429.json")
+        headers = {"Retry-After": str(retry_after)}
+        self._faults.setdefault(method, []).extend(
+            Fault(429, body, headers) for _ in range(times)
+        )
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/respond/{name}", self._respond)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/respond/{name}"
+
+    # -- what happened -------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [c for c in self.calls if c.method == method and c.status == 200]
+
+    def responses(self, name: str | None = None) -> list[ApiCall]:
+        return [
+            c
+            for c in self.calls
+            if c.method == "response_url" and (name is None or c.path.endswith("/" + name))
+        ]
+
+    def posts_to(self, channel: str) -> list[ApiCall]:
+        return [c for c in self.calls_to("chat.postMessage") if c.args.get("channel") == channel]
+
+    def outgoing_text(self) -> str:
+        """Everything pimbot sent to Slack, as one JSON string (for leak checks)."""
+        return "\n".join(json.dumps(c.args) for c in self.calls)
+
+    # -- the server ----------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await _arguments(request)
+        faults = self._faults.get(method)
+        if faults:
+            fault = faults.pop(0)
+            self.calls.append(ApiCall(method, args, fault.status))
+            return web.json_response(fault.body, status=fault.status, headers=fault.headers)
+        self.calls.append(ApiCall(method, args))
+        answer = getattr(self, "_" + method.replace(".", "_"), None)
+        body = answer(args) if answer else {"ok": False, "error": "unknown_method"}
+        return web.json_response(body)
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        self.calls.append(ApiCall("response_url", await request.json(), path=request.path))
+        return web.Response(text="ok")
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return dict(fixture("auth_test_ok.json"))
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(args.get("user", "")))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": self._user_json("users_info_ok.json", user)}
+
+    def _users_lookupByEmail(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = str(args.get("email", "")).lower()
+        user = next((u for u in self.users.values() if u.email and u.email == email), None)
+        if user is None:
+            return dict(fixture("users_lookupByEmail_not_found.json"))
+        return {"ok": True, "user": self._user_json("users_lookupByEmail_ok.json", user)}
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(fixture("chat_postMessage_ok.json"))
+        channel = _channel_id(str(args.get("channel", "")))
+        ts = f"1767225612.{next(self._ts):06d}"
+        body.update(channel=channel, ts=ts)
+        body["message"].update(ts=ts, text=args.get("text", ""), blocks=args.get("blocks", []))
+        return dict(body)
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(fixture("chat_update_ok.json"))
+        body.update(channel=args.get("channel"), ts=args.get("ts"), text=args.get("text", ""))
+        body["message"].update(text=args.get("text", ""), blocks=args.get("blocks", []))
+        return dict(body)
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "message_ts": f"1767225700.{next(self._ts):06d}"}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(fixture("views_open_ok.json"))
+        body["view"].update(args.get("view") or {})
+        return dict(body)
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "view": {"id": "V0PIMHOME1", **(args.get("view") or {})}}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(fixture("conversations_open_ok.json"))
+        body["channel"]["id"] = _channel_id(str(args.get("users", "")))
+        return dict(body)
+
+    def _user_json(self, template: str, user: FakeUser) -> dict[str, Any]:
+        data = copy.deepcopy(fixture(template)["user"])
+        data.update(id=user.user_id, name=user.name.lower().replace(" ", "."), real_name=user.name)
+        data["profile"].update(real_name=user.name, display_name=user.name)
+        if user.email:
+            data["profile"]["email"] = user.email
+        else:
+            data["profile"].pop("email", None)
+        return dict(data)
+
+
+def _channel_id(channel: str) -> str:
+    """A user id posts to that user's DM (``D…``); ``#name`` becomes a stable ``C…`` id."""
+    if channel.startswith(("U", "W")):
+        return "D" + channel[1:]
+    if channel.startswith("#"):
+        return "C" + channel[1:].upper().replace("-", "")[:9]
+    return channel
+
+
+async def _arguments(request: web.Request) -> dict[str, Any]:
+    args: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            args.update(await request.json())
+        else:
+            args.update(dict(await request.post()))
+    for key in ("blocks", "view"):
+        if isinstance(args.get(key), str):
+            args[key] = json.loads(args[key])
+    return args
