@@ -16,6 +16,7 @@ from pimbot.policy import (
     parse_policy,
     resolve_policy_path,
 )
+from pimbot.providers.registry import build_providers
 
 DESIGN_EXAMPLE = """\
 admins: [sec-lead@example.com]
@@ -54,7 +55,7 @@ groups:
   dba-leads: [alice@example.com]
 providers:
   proddb: {type: noop}
-  hooks: {type: webhook, url: "https://iam.example.com/pim"}
+  hooks: {type: webhook, url: "https://iam.example.com/pim", secret_env: HOOK_SECRET}
 """
 
 
@@ -220,6 +221,7 @@ def test_provider_types_and_their_keys() -> None:
         "providers.a.type: 'ldap' is not a provider type "
         "(one of: postgres, webhook, command, noop, entra, azure)",
         "providers.b.url: 'ftp://x' is not an http:// or https:// URL",
+        "providers.b.secret_env: is required",
         "providers.b.secret: unknown key (did you mean secret_env?)",
         "providers.c: give dsn or dsn_env (one of them)",
     ]
@@ -386,3 +388,24 @@ def test_policy_path_resolution(tmp_path: Path) -> None:
     assert resolve_policy_path(None, tmp_path) == tmp_path / "pimbot.yaml"
     assert resolve_policy_path("other.yaml", tmp_path) == tmp_path / "other.yaml"
     assert resolve_policy_path("/etc/pim.yaml", tmp_path) == Path("/etc/pim.yaml")
+
+
+def test_validated_providers_are_accepted_by_the_provider_registry() -> None:
+    text = DESIGN_EXAMPLE.replace(
+        "secret_env: PIM_HOOK_SECRET}", "secret_env: PIM_HOOK_SECRET, timeout: 5s}"
+    ).replace(
+        "providers:\n",
+        "providers:\n  demo: {type: noop}\n"
+        '  script: {type: command, grant: "/bin/pim grant", revoke: [/bin/pim, revoke],'
+        " check: [/bin/pim, check], timeout: 30, pass_env: [HOME]}\n",
+    )
+    policy = parse_policy(text)
+    hooks, script = policy.providers["hooks"], policy.providers["script"]
+    assert hooks.settings == {
+        "url": "https://iam.example.com/pim",
+        "secret_env": "PIM_HOOK_SECRET",
+        "timeout": 5.0,
+    }
+    assert script.settings["grant"] == ["/bin/pim", "grant"]
+    built = build_providers(policy.providers, {"PIM_HOOK_SECRET": "s3cret"})
+    assert set(built) == {"demo", "script", "proddb", "hooks"}

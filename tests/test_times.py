@@ -121,4 +121,4 @@ def test_until_the_last_representable_day_is_an_error_not_a_crash() -> None:
 
 def test_a_naive_now_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="aware"):
-        resolve_when("14:30", datetime(2026, 11, 2, 15, 0))  # noqa: DTZ001
+        resolve_when("14:30", datetime(2026, 11, 2, 15, 0))

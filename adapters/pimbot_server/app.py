@@ -15,9 +15,11 @@ import os
 import signal
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pimbot.domain.model import Policy
-from pimbot.policy import apply_policy, format_plan, load_policy, resolve_policy_path
+from pimbot.policy import load_policy, resolve_policy_path
+from pimbot.policy.plan import apply_policy, format_plan
 from pimbot.ports import Clock, Provider, SystemClock
 from pimbot.providers import build_providers
 from pimbot.store.database import Database
@@ -57,7 +59,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     try:
         box = secret_box(settings, db)  # refuse early, before touching the database
         await db.upgrade()
-        path = resolve_policy_path(settings.policy_file)
+        path = resolve_policy_path(settings.policy_file, Path.cwd())
         policy = load_policy(path)
         changes = await apply_policy(db, policy, clock)
         log.info("policy %s applied:\n%s", path, format_plan(changes))

@@ -70,7 +70,7 @@ async def policy_validate(args: argparse.Namespace, settings: Settings) -> int:
     from pimbot.policy import PolicyError, load_policy, resolve_policy_path
     from pimbot.providers import provider_config_errors
 
-    path = resolve_policy_path(args.file or settings.policy_file)
+    path = resolve_policy_path(args.file or settings.policy_file, Path.cwd())
     try:
         policy = load_policy(path)
     except PolicyError as exc:
@@ -94,16 +94,10 @@ async def policy_apply(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply: bool) -> int:
-    from pimbot.policy import (
-        PolicyError,
-        apply_policy,
-        format_plan,
-        load_policy,
-        plan_policy,
-        resolve_policy_path,
-    )
+    from pimbot.policy import PolicyError, load_policy, resolve_policy_path
+    from pimbot.policy.plan import apply_policy, format_plan, plan_policy
 
-    path = resolve_policy_path(args.file or settings.policy_file)
+    path = resolve_policy_path(args.file or settings.policy_file, Path.cwd())
     try:
         policy = load_policy(path)
     except PolicyError as exc:

@@ -50,8 +50,7 @@ class SlackAdapter:
         self.bolt = AsyncApp(
             name="pimbot",
             logger=_quiet_logger(),
-            token=settings.bot_token,
-            client=self.client,
+            client=self.client,  # carries the bot token and PIMBOT_SLACK_API_URL
             signing_secret=settings.signing_secret,
             request_verification_enabled=True,
             process_before_response=False,

@@ -7,6 +7,7 @@ can inject errors per method: an ``ok: false`` answer or an HTTP 429 with ``Retr
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import json
@@ -36,6 +37,7 @@ class ApiCall:
     args: dict[str, Any]
     status: int = 200
     path: str = ""
+    answer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class FakeSlack:
             self.add_user(user_id, email, name)
         self.calls: list[ApiCall] = []
         self._faults: dict[str, list[Fault]] = {}
+        self._holds: dict[str, asyncio.Event] = {}
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -77,9 +80,12 @@ class FakeSlack:
         """The next ``times`` calls of ``method`` answer 429 with ``Retry-After``."""
         body = fixture("error_ratelimited_429.json")
         headers = {"Retry-After": str(retry_after)}
-        self._faults.setdefault(method, []).extend(
-            Fault(429, body, headers) for _ in range(times)
-        )
+        self._faults.setdefault(method, []).extend(Fault(429, body, headers) for _ in range(times))
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Calls of ``method`` wait (recorded) until the returned event is set."""
+        gate = self._holds.setdefault(method, asyncio.Event())
+        return gate
 
     async def start(self) -> None:
         app = web.Application()
@@ -128,14 +134,20 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _arguments(request)
+        gate = self._holds.get(method)
+        if gate is not None:
+            waiting = ApiCall(method, args, status=0)  # seen, not yet answered
+            self.calls.append(waiting)
+            await gate.wait()
+            self.calls = [c for c in self.calls if c is not waiting]
         faults = self._faults.get(method)
         if faults:
             fault = faults.pop(0)
             self.calls.append(ApiCall(method, args, fault.status))
             return web.json_response(fault.body, status=fault.status, headers=fault.headers)
-        self.calls.append(ApiCall(method, args))
         answer = getattr(self, "_" + method.replace(".", "_"), None)
         body = answer(args) if answer else {"ok": False, "error": "unknown_method"}
+        self.calls.append(ApiCall(method, args, answer=body))
         return web.json_response(body)
 
     async def _respond(self, request: web.Request) -> web.Response:

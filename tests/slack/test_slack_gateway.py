@@ -42,7 +42,7 @@ async def test_a_card_to_a_person_is_a_dm_to_their_user_id(fake_slack: FakeSlack
     assert post.args["channel"] == ALICE[0]
     assert sent == SentMessage("slack", {"channel": "D" + ALICE[0][1:], "ts": sent.ref["ts"]})
     assert post.args["text"]
-    buttons = [b for b in post.args["blocks"] if b["type"] == "actions"][0]["elements"]
+    buttons = next(b for b in post.args["blocks"] if b["type"] == "actions")["elements"]
     assert {b["action_id"] for b in buttons} == {"pim_approve", "pim_deny"}
     assert f"<@{BOB[0]}>" in fake_slack.outgoing_text()
 
@@ -104,7 +104,9 @@ async def test_lookups_are_cached_until_the_ttl_passes(fake_slack: FakeSlack) ->
 
 async def test_open_form_needs_a_fresh_trigger(fake_slack: FakeSlack) -> None:
     gateway = gateway_for(fake_slack)
-    form = Form(title="Deny", submit=ActionId.SUBMIT_DENY, inputs=(Input("reason", "Reason"),), value="r1")
+    form = Form(
+        title="Deny", submit=ActionId.SUBMIT_DENY, inputs=(Input("reason", "Reason"),), value="r1"
+    )
     assert not await gateway.open_form(ALICE[1], form, {})
     assert await gateway.open_form(ALICE[1], form, {"trigger_id": "t1"})
     fake_slack.fail("views.open", "expired_trigger_id")

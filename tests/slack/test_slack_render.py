@@ -63,7 +63,9 @@ def test_mentions_and_times_are_drawn_natively() -> None:
     fields = [f["text"] for b in message["blocks"] if "fields" in b for f in b["fields"]]
     assert "*Requester*\n<@U0BOB00001>" in fields
     stamp = int(datetime(2026, 11, 2, 10, 30, tzinfo=UTC).timestamp())
-    assert f"*Expires*\n<!date^{stamp}^{{date_short_pretty}} {{time}}|2026-11-02 10:30 UTC>" in fields
+    assert (
+        f"*Expires*\n<!date^{stamp}^{{date_short_pretty}} {{time}}|2026-11-02 10:30 UTC>" in fields
+    )
 
 
 def test_an_unresolved_mention_shows_the_email_escaped() -> None:
@@ -82,8 +84,15 @@ def test_buttons_keep_action_ids_values_and_styles() -> None:
 
 
 def test_repeated_actions_in_one_card_get_distinct_action_ids() -> None:
-    card = Card(title="Roles", actions=tuple(Button(f"Activate {n}", ActionId.ACTIVATE, n) for n in "abc"))
-    ids = [e["action_id"] for b in render_message(card, {})["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    card = Card(
+        title="Roles", actions=tuple(Button(f"Activate {n}", ActionId.ACTIVATE, n) for n in "abc")
+    )
+    ids = [
+        e["action_id"]
+        for b in render_message(card, {})["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
     assert ids == ["pim_activate", "pim_activate:1", "pim_activate:2"]
 
 
@@ -132,7 +141,13 @@ def test_modal_from_a_form() -> None:
         submit=ActionId.SUBMIT_ACTIVATION,
         submit_label="Request",
         inputs=(
-            Input("role", "Role", InputKind.SELECT, initial="db", choices=(Choice("Prod DB", "db"), Choice("Web", "web"))),
+            Input(
+                "role",
+                "Role",
+                InputKind.SELECT,
+                initial="db",
+                choices=(Choice("Prod DB", "db"), Choice("Web", "web")),
+            ),
             Input("reason", "Justification", InputKind.MULTILINE, initial="<!channel>"),
             Input("code", "TOTP code", InputKind.CODE, required=False),
         ),

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+
+import pyotp
 
 from pimbot.domain.model import Policy
 from pimbot.policy import parse_policy
 from pimbot.policy.plan import apply_policy
+from pimbot.secretbox import SecretBox
 from pimbot.store.database import Database
 from pimbot.testing.fakes import FakeClock, RecordingChatGateway, RecordingProvider
 from pimbot.ui.cards import ActionId, Card, Reply
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.core import PimCore
+from pimbot.workflow.mfa import MfaService
 
 POLICY = """
 admins: [sec-lead@example.com]
@@ -82,6 +87,20 @@ class Pim:
         self.clock.advance(delta)
         await self.core.drain()
 
+    async def enrol(self, email: str) -> pyotp.TOTP:
+        """Enrol a person in MFA and confirm it; returns their authenticator."""
+        reply = await self.say(email, "mfa enroll")
+        assert reply.card is not None, reply.text
+        secret = reply.card.text.split("Key: ")[1].split()[0]
+        totp = pyotp.TOTP(secret)
+        confirmed = await self.say(email, f"mfa confirm {totp.at(self.clock.now())}")
+        assert confirmed.ok, confirmed.text
+        self.clock.advance(timedelta(seconds=30))  # the next code is a fresh time step
+        return totp
+
+    def code(self, totp: pyotp.TOTP) -> str:
+        return str(totp.at(self.clock.now()))
+
     def cards_to(self, audience: str) -> list[Card]:
         return [d.latest for d in self.chat.to(audience)]
 
@@ -92,7 +111,8 @@ async def make_pim(db: Database, policy_text: str = POLICY, *,
     clock = FakeClock()
     await apply_policy(db, policy, clock)
     recording = provider or RecordingProvider()
-    core = PimCore(db, policy, {"demo": recording}, clock)
+    mfa = MfaService(db, SecretBox(secrets.token_bytes(32)), clock)
+    core = PimCore(db, policy, {"demo": recording}, clock, mfa=mfa)
     chat = RecordingChatGateway()
     core.add_gateway(chat)
     await core.drain()

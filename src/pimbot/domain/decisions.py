@@ -54,7 +54,9 @@ def approvals_needed(policy: Policy, role: Role, requester: str) -> int:
     return max(1, min(role.approval.min_approvals, len(others) or 1))
 
 
-def bound_duration(role: Role, requested: timedelta | None, *, breakglass: bool = False) -> timedelta:
+def bound_duration(
+    role: Role, requested: timedelta | None, *, breakglass: bool = False
+) -> timedelta:
     limit = role.max_duration
     if breakglass:
         limit = min(limit, role.breakglass.max_duration)

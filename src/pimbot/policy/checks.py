@@ -27,12 +27,10 @@ def check_draft(draft: Draft) -> list[PolicyIssue]:
     for name, role in draft.roles.items():
         issues.extend(_check_role(draft, name, role))
     for name, body in draft.broken_roles.items():
-        provider = body.get("provider")
-        if isinstance(provider, str) and provider not in draft.declared["providers"]:
+        named = body.get("provider")
+        if isinstance(named, str) and named not in draft.declared["providers"]:
             known = draft.declared["providers"]
-            issues.append(
-                PolicyIssue(f"roles.{name}.provider", _unknown("provider", provider, known))
-            )
+            issues.append(PolicyIssue(f"roles.{name}.provider", _unknown("provider", named, known)))
     issues.extend(_check_assignments(draft))
     issues.extend(_check_reviews(draft))
     return issues

@@ -30,8 +30,10 @@ def to_policy(draft: Draft) -> Policy:
 
 
 def to_provider(name: str, spec: ProviderSpec) -> ProviderConfig:
-    """``settings`` holds the validated keys other than ``type``, defaults filled in."""
-    return ProviderConfig(name=name, type=spec.type, settings=spec.model_dump(exclude={"type"}))
+    """``settings`` holds the keys as written (minus ``type``), validated; the provider
+    registry applies its own defaults to the keys left out."""
+    settings = spec.model_dump(exclude={"type"}, exclude_unset=True)
+    return ProviderConfig(name=name, type=spec.type, settings=settings)
 
 
 def to_role(name: str, spec: RoleSpec) -> Role:

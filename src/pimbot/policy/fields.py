@@ -73,6 +73,18 @@ DayDuration = Annotated[timedelta, BeforeValidator(_duration_validator(DAY, "24h
 WeekDuration = Annotated[timedelta, BeforeValidator(_duration_validator(WEEK, "7d"))]
 
 
+def _seconds(value: Any) -> float:
+    """A timeout: a duration (``10s``) or a positive number of seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    if isinstance(value, str):
+        return _duration_validator(None)(value).total_seconds()
+    raise problem(f"{show(value)} is not a duration (10s) or a positive number of seconds")
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+
+
 def optional(validate: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Let ``null`` through a validator (a plain ``X | None`` would blur error paths)."""
 
@@ -139,7 +151,7 @@ def _at_least_one(value: Any) -> int:
 
 
 AssignmentKind = Annotated[str, BeforeValidator(_choice("eligible", "active"))]
-DriftAction = Annotated[str, BeforeValidator(_choice("alert", "revoke", "ignore"))]
+DriftAction = Annotated[str, BeforeValidator(_choice("alert", "ignore"))]
 NoResponseAction = Annotated[str, BeforeValidator(_choice("keep", "remove"))]
 PositiveInt = Annotated[int, BeforeValidator(_at_least_one)]
 
@@ -179,7 +191,6 @@ def _command_line(value: Any) -> list[str]:
 
 
 CommandLine = Annotated[list[str], BeforeValidator(_command_line)]
-OptCommandLine = Annotated[list[str] | None, BeforeValidator(optional(_command_line))]
 
 
 def _http_url(value: Any) -> str:

@@ -24,12 +24,12 @@ from pimbot.policy.fields import (
     JsonMapping,
     NoResponseAction,
     NotifyTarget,
-    OptCommandLine,
     OptDayDuration,
     OptDuration,
     OptText,
     PositiveInt,
     Principal,
+    Seconds,
     StartTime,
     Text,
     TicketRule,
@@ -91,11 +91,12 @@ class ReviewSpec(Spec):
 
 
 # --- providers: one model per type, so each type's keys are checked ---------------------------
+# The keys match what ``pimbot.providers.registry`` reads; ``ProviderConfig.settings`` holds the
+# keys as written (minus ``type``), validated, with ``timeout`` in seconds.
 
 
 class ProviderSpec(Spec):
     type: Text
-    drift: DriftAction = "alert"  # what a failed check() does: alert, revoke, or ignore
 
 
 class NoopProvider(ProviderSpec):
@@ -106,19 +107,22 @@ class PostgresProvider(ProviderSpec):
     dsn: OptText = None  # e.g. postgresql://pimbot@db/prod
     dsn_env: OptText = None  # or the name of an environment variable holding the DSN
     login: Text = "{email_local}"  # the database login of a person: {email}, {email_local}
+    drift: DriftAction = "alert"  # what a grant found missing at check() does: alert or ignore
+    timeout: Seconds = 10.0
 
 
 class WebhookProvider(ProviderSpec):
     url: HttpUrl
-    secret_env: OptText = None  # environment variable with the HMAC-SHA256 signing secret
-    timeout: Duration = timedelta(seconds=10)
+    secret_env: Text  # environment variable with the HMAC-SHA256 signing secret
+    timeout: Seconds = 10.0
 
 
 class CommandProvider(ProviderSpec):
-    grant: CommandLine  # argv; placeholders {email} {role} {activation_id} {expires_at}
+    grant: CommandLine  # argv of the program to run for each action
     revoke: CommandLine
-    check: OptCommandLine = None  # exit 0: held, 1: not held
-    timeout: Duration = timedelta(seconds=30)
+    check: CommandLine
+    timeout: Seconds = 60.0
+    pass_env: list[Text] = []  # environment variables passed on to the program
 
 
 class EntraProvider(ProviderSpec):
@@ -126,7 +130,6 @@ class EntraProvider(ProviderSpec):
     client_id: Text
     client_secret_env: Text
     graph_url: HttpUrl = "https://graph.microsoft.com/v1.0/"
-    login_url: HttpUrl = "https://login.microsoftonline.com/"
 
 
 class AzureProvider(ProviderSpec):
@@ -134,7 +137,6 @@ class AzureProvider(ProviderSpec):
     client_id: Text
     client_secret_env: Text
     management_url: HttpUrl = "https://management.azure.com/"
-    login_url: HttpUrl = "https://login.microsoftonline.com/"
 
 
 PROVIDER_SPECS: dict[str, type[ProviderSpec]] = {

@@ -62,7 +62,7 @@ BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON}
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON}  # noqa: RUF012
 
 
 class PersonRow(Base):
@@ -145,7 +145,7 @@ class RequestRow(Base):
     votes_count: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_requests_email_role_state", "email", "role", "state"),)
-    # Every change is a compare-and-set: UPDATE … WHERE id = ? AND version = ? (else StaleDataError).
+    # Every change is a compare-and-set: UPDATE … WHERE version = ? (else StaleDataError).
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 

@@ -121,7 +121,8 @@ def _decision_line(snapshot: RequestSnapshot) -> tuple[str, Tone]:
             return f"Approved, but the grant failed: {snapshot.failure}", Tone.DANGER
         case _:
             approvers = ", ".join(v.approver for v in snapshot.votes if v.decision == "approve")
-            return f"Approved by {approvers or who or 'policy'} — now {state_words(snapshot)}", Tone.GOOD
+            by = approvers or who or "policy"
+            return f"Approved by {by} — now {state_words(snapshot)}", Tone.GOOD
 
 
 def approval_card(snapshot: RequestSnapshot) -> Card:

@@ -15,12 +15,12 @@ from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState
 from pimbot.domain.times import resolve_until
 from pimbot.store.tables import AssignmentRow, RequestRow
 from pimbot.ui.cards import Reply
+from pimbot.ui.views import View
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record, record_alone
 from pimbot.workflow.context import Context
 from pimbot.workflow.outbox import JobKind, notify_channels, refresh_cards, schedule
 from pimbot.workflow.transitions import move
-from pimbot.ui.views import View
 
 
 async def require_admin(ctx: Context, actor: Actor, command: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, or_, select
+
 from pimbot.commands import help_text
 from pimbot.commands import model as c
 from pimbot.commands.model import Command, UserRef, UserRefKind
@@ -14,8 +16,6 @@ from pimbot.workflow.activation import ActivationInput
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.context import Context
 from pimbot.workflow.forms import prefix_for
-
-from sqlalchemy import func, or_, select
 
 
 async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:

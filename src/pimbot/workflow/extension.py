@@ -74,8 +74,8 @@ async def cancel(ctx: Context, actor: Actor, request_id: str) -> Reply:
     async with ctx.db.transaction() as session:
         row = await _owned(ctx, session, actor, request_id, "cancellation")
         if row.state not in {RequestState.PENDING_APPROVAL.value, RequestState.APPROVED.value} \
-                or row.kind == RequestKind.EXTENSION.value and \
-                row.state == RequestState.APPROVED.value:
+                or (row.kind == RequestKind.EXTENSION.value and \
+                row.state == RequestState.APPROVED.value):
             raise PimError(ErrorCode.STATE,
                            f"Request {row.id} is {row.state.replace('_', ' ')}; only waiting "
                            "requests can be cancelled.",

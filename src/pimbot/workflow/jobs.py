@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.ports import GrantTarget
+from pimbot.providers.errors import ProviderError
 from pimbot.scheduling.queue import ClaimedJob
 from pimbot.scheduling.retry import PermanentJobError
 from pimbot.store.tables import RequestRow
@@ -57,7 +58,8 @@ async def grant(ctx: Context, job: ClaimedJob) -> None:
                                                dict(ctx.policy.roles[row.role].grant), now,
                                                expires))
     except Exception as exc:
-        if job.attempts + 1 >= job.max_attempts:
+        final = isinstance(exc, ProviderError) and not exc.retryable
+        if final or job.attempts + 1 >= job.max_attempts:
             await _grant_failed(ctx, row.id, f"{type(exc).__name__}: {exc}"[:300])
             return
         raise

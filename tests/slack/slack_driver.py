@@ -1,0 +1,117 @@
+"""Signed Slack requests (slash commands, clicks, modal submits, events) to /slack/events."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+from fake_slack import FIXTURES, FakeSlack, fixture
+
+from pimbot_slack.verify import signed_headers
+
+SIGNING_SECRET = "e3b9f1c2a4d5e6f708192a3b4c5d6e7f"
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+DM_CHANNEL = "D0PIMDM001"
+
+
+class SlackDriver:
+    """What Slack would send, signed with the test signing secret and the current time."""
+
+    def __init__(self, client: TestClient[Any, Any], fake: FakeSlack) -> None:
+        self.client = client
+        self.fake = fake
+        self._n = 0
+
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        headers: dict[str, str] | None = None,
+        secret: str = SIGNING_SECRET,
+    ) -> ClientResponse:
+        ts = int(time.time()) if timestamp is None else timestamp
+        sent = signed_headers(secret, body, ts, content_type)
+        sent.update(headers or {})
+        return await self.client.post("/slack/events", data=body.encode(), headers=sent)
+
+    def next_name(self) -> str:
+        self._n += 1
+        return f"r{self._n}"
+
+    def slash_body(self, user_id: str, text: str, name: str, channel_id: str = DM_CHANNEL) -> str:
+        fields = dict(
+            parse_qsl((FIXTURES / "slash_command.txt").read_text(), keep_blank_values=True)
+        )
+        fields.update(
+            user_id=user_id,
+            text=text,
+            channel_id=channel_id,
+            response_url=self.fake.response_url(name),
+            trigger_id=f"trigger-{name}",
+        )
+        return urlencode(fields)
+
+    async def slash(self, user_id: str, text: str, name: str = "") -> tuple[ClientResponse, str]:
+        name = name or self.next_name()
+        response = await self.post(self.slash_body(user_id, text, name), FORM)
+        return response, name
+
+    async def click(
+        self, user_id: str, action_id: str, value: str, name: str = "", home: bool = False
+    ) -> tuple[ClientResponse, str]:
+        name = name or self.next_name()
+        payload = copy.deepcopy(fixture("block_actions.json"))
+        payload["user"]["id"] = user_id
+        payload["actions"][0].update(action_id=action_id, value=value)
+        payload["trigger_id"] = f"trigger-{name}"
+        payload["response_url"] = self.fake.response_url(name)
+        if home:
+            payload["container"] = {"type": "view", "view_id": "V0PIMHOME1"}
+            payload["view"] = {"id": "V0PIMHOME1", "type": "home"}
+            payload.pop("response_url")
+            payload.pop("message")
+            payload.pop("channel")
+        body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
+        return await self.post(body, FORM), name
+
+    async def submit(
+        self, user_id: str, view: dict[str, Any], values: dict[str, str]
+    ) -> ClientResponse:
+        """Submit a modal pimbot opened (``view`` as sent to views.open) with these values."""
+        payload = copy.deepcopy(fixture("view_submission.json"))
+        payload["user"]["id"] = user_id
+        submitted = copy.deepcopy(view)
+        state: dict[str, Any] = {}
+        for block in submitted["blocks"]:
+            if block["type"] != "input":
+                continue
+            element = block["element"]
+            value = values.get(block["block_id"])
+            if element["type"] == "static_select":
+                option = {"text": {"type": "plain_text", "text": value or ""}, "value": value}
+                entry: dict[str, Any] = {
+                    "type": "static_select",
+                    "selected_option": option if value else None,
+                }
+            else:
+                entry = {"type": "plain_text_input", "value": value}
+            state[block["block_id"]] = {element["action_id"]: entry}
+        submitted["state"] = {"values": state}
+        payload["view"].update(submitted)
+        body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
+        return await self.post(body, FORM)
+
+    async def home_opened(self, user_id: str, event_id: str, retry: int = 0) -> ClientResponse:
+        body = copy.deepcopy(fixture("app_home_opened.json"))
+        body["event"]["user"] = user_id
+        body["event_id"] = event_id
+        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        return await self.post(json.dumps(body), JSON, headers=headers if retry else None)

@@ -1,0 +1,106 @@
+"""The console adapter: ``pimbot run`` with a script piped to stdin, and its card drawing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pimbot.ui.cards import (
+    ActionId,
+    Button,
+    Card,
+    Choice,
+    Field,
+    Form,
+    Input,
+    InputKind,
+    Mention,
+    Time,
+)
+from pimbot_console.render import render_card, render_form
+from server_process import clean_env, run_pimbot
+
+
+def console(tmp_path: Path, script: str) -> tuple[int, list[str], str]:
+    done = run_pimbot(["run"], tmp_path, stdin=script, env=clean_env(tmp_path,
+                      PIMBOT_ADAPTERS="console"))  # fmt: skip
+    return done.returncode, done.stdout.splitlines(), done.stderr
+
+
+def test_a_piped_script_runs_and_exits_0_at_end_of_input(tmp_path: Path) -> None:
+    code, out, err = console(tmp_path, "help\nas bob@example.com\nfrobnicate\n")
+    assert code == 0, err
+    assert any("as EMAIL" in line and "click N" in line for line in out)  # console help
+    assert any("activate" in line for line in out)  # the grammar's help follows
+    assert "now acting as bob@example.com" in out
+    unknown = [line for line in out if "frobnicate" in line]
+    assert len(unknown) == 1, out
+    assert "try:" in unknown[0]
+    assert not any(line.startswith("bob@example.com>") for line in out)  # no prompt on a pipe
+    assert not any(" INFO " in line or " WARNING " in line for line in out)  # logs on stderr
+
+
+def test_console_words_explain_their_own_mistakes(tmp_path: Path) -> None:
+    code, out, err = console(tmp_path, "click 1\nwait soon\nas nobody\n")
+    assert code == 0, err
+    assert any(f"no card has been shown to {'sec-lead@example.com'} yet" in line for line in out)
+    assert any("'soon' is not a duration" in line and "try:" in line for line in out)
+    assert any("'as' needs one email address" in line for line in out)
+
+
+def test_an_approval_goes_from_request_to_approver_card_to_decision(tmp_path: Path) -> None:
+    script = "\n".join([
+        "as bob@example.com",
+        "pim activate prod-db-admin for 1h reason restore backup",
+        "as alice@example.com",
+        "click 1",
+    ]) + "\n"  # fmt: skip
+    code, out, err = console(tmp_path, script)
+    assert code == 0, err
+    text = "\n".join(out)
+    assert "── to alice@example.com" in text
+    assert "[1] Approve" in text
+    assert "[2] Deny" in text
+    assert "── updated, to alice@example.com" in text  # her copy is redrawn once decided
+
+
+def test_a_card_shows_its_audience_fields_and_numbered_buttons() -> None:
+    card = Card(
+        title="Approval needed: bob@example.com → prod-db-admin",
+        fields=(Field("Duration", "1h"), Field("Reason", "restore backup"),
+                Field("Approvals", "0 of 1")),
+        actions=(Button("Approve", ActionId.APPROVE, "r1"), Button("Deny", ActionId.DENY, "r1")),
+    )  # fmt: skip
+    lines = render_card(card, "alice@example.com").splitlines()
+    assert lines[0].startswith("── to alice@example.com ───")
+    assert lines[1] == "Approval needed: bob@example.com → prod-db-admin"
+    assert lines[2] == "  Duration: 1h   Reason: restore backup   Approvals: 0 of 1"
+    assert lines[3] == "  [1] Approve   [2] Deny"
+
+
+def test_people_and_times_are_written_out_and_updates_are_marked() -> None:
+    at = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+    card = Card(title="Active", fields=(Field("Holder", Mention("bob@example.com", "Bob")),
+                                        Field("Until", Time(at))))  # fmt: skip
+    text = render_card(card, "channel #sec-alerts", updated=True)
+    assert text.startswith("── updated, to channel #sec-alerts")
+    assert "Holder: Bob <bob@example.com>   Until: 2026-11-02 09:30 UTC" in text
+    assert "[1]" not in text
+
+
+def test_a_form_says_what_is_missing_and_the_choices() -> None:
+    form = Form(
+        title="Activate a role",
+        submit=ActionId.SUBMIT_ACTIVATION,
+        inputs=(
+            Input("role", "Role", InputKind.SELECT, choices=(Choice("prod", "prod-db-admin"),
+                                                              Choice("stg", "staging-deploy"))),
+            Input("duration", "Duration", initial="1h"),
+            Input("code", "MFA code", InputKind.CODE),
+        ),
+    )  # fmt: skip
+    text = render_form(form)
+    assert "the console has no forms" in text
+    assert "duration: 1h" in text
+    assert "role: Role — one of prod-db-admin, staging-deploy" in text
+    assert "code: MFA code — a 6-digit code" in text

@@ -1,0 +1,87 @@
+"""``pimbot run`` with PIMBOT_ADAPTERS=none: the HTTP server and the worker, as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from server_process import clean_env, pimbot_command
+
+LISTENING = "HTTP listening on "
+START_TIMEOUT = 60.0
+
+
+async def _read_port(process: asyncio.subprocess.Process) -> int:
+    """The bound port, from the server's own log line (it listens on port 0: any free port)."""
+    assert process.stderr is not None
+    seen: list[str] = []
+    while True:
+        raw = await process.stderr.readline()
+        if not raw:
+            pytest.fail("pimbot exited before listening:\n" + "".join(seen))
+        line = raw.decode()
+        seen.append(line)
+        if LISTENING in line:
+            return int(line.rsplit(":", 1)[1])
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[str]:
+    env = clean_env(tmp_path, PIMBOT_ADAPTERS="none", PIMBOT_HOST="127.0.0.1", PIMBOT_PORT="0")
+    process = await asyncio.create_subprocess_exec(
+        *pimbot_command(), "run", cwd=tmp_path, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        port = await asyncio.wait_for(_read_port(process), START_TIMEOUT)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        assert process.stderr is not None
+        await asyncio.wait_for(process.stderr.read(), START_TIMEOUT)
+        code = await asyncio.wait_for(process.wait(), START_TIMEOUT)
+    assert code == 0, "pimbot did not shut down cleanly on SIGTERM"
+
+
+async def _ready(http: aiohttp.ClientSession, base: str) -> tuple[int, str]:
+    """Ask /readyz until the worker has started (it starts right after the listener)."""
+    status, text = 0, ""
+    for _ in range(200):
+        async with http.get(f"{base}/readyz") as response:
+            status, text = response.status, await response.text()
+        if status == 200:
+            break
+        await asyncio.sleep(0.05)
+    return status, text
+
+
+async def test_health_readiness_and_metrics(server: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server}/healthz") as response:
+            assert response.status == 200
+            assert (await response.text()).strip() == "ok"
+
+        status, text = await _ready(http, server)
+        assert status == 200, text
+
+        async with http.get(f"{server}/nowhere") as response:
+            assert response.status == 404
+
+        async with http.get(f"{server}/metrics") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain")
+            metrics = await response.text()
+
+    assert 'pimbot_requests{state="pending_approval"} 0.0' in metrics
+    assert 'pimbot_jobs{status="failed"}' in metrics
+    assert "pimbot_oldest_overdue_job_age_seconds" in metrics
+    assert "pimbot_audit_events " in metrics  # the policy was applied, so some events exist
+    assert 'pimbot_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in metrics
+    assert 'route="unmatched",status="404"' in metrics

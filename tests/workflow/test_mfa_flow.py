@@ -1,0 +1,78 @@
+"""MFA inside chat: step-up at activation, at approval, and for break-glass."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from pimbot.store.database import Database
+from pimbot.store.tables import AuditEventRow
+from pimbot.ui.cards import ActionId
+
+from .harness import POLICY, make_pim, request_id_of
+
+BOB, ALICE, CAROL, LEAD = ("bob@example.com", "alice@example.com", "carol@example.com",
+                           "sec-lead@example.com")
+
+MFA_POLICY = POLICY.replace(
+    "    require_justification: true\n    approval: {required: true, approvers: [group:dba-leads], "
+    "min_approvals: 1, timeout: 24h}",
+    "    require_justification: true\n    require_mfa: true\n    approval: {required: true, "
+    "approvers: [group:dba-leads], min_approvals: 1, timeout: 24h, require_mfa: true}",
+)
+
+
+async def test_activation_needs_a_valid_code(db: Database) -> None:
+    assert MFA_POLICY != POLICY
+    pim = await make_pim(db, MFA_POLICY)
+    reply = await pim.say(BOB, "activate prod-db-admin for 1h reason x")
+    assert not reply.ok and reply.form is not None and "authenticator code" in reply.text
+    reply = await pim.say(BOB, "activate prod-db-admin for 1h code 123456 reason x")
+    assert not reply.ok and "not enrolled" in reply.text.lower()
+    totp = await pim.enrol(BOB)
+    wrong = "000000" if pim.code(totp) != "000000" else "111111"
+    reply = await pim.say(BOB, f"activate prod-db-admin for 1h code {wrong} reason x")
+    assert not reply.ok
+    reply = await pim.say(BOB, f"activate prod-db-admin for 1h code {pim.code(totp)} reason x")
+    assert reply.ok, reply.text
+    replay = await pim.say(BOB, f"activate staging-deploy code {pim.code(totp)}")
+    assert replay.ok  # staging needs no MFA: the code clause is simply not needed
+    async with db.read() as session:
+        details = [e.detail for e in (await session.execute(select(AuditEventRow))).scalars()]
+    assert not any(pim.code(totp) in str(d) for d in details), "codes never reach the audit log"
+
+
+async def test_approval_step_up_blocks_until_the_code_is_valid(db: Database) -> None:
+    pim = await make_pim(db, MFA_POLICY)
+    bob = await pim.enrol(BOB)
+    rid = request_id_of(await pim.say(
+        BOB, f"activate prod-db-admin for 1h code {pim.code(bob)} reason x"))
+    click = await pim.click(ALICE, ActionId.APPROVE, rid)
+    assert not click.ok and click.form is not None, "the click opens a form for the code"
+    assert pim.provider.calls == []
+    alice = await pim.enrol(ALICE)
+    bad = await pim.click(ALICE, ActionId.SUBMIT_APPROVE, rid, {"code": "999999"})
+    assert not bad.ok and "code" in bad.field_errors
+    assert pim.provider.calls == []
+    good = await pim.click(ALICE, ActionId.SUBMIT_APPROVE, rid, {"code": pim.code(alice)})
+    assert good.ok, good.text
+    assert len(pim.provider.actions("grant")) == 1
+
+
+async def test_breakglass_skips_approval_but_not_mfa_and_alerts(db: Database) -> None:
+    pim = await make_pim(db)
+    reply = await pim.say(BOB, "breakglass prod-db-admin reason db down")
+    assert not reply.ok and pim.provider.calls == []
+    totp = await pim.enrol(BOB)
+    reply = await pim.say(BOB, f"breakglass prod-db-admin for 4h code {pim.code(totp)} reason "
+                               "db down")
+    assert not reply.ok and "maximum" in reply.text
+    reply = await pim.say(BOB, f"breakglass prod-db-admin code {pim.code(totp)} reason db down")
+    assert reply.ok, reply.text
+    assert len(pim.provider.actions("grant")) == 1
+    assert any("BREAK-GLASS" in c.title for c in pim.cards_to("channel:slack:#sec-alerts"))
+    assert any("BREAK-GLASS" in c.title for c in pim.cards_to(f"user:{LEAD}"))
+    reply = await pim.say(BOB, f"breakglass staging-deploy code {pim.code(totp)} reason x")
+    assert not reply.ok and "does not allow" in reply.text
+    async with db.read() as session:
+        actions = set((await session.execute(select(AuditEventRow.action))).scalars())
+    assert "breakglass.review_required" in actions
