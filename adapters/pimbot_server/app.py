@@ -135,6 +135,6 @@ async def _shut_down(runtime: Runtime, http: HttpServer | None) -> None:
         try:
             await adapter.stop()
         except Exception:
-            log.exception("adapter %s did not stop cleanly", adapter.name)
+            log.exception("%s did not stop cleanly", type(adapter).__name__)
     await runtime.core.stop()
     await runtime.close()

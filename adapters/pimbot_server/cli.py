@@ -85,6 +85,11 @@ def _manifest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     platforms = manifest.add_subparsers(dest="platform", metavar="PLATFORM", required=True)
     slack = platforms.add_parser("slack", help="the Slack app manifest (YAML)")
     slack.add_argument("--url", required=True, help="public base URL, e.g. https://pim.example.com")
+    slack.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="Socket Mode (default: if SLACK_APP_TOKEN is set)",
+    )
     teams = platforms.add_parser("teams", help="the Teams app manifest (JSON)")
     teams.add_argument("--app-id", help="default: MICROSOFT_APP_ID")
 

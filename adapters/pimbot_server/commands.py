@@ -185,7 +185,8 @@ async def mfa_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
 async def manifest(args: argparse.Namespace, settings: Settings) -> int:
     if args.platform == "slack":
         render = _adapter_function("pimbot_slack.manifest", "render_manifest", "slack")
-        print(render(args.url))
+        socket_mode = args.socket_mode or bool(settings.env.get("SLACK_APP_TOKEN"))
+        print(render(args.url, socket_mode=socket_mode))
         return 0
     app_id = args.app_id or settings.env.get("MICROSOFT_APP_ID", "")
     if not app_id:
@@ -195,7 +196,7 @@ async def manifest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _adapter_function(module_name: str, name: str, platform: str) -> Callable[[str], str]:
+def _adapter_function(module_name: str, name: str, platform: str) -> Callable[..., str]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError:
@@ -203,7 +204,7 @@ def _adapter_function(module_name: str, name: str, platform: str) -> Callable[[s
     function = getattr(module, name, None)
     if function is None:
         raise CommandFailed(f"the {platform} adapter in this build has no manifest ({module_name})")
-    render: Callable[[str], str] = function
+    render: Callable[..., str] = function
     return render
 
 

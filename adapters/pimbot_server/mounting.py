@@ -17,8 +17,6 @@ from pimbot_server.settings import AdapterName
 
 
 class MountedAdapter(Protocol):
-    name: str
-
     def mount(self, app: web.Application) -> None:
         """Add the adapter's routes (``/slack/events``, ``/api/messages``)."""
         ...
@@ -46,9 +44,14 @@ def load_adapter(name: AdapterName, env: Mapping[str, str], core: Any) -> Mounte
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith(f"pimbot_{name}"):
+            raise AdapterUnavailable(
+                f"the {name} adapter is not implemented in this build ({module_name} is "
+                "missing); drop it from PIMBOT_ADAPTERS"
+            ) from None
         raise AdapterUnavailable(
-            f"the {name} adapter is not available ({exc.name} is missing); "
-            f"install it with pip install 'pimbot[{name}]' or drop it from PIMBOT_ADAPTERS"
+            f"the {name} adapter needs {exc.name}, which is not installed; "
+            f"install pimbot[{name}] or drop {name} from PIMBOT_ADAPTERS"
         ) from None
     factory = getattr(module, class_name, None)
     if factory is None or not hasattr(factory, "from_env"):
