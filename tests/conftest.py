@@ -2,43 +2,69 @@
 
 from __future__ import annotations
 
-import os
+import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from pimbot.store.database import Database
+from postgres_support import postgres_url
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 
-def postgres_url() -> str | None:
-    """The admin URL of the local PostgreSQL, or None (a failure under CI=true)."""
-    url = os.environ.get("PIMBOT_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PIMBOT_TEST_POSTGRES_URL is not set under CI=true")
-        pytest.skip("PIMBOT_TEST_POSTGRES_URL is not set (PostgreSQL tests skipped locally)")
-    return url
+_TEMPLATE: dict[str, str] = {}
 
 
-async def _create_pg_database(admin_url: str) -> tuple[str, str]:
+async def _template(admin_url: str) -> str:
+    """One migrated database per test session; each test copies it (CREATE … TEMPLATE)."""
+    if admin_url in _TEMPLATE:
+        return _TEMPLATE[admin_url]
     import asyncpg
 
-    name = "pimbot_t_" + secrets.token_hex(6)
-    plain = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    try:
-        conn = await asyncpg.connect(plain)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL at {plain} is not reachable: {exc}")
+    name = "pimbot_tpl_" + secrets.token_hex(6)
+    conn = await _connect(admin_url)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+    database = Database(_url_for(admin_url, name))
+    try:
+        await database.upgrade()
+    finally:
+        await database.dispose()
+    _TEMPLATE[admin_url] = name
+    del asyncpg
+    return name
+
+
+def _url_for(admin_url: str, name: str) -> str:
+    plain = admin_url.replace("postgresql+asyncpg://", "postgresql://")
     base = plain.rsplit("/", 1)[0]
-    return name, f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    return f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+
+
+async def _connect(admin_url: str):  # type: ignore[no-untyped-def]
+    import asyncpg
+
+    plain = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    try:
+        return await asyncpg.connect(plain)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL at {plain} is not reachable: {exc}")
+
+
+async def _create_pg_database(admin_url: str) -> tuple[str, str]:
+    template = await _template(admin_url)
+    name = "pimbot_t_" + secrets.token_hex(6)
+    conn = await _connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await conn.close()
+    return name, _url_for(admin_url, name)
 
 
 async def _drop_pg_database(admin_url: str, name: str) -> None:
@@ -65,11 +91,18 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     name, url = await _create_pg_database(admin)
     database = Database(url)
     try:
-        await database.upgrade()
+        await database.upgrade()  # a no-op on the migrated copy; proves the revision is current
         yield database
     finally:
         await database.dispose()
         await _drop_pg_database(admin, name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_template() -> Iterator[None]:
+    yield
+    for admin, name in list(_TEMPLATE.items()):
+        asyncio.run(_drop_pg_database(admin, name))
 
 
 @pytest.fixture

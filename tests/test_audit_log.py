@@ -273,3 +273,10 @@ async def test_a_like_wildcard_in_the_query_matches_literally(db: Database) -> N
         await append_event(db, session, at=T0, actor="a", action="x", detail={"role": "db_x"})
         await append_event(db, session, at=T0, actor="a", action="x", detail={"role": "dbax"})
     assert [e.seq for e in await query_events(db, subject="db_x")] == [1]
+
+
+async def test_a_naive_time_is_refused_and_nothing_is_written(db: Database) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        async with db.transaction() as session:
+            await append_event(db, session, at=datetime(2026, 1, 1), actor="a", action="x")
+    assert (await verify_chain(db)).checked == 0

@@ -1,15 +1,22 @@
-"""The ``pimbot`` command line, run as a real process."""
+"""The ``pimbot`` command line: in-process through ``main(argv)``, and once as a real process."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import os
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from pimbot.store.audit_log import append_event
 from pimbot.store.database import Database
-from server_process import clean_env, run_pimbot
+from pimbot_server.bench import run_benchmarks
+from pimbot_server.cli import build_parser, main
+from server_process import POLICY, run_pimbot
 
 BAD_POLICY = """\
 admins: [sec-lead@example.com]
@@ -25,53 +32,105 @@ assignments:
 """
 
 
-def test_keygen_prints_a_fresh_32_byte_url_safe_key(tmp_path: Path) -> None:
-    first = run_pimbot(["keygen"], tmp_path)
-    second = run_pimbot(["keygen"], tmp_path)
+@dataclass
+class Done:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Cli:
+    """``pimbot ARGS`` in this process, in a temp directory with a clean environment."""
+
+    tmp_path: Path
+    capsys: pytest.CaptureFixture[str]
+
+    @property
+    def database_url(self) -> str:
+        return os.environ["PIMBOT_DATABASE_URL"]
+
+    def __call__(self, *args: str) -> Done:
+        self.capsys.readouterr()
+        code = main(list(args))
+        captured = self.capsys.readouterr()
+        return Done(code, captured.out, captured.err)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    for name in list(os.environ):
+        if name.startswith(("PIMBOT_", "SLACK_", "MICROSOFT_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    monkeypatch.setenv("PIMBOT_POLICY", str(tmp_path / "policy.yaml"))
+    monkeypatch.setenv("PIMBOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'pimbot.db'}")
+    return Cli(tmp_path, capsys)
+
+
+def test_keygen_prints_a_fresh_32_byte_url_safe_key(tmp_path: Path, cli: Cli) -> None:
+    first = run_pimbot(["keygen"], tmp_path)  # the installed console script, for real
     assert first.returncode == 0
     key = first.stdout.strip()
     assert len(base64.urlsafe_b64decode(key)) == 32
     assert set(key) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
-    assert key != second.stdout.strip()
+    assert key != cli("keygen").out.strip()
 
 
-def test_every_sub_command_has_help(tmp_path: Path) -> None:
-    for args in (["--help"], ["run", "--help"], ["policy", "validate", "--help"],
-                 ["audit", "export", "--help"], ["mfa", "rotate-key", "--help"]):  # fmt: skip
-        done = run_pimbot(args, tmp_path)
-        assert done.returncode == 0, args
-        assert "usage: pimbot" in done.stdout
+@pytest.mark.parametrize(
+    "args",
+    [[], ["run"], ["db", "upgrade"], ["policy", "validate"], ["policy", "plan"],
+     ["policy", "apply"], ["audit", "verify"], ["audit", "export"], ["keygen"],
+     ["mfa", "rotate-key"], ["manifest", "slack"], ["manifest", "teams"], ["bench"]],
+)  # fmt: skip
+def test_every_sub_command_has_help(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: pimbot")
 
 
-def test_a_usage_mistake_exits_2(tmp_path: Path) -> None:
-    done = run_pimbot(["audit", "export", "--format", "xml"], tmp_path)
-    assert done.returncode == 2
-    assert "invalid choice" in done.stderr
+def test_a_usage_mistake_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "export", "--format", "xml"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'xml'" in capsys.readouterr().err
 
 
-def test_policy_validate_lists_every_error_with_its_yaml_path(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.yaml"
+def test_bad_settings_are_refused_with_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIMBOT_ADAPTERS", "console,irc")
+    done = cli("db", "upgrade")
+    assert done.code == 1
+    assert "unknown adapter 'irc'" in done.err
+    assert len(done.err.strip().splitlines()) == 1
+
+
+def test_policy_validate_lists_every_error_with_its_yaml_path(cli: Cli) -> None:
+    bad = cli.tmp_path / "bad.yaml"
     bad.write_text(BAD_POLICY, encoding="utf-8")
-    done = run_pimbot(["policy", "validate", str(bad)], tmp_path)
-    assert done.returncode == 1
-    assert "roles.prod-db-admin.max_duration" in done.stderr
-    assert "roles.prod-db-admin.default_duraton" in done.stderr
-    assert "assignments[0].role" in done.stderr
-    assert "Traceback" not in done.stderr
+    done = cli("policy", "validate", str(bad))
+    assert done.code == 1
+    assert "roles.prod-db-admin.max_duration" in done.err
+    assert "roles.prod-db-admin.default_duraton" in done.err
+    assert "assignments[0].role" in done.err
+    assert done.out == ""
 
 
-def test_policy_validate_accepts_a_good_file(tmp_path: Path) -> None:
-    done = run_pimbot(["policy", "validate"], tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "policy OK: 1 roles, 1 assignments"
+def test_policy_validate_accepts_a_good_file(cli: Cli) -> None:
+    done = cli("policy", "validate")
+    assert done.code == 0, done.err
+    assert done.out.strip() == "policy OK: 1 roles, 1 assignments"
 
 
-def test_bad_settings_are_refused_with_one_line(tmp_path: Path) -> None:
-    env = clean_env(tmp_path, PIMBOT_ADAPTERS="console,irc")
-    done = run_pimbot(["db", "upgrade"], tmp_path, env=env)
-    assert done.returncode == 1
-    assert "unknown adapter 'irc'" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+def test_policy_plan_changes_nothing_and_apply_makes_it_so(cli: Cli) -> None:
+    planned = cli("policy", "plan")
+    assert planned.code == 0, planned.err
+    assert "bob@example.com" in planned.out
+    assert "to add" in planned.out
+    applied = cli("policy", "apply")
+    assert applied.code == 0, applied.err
+    assert cli("policy", "plan").out.strip() == "No changes."
 
 
 async def _write_events(url: str, count: int) -> None:
@@ -87,50 +146,77 @@ async def _write_events(url: str, count: int) -> None:
         await db.dispose()
 
 
-async def test_audit_verify_passes_then_names_the_tampered_event(tmp_path: Path) -> None:
-    env = clean_env(tmp_path)
-    assert run_pimbot(["db", "upgrade"], tmp_path, env=env).returncode == 0
-    await _write_events(env["PIMBOT_DATABASE_URL"], 3)
+def test_audit_verify_passes_then_names_the_tampered_event(cli: Cli) -> None:
+    assert cli("db", "upgrade").code == 0
+    asyncio.run(_write_events(cli.database_url, 3))
 
-    intact = run_pimbot(["audit", "verify"], tmp_path, env=env)
-    assert intact.returncode == 0, intact.stderr
-    assert "intact" in intact.stdout
+    intact = cli("audit", "verify")
+    assert intact.code == 0, intact.err
+    assert intact.out.strip() == "audit log intact: 3 events"
 
-    with sqlite3.connect(tmp_path / "pimbot.db") as raw:
+    with sqlite3.connect(cli.tmp_path / "pimbot.db") as raw:
         raw.execute("UPDATE audit_events SET actor = 'mallory@example.com' WHERE seq = 2")
-    broken = run_pimbot(["audit", "verify"], tmp_path, env=env)
-    assert broken.returncode == 1
-    assert "event 2" in broken.stderr
+    broken = cli("audit", "verify")
+    assert broken.code == 1
+    assert "broken at event 2" in broken.err
 
 
-async def test_audit_export_writes_csv_to_a_file(tmp_path: Path) -> None:
-    env = clean_env(tmp_path)
-    assert run_pimbot(["db", "upgrade"], tmp_path, env=env).returncode == 0
-    await _write_events(env["PIMBOT_DATABASE_URL"], 2)
-    out = tmp_path / "audit.csv"
-    done = run_pimbot(["audit", "export", "--format", "csv", "--output", str(out)], tmp_path,
-                      env=env)  # fmt: skip
-    assert done.returncode == 0, done.stderr
+def test_audit_export_writes_csv_to_a_file_and_jsonl_to_stdout(cli: Cli) -> None:
+    assert cli("db", "upgrade").code == 0
+    asyncio.run(_write_events(cli.database_url, 2))
+    out = cli.tmp_path / "audit.csv"
+    done = cli("audit", "export", "--format", "csv", "--output", str(out))
+    assert done.code == 0, done.err
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("seq,at,actor,action")
     assert len(lines) == 3
     assert "item-1" in lines[2]
 
+    recent = cli("audit", "export", "--since", "2026-11-02T09:01:00Z")
+    assert recent.code == 0, recent.err
+    assert [line.count('"subject": "item-1"') for line in recent.out.splitlines()] == [1]
 
-def test_postgres_without_a_secret_key_refuses_to_start(tmp_path: Path) -> None:
-    env = clean_env(
-        tmp_path,
-        PIMBOT_DATABASE_URL="postgresql+asyncpg://nobody@127.0.0.1:9/none",
-        PIMBOT_ADAPTERS="none",
+
+def test_postgres_without_a_secret_key_refuses_to_start(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIMBOT_DATABASE_URL", "postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    monkeypatch.setenv("PIMBOT_ADAPTERS", "none")
+    done = cli("run")
+    assert done.code == 1
+    assert "PIMBOT_SECRET_KEY is not set" in done.err
+    assert "pimbot keygen" in done.err
+
+
+def test_rotate_key_refuses_a_malformed_new_key(cli: Cli) -> None:
+    done = cli("mfa", "rotate-key", "--new-key", "not-a-key")
+    assert done.code == 1
+    assert "--new-key" in done.err
+    assert "not-a-key" not in done.err
+
+
+def test_rotate_key_moves_the_dev_key_file_to_the_new_key(cli: Cli) -> None:
+    new_key = cli("keygen").out.strip()
+    done = cli("mfa", "rotate-key", "--new-key", new_key)
+    assert done.code == 0, done.err
+    assert "re-encrypted 0 TOTP secret(s)" in done.out
+    assert (cli.tmp_path / "pimbot.db.key").read_text().strip() == new_key
+    assert new_key not in done.out + done.err
+
+
+async def test_bench_runs_every_bench_module_and_prints_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    (folder / "bench_tiny.py").write_text(
+        "async def main(args):\n    return {'rounds': 3 if args.quick else 30, 'ratio': 1.25}\n"
     )
-    done = run_pimbot(["run"], tmp_path, env=env)
-    assert done.returncode == 1
-    assert "PIMBOT_SECRET_KEY is not set" in done.stderr
-    assert "pimbot keygen" in done.stderr
-
-
-def test_rotate_key_refuses_a_malformed_new_key(tmp_path: Path) -> None:
-    done = run_pimbot(["mfa", "rotate-key", "--new-key", "not-a-key"], tmp_path)
-    assert done.returncode == 1
-    assert "--new-key" in done.stderr
-    assert "not-a-key" not in done.stderr
+    (folder / "bench_broken.py").write_text("async def main(args):\n    raise RuntimeError('x')\n")
+    monkeypatch.chdir(tmp_path)
+    assert await run_benchmarks(build_parser().parse_args(["bench", "--quick"])) == 1
+    out = capsys.readouterr().out
+    assert "── tiny" in out
+    assert "rounds" in out and " 3" in out
+    assert "ratio   1.25" in out
+    assert "RuntimeError: x" in out  # the broken one is reported, and the run fails

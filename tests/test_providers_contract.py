@@ -10,11 +10,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from conftest import postgres_url
 from pimbot.domain.model import ProviderConfig
 from pimbot.ports import GrantTarget, Provider
 from pimbot.providers import build_providers
 from pimbot.testing.fakes import FakeClock
+from postgres_support import postgres_url
 from providers_support import (
     WEBHOOK_SECRET,
     command_argv,

@@ -11,10 +11,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from conftest import postgres_url
 from pimbot.domain.model import ProviderConfig
 from pimbot.providers import ProviderError, build_providers
 from pimbot.providers.postgres import login_for
+from postgres_support import postgres_url
 from providers_support import make_target
 
 

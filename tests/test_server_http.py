@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 from collections.abc import AsyncIterator
@@ -31,9 +32,10 @@ async def _read_port(process: asyncio.subprocess.Process) -> int:
             return int(line.rsplit(":", 1)[1])
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[str]:
-    env = clean_env(tmp_path, PIMBOT_ADAPTERS="none", PIMBOT_HOST="127.0.0.1", PIMBOT_PORT="0")
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, **settings: str) -> AsyncIterator[str]:
+    """``pimbot run`` listening on a free port of 127.0.0.1; stopped with SIGTERM (exit 0)."""
+    env = clean_env(tmp_path, PIMBOT_HOST="127.0.0.1", PIMBOT_PORT="0", **settings)
     process = await asyncio.create_subprocess_exec(
         *pimbot_command(), "run", cwd=tmp_path, env=env,
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -62,8 +64,8 @@ async def _ready(http: aiohttp.ClientSession, base: str) -> tuple[int, str]:
     return status, text
 
 
-async def test_health_readiness_and_metrics(server: str) -> None:
-    async with aiohttp.ClientSession() as http:
+async def test_health_readiness_and_metrics(tmp_path: Path) -> None:
+    async with running(tmp_path, PIMBOT_ADAPTERS="none") as server, aiohttp.ClientSession() as http:
         async with http.get(f"{server}/healthz") as response:
             assert response.status == 200
             assert (await response.text()).strip() == "ok"
@@ -85,3 +87,12 @@ async def test_health_readiness_and_metrics(server: str) -> None:
     assert "pimbot_audit_events " in metrics  # the policy was applied, so some events exist
     assert 'pimbot_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in metrics
     assert 'route="unmatched",status="404"' in metrics
+
+
+async def test_slack_mounts_its_route_on_the_same_server(tmp_path: Path) -> None:
+    slack = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "not-a-real-secret"}
+    async with running(tmp_path, **slack) as server, aiohttp.ClientSession() as http:
+        async with http.post(f"{server}/slack/events", data=b"token=x") as response:
+            assert response.status == 401  # mounted, and an unsigned request is refused
+        async with http.get(f"{server}/healthz") as response:
+            assert response.status == 200

@@ -88,7 +88,7 @@ def _manifest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     slack.add_argument(
         "--socket-mode",
         action="store_true",
-        help="Socket Mode (default: if SLACK_APP_TOKEN is set)",
+        help="default: on if SLACK_APP_TOKEN is set",
     )
     teams = platforms.add_parser("teams", help="the Teams app manifest (JSON)")
     teams.add_argument("--app-id", help="default: MICROSOFT_APP_ID")

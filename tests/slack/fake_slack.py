@@ -62,6 +62,9 @@ class FakeSlack:
         self.calls: list[ApiCall] = []
         self._faults: dict[str, list[Fault]] = {}
         self._holds: dict[str, asyncio.Event] = {}
+        self.socket_frames: list[dict[str, Any]] = []  # what the app wrote on the socket
+        self.socket_connected = asyncio.Event()
+        self._socket: web.WebSocketResponse | None = None
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -91,15 +94,31 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_get("/socket", self._socket_mode)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def socket_send(self, frame: dict[str, Any]) -> None:
+        """Push a Socket Mode frame (an envelope) to the connected app."""
+        assert self._socket is not None, "no Socket Mode connection"
+        await self._socket.send_json(frame)
+
+    async def socket_ack(self, envelope_id: str) -> dict[str, Any]:
+        """Wait for the app's ack of one envelope."""
+        while True:
+            for frame in self.socket_frames:
+                if frame.get("envelope_id") == envelope_id:
+                    return frame
+            await asyncio.sleep(0.01)
 
     async def close(self) -> None:
+        if self._socket is not None:
+            await self._socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -153,6 +172,20 @@ class FakeSlack:
     async def _respond(self, request: web.Request) -> web.Response:
         self.calls.append(ApiCall("response_url", await request.json(), path=request.path))
         return web.Response(text="ok")
+
+    async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._socket = ws
+        await ws.send_json(fixture("socket_mode_envelope.json")[0])  # hello
+        self.socket_connected.set()
+        async for message in ws:
+            if message.type.name == "TEXT":
+                self.socket_frames.append(json.loads(message.data))
+        return ws
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return dict(fixture("auth_test_ok.json"))

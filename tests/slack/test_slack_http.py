@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,8 +72,8 @@ class Rig:
         return answers[0].args
 
 
-@pytest.fixture
-async def rig(db: Database, fake_slack: FakeSlack) -> AsyncIterator[Rig]:
+@asynccontextmanager
+async def running(db: Database, fake_slack: FakeSlack) -> AsyncIterator[Rig]:
     policy = parse_policy(POLICY)
     clock = FakeClock()
     await apply_policy(db, policy, clock)
@@ -88,9 +89,25 @@ async def rig(db: Database, fake_slack: FakeSlack) -> AsyncIterator[Rig]:
     adapter.mount(app)
     client = TestClient(TestServer(app))
     await client.start_server()
-    yield Rig(core, adapter, provider, fake_slack, SlackDriver(client, fake_slack), db)
-    await adapter.stop()
-    await client.close()
+    try:
+        yield Rig(core, adapter, provider, fake_slack, SlackDriver(client, fake_slack), db)
+    finally:
+        await adapter.stop()
+        await client.close()
+
+
+@pytest.fixture
+async def rig(db: Database, fake_slack: FakeSlack) -> AsyncIterator[Rig]:
+    """On SQLite and PostgreSQL: for flows whose outcome is stored."""
+    async with running(db, fake_slack) as value:
+        yield value
+
+
+@pytest.fixture
+async def lite(sqlite_db: Database, fake_slack: FakeSlack) -> AsyncIterator[Rig]:
+    """On SQLite only: for what the adapter alone decides (401s, acks, rendering, retries)."""
+    async with running(sqlite_db, fake_slack) as value:
+        yield value
 
 
 def button_values(blocks: list[dict[str, Any]]) -> dict[str, str]:
@@ -170,59 +187,59 @@ async def test_approve_by_the_requester_or_an_outsider_is_refused(
     "tamper",
     ["forged", "missing", "stale", "no-timestamp"],
 )
-async def test_unverifiable_requests_get_401_and_change_nothing(rig: Rig, tamper: str) -> None:
-    body = rig.driver.slash_body(BOB[0], "activate prod-db-admin for 1h reason x", "bad")
+async def test_unverifiable_requests_get_401_and_change_nothing(lite: Rig, tamper: str) -> None:
+    body = lite.driver.slash_body(BOB[0], "activate prod-db-admin for 1h reason x", "bad")
     if tamper == "forged":
-        response = await rig.driver.post(body, FORM, secret="not-the-secret")
+        response = await lite.driver.post(body, FORM, secret="not-the-secret")
     elif tamper == "stale":
-        response = await rig.driver.post(body, FORM, timestamp=int(time.time()) - 6 * 60)
+        response = await lite.driver.post(body, FORM, timestamp=int(time.time()) - 6 * 60)
     elif tamper == "missing":
-        response = await rig.driver.client.post(
+        response = await lite.driver.client.post(
             "/slack/events", data=body, headers={"Content-Type": FORM}
         )
     else:
         headers = {"Content-Type": FORM, "X-Slack-Signature": "v0=" + "0" * 64}
-        response = await rig.driver.client.post("/slack/events", data=body, headers=headers)
+        response = await lite.driver.client.post("/slack/events", data=body, headers=headers)
     assert response.status == 401
-    await rig.settle()
-    assert rig.slack.calls == [], "nothing reached Slack's API (so nothing reached the core)"
-    assert await rig.requests() == []
+    await lite.settle()
+    assert lite.slack.calls == [], "nothing reached Slack's API (so nothing reached the core)"
+    assert await lite.requests() == []
 
 
-async def test_url_verification_is_answered(rig: Rig) -> None:
+async def test_url_verification_is_answered(lite: Rig) -> None:
     challenge = {"token": "t", "challenge": "3eZbrw1aBm2r", "type": "url_verification"}
-    response = await rig.driver.post(json.dumps(challenge), JSON)
+    response = await lite.driver.post(json.dumps(challenge), JSON)
     assert response.status == 200
     assert (await response.json())["challenge"] == "3eZbrw1aBm2r"
 
 
-async def test_slash_command_is_acked_before_the_work_is_done(rig: Rig) -> None:
-    gate = rig.slack.hold("users.info")
-    response, name = await rig.driver.slash(BOB[0], "activate prod-db-admin reason x")
+async def test_slash_command_is_acked_before_the_work_is_done(lite: Rig) -> None:
+    gate = lite.slack.hold("users.info")
+    response, name = await lite.driver.slash(BOB[0], "activate prod-db-admin reason x")
     assert response.status == 200
     assert await response.text() == ""
-    assert any(c.method == "users.info" for c in rig.slack.calls), "the work has started"
-    assert rig.slack.responses(name) == [] and await rig.requests() == []
+    assert any(c.method == "users.info" for c in lite.slack.calls), "the work has started"
+    assert lite.slack.responses(name) == [] and await lite.requests() == []
     gate.set()
-    await rig.settle()
-    assert rig.reply_to(name)["response_type"] == "ephemeral"
-    assert len(await rig.requests()) == 1
+    await lite.settle()
+    assert lite.reply_to(name)["response_type"] == "ephemeral"
+    assert len(await lite.requests()) == 1
 
 
-async def test_a_person_without_an_email_is_told_so(rig: Rig) -> None:
-    response, name = await rig.driver.slash(NOMAIL[0], "roles")
+async def test_a_person_without_an_email_is_told_so(lite: Rig) -> None:
+    response, name = await lite.driver.slash(NOMAIL[0], "roles")
     assert response.status == 200
-    await rig.settle()
-    assert "email" in rig.reply_to(name)["text"]
-    assert await rig.requests() == []
+    await lite.settle()
+    assert "email" in lite.reply_to(name)["text"]
+    assert await lite.requests() == []
 
 
-async def test_a_429_on_the_approval_dm_is_waited_out(rig: Rig) -> None:
-    rig.slack.rate_limit("chat.postMessage", retry_after=1)
-    await rig.driver.slash(BOB[0], "activate prod-db-admin for 1h reason x")
-    await rig.settle()
-    assert 429 in [c.status for c in rig.slack.calls if c.method == "chat.postMessage"]
-    assert len(rig.slack.posts_to(ALICE[0])) == 1, "the approval card still arrives"
+async def test_a_429_on_the_approval_dm_is_waited_out(lite: Rig) -> None:
+    lite.slack.rate_limit("chat.postMessage", retry_after=1)
+    await lite.driver.slash(BOB[0], "activate prod-db-admin for 1h reason x")
+    await lite.settle()
+    assert 429 in [c.status for c in lite.slack.calls if c.method == "chat.postMessage"]
+    assert len(lite.slack.posts_to(ALICE[0])) == 1, "the approval card still arrives"
 
 
 async def test_incomplete_activate_opens_the_modal_and_its_submit_files_the_request(
@@ -268,21 +285,21 @@ async def test_deny_asks_for_a_reason_in_a_modal(rig: Rig) -> None:
     assert rig.slack.posts_to(BOB[0]), "the requester hears about the denial"
 
 
-async def test_app_home_is_published_once_per_event_even_when_slack_retries(rig: Rig) -> None:
-    first = await rig.driver.home_opened(BOB[0], "Ev0001")
-    retry = await rig.driver.home_opened(BOB[0], "Ev0001", retry=1)
+async def test_app_home_is_published_once_per_event_even_when_slack_retries(lite: Rig) -> None:
+    first = await lite.driver.home_opened(BOB[0], "Ev0001")
+    retry = await lite.driver.home_opened(BOB[0], "Ev0001", retry=1)
     assert (first.status, retry.status) == (200, 200)
-    await rig.settle()
-    published = rig.slack.calls_to("views.publish")
+    await lite.settle()
+    published = lite.slack.calls_to("views.publish")
     assert len(published) == 1
     view = published[0].args["view"]
     assert published[0].args["user_id"] == BOB[0] and view["type"] == "home"
     assert "pim_activate" in button_values(view["blocks"])
 
 
-async def test_activate_from_the_app_home_opens_the_modal(rig: Rig) -> None:
-    await rig.driver.click(BOB[0], "pim_activate", "prod-db-admin", home=True)
-    await rig.settle()
-    view = rig.slack.calls_to("views.open")[-1].args["view"]
+async def test_activate_from_the_app_home_opens_the_modal(lite: Rig) -> None:
+    await lite.driver.click(BOB[0], "pim_activate", "prod-db-admin", home=True)
+    await lite.settle()
+    view = lite.slack.calls_to("views.open")[-1].args["view"]
     role = next(b for b in view["blocks"] if b.get("block_id") == "role")["element"]
     assert role["initial_option"]["value"] == "prod-db-admin"

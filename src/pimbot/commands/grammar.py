@@ -6,6 +6,7 @@ message saying what is wrong and, as the hint, an example line of the same comma
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from pimbot.commands import model as m
@@ -25,6 +26,7 @@ _SUBCOMMANDS = {
 }
 _ACTIVATE = frozenset({Clause.FOR, Clause.REASON, Clause.TICKET, Clause.CODE, Clause.AT})
 _APPROVE = frozenset({Clause.COMMENT, Clause.CODE})
+_TRAILING_CODE = re.compile(r"(.*?)\s+code\s+(\d{3}\s?\d{3})", re.IGNORECASE)
 _BREAKGLASS = frozenset({Clause.REASON, Clause.FOR, Clause.CODE})
 _ASSIGN = frozenset({Clause.FOR, Clause.UNTIL})
 
@@ -166,10 +168,15 @@ def _mfa(reader: Reader) -> m.Command:
             reader.end()
             return m.MfaConfirm(code)
         case "reset":
-            text = reader.scanner.free_text(())
+            text = reader.scanner.free_text(("code",))
+            code = reader.clauses(frozenset({Clause.CODE})).code
+            if code is None:
+                match = _TRAILING_CODE.fullmatch(text)
+                if match:
+                    text, code = match.group(1), match.group(2).replace(" ", "")
             if not text:
                 raise GrammarError("'mfa reset' needs a person: a mention, an email or a name")
-            return m.MfaReset(read_user(text))
+            return m.MfaReset(read_user(text), code)
         case "enroll":
             reader.end()
             return m.MfaEnroll()

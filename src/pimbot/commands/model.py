@@ -124,6 +124,7 @@ class MfaStatus:
 class MfaReset:
     name: ClassVar[str] = "mfa reset"
     user: UserRef
+    code: str | None = None  # the admin's own one-time code
 
 
 @dataclass(frozen=True)

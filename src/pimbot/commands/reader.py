@@ -50,11 +50,11 @@ class Reader:
         self.verb = verb
         self.after = f"after '{verb}'"
 
-    def _value(self, what: str, allowed: frozenset[Clause] = CLAUSE_WORDS) -> Token:
+    def _value(self, what: str) -> Token:
         token = self.scanner.peek()
         if token is None:
             raise GrammarError(f"'{self.verb}' needs {what}")
-        if token.word in allowed:
+        if token.word in CLAUSE_WORDS:
             raise GrammarError(f"'{self.verb}' needs {what} before '{token.word}'")
         self.scanner.next()
         return token

@@ -106,6 +106,8 @@ async def append_event(
     serial), so concurrent writers extend one chain. ``detail`` must be JSON-serialisable and
     must never contain secrets (tokens, passwords, OTP codes).
     """
+    if at.tzinfo is None:
+        raise ValueError("naive datetime in the audit log; pimbot keeps aware UTC times only")
     await db.lock_audit_chain(session)
     newest = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc())
     last = (await session.execute(newest.limit(1))).first()

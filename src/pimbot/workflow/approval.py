@@ -11,7 +11,7 @@ from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow, VoteRow
 from pimbot.ui.cards import Reply
-from pimbot.ui.views import View, approval_card, state_words
+from pimbot.ui.views import View, state_words
 from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record
@@ -120,8 +120,8 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
         await _after_vote(ctx, session, row, now)
         view = await snapshot(session, ctx.policy, row)
     done = {"approve": "Approved", "deny": "Denied"}[decision]
-    return Reply(text=f"{done} request {row.id} ({row.email} → {row.role}).",
-                 card=approval_card(view))
+    return Reply(text=f"{done} request {row.id} ({row.email} → {row.role}); "
+                      f"it is now {state_words(view)}.")
 
 
 def _decide(row: RequestRow, state: RequestState, who: str, note: str, now: datetime) -> None:
@@ -135,7 +135,10 @@ async def _after_vote(ctx: Context, session: AsyncSession, row: RequestRow,
     await refresh_cards(session, now, row.id)
     if row.state == RequestState.PENDING_APPROVAL.value:
         return
-    await notify_user(session, now, row.email, View.REQUESTER, row.id)
+    starts_later = row.start_at > now
+    if row.state != RequestState.APPROVED.value or starts_later or \
+            row.kind == RequestKind.EXTENSION.value:
+        await notify_user(session, now, row.email, View.REQUESTER, row.id)  # else: the grant will
     if row.state != RequestState.APPROVED.value:
         return
     if row.kind == RequestKind.EXTENSION.value:

@@ -65,7 +65,7 @@ async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
             return await mfa_commands.status(ctx, actor)
         case c.MfaReset():
             email = await resolve_user(ctx, actor, command.user)
-            return await mfa_commands.reset(ctx, actor, email, getattr(command, "code", None))
+            return await mfa_commands.reset(ctx, actor, email, command.code)
         case c.Reviews() | c.ReviewStart():
             return Reply(ok=False, text="Access reviews are not available in this version of "
                                         "pimbot yet; nothing was changed.")
