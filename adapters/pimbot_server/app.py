@@ -80,11 +80,15 @@ def console_actor(policy: Policy) -> str:
 
 
 async def serve(settings: Settings) -> int:
-    """``pimbot run``: run until a signal, or until the console's input ends."""
+    """``pimbot run``: run until SIGINT / SIGTERM, or until the console's input ends."""
     runtime = await build_runtime(settings)
     core = runtime.core
     console: ConsoleAdapter | None = None
     http: HttpServer | None = None
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
     try:
         for name in settings.adapters:
             if name in (AdapterName.SLACK, AdapterName.TEAMS):
@@ -98,34 +102,31 @@ async def serve(settings: Settings) -> int:
         if settings.needs_http:
             http = HttpServer(core, runtime.adapters)
             await http.start(settings.host, settings.port)
-        await _run_until_done(console, core)
+        await _run_until_done(console, core, stopping)
     finally:
         await _shut_down(runtime, http)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
     return 0
 
 
-async def _run_until_done(console: ConsoleAdapter | None, core: PimCore) -> None:
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    try:
-        if console is None:
-            await stopping.wait()
-            log.info("stopping: signal received")
-            return
-        session = asyncio.create_task(console.run())
-        stop = asyncio.create_task(stopping.wait())
-        await asyncio.wait({session, stop}, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if not session.done():
-            session.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await session
-        await core.drain()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+async def _run_until_done(
+    console: ConsoleAdapter | None, core: PimCore, stopping: asyncio.Event
+) -> None:
+    """Wait for a signal; with the console, for the end of its input (then drain the jobs)."""
+    if console is None:
+        await stopping.wait()
+        log.info("stopping: signal received")
+        return
+    session = asyncio.create_task(console.run())
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait({session, stop}, return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if not session.done():
+        session.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await session
+    await core.drain()
 
 
 async def _shut_down(runtime: Runtime, http: HttpServer | None) -> None:

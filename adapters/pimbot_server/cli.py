@@ -105,6 +105,8 @@ def configure_logging(args: argparse.Namespace, settings: Settings | None) -> No
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -169,14 +169,14 @@ def _mfa(reader: Reader) -> m.Command:
             return m.MfaConfirm(code)
         case "reset":
             text = reader.scanner.free_text(("code",))
-            code = reader.clauses(frozenset({Clause.CODE})).code
-            if code is None:
+            admin_code = reader.clauses(frozenset({Clause.CODE})).code
+            if admin_code is None:
                 match = _TRAILING_CODE.fullmatch(text)
                 if match:
-                    text, code = match.group(1), match.group(2).replace(" ", "")
+                    text, admin_code = match.group(1), match.group(2).replace(" ", "")
             if not text:
                 raise GrammarError("'mfa reset' needs a person: a mention, an email or a name")
-            return m.MfaReset(read_user(text), code)
+            return m.MfaReset(read_user(text), admin_code)
         case "enroll":
             reader.end()
             return m.MfaEnroll()
