@@ -15,7 +15,7 @@ from typing import Any
 
 from pimbot.ports import SentMessage
 from pimbot.ui.cards import Card, Form
-from pimbot_console.render import render_card
+from pimbot_console.render import render_card, render_update
 
 PLATFORM = "console"
 
@@ -59,9 +59,12 @@ class Screen:
         return index
 
     def redraw(self, index: int, card: Card) -> None:
+        """An update prints one line (the card's new title and text), and only if it changed."""
         shown = self._shown[index]
+        if shown.card == card:
+            return
         shown.card = card
-        self.print(render_card(card, shown.audience, updated=True))
+        self.print(render_update(card, shown.audience))
 
     def latest_card(self, email: str) -> Card | None:
         index = self._latest.get(email.lower())

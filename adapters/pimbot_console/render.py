@@ -44,13 +44,22 @@ def render_card(card: Card, audience: str, *, updated: bool = False) -> str:
     lines = [header(audience, updated=updated), card.title]
     lines.extend(INDENT + line for line in card.text.splitlines())
     lines.extend(render_fields(card.fields))
-    if card.image_png is not None:
+    if card.image_text:
+        lines.extend(INDENT + line for line in card.image_text.splitlines())
+    elif card.image_png is not None:
         lines.append(f"{INDENT}[image: {card.image_alt or 'not shown on the console'}]")
     if card.context:
         lines.extend(INDENT + line for line in card.context.splitlines())
     if card.actions:
         lines.append(render_buttons(card))
     return "\n".join(lines)
+
+
+def render_update(card: Card, audience: str) -> str:
+    """A redrawn card in one line: who saw it, its new title, its first line of text."""
+    first = card.text.splitlines()[0] if card.text else ""
+    buttons = f" {render_buttons(card).strip()}" if card.actions else ""
+    return f"  ↻ updated for {audience}: {card.title}{' — ' + first if first else ''}{buttons}"
 
 
 def describe_input(item: Input) -> str:

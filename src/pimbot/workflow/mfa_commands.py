@@ -28,7 +28,8 @@ async def enroll(ctx: Context, actor: Actor) -> Reply:
         title="Set up your authenticator",
         text=("Scan the QR code with your authenticator app (or enter the key by hand), then "
               f"confirm with the first code: {prefix}mfa confirm 123456\n"
-              f"Key: {enrollment.secret_base32}"),
+              f"Key: {enrollment.secret_base32}\n"
+              f"Link: {enrollment.uri}"),
         image_png=enrollment.qr_png, image_alt="QR code for your authenticator app",
         image_text=enrollment.qr_text,
         context="Until you confirm, your previous authenticator (if any) keeps working.",
