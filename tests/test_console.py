@@ -60,7 +60,7 @@ def test_an_approval_goes_from_request_to_approver_card_to_decision(tmp_path: Pa
     assert "── to alice@example.com" in text
     assert "[1] Approve" in text
     assert "[2] Deny" in text
-    assert "── updated, to alice@example.com" in text  # her copy is redrawn once decided
+    assert "↻ updated for alice@example.com" in text  # her copy is redrawn once decided
 
 
 def test_a_card_shows_its_audience_fields_and_numbered_buttons() -> None:
