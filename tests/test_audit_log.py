@@ -104,6 +104,19 @@ async def test_a_deleted_last_event_leaves_a_shorter_valid_chain(db: Database) -
     assert report.ok and report.checked == 4
 
 
+async def test_an_anchor_kept_outside_catches_removal_of_the_newest_events(db: Database) -> None:
+    await _append(db, 5)
+    head = await verify_chain(db)
+    assert head.ok and head.head_seq == 5
+    anchor = (head.head_seq, head.head_hash)
+    assert (await verify_chain(db, anchor)).ok
+    await _append(db, 2, start=5)
+    assert (await verify_chain(db, anchor)).ok, "a longer chain still holds the anchor"
+    await _sql(db, "DELETE FROM audit_events WHERE seq >= 5")
+    report = await verify_chain(db, anchor)
+    assert not report.ok and report.first_bad_seq == 5 and "missing" in report.problem
+
+
 async def test_swapped_event_contents_are_detected(db: Database) -> None:
     await _append(db, 8)
     columns = "at, actor, action, subject, outcome, detail, prev_hash, hash"

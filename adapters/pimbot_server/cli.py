@@ -73,7 +73,9 @@ def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
         dest="audit_command", metavar="ACTION", required=True
     )
-    audit.add_parser("verify", help="check the hash chain; name the first bad event")
+    verify = audit.add_parser("verify", help="check the hash chain; name the first bad event")
+    verify.add_argument("--anchor", metavar="SEQ:HASH",
+                        help="a head printed by an earlier verify, kept outside the database")
     export = audit.add_parser("export", help="write the audit log as JSON lines or CSV")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", metavar="WHEN", help="e.g. 2026-11-01, 'yesterday 09:00'")

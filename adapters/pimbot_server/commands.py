@@ -120,13 +120,23 @@ async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply:
 async def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     from pimbot.store.audit_log import verify_chain
 
+    anchor = None
+    if args.anchor:
+        seq, _, digest = args.anchor.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            print("--anchor must be SEQ:HASH as printed by an earlier verify", file=sys.stderr)
+            return 2
+        anchor = (int(seq), digest.lower())
     db = await open_database(settings)
     try:
-        report = await verify_chain(db)
+        report = await verify_chain(db, anchor)
     finally:
         await db.dispose()
     if report.ok:
-        print(f"audit log intact: {report.checked} events")
+        print(f"audit log intact: {report.checked} events; head {report.head_seq}:"
+              f"{report.head_hash}")
+        print("(keep the head outside the database; `pimbot audit verify --anchor "
+              "SEQ:HASH` later also detects removal of the newest events)")
         return 0
     print(f"audit log broken at event {report.first_bad_seq}: {report.problem}", file=sys.stderr)
     return 1

@@ -41,6 +41,8 @@ class ChainReport:
     checked: int
     first_bad_seq: int | None = None
     problem: str = ""
+    head_seq: int = 0  # the newest event checked, and its hash: keep them outside the
+    head_hash: str = GENESIS_HASH  # database to detect removal of the newest events later
 
 
 def format_time(at: datetime) -> str:
@@ -166,17 +168,31 @@ def _check(row: AuditEventRow, expected_seq: int, prev_hash: str) -> str:
     return ""
 
 
-async def verify_chain(db: Database) -> ChainReport:
-    """Recompute the whole chain; name the first event that was edited, removed or moved."""
+async def verify_chain(db: Database, anchor: tuple[int, str] | None = None) -> ChainReport:
+    """Recompute the whole chain; name the first event that was edited, removed or moved.
+
+    ``anchor`` is a (seq, hash) recorded earlier outside the database (``head_seq`` /
+    ``head_hash`` of an earlier report): the chain must still hold that event unchanged,
+    which catches the one thing a chain cannot show by itself, removal of its newest events.
+    """
     checked = 0
     expected_seq, prev_hash = 1, GENESIS_HASH
+    anchor_seen = anchor is None
     async for row in _all_events(db):
         problem = _check(row, expected_seq, prev_hash)
+        if not problem and anchor is not None and row.seq == anchor[0]:
+            anchor_seen = True
+            if row.hash != anchor[1]:
+                problem = f"event {row.seq} does not match the anchored hash"
         if problem:
-            return ChainReport(False, checked, row.seq, problem)
+            return ChainReport(False, checked, row.seq, problem, expected_seq - 1, prev_hash)
         checked += 1
         expected_seq, prev_hash = row.seq + 1, row.hash
-    return ChainReport(True, checked)
+    if not anchor_seen and anchor is not None:
+        return ChainReport(False, checked, anchor[0],
+                           f"event {anchor[0]} of the anchor is missing (newest events removed?)",
+                           expected_seq - 1, prev_hash)
+    return ChainReport(True, checked, head_seq=expected_seq - 1, head_hash=prev_hash)
 
 
 def event_record(row: AuditEventRow) -> dict[str, Any]:
