@@ -21,12 +21,13 @@ from pimbot.workflow.outbox import JobKind, notify_user, refresh_cards, schedule
 from pimbot.workflow.records import get_request, snapshot, votes_of
 
 
-async def _precheck(ctx: Context, actor: Actor, request_id: str, action: str) -> Reply | None:
+async def _precheck(ctx: Context, actor: Actor, request_id: str,
+                    action: str) -> tuple[Reply | None, RequestRow]:
     """Refuse (and audit) a click by the wrong person or on a decided request, early."""
     async with ctx.db.transaction() as session:
         row = await get_request(session, request_id)
         refusal = await _refusal(ctx, session, actor, row, action)
-    return refusal
+    return refusal, row
 
 
 async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: RequestRow,
@@ -51,22 +52,19 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
 
 
 async def click_approve(ctx: Context, actor: Actor, request_id: str) -> Reply:
-    refusal = await _precheck(ctx, actor, request_id, "approval")
+    refusal, row = await _precheck(ctx, actor, request_id, "approval")
     if refusal is not None:
         return refusal
-    async with ctx.db.read() as session:
-        row = await get_request(session, request_id)
-    role = ctx.policy.roles[row.role]
-    if role.approval.require_mfa:
+    if ctx.policy.roles[row.role].approval.require_mfa:
         prefix = forms.prefix_for(actor.platform)
         return Reply(ok=False, form=forms.approve_code_form(row.id),
                      text=f"Approving {row.id} needs your authenticator code. "
                           f"try: {prefix}approve {row.id} code 123456")
-    return await approve(ctx, actor, request_id, None, None)
+    return await _vote(ctx, actor, row.id, "approve", "")
 
 
 async def click_deny(ctx: Context, actor: Actor, request_id: str) -> Reply:
-    refusal = await _precheck(ctx, actor, request_id, "denial")
+    refusal, _ = await _precheck(ctx, actor, request_id, "denial")
     if refusal is not None:
         return refusal
     prefix = forms.prefix_for(actor.platform)
@@ -77,17 +75,14 @@ async def click_deny(ctx: Context, actor: Actor, request_id: str) -> Reply:
 
 async def approve(ctx: Context, actor: Actor, request_id: str, comment: str | None,
                   code: str | None) -> Reply:
-    refusal = await _precheck(ctx, actor, request_id, "approval")
+    refusal, row = await _precheck(ctx, actor, request_id, "approval")
     if refusal is not None:
         return refusal
-    async with ctx.db.read() as session:
-        row = await get_request(session, request_id)
-    role = ctx.policy.roles[row.role]
-    if role.approval.require_mfa:
+    if ctx.policy.roles[row.role].approval.require_mfa:
         if ctx.mfa is None:
             raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
         await ctx.mfa.verify(actor.email, code, purpose=f"approve {row.id}")
-    return await _vote(ctx, actor, request_id, "approve", comment or "")
+    return await _vote(ctx, actor, row.id, "approve", comment or "")
 
 
 async def deny(ctx: Context, actor: Actor, request_id: str, reason: str) -> Reply:
