@@ -12,9 +12,6 @@ import pytest
 from pimbot.store.database import Database
 from postgres_support import postgres_url
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-
-
 _TEMPLATE: dict[str, str] = {}
 
 

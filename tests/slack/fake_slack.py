@@ -13,12 +13,11 @@ import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+from fixture_paths import FIXTURES
 
 # (user id, email, name) of the people in the fake workspace
 ALICE = ("U0ALICE001", "alice@example.com", "Alice Approver")
@@ -47,6 +46,20 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Upload:
+    """A file uploaded the v2 way: URL asked for, bytes posted, upload completed."""
+
+    file_id: str
+    filename: str
+    length: int
+    alt_txt: str = ""
+    data: bytes = b""
+    title: str = ""
+    channel_id: str = ""  # set by files.completeUploadExternal
+    completed: bool = False
+
+
 @dataclass(frozen=True)
 class FakeUser:
     user_id: str
@@ -66,6 +79,7 @@ class FakeSlack:
         self.socket_connected = asyncio.Event()
         self._socket: web.WebSocketResponse | None = None
         self._ts = itertools.count(1)
+        self.uploads: dict[str, Upload] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -94,6 +108,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket_mode)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -144,6 +159,10 @@ class FakeSlack:
     def posts_to(self, channel: str) -> list[ApiCall]:
         return [c for c in self.calls_to("chat.postMessage") if c.args.get("channel") == channel]
 
+    def files_in(self, channel_id: str) -> list[Upload]:
+        """Files whose upload completed into this conversation."""
+        return [u for u in self.uploads.values() if u.completed and u.channel_id == channel_id]
+
     def outgoing_text(self) -> str:
         """Everything pimbot sent to Slack, as one JSON string (for leak checks)."""
         return "\n".join(json.dumps(c.args) for c in self.calls)
@@ -172,6 +191,15 @@ class FakeSlack:
     async def _respond(self, request: web.Request) -> web.Response:
         self.calls.append(ApiCall("response_url", await request.json(), path=request.path))
         return web.Response(text="ok")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL files.getUploadURLExternal handed out: takes the raw bytes."""
+        upload = self.uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404, text="unknown upload")
+        upload.data = await request.read()
+        self.calls.append(ApiCall("upload", {"length": len(upload.data)}, path=request.path))
+        return web.Response(text=f"OK - {len(upload.data)}")
 
     async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -232,6 +260,35 @@ class FakeSlack:
         body = copy.deepcopy(fixture("conversations_open_ok.json"))
         body["channel"]["id"] = _channel_id(str(args.get("users", "")))
         return dict(body)
+
+    def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("filename") or not str(args.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F0PIM{next(self._ts):05d}"
+        self.uploads[file_id] = Upload(
+            file_id, str(args["filename"]), int(args["length"]), str(args.get("alt_txt") or "")
+        )
+        return {
+            "ok": True,
+            "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}",
+            "file_id": file_id,
+        }
+
+    def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            files = json.loads(str(args.get("files", "")))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        done: list[dict[str, Any]] = []
+        for item in files:
+            upload = self.uploads.get(str(item.get("id", "")))
+            if upload is None or len(upload.data) != upload.length:
+                return {"ok": False, "error": "file_not_found"}
+            upload.title = str(item.get("title") or upload.filename)
+            upload.channel_id = str(args.get("channel_id") or "")
+            upload.completed = True
+            done.append({"id": upload.file_id, "name": upload.filename, "title": upload.title})
+        return {"ok": True, "files": done}
 
     def _user_json(self, template: str, user: FakeUser) -> dict[str, Any]:
         data = copy.deepcopy(fixture(template)["user"])
