@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow
 from pimbot.ui.cards import ActionId
+from pimbot.workflow.actor import Actor
 
 from .harness import POLICY, make_pim, request_id_of
 
@@ -76,3 +79,35 @@ async def test_breakglass_skips_approval_but_not_mfa_and_alerts(db: Database) ->
     async with db.read() as session:
         actions = set((await session.execute(select(AuditEventRow.action))).scalars())
     assert "breakglass.review_required" in actions
+
+
+async def test_hard_lock_needs_an_admin_reset_with_the_admins_own_code(db: Database) -> None:
+    pim = await make_pim(db)
+    bob = await pim.enrol(BOB)
+    wrong = "000000" if pim.code(bob) != "000000" else "111111"
+    for _ in range(20):
+        await pim.say(BOB, f"breakglass prod-db-admin code {wrong} reason db down")
+        pim.clock.advance(timedelta(minutes=16))  # wait out each 15-minute lock
+    reply = await pim.say(BOB, f"breakglass prod-db-admin code {pim.code(bob)} reason db down")
+    assert not reply.ok and "admin" in reply.text.lower(), reply.text
+    assert pim.provider.calls == []
+
+    refused = await pim.say(ALICE, "mfa reset bob@example.com code 123456")
+    assert not refused.ok and "Only admins" in refused.text
+    lead = await pim.enrol(LEAD)
+    no_code = await pim.say(LEAD, "mfa reset bob@example.com")
+    assert not no_code.ok, "the admin's own MFA is required"
+    done = await pim.say(LEAD, f"mfa reset bob@example.com code {pim.code(lead)}")
+    assert done.ok, done.text
+    status = await pim.say(BOB, "mfa status")
+    assert "not enrolled" in status.text
+    bob = await pim.enrol(BOB)
+    reply = await pim.say(BOB, f"breakglass prod-db-admin code {pim.code(bob)} reason db down")
+    assert reply.ok, reply.text
+
+
+async def test_enrolment_is_refused_in_a_shared_channel(db: Database) -> None:
+    pim = await make_pim(db)
+    reply = await pim.core.handle_text(Actor(BOB, "slack", in_direct_message=False), "mfa enroll")
+    assert not reply.ok and "direct message" in reply.text
+    assert reply.card is None, "no secret is shown in a channel"
