@@ -94,6 +94,7 @@ VALID: list[tuple[str, m.Command]] = [
     ("deny 7kq2xm reason “freeze”", m.Deny("7kq2xm", "freeze")),
     # mfa
     ("mfa enroll", m.MfaEnroll()),
+    ("mfa enroll code 123456", m.MfaEnroll("123456")),
     ("MFA Status", m.MfaStatus()),
     ("mfa confirm 123456", m.MfaConfirm("123456")),
     ("mfa reset bob@example.com", m.MfaReset(BOB)),

@@ -111,3 +111,16 @@ async def test_enrolment_is_refused_in_a_shared_channel(db: Database) -> None:
     reply = await pim.core.handle_text(Actor(BOB, "slack", in_direct_message=False), "mfa enroll")
     assert not reply.ok and "direct message" in reply.text
     assert reply.card is None, "no secret is shown in a channel"
+
+
+async def test_replacing_an_authenticator_needs_a_code_from_the_current_one(db: Database) -> None:
+    pim = await make_pim(db)
+    old = await pim.enrol(BOB)
+    hijack = await pim.say(BOB, "mfa enroll")
+    assert not hijack.ok and hijack.card is None and "already enrolled" in hijack.text
+    reply = await pim.say(BOB, f"mfa enroll code {pim.code(old)}")
+    assert reply.ok and reply.card is not None, reply.text
+    # Until the new one is confirmed, the old authenticator keeps working.
+    pim.clock.advance(timedelta(seconds=30))
+    ok = await pim.say(BOB, f"breakglass prod-db-admin code {pim.code(old)} reason db down")
+    assert ok.ok, ok.text

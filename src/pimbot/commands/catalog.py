@@ -116,7 +116,7 @@ _TOPICS = (
     ),
     Topic(
         "mfa",
-        ("mfa enroll", "mfa confirm CODE", "mfa status", "mfa reset USER"),
+        ("mfa enroll [code OTP]", "mfa confirm CODE", "mfa status", "mfa reset USER [code OTP]"),
         "set up or check your authenticator app (reset: admins)",
         "'mfa enroll' shows a QR code to scan, 'mfa confirm' checks your first code, "
         "'mfa status' tells whether you are enrolled; admins 'mfa reset' a person who lost "

@@ -178,8 +178,8 @@ def _mfa(reader: Reader) -> m.Command:
                 raise GrammarError("'mfa reset' needs a person: a mention, an email or a name")
             return m.MfaReset(read_user(text), admin_code)
         case "enroll":
-            reader.end()
-            return m.MfaEnroll()
+            current = reader.clauses(frozenset({Clause.CODE})).code
+            return m.MfaEnroll(current)
         case _:
             reader.end()
             return m.MfaStatus()

@@ -107,6 +107,7 @@ class Whois:
 @dataclass(frozen=True)
 class MfaEnroll:
     name: ClassVar[str] = "mfa enroll"
+    code: str | None = None  # a code of the current authenticator, when replacing it
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,8 @@ async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
         case c.Audit(subject=subject, since=since):
             return await queries.audit(ctx, actor, await _audit_subject(ctx, actor, subject),
                                        since)
-        case c.MfaEnroll():
-            return await mfa_commands.enroll(ctx, actor)
+        case c.MfaEnroll(code=code):
+            return await mfa_commands.enroll(ctx, actor, code)
         case c.MfaConfirm(code=code):
             return await mfa_commands.confirm(ctx, actor, code)
         case c.MfaStatus():

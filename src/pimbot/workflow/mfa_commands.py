@@ -17,12 +17,22 @@ def _service(ctx: Context) -> MfaService:
     return ctx.mfa
 
 
-async def enroll(ctx: Context, actor: Actor) -> Reply:
+async def enroll(ctx: Context, actor: Actor, current_code: str | None = None) -> Reply:
     if not actor.in_direct_message:
         raise PimError(ErrorCode.FORBIDDEN,
                        "For your safety, MFA enrolment only happens in a direct message with me.",
                        "mfa enroll (in a direct message)")
-    enrollment = await _service(ctx).enroll(actor.email)
+    service = _service(ctx)
+    if (await service.status(actor.email)).enrolled:
+        # Replacing an authenticator needs the current one, so a hijacked chat account
+        # cannot swap in its own; someone who lost theirs asks an admin for `mfa reset`.
+        if current_code is None:
+            raise PimError(ErrorCode.MFA,
+                           "You are already enrolled; replacing your authenticator needs a code "
+                           "from the current one (lost it? ask an admin for mfa reset).",
+                           "mfa enroll code 123456")
+        await service.verify(actor.email, current_code, purpose="replace authenticator")
+    enrollment = await service.enroll(actor.email)
     prefix = prefix_for(actor.platform)
     card = Card(
         title="Set up your authenticator",
