@@ -97,6 +97,9 @@ class ReviewSpec(Spec):
 
 class ProviderSpec(Spec):
     type: Text
+    # Drift detection: "alert" checks every 15 minutes that grants at the provider match
+    # activations and reports any difference to the role's notify channels.
+    drift: DriftAction = "ignore"
 
 
 class NoopProvider(ProviderSpec):
@@ -107,7 +110,7 @@ class PostgresProvider(ProviderSpec):
     dsn: OptText = None  # e.g. postgresql://pimbot@db/prod
     dsn_env: OptText = None  # or the name of an environment variable holding the DSN
     login: Text = "{email_local}"  # the database login of a person: {email}, {email_local}
-    drift: DriftAction = "alert"  # what a grant found missing at check() does: alert or ignore
+    drift: DriftAction = "alert"  # postgres checks for drift unless told to ignore it
     timeout: Seconds = 10.0
 
 

@@ -87,12 +87,12 @@ def build_provider(config: ProviderConfig, context: BuildContext) -> Provider:
 
 
 def _noop(config: ProviderConfig, context: BuildContext) -> Provider:
-    SettingsReader(config, allowed=())
+    SettingsReader(config, allowed=("drift",))
     return NoopProvider(config.name)
 
 
 def _webhook(config: ProviderConfig, context: BuildContext) -> Provider:
-    s = SettingsReader(config, allowed=("url", "secret_env", "timeout"))
+    s = SettingsReader(config, allowed=("url", "secret_env", "timeout", "drift"))
     url = s.required_str("url", "https://iam.example.com/pim")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -153,7 +153,9 @@ def _postgres_dsn(s: SettingsReader, env: Mapping[str, str]) -> str:
 
 
 def _command(config: ProviderConfig, context: BuildContext) -> Provider:
-    s = SettingsReader(config, allowed=("grant", "revoke", "check", "timeout", "pass_env"))
+    s = SettingsReader(
+        config, allowed=("grant", "revoke", "check", "timeout", "pass_env", "drift")
+    )
     commands = {action: s.argv(str(action)) for action in CommandAction}
     return CommandProvider(
         config.name,

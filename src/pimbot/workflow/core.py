@@ -31,6 +31,7 @@ from pimbot.workflow.assignment import reconcile
 from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
 from pimbot.workflow.dispatch import run_action, run_command
+from pimbot.workflow.drift import schedule_next as schedule_drift_check
 from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.jobs import dispatch
 from pimbot.workflow.mfa import MfaService
@@ -65,6 +66,7 @@ class PimCore:
     async def start(self) -> None:
         """Reconcile assignments, run everything overdue now, then keep the worker running."""
         await reconcile(self.ctx)
+        await schedule_drift_check(self.ctx, self.clock.now())
         await self.worker.run_due()
         self._task = asyncio.create_task(self.worker.run(), name="pimbot-worker")
 

@@ -225,6 +225,7 @@ async def dispatch(ctx: Context, job: ClaimedJob) -> None:
     """Run a claimed job by kind (notifications live in workflow.notify)."""
     from pimbot.workflow import notify
     from pimbot.workflow.assignment import reconcile
+    from pimbot.workflow.drift import check_drift
 
     match JobKind(job.kind):
         case JobKind.GRANT:
@@ -245,5 +246,7 @@ async def dispatch(ctx: Context, job: ClaimedJob) -> None:
             await notify.refresh(ctx, job)
         case JobKind.RECONCILE:
             await reconcile(ctx)
+        case JobKind.DRIFT_CHECK:
+            await check_drift(ctx)
         case _:  # pragma: no cover - JobKind() already refused unknown kinds
             raise PermanentJobError(f"unknown job kind {job.kind}")

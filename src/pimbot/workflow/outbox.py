@@ -26,6 +26,7 @@ class JobKind(StrEnum):
     NOTIFY = "notify"
     REFRESH_CARDS = "refresh_cards"
     RECONCILE = "reconcile_assignments"
+    DRIFT_CHECK = "drift_check"
 
 
 # Attempts before a job is given up: a grant fails loudly after ~1 minute of retries; a revoke
