@@ -35,9 +35,24 @@ from pimbot_slack.translate import form_metadata
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
+SDK_LOGGER = "pimbot_slack.sdk"
+IMAGE_FILENAME = "pimbot.png"
 CHANNEL_GONE_ERRORS = frozenset(
     {"channel_not_found", "is_archived", "not_in_channel", "user_not_found", "cannot_dm_bot"}
 )
+
+
+def sdk_logger() -> logging.Logger:
+    """slack_sdk's logger for pimbot's clients, never at DEBUG.
+
+    slack_sdk logs whole request bodies when its logger's own level is DEBUG or unset, and a
+    body can hold an MFA enrolment key or a code; so this logger keeps at WARNING unless a
+    deployer sets it explicitly (and knowingly).
+    """
+    logger = logging.getLogger(SDK_LOGGER)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+    return logger
 
 
 def build_client(settings: SlackSettings) -> AsyncWebClient:
@@ -45,6 +60,7 @@ def build_client(settings: SlackSettings) -> AsyncWebClient:
     return AsyncWebClient(
         token=settings.bot_token,
         base_url=settings.api_url,
+        logger=sdk_logger(),
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
@@ -102,6 +118,29 @@ class SlackGateway:
                 log.info("views.open refused the trigger", extra={"error": error})
                 return False
             raise
+        return True
+
+    async def upload_image(self, user_id: str, png: bytes, *, title: str, alt: str) -> bool:
+        """Put an image into the person's DM with pimbot (``files_upload_v2``).
+
+        False, logged without any content, when Slack refuses or cannot be reached: the
+        caller tells the person another way.
+        """
+        try:
+            opened = await self.client.conversations_open(users=user_id)
+            channel = str((opened.get("channel") or {}).get("id") or "")
+            if not channel.startswith("D"):
+                log.warning("no direct message channel for an image upload")
+                return False
+            await self.client.files_upload_v2(
+                channel=channel, file=png, filename=IMAGE_FILENAME, title=title, alt_txt=alt
+            )
+        except SlackApiError as exc:
+            log.warning("image upload refused by Slack", extra={"error": slack_error(exc)})
+            return False
+        except Exception as exc:  # a failed upload must not cost the person their answer
+            log.warning("image upload failed", extra={"error": type(exc).__name__})
+            return False
         return True
 
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:

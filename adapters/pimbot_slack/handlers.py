@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -19,10 +20,11 @@ from pimbot.domain.errors import PimError
 from pimbot.ui.cards import Reply
 from pimbot.workflow.actor import Actor
 from pimbot_slack.core_port import SlackCore
-from pimbot_slack.gateway import PLATFORM, SlackGateway
+from pimbot_slack.gateway import PLATFORM, SlackGateway, sdk_logger
 from pimbot_slack.home import HomeTab
 from pimbot_slack.render import render_modal, render_reply
 from pimbot_slack.translate import (
+    action_in_direct_message,
     command_text,
     form_metadata,
     is_direct_message,
@@ -40,6 +42,11 @@ NO_EMAIL = (
 )
 FAILED = "Something went wrong on pimbot's side; nothing was changed (try: again in a minute)"
 FORM_EXPIRED = "Slack's form window closed before pimbot could open it (try: the command again)"
+IMAGE_SENT = "The QR code is in your direct message with pimbot."
+IMAGE_FAILED = (
+    "pimbot could not upload the QR code to your direct message; enter the key by hand in "
+    "your authenticator app instead."
+)
 
 
 class NoEmail(Exception):
@@ -53,7 +60,7 @@ class SlackHandlers:
         self.directory = gateway.directory
         self.home = HomeTab(core, gateway)
 
-    async def actor(self, user_id: str, channel_id: str = "") -> Actor:
+    async def actor(self, user_id: str, *, in_direct_message: bool = False) -> Actor:
         fresh = not self.directory.is_cached(user_id)
         profile = await self.directory.profile(user_id)
         if profile is None or not profile.email:
@@ -66,7 +73,7 @@ class SlackHandlers:
             platform=PLATFORM,
             user_id=user_id,
             display_name=profile.display_name,
-            in_direct_message=is_direct_message(channel_id),
+            in_direct_message=in_direct_message,
         )
 
     async def on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -76,7 +83,10 @@ class SlackHandlers:
         answer = Answer(self, user_id, str(body.get("response_url", "")))
 
         async def work() -> Reply:
-            actor = await self.actor(user_id, str(body.get("channel_id", "")))
+            private = is_direct_message(
+                str(body.get("channel_id", "")), str(body.get("channel_name", ""))
+            )
+            actor = await self.actor(user_id, in_direct_message=private)
             text = await command_text(str(body.get("text", "")), self.directory.email_of)
             return await self.core.handle_text(actor, text)
 
@@ -95,7 +105,7 @@ class SlackHandlers:
         answer = Answer(self, user_id, str(body.get("response_url", "")))
 
         async def work() -> Reply:
-            actor = await self.actor(user_id, str((body.get("channel") or {}).get("id", "")))
+            actor = await self.actor(user_id, in_direct_message=action_in_direct_message(body))
             return await self.core.handle_action(actor, action_id, value)
 
         reply = await guarded(work)
@@ -116,7 +126,7 @@ class SlackHandlers:
         answer = Answer(self, user_id, context.response_url)
 
         async def work() -> Reply:
-            actor = await self.actor(user_id)
+            actor = await self.actor(user_id)  # where the modal was opened is not known
             return await self.core.handle_action(actor, action_id, context.value, inputs)
 
         task = asyncio.ensure_future(guarded(work))
@@ -138,7 +148,7 @@ class SlackHandlers:
 
     async def on_home(self, user_id: str) -> None:
         try:
-            actor = await self.actor(user_id)
+            actor = await self.actor(user_id, in_direct_message=True)  # the Home is private
         except NoEmail:
             await self.home.publish_without_email(user_id)
             return
@@ -154,6 +164,8 @@ class Answer:
         self.response_url = response_url
 
     async def send(self, reply: Reply, trigger_id: str = "") -> None:
+        if reply.card is not None and reply.card.image_png is not None:
+            reply = await self.image_to_dm(reply)
         if reply.form is not None:
             metadata = form_metadata(reply.form.value, self.response_url)
             view = render_modal(reply.form, metadata)
@@ -167,11 +179,27 @@ class Answer:
             return
         cards = [reply.card] if reply.card else []
         message = render_reply(reply, await self.gateway.mentions(cards))
-        webhook = AsyncWebhookClient(self.response_url)
+        webhook = AsyncWebhookClient(self.response_url, logger=sdk_logger())
         response = await webhook.send(**message, response_type="ephemeral", replace_original=False)
         if response.status_code >= 300:
             log.warning("response_url refused the answer", extra={"status": response.status_code})
             await self.gateway.post_reply_dm(self.user_id, reply)
+
+    async def image_to_dm(self, reply: Reply) -> Reply:
+        """A card's image (an MFA enrolment QR code) is uploaded into the person's DM; the
+        card's text follows as the answer, with a note saying where the image went or that
+        it could not be sent. The card's form is not opened over it: the text says how to
+        confirm (``/pim mfa confirm CODE``), and a modal would hide the QR code."""
+        card = reply.card
+        assert card is not None and card.image_png is not None
+        uploaded = await self.gateway.upload_image(
+            self.user_id, card.image_png, title=card.image_alt or card.title, alt=card.image_alt
+        )
+        note = IMAGE_SENT if uploaded else IMAGE_FAILED
+        context = "\n".join(part for part in (note, card.context) if part)
+        text_card = replace(card, image_png=None, image_text="", context=context)
+        return Reply(text=reply.text, card=text_card, field_errors=reply.field_errors,
+                     ok=reply.ok)
 
 
 async def guarded(work: Callable[[], Awaitable[Reply]]) -> Reply:

@@ -17,6 +17,7 @@ BOT_SCOPES = (
     "commands",  # /pim
     "chat:write",  # DMs, approval cards, chat.update
     "chat:write.public",  # notices to public channels pimbot was not invited to
+    "files:write",  # the MFA enrolment QR code, uploaded into the person's DM
     "im:write",  # open a DM with an approver
     "users:read",  # users.info
     "users:read.email",  # users.info → profile.email, users.lookupByEmail

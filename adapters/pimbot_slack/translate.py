@@ -14,6 +14,7 @@ from typing import Any
 from pimbot.ui.cards import ActionId
 
 ACTION_PREFIX = "pim_"
+DM_CHANNEL_NAME = "directmessage"  # what Slack sends as channel_name in a direct message
 MAX_METADATA = 3000
 # <@U123>, <@U123|name>, <@W123> (Enterprise Grid)
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -53,8 +54,19 @@ async def command_text(text: str, email_of: Callable[[str], Awaitable[str | None
     return unescape(text).strip()
 
 
-def is_direct_message(channel_id: str) -> bool:
-    return channel_id.startswith("D")
+def is_direct_message(channel_id: str, channel_name: str = "") -> bool:
+    """A DM (``D…`` channel id, or ``channel_name`` ``directmessage``), never a channel."""
+    return channel_id.startswith("D") or channel_name == DM_CHANNEL_NAME
+
+
+def action_in_direct_message(body: Mapping[str, Any]) -> bool:
+    """A button pressed in the App Home or on a message in a DM (not in a channel)."""
+    if (body.get("view") or {}).get("type") == "home":
+        return True
+    channel = body.get("channel") or {}
+    container = body.get("container") or {}
+    channel_id = str(channel.get("id") or container.get("channel_id") or "")
+    return is_direct_message(channel_id, str(channel.get("name") or ""))
 
 
 def view_inputs(view: Mapping[str, Any]) -> dict[str, str]:

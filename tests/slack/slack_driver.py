@@ -10,14 +10,21 @@ from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
-from fake_slack import FIXTURES, FakeSlack, fixture
+from fake_slack import FakeSlack, fixture
 
+from fixture_paths import FIXTURES
 from pimbot_slack.verify import signed_headers
 
 SIGNING_SECRET = "e3b9f1c2a4d5e6f708192a3b4c5d6e7f"
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 DM_CHANNEL = "D0PIMDM001"
+DM_NAME = "directmessage"  # Slack's channel_name for a direct message
+
+
+def dm_of(user_id: str) -> str:
+    """The id of a person's DM with pimbot (as the fake Slack gives it)."""
+    return "D" + user_id[1:]
 
 
 class SlackDriver:
@@ -46,7 +53,14 @@ class SlackDriver:
         self._n += 1
         return f"r{self._n}"
 
-    def slash_body(self, user_id: str, text: str, name: str, channel_id: str = DM_CHANNEL) -> str:
+    def slash_body(
+        self,
+        user_id: str,
+        text: str,
+        name: str,
+        channel_id: str = DM_CHANNEL,
+        channel_name: str = DM_NAME,
+    ) -> str:
         fields = dict(
             parse_qsl((FIXTURES / "slash_command.txt").read_text(), keep_blank_values=True)
         )
@@ -54,14 +68,20 @@ class SlackDriver:
             user_id=user_id,
             text=text,
             channel_id=channel_id,
+            channel_name=channel_name,
             response_url=self.fake.response_url(name),
             trigger_id=f"trigger-{name}",
         )
         return urlencode(fields)
 
-    async def slash(self, user_id: str, text: str, name: str = "") -> tuple[ClientResponse, str]:
+    async def slash(
+        self, user_id: str, text: str, name: str = "", channel: tuple[str, str] | None = None
+    ) -> tuple[ClientResponse, str]:
+        """``/pim TEXT`` typed in ``channel`` (id, name): by default the DM with pimbot."""
         name = name or self.next_name()
-        response = await self.post(self.slash_body(user_id, text, name), FORM)
+        channel_id, channel_name = channel or (DM_CHANNEL, DM_NAME)
+        body = self.slash_body(user_id, text, name, channel_id, channel_name)
+        response = await self.post(body, FORM)
         return response, name
 
     async def click(
@@ -73,6 +93,8 @@ class SlackDriver:
         payload["actions"][0].update(action_id=action_id, value=value)
         payload["trigger_id"] = f"trigger-{name}"
         payload["response_url"] = self.fake.response_url(name)
+        payload["channel"] = {"id": dm_of(user_id), "name": DM_NAME}  # the card's DM
+        payload["container"]["channel_id"] = dm_of(user_id)
         if home:
             payload["container"] = {"type": "view", "view_id": "V0PIMHOME1"}
             payload["view"] = {"id": "V0PIMHOME1", "type": "home"}

@@ -9,24 +9,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from fake_slack import ALICE, BOB, CAROL, NOMAIL, FakeSlack
-from slack_driver import FORM, JSON, SIGNING_SECRET, SlackDriver
+from slack_driver import FORM, JSON
+from slack_rig import Rig, running
 from sqlalchemy import func, select
 
-from pimbot.policy import parse_policy
-from pimbot.policy.plan import apply_policy
 from pimbot.store.database import Database
-from pimbot.store.tables import AuditEventRow, RequestRow
-from pimbot.testing.fakes import FakeClock, RecordingProvider
-from pimbot.workflow.core import PimCore
-from pimbot_slack.app import SlackAdapter
+from pimbot.store.tables import AuditEventRow
 
 POLICY = """
 admins: [sec-lead@example.com]
@@ -48,65 +40,17 @@ assignments:
 """
 
 
-@dataclass
-class Rig:
-    core: PimCore
-    adapter: SlackAdapter
-    provider: RecordingProvider
-    slack: FakeSlack
-    driver: SlackDriver
-    db: Database
-
-    async def settle(self) -> None:
-        """Let acked requests finish, then run the jobs they enqueued (DMs, grants)."""
-        await self.adapter.idle()
-        await self.core.drain()
-
-    async def requests(self) -> list[RequestRow]:
-        async with self.db.read() as session:
-            return list((await session.execute(select(RequestRow))).scalars())
-
-    def reply_to(self, name: str) -> dict[str, Any]:
-        answers = self.slack.responses(name)
-        assert len(answers) == 1, answers
-        return answers[0].args
-
-
-@asynccontextmanager
-async def running(db: Database, fake_slack: FakeSlack) -> AsyncIterator[Rig]:
-    policy = parse_policy(POLICY)
-    clock = FakeClock()
-    await apply_policy(db, policy, clock)
-    provider = RecordingProvider()
-    core = PimCore(db, policy, {"demo": provider}, clock)
-    env = {
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "PIMBOT_SLACK_API_URL": fake_slack.api_url,
-    }
-    adapter = SlackAdapter.from_env(env, core)
-    app = web.Application()
-    adapter.mount(app)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield Rig(core, adapter, provider, fake_slack, SlackDriver(client, fake_slack), db)
-    finally:
-        await adapter.stop()
-        await client.close()
-
-
 @pytest.fixture
 async def rig(db: Database, fake_slack: FakeSlack) -> AsyncIterator[Rig]:
     """On SQLite and PostgreSQL: for flows whose outcome is stored."""
-    async with running(db, fake_slack) as value:
+    async with running(db, fake_slack, POLICY) as value:
         yield value
 
 
 @pytest.fixture
 async def lite(sqlite_db: Database, fake_slack: FakeSlack) -> AsyncIterator[Rig]:
     """On SQLite only: for what the adapter alone decides (401s, acks, rendering, retries)."""
-    async with running(sqlite_db, fake_slack) as value:
+    async with running(sqlite_db, fake_slack, POLICY) as value:
         yield value
 
 

@@ -27,6 +27,7 @@ def test_manifest_points_every_request_url_at_slack_events() -> None:
     assert data["settings"]["event_subscriptions"]["request_url"] == url
     assert data["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert "users:read.email" in data["oauth_config"]["scopes"]["bot"]
+    assert "files:write" in data["oauth_config"]["scopes"]["bot"], "the MFA QR code upload"
     assert data["settings"]["socket_mode_enabled"] is False
 
 

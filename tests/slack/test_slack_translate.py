@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from fake_slack import fixture
 
 from pimbot.ui.cards import ActionId
 from pimbot_slack.translate import (
+    action_in_direct_message,
     command_text,
     form_metadata,
+    is_direct_message,
     parse_action_id,
     read_metadata,
     view_inputs,
@@ -50,3 +53,32 @@ def test_form_metadata_round_trips_and_fits() -> None:
     )
     assert len(form_metadata("v" * 5000, "u" * 5000)) <= 3000
     assert read_metadata("not json").value == ""
+
+
+@pytest.mark.parametrize(
+    ("channel_id", "channel_name", "private"),
+    [
+        ("D0PIMDM001", "directmessage", True),
+        ("D0PIMDM001", "", True),
+        ("G0LEGACY01", "directmessage", True),  # a DM between people (Slack says so by name)
+        ("C0PIMAPPRV", "pim-approvals", False),
+        ("G0PRIVATE1", "mpdm-alice--bob-1", False),  # a group DM is not a direct message
+        ("", "", False),
+    ],
+)
+def test_direct_messages_are_told_from_channels(
+    channel_id: str, channel_name: str, private: bool
+) -> None:
+    assert is_direct_message(channel_id, channel_name) is private
+
+
+def test_buttons_in_a_dm_or_the_app_home_are_private_and_in_a_channel_are_not() -> None:
+    in_channel = fixture("block_actions.json")
+    assert in_channel["channel"]["id"].startswith("C")
+    assert action_in_direct_message(in_channel) is False
+    in_dm = {**in_channel, "channel": {"id": "D0PIMDM001", "name": "directmessage"}}
+    assert action_in_direct_message(in_dm) is True
+    home = {k: v for k, v in in_channel.items() if k not in {"channel", "message"}}
+    home["view"] = {"id": "V0PIMHOME1", "type": "home"}
+    home["container"] = {"type": "view", "view_id": "V0PIMHOME1"}
+    assert action_in_direct_message(home) is True

@@ -34,7 +34,7 @@ def watched_roles(ctx: Context) -> list[Role]:
     def alerts(name: str) -> bool:
         config = providers[name]
         default = "alert" if config.type == "postgres" else "ignore"
-        return config.settings.get("drift", default) == "alert"
+        return bool(config.settings.get("drift", default) == "alert")
 
     return [role for role in ctx.policy.roles.values()
             if role.provider in providers and alerts(role.provider)]

@@ -1,0 +1,151 @@
+"""One scenario suite, run on every chat platform through its Driver (see conftest.py).
+
+Each scenario is what people do and what they then see: the same words, buttons and
+outcomes on the console and on Slack, so no platform drifts from the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pyotp
+from scenario_driver import ALICE, BOB, CAROL, KEY, Driver, latest
+
+ACTIVATE = "activate prod-db-admin for 1h reason restore backup"
+
+
+async def request_approval(driver: Driver, text: str = ACTIVATE) -> str:
+    """Bob asks; both approvers get a card with Approve and Deny. Returns the request id."""
+    answer = await driver.say(BOB, text)
+    assert "waiting for approval" in answer, answer
+    for approver in (ALICE, CAROL):
+        card = latest(driver, approver)
+        assert card.title == "Activation approval needed: bob@example.com → prod-db-admin"
+        assert card.buttons == ("Approve", "Deny")
+    request_id = latest(driver, ALICE).request_id
+    assert latest(driver, CAROL).request_id == request_id
+    assert all(c.title != latest(driver, ALICE).title for c in driver.cards_for(BOB)), \
+        "nobody is asked to approve their own request"
+    return request_id
+
+
+async def test_request_approve_grant_reminder_expiry(driver: Driver) -> None:
+    request_id = await request_approval(driver)
+    assert driver.provider.actions("grant") == []
+
+    answer = await driver.click(ALICE, "Approve")
+    assert f"Approved request {request_id}" in answer
+    assert [(c.email, c.role) for c in driver.provider.actions("grant")] == \
+        [(BOB, "prod-db-admin")]
+    for approver in (ALICE, CAROL):
+        card = latest(driver, approver)
+        assert card.title == f"Activation request {request_id}: active", card
+        assert card.buttons == () and "Approved by alice@example.com" in card.text, \
+            "every copy shows who decided, without buttons"
+    mine = latest(driver, BOB)
+    assert mine.title == "Your activation of prod-db-admin: active"
+    assert mine.buttons == ("Extend", "Deactivate")
+
+    await driver.advance(timedelta(minutes=49))
+    assert latest(driver, BOB).title == "Your activation of prod-db-admin: active"
+    await driver.advance(timedelta(minutes=1))
+    reminder = latest(driver, BOB)
+    assert reminder.title == "Your prod-db-admin access ends soon"
+    assert reminder.buttons == ("Extend", "Deactivate")
+    assert driver.provider.actions("revoke") == []
+
+    await driver.advance(timedelta(minutes=10))
+    assert [(c.email, c.role) for c in driver.provider.actions("revoke")] == \
+        [(BOB, "prod-db-admin")]
+    assert (BOB, "prod-db-admin") not in driver.provider.held
+    ended = latest(driver, BOB)
+    assert ended.title == "Your activation of prod-db-admin: expired", ended
+    assert "Access removed at the provider." in ended.text
+
+
+async def test_deny_with_a_reason(driver: Driver) -> None:
+    await request_approval(driver)
+    asked = await driver.click(CAROL, "Deny")
+    assert "reason" in asked.lower()
+    assert latest(driver, CAROL).buttons == ("Approve", "Deny"), "nothing decided yet"
+    answer = await driver.submit(CAROL, {"reason": "not during the freeze"})
+    assert "Denied request" in answer
+    assert driver.provider.calls == []
+    mine = latest(driver, BOB)
+    assert mine.title == "Your activation of prod-db-admin: denied"
+    assert "Denied by carol@example.com: not during the freeze" in mine.text
+    for approver in (ALICE, CAROL):
+        assert latest(driver, approver).buttons == ()
+        assert "Denied by carol@example.com" in latest(driver, approver).text
+
+
+async def test_self_approval_is_refused(driver: Driver) -> None:
+    answer = await driver.say(ALICE, "activate prod-db-admin for 1h reason rotate keys")
+    assert "waiting for approval" in answer
+    request_id = latest(driver, ALICE).request_id
+    assert latest(driver, CAROL).buttons == ("Approve", "Deny")
+
+    refused = await driver.say(ALICE, f"approve {request_id}")
+    assert "your own request" in refused.lower(), refused
+    assert driver.provider.calls == []
+    assert latest(driver, CAROL).buttons == ("Approve", "Deny"), "still waiting"
+
+    await driver.click(CAROL, "Approve")
+    assert [c.email for c in driver.provider.actions("grant")] == [ALICE]
+
+
+async def test_a_double_click_decides_once(driver: Driver) -> None:
+    await request_approval(driver)
+    answers = await asyncio.gather(driver.click(ALICE, "Approve"),
+                                   driver.click(ALICE, "Approve"))
+    text = "\n".join(answers)
+    assert text.count("Approved request") == 1, answers
+    assert "already" in text, answers
+    assert len(driver.provider.actions("grant")) == 1
+
+
+async def test_two_approvers_at_once_decide_once(driver: Driver) -> None:
+    await request_approval(driver)
+    answers = await asyncio.gather(driver.click(ALICE, "Approve"),
+                                   driver.click(CAROL, "Approve"))
+    text = "\n".join(answers)
+    assert text.count("Approved request") == 1, answers
+    assert "already" in text, answers
+    assert len(driver.provider.actions("grant")) == 1
+    decided = {latest(driver, a).text.count("Approved by") for a in (ALICE, CAROL)}
+    assert decided == {1}, "every copy names the one decision"
+
+
+async def enrol(driver: Driver, who: str) -> pyotp.TOTP:
+    answer = await driver.say(who, "mfa enroll")
+    found = KEY.search(answer) or KEY.search(latest(driver, who).text)
+    assert found, answer
+    totp = pyotp.TOTP(found.group(1))
+    confirmed = await driver.say(who, f"mfa confirm {totp.at(driver.clock.now())}")
+    assert "confirmed" in confirmed, confirmed
+    await driver.advance(timedelta(seconds=30))  # the next code is a fresh time step
+    return totp
+
+
+async def test_mfa_step_up_for_the_requester_and_the_approver(driver: Driver) -> None:
+    bob = await enrol(driver, BOB)
+    alice = await enrol(driver, ALICE)
+    asked = await driver.say(BOB, "activate vault-root for 1h reason unseal")
+    assert "authenticator code" in asked.lower(), asked
+    code = str(bob.at(driver.clock.now()))
+    answer = await driver.submit(BOB, {"code": code})
+    assert "waiting for approval" in answer, answer
+
+    asked = await driver.click(ALICE, "Approve")
+    assert "authenticator code" in asked.lower(), asked
+    valid = {alice.at(driver.clock.now() + timedelta(seconds=s)) for s in (-30, 0, 30)}
+    wrong = next(c for c in ("000000", "111111", "222222") if c not in valid)
+    refused = await driver.submit(ALICE, {"code": wrong})
+    assert "code" in refused.lower(), refused
+    assert driver.provider.calls == []
+
+    await driver.click(ALICE, "Approve")
+    approved = await driver.submit(ALICE, {"code": str(alice.at(driver.clock.now()))})
+    assert "Approved request" in approved, approved
+    assert [(c.email, c.role) for c in driver.provider.actions("grant")] == [(BOB, "vault-root")]
