@@ -217,3 +217,14 @@ async def test_eligible_assignment_by_admin_enables_activation(db: Database) -> 
     await pim.say(LEAD, "assign carol@example.com prod-db-admin eligible until 2027-03-31")
     reply = await pim.say(CAROL, "activate prod-db-admin reason x")
     assert reply.ok, reply.text
+
+
+async def test_an_unreachable_approver_is_reported_not_skipped(db: Database) -> None:
+    pim = await make_pim(db)
+    pim.chat.unreachable.add(CAROL)
+    await pim.say(BOB, "activate prod-db-admin for 1h reason x")
+    assert pim.cards_to(f"user:{ALICE}"), "the reachable approver still gets the card"
+    told = [c.title for c in pim.cards_to(f"user:{BOB}")]
+    assert f"pimbot could not reach {CAROL}" in told
+    channel = [c.title for c in pim.cards_to("channel:slack:#sec-alerts")]
+    assert f"pimbot could not reach {CAROL}" in channel
