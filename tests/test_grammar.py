@@ -323,7 +323,7 @@ def test_help_overview_lists_every_command_with_the_prefix() -> None:
 def test_help_for_one_command_has_examples() -> None:
     text = help_text("activate", prefix="pim")
     assert "pim activate [ROLE]" in text
-    assert "pim activate prod-db for 1h reason" in text
+    assert "pim activate prod-db-admin for 1h reason" in text
     assert help_text("mfa confirm").startswith("pim mfa enroll")
 
 

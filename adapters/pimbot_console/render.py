@@ -96,7 +96,7 @@ def render_reply_text(reply: Reply) -> str:
     lines: list[str] = []
     if reply.text:
         lines.append(reply.text)
-    if reply.form is not None:
+    if reply.form is not None and reply.card is None:  # a card already says what to type
         lines.append(render_form(reply.form))
     for name, message in reply.field_errors.items():
         lines.append(f"{INDENT}{name}: {message}")

@@ -183,7 +183,6 @@ def test_a_denied_request_is_never_granted_and_stays_denied(played: Played) -> N
     assert receiver.deliveries == []
 
 
-@pytest.mark.xfail(strict=True, reason="product: the already-decided answer has no 'try:' hint")
 def test_approving_an_already_decided_request_answers_with_a_hint(played: Played) -> None:
     run, _ = played(deny_then_approve_late)
     [request] = run.request_ids()

@@ -51,9 +51,9 @@ _TOPICS = (
         "tomorrow 09:00 or 2027-03-31T09:00Z. Missing parts open a form where the platform "
         "has one.",
         (
-            "activate prod-db for 1h reason INC-42 restore the backup",
-            'activate prod-db for 2h code 123456 reason "fix replication" ticket INC-42',
-            "activate prod-db at tomorrow 09:00 for 8h reason release",
+            "activate prod-db-admin for 1h reason INC-42 restore the backup",
+            'activate prod-db-admin for 2h code 123456 reason "fix replication" ticket INC-42',
+            "activate prod-db-admin at tomorrow 09:00 for 8h reason release",
             "activate",
         ),
     ),
@@ -62,14 +62,14 @@ _TOPICS = (
         ("deactivate ROLE",),
         "end your activation of a role now",
         "Revokes the grant at once; the request is closed as deactivated.",
-        ("deactivate prod-db",),
+        ("deactivate prod-db-admin",),
     ),
     Topic(
         "extend",
         ("extend ROLE [for DUR]",),
         "ask for more time on an active role",
         "Without 'for', asks for the role's default duration; approval rules apply again.",
-        ("extend prod-db for 30m", "extend prod-db"),
+        ("extend prod-db-admin for 30m", "extend prod-db-admin"),
     ),
     Topic(
         "status",
@@ -112,7 +112,7 @@ _TOPICS = (
         ("whois ROLE",),
         "who holds a role now",
         "Lists the people with an active grant of the role and when it ends.",
-        ("whois prod-db",),
+        ("whois prod-db-admin",),
     ),
     Topic(
         "mfa",
@@ -135,7 +135,7 @@ _TOPICS = (
         ("review start ROLE… [for DUR]",),
         "start an access review now (admins)",
         "Asks the reviewers of the roles to confirm every assignment within DUR.",
-        ("review start prod-db for 14d", "review start prod-db staging-db"),
+        ("review start prod-db-admin for 14d", "review start prod-db-admin staging-deploy"),
     ),
     Topic(
         "assign",
@@ -144,8 +144,8 @@ _TOPICS = (
         "USER is a mention, an email or a display name (quote names with spaces). "
         "'until 2027-03-31' ends with that day; 'for' and 'until' exclude each other.",
         (
-            "assign bob@example.com prod-db eligible until 2027-03-31",
-            'assign "Bob Smith" prod-db active for 8h',
+            "assign bob@example.com prod-db-admin eligible until 2027-03-31",
+            'assign "Bob Smith" prod-db-admin active for 8h',
         ),
     ),
     Topic(
@@ -153,14 +153,14 @@ _TOPICS = (
         ("unassign USER ROLE",),
         "remove someone's assignment to a role (admins)",
         "Active grants of the role end at once.",
-        ("unassign bob@example.com prod-db",),
+        ("unassign bob@example.com prod-db-admin",),
     ),
     Topic(
         "audit",
         ("audit [USER|ROLE] [since WHEN]",),
         "recent audit events (admins, auditors)",
         "Filter by a person or a role, and by time: since 2026-01-01, since 7d ago.",
-        ("audit prod-db since 2026-01-01", "audit bob@example.com since 7d ago", "audit"),
+        ("audit prod-db-admin since 2026-01-01", "audit bob@example.com since 7d ago", "audit"),
     ),
     Topic(
         "breakglass",
@@ -168,7 +168,7 @@ _TOPICS = (
         "emergency access without approval, where the role allows it",
         "Still needs your code, caps the duration, alerts every notify channel and the admins "
         "at once, and opens a follow-up review.",
-        ("breakglass prod-db for 30m code 123456 reason outage INC-42",),
+        ("breakglass prod-db-admin for 30m code 123456 reason outage INC-42",),
     ),
 )
 

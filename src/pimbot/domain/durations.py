@@ -38,8 +38,11 @@ def format_duration(value: timedelta) -> str:
     total = int(value.total_seconds())
     if total <= 0:
         return "0s"
+    units = dict(_UNIT_SECONDS)
+    if total % 86400:
+        del units["d"]  # 99h stays 99h (as typed), not 4d3h; whole days stay 2d
     parts: list[str] = []
-    for unit, size in _UNIT_SECONDS.items():
+    for unit, size in units.items():
         amount, total = divmod(total, size)
         if amount:
             parts.append(f"{amount}{unit}")

@@ -167,7 +167,9 @@ def requester_card(snapshot: RequestSnapshot) -> Card:
             actions = (Button("Cancel request", ActionId.CANCEL, snapshot.id),)
             tone = Tone.WARNING
         case RequestState.APPROVED if snapshot.kind is not RequestKind.EXTENSION:
-            text = "Approved; access will be granted at the start time."
+            later = snapshot.start_at > (snapshot.decided_at or snapshot.requested_at)
+            text = ("Approved; access will be granted at the start time." if later
+                    else "Approved; granting access now…")
             actions = (Button("Cancel request", ActionId.CANCEL, snapshot.id),)
         case RequestState.ACTIVE:
             text = "Access is active."

@@ -37,8 +37,9 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
         who = f" by {row.decided_by}" if row.decided_by else ""
         await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                      request=row.id, reason="already_decided", state=row.state)
+        prefix = forms.prefix_for(actor.platform)
         return Reply(ok=False, text=f"Request {row.id} is already {state_words(view)}{who}; "
-                                    "nothing was changed.")
+                                    f"nothing was changed. try: {prefix}pending")
     role = ctx.policy.roles.get(row.role)
     if role is None:
         raise PimError(ErrorCode.UNKNOWN_ROLE, f"Role {row.role} is no longer in the policy.")
@@ -48,7 +49,8 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
         return None
     await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                  request=row.id, reason=decision.verdict.value, requester=row.email)
-    return Reply(ok=False, text=decision.message)
+    hint = f"{forms.prefix_for(actor.platform)}pending"
+    return Reply(ok=False, text=f"{decision.message} Nothing was changed. try: {hint}")
 
 
 async def click_approve(ctx: Context, actor: Actor, request_id: str) -> Reply:

@@ -65,6 +65,7 @@ class PimCore:
 
     async def start(self) -> None:
         """Reconcile assignments, run everything overdue now, then keep the worker running."""
+        await self.worker.run_due()  # overdue expiries first: revoke what outlived its time
         await reconcile(self.ctx)
         await schedule_drift_check(self.ctx, self.clock.now())
         await self.worker.run_due()
