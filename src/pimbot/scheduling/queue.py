@@ -60,6 +60,7 @@ async def enqueue(
     *,
     dedupe_key: str | None = None,
     max_attempts: int = 20,
+    priority: int = 5,
 ) -> bool:
     """Write a job in the caller's transaction; it runs only if that transaction commits.
 
@@ -80,6 +81,7 @@ async def enqueue(
             status=JobStatus.QUEUED.value,
             attempts=0,
             max_attempts=max_attempts,
+            priority=priority,
             last_error="",
             dedupe_key=dedupe_key,
         )
@@ -118,13 +120,13 @@ class JobQueue:
         self.retry = retry or RetryPolicy()
 
     async def claim(self, limit: int = 20) -> list[ClaimedJob]:
-        """Lease up to ``limit`` due jobs (oldest due first) to this owner."""
+        """Lease up to ``limit`` due jobs (lowest priority number, then oldest due, first)."""
         now = self.clock.now()
         until = now + self.lease
         query = (
             select(JobRow)
             .where(JobRow.status == JobStatus.QUEUED.value, JobRow.due_at <= now, _is_free(now))
-            .order_by(JobRow.due_at, JobRow.id)
+            .order_by(JobRow.priority, JobRow.due_at, JobRow.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )

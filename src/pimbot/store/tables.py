@@ -140,6 +140,7 @@ class RequestRow(Base):
     expires_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]  # the provider confirmed the revoke
+    revoking_until: Mapped[datetime | None]  # a lease: one revoke call in flight at a time
     grant_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
     failure: Mapped[str] = mapped_column(Text, default="")
     votes_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -184,6 +185,8 @@ class JobRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|done|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=20)
+    # Lower runs first among due jobs: revocations never wait behind a burst of notices.
+    priority: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
     lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_expires_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -192,7 +195,8 @@ class JobRow(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_jobs_status_due", "status", "due_at"),)
+    __table_args__ = (Index("ix_jobs_status_due", "status", "due_at"),
+                      Index("ix_jobs_status_priority_due", "status", "priority", "due_at"))
 
 
 class AuditEventRow(Base):

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.ports import GrantTarget
@@ -128,28 +132,80 @@ async def expire(ctx: Context, job: ClaimedJob) -> None:
                        request_id=row.id)
         await notify_channels(session, now, _channels(ctx, row), View.NOTICE, row.id, "ended")
         await refresh_cards(session, now, row.id)
+    # Revoke at once rather than one job later; the queued revoke job is the retry (it finds
+    # the revoke done and stops, or tries again with backoff and alerts if this failed).
+    try:
+        await revoke_request(ctx, row.id, attempts=None)
+    except (StaleDataError, IntegrityError):
+        pass  # the revoke job took the lease first
+    except Exception as exc:
+        log.warning("immediate revoke of %s failed, the revoke job retries: %s", row.id,
+                    type(exc).__name__)
 
 
 async def revoke(ctx: Context, job: ClaimedJob) -> None:
-    async with ctx.db.read() as session:
-        row = await get_request(session, job.payload["request_id"])
-        holders = [r for r in await open_requests(session, email=row.email, role=row.role,
-                                                   states=frozenset({RequestState.ACTIVE}))
-                   if r.id != row.id and r.kind != RequestKind.EXTENSION.value]
-    if row.revoked_at is not None or row.role not in ctx.policy.roles:
+    await revoke_request(ctx, job.payload["request_id"], attempts=job.attempts)
+
+
+class RevokeInProgress(Exception):
+    """Another worker is revoking this grant right now; the job looks again later."""
+
+
+REVOKE_LEASE = timedelta(seconds=90)
+
+
+async def revoke_request(ctx: Context, request_id: str, attempts: int | None) -> None:
+    """Revoke one ended request's grant unless another activation still holds it.
+
+    Exactly one caller at a time holds the request's revoke lease, so the immediate attempt
+    made on expiry and the revoke job never call the provider twice. ``attempts`` is the
+    revoke job's failure count (alerts go out on the first and every tenth failure); None
+    for the immediate attempt, which never alerts and simply yields to a running revoke.
+    """
+    claimed = await _claim_revoke(ctx, request_id)
+    if claimed is None:
         return
-    if row.state in {RequestState.ACTIVE.value, RequestState.APPROVED.value}:
-        return  # nothing ended (e.g. re-enqueued by mistake): never revoke a live grant
-    held_by = holders[0].id if holders else None
+    if claimed == "busy":
+        if attempts is None:
+            return
+        raise RevokeInProgress(request_id)
+    row, held_by = claimed
     if held_by is None:
         try:
             await ctx.provider(ctx.policy.roles[row.role]).revoke(target_of(ctx, row),
                                                                    row.grant_ref)
         except Exception as exc:
-            if job.attempts == 0 or job.attempts % 10 == 9:
+            await _release_revoke(ctx, row.id)
+            if attempts is not None and attempts % 10 == 0:
                 await _revoke_failing(ctx, row.id, f"{type(exc).__name__}: {exc}"[:300])
             raise
     await _revoked(ctx, row.id, held_by)
+
+
+async def _claim_revoke(ctx: Context, request_id: str
+                        ) -> tuple[RequestRow, str | None] | Literal["busy"] | None:
+    """Take the revoke lease: (row, held_by) if ours; "busy" if someone else's; None if
+    there is nothing to revoke."""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        row = await get_request(session, request_id)
+        if row.revoked_at is not None or row.role not in ctx.policy.roles:
+            return None
+        if row.state in {RequestState.ACTIVE.value, RequestState.APPROVED.value}:
+            return None  # nothing ended (re-enqueued by mistake): never revoke a live grant
+        if row.revoking_until is not None and row.revoking_until > now:
+            return "busy"
+        holders = [r for r in await open_requests(session, email=row.email, role=row.role,
+                                                   states=frozenset({RequestState.ACTIVE}))
+                   if r.id != row.id and r.kind != RequestKind.EXTENSION.value]
+        row.revoking_until = now + REVOKE_LEASE  # compare-and-set on the row's version
+    return row, holders[0].id if holders else None
+
+
+async def _release_revoke(ctx: Context, request_id: str) -> None:
+    async with ctx.db.transaction() as session:
+        row = await get_request(session, request_id)
+        row.revoking_until = None
 
 
 async def _revoke_failing(ctx: Context, request_id: str, reason: str) -> None:
@@ -171,6 +227,7 @@ async def _revoked(ctx: Context, request_id: str, held_by: str | None) -> None:
         if row.revoked_at is not None:
             return
         row.revoked_at = now
+        row.revoking_until = None
         await session.flush()
         if held_by:
             await record(ctx, session, "pimbot", "grant.kept", row.role, request=row.id,

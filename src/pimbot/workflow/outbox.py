@@ -32,6 +32,9 @@ class JobKind(StrEnum):
 # Attempts before a job is given up: a grant fails loudly after ~1 minute of retries; a revoke
 # never gives up on its own (each failure alerts the role's channels).
 MAX_ATTEMPTS = {JobKind.GRANT: 6, JobKind.REVOKE: 10_000, JobKind.NOTIFY: 12}
+# Among due jobs, taking access away comes first, then giving it, then everything else.
+PRIORITY = {JobKind.EXPIRE: 0, JobKind.REVOKE: 0, JobKind.GRANT: 1,
+            JobKind.APPROVAL_TIMEOUT: 2}
 
 
 async def schedule(
@@ -39,7 +42,7 @@ async def schedule(
     **payload: Any,
 ) -> None:
     await enqueue(session, kind.value, payload, due_at, dedupe_key=dedupe_key,
-                  max_attempts=MAX_ATTEMPTS.get(kind, 20))
+                  max_attempts=MAX_ATTEMPTS.get(kind, 20), priority=PRIORITY.get(kind, 5))
 
 
 async def notify_user(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 08:49:11.492461
+Create Date: 2026-11-28 09:27:16.246197
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
+    sa.Column('priority', sa.Integer(), server_default='5', nullable=False),
     sa.Column('lease_owner', sa.String(length=100), nullable=True),
     sa.Column('lease_expires_at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=False),
@@ -81,6 +82,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.create_index('ix_jobs_status_due', ['status', 'due_at'], unique=False)
+        batch_op.create_index('ix_jobs_status_priority_due', ['status', 'priority', 'due_at'], unique=False)
 
     op.create_table('messages',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -156,6 +158,7 @@ def upgrade() -> None:
     sa.Column('expires_at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
     sa.Column('ended_at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
     sa.Column('revoked_at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('revoking_until', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
     sa.Column('grant_ref', sa.Text(), nullable=True),
     sa.Column('failure', sa.Text(), nullable=False),
     sa.Column('votes_count', sa.Integer(), nullable=False),
@@ -214,6 +217,7 @@ def downgrade() -> None:
 
     op.drop_table('messages')
     with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_jobs_status_priority_due')
         batch_op.drop_index('ix_jobs_status_due')
 
     op.drop_table('jobs')
