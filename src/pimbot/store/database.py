@@ -101,6 +101,13 @@ class Database:
         if not self.is_sqlite:
             await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
 
+    async def lock_key(self, session: AsyncSession, key: str) -> None:
+        """Serialise transactions about one thing (e.g. a person's slot for a role) until
+        commit: a PostgreSQL advisory lock; SQLite writers are serial already."""
+        if not self.is_sqlite:
+            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                                  {"k": key})
+
     async def ping(self) -> bool:
         try:
             async with self.engine.connect() as conn:

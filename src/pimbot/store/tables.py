@@ -140,7 +140,7 @@ class RequestRow(Base):
     expires_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]  # the provider confirmed the revoke
-    revoking_until: Mapped[datetime | None]  # a lease: one revoke call in flight at a time
+    provider_busy_until: Mapped[datetime | None]  # lease: one provider call in flight at a time
     grant_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
     failure: Mapped[str] = mapped_column(Text, default="")
     votes_count: Mapped[int] = mapped_column(Integer, default=0)

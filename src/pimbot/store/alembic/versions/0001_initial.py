@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 09:27:16.246197
+Create Date: 2026-11-28 09:33:34.867124
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def upgrade() -> None:
     sa.Column('expires_at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
     sa.Column('ended_at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
     sa.Column('revoked_at', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
-    sa.Column('revoking_until', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('provider_busy_until', pimbot.store.tables.UtcDateTime(timezone=True), nullable=True),
     sa.Column('grant_ref', sa.Text(), nullable=True),
     sa.Column('failure', sa.Text(), nullable=False),
     sa.Column('votes_count', sa.Integer(), nullable=False),
