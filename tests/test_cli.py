@@ -152,13 +152,20 @@ def test_audit_verify_passes_then_names_the_tampered_event(cli: Cli) -> None:
 
     intact = cli("audit", "verify")
     assert intact.code == 0, intact.err
-    assert intact.out.strip() == "audit log intact: 3 events"
+    assert intact.out.startswith("audit log intact: 3 events; head 3:")
+    head = intact.out.split("head ", 1)[1].split()[0]
 
     with sqlite3.connect(cli.tmp_path / "pimbot.db") as raw:
         raw.execute("UPDATE audit_events SET actor = 'mallory@example.com' WHERE seq = 2")
     broken = cli("audit", "verify")
     assert broken.code == 1
     assert "broken at event 2" in broken.err
+
+    with sqlite3.connect(cli.tmp_path / "pimbot.db") as raw:
+        raw.execute("DELETE FROM audit_events WHERE seq >= 2")  # drop the newest events
+    truncated = cli("audit", "verify", "--anchor", head)
+    assert truncated.code == 1
+    assert "event 3 of the anchor is missing" in truncated.err
 
 
 def test_audit_export_writes_csv_to_a_file_and_jsonl_to_stdout(cli: Cli) -> None:
