@@ -198,10 +198,10 @@ async def manifest(args: argparse.Namespace, settings: Settings) -> int:
         socket_mode = args.socket_mode or bool(settings.env.get("SLACK_APP_TOKEN"))
         print(render(args.url, socket_mode=socket_mode))
         return 0
+    render = _adapter_function("pimbot_teams.manifest", "render_manifest", "teams")
     app_id = args.app_id or settings.env.get("MICROSOFT_APP_ID", "")
     if not app_id:
         raise CommandFailed("the Teams manifest needs an app id: --app-id or MICROSOFT_APP_ID")
-    render = _adapter_function("pimbot_teams.manifest", "render_manifest", "teams")
     print(render(app_id))
     return 0
 
