@@ -33,6 +33,7 @@ from pimbot.policy.plan import apply_policy
 from pimbot.ports import SystemClock
 from pimbot.store.database import Database
 from pimbot.testing.fakes import RecordingChatGateway, RecordingProvider
+from pimbot.testing.scratch import postgres_unreachable, scratch_postgres
 from pimbot.ui.cards import ActionId
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.core import PimCore
@@ -146,35 +147,6 @@ def summarise(label: str, count: int, timings: dict[str, float]) -> dict[str, An
     }
 
 
-def _plain(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def scratch_postgres(admin_url: str, stack: AsyncExitStack) -> str | None:
-    """CREATE a throw-away database (dropped when ``stack`` closes); None if unreachable."""
-    import asyncpg
-
-    name = "pimbot_bench_" + secrets.token_hex(6)
-    try:
-        conn = await asyncpg.connect(_plain(admin_url), timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return None
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(_plain(admin_url))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    stack.push_async_callback(drop)
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
 async def main(args: Any) -> dict[str, Any]:
     count, rounds = QUICK if getattr(args, "quick", False) else FULL
     count = int(getattr(args, "requests", None) or count)
@@ -184,10 +156,11 @@ async def main(args: Any) -> dict[str, Any]:
         sqlite = await measure(f"sqlite+aiosqlite:///{folder / 'bench.db'}", count, rounds)
         report.update(summarise("sqlite", count, sqlite))
         admin = os.environ.get("PIMBOT_TEST_POSTGRES_URL") or DEFAULT_POSTGRES
-        url = await scratch_postgres(admin, stack)
-        if url is None:
-            report["postgres"] = "skipped: not reachable"
+        problem = await postgres_unreachable(admin)
+        if problem is not None:
+            report["postgres"] = problem
         else:
+            url = await scratch_postgres(admin, stack)
             report.update(summarise("pg", count, await measure(url, count, rounds)))
     return report
 

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import math
 import os
-import secrets
 import statistics
 import tempfile
 import time
@@ -39,6 +38,7 @@ from pimbot.ports import GrantTarget, SystemClock
 from pimbot.store.database import Database
 from pimbot.store.tables import JobRow
 from pimbot.testing.fakes import RecordingChatGateway, RecordingProvider
+from pimbot.testing.scratch import postgres_unreachable, scratch_postgres
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.core import PimCore
 
@@ -238,44 +238,6 @@ def postgres_admin_url() -> str:
     return os.environ.get("PIMBOT_TEST_POSTGRES_URL") or DEFAULT_POSTGRES
 
 
-def _plain(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def scratch_postgres(admin_url: str, stack: AsyncExitStack) -> str:
-    """CREATE a throw-away database (dropped when ``stack`` closes); return its URL."""
-    import asyncpg
-
-    name = "pimbot_bench_" + secrets.token_hex(6)
-    conn = await asyncpg.connect(_plain(admin_url))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(_plain(admin_url))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    stack.push_async_callback(drop)
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-async def postgres_reachable(admin_url: str) -> str | None:
-    """None if PostgreSQL answers, else why not (one line)."""
-    import asyncpg
-
-    try:
-        conn = await asyncpg.connect(_plain(admin_url), timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        return f"skipped: {type(exc).__name__}"
-    await conn.close()
-    return None
-
-
 async def main(args: Any) -> dict[str, Any]:
     quick = bool(getattr(args, "quick", False))
     people = int(getattr(args, "activations", None) or (QUICK_N if quick else FULL_N))
@@ -286,7 +248,7 @@ async def main(args: Any) -> dict[str, Any]:
         sqlite_url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
         results["sqlite_1r"] = await run_replicas([sqlite_url], people, quick)
         admin = postgres_admin_url()
-        problem = await postgres_reachable(admin)
+        problem = await postgres_unreachable(admin)
         if problem is not None:
             report["postgres"] = problem
         else:
