@@ -293,3 +293,14 @@ async def test_a_naive_time_is_refused_and_nothing_is_written(db: Database) -> N
         async with db.transaction() as session:
             await append_event(db, session, at=datetime(2026, 1, 1), actor="a", action="x")
     assert (await verify_chain(db)).checked == 0
+
+
+async def test_csv_export_defuses_spreadsheet_formulas(db: Database) -> None:
+    async with db.transaction() as session:
+        await append_event(db, session, at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+                           actor="bob@example.com", action="audit.refused",
+                           subject='=HYPERLINK("http://evil.example/?x","Click")')
+    out = io.StringIO()
+    await export_events(db, "csv", out)
+    [row] = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert row["subject"].startswith("'=HYPERLINK")

@@ -155,3 +155,17 @@ async def test_unreachable_server_is_a_provider_error_without_the_password() -> 
 )
 def test_login_names_follow_the_template(template: str, email: str, login: str) -> None:
     assert login_for(template, email) == login
+
+
+@pytest.mark.postgres
+async def test_a_superuser_or_pimbots_own_login_is_never_granted_to(cluster: Cluster) -> None:
+    provider = cluster.provider("{email_local}")  # postgres@… would map onto the superuser
+    target = make_target("postgres@anything.example", {"role": cluster.role})
+    with pytest.raises(ProviderError) as refused:
+        await provider.grant(target)
+    assert not refused.value.retryable
+    assert "superuser" in str(refused.value)
+    assert not await cluster.conn.fetchval(
+        "SELECT pg_has_role('postgres', $1, 'MEMBER') AND EXISTS (SELECT 1 FROM pg_auth_members m"
+        " JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member"
+        " WHERE r.rolname = $1 AND u.rolname = 'postgres')", cluster.role)

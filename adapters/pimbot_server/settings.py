@@ -43,7 +43,7 @@ LISTENING_ADAPTERS = frozenset({AdapterName.SLACK, AdapterName.TEAMS, AdapterNam
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     policy_file: str | None = None  # PIMBOT_POLICY as given; resolved by pimbot.policy
-    secret_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     adapters: tuple[AdapterName, ...] = (AdapterName.CONSOLE,)

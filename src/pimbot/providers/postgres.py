@@ -27,6 +27,9 @@ _ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,62}")
 _LOGIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_@.+\-]{0,62}")
 _NOT_LOCAL = re.compile(r"[^a-z0-9_]")
 
+_PRIVILEGED_LOGIN = (
+    "SELECT rolsuper OR rolname = current_user FROM pg_roles WHERE rolname = $1"
+)
 _ROLE_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)"
 _IS_MEMBER = """
 SELECT EXISTS (
@@ -96,6 +99,14 @@ class PostgresProvider:
                 raise ProviderError(f"postgres {self.name}: role {role} does not exist")
             if not await conn.fetchval(_ROLE_EXISTS, login):
                 await self._create_login(conn, login)
+            elif await conn.fetchval(_PRIVILEGED_LOGIN, login):
+                # never touch a superuser or pimbot's own connection user (e.g. an email
+                # postgres@… mapping onto the cluster's superuser)
+                raise ProviderError(
+                    f"postgres {self.name}: login {login} is a superuser or pimbot's own user; "
+                    "refusing to grant to it (change the login template)",
+                    retryable=False,
+                )
             # a concurrent grant of the same membership may win the race: that is success
             with contextlib.suppress(asyncpg.UniqueViolationError):
                 await conn.execute(f"GRANT {quote_ident(role)} TO {quote_ident(login)}")

@@ -195,6 +195,13 @@ async def verify_chain(db: Database, anchor: tuple[int, str] | None = None) -> C
     return ChainReport(True, checked, head_seq=expected_seq - 1, head_hash=prev_hash)
 
 
+def _inert(value: Any) -> Any:
+    """A CSV cell that cannot run as a spreadsheet formula (CWE-1236)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def event_record(row: AuditEventRow) -> dict[str, Any]:
     """One event as a plain mapping with every column (times as ISO 8601 UTC)."""
     return {
@@ -218,7 +225,8 @@ async def export_events(
 ) -> int:
     """Write events (all, or those at or after ``since``) as JSON lines or CSV; return count.
 
-    In CSV, ``detail`` is a JSON object in one cell.
+    In CSV, ``detail`` is a JSON object in one cell, and a cell that a spreadsheet would
+    run as a formula (starting with = + - @ or a tab / carriage return) is prefixed with ``'``.
     """
     if fmt not in ("jsonl", "csv"):
         raise ValueError(f"unknown export format {fmt!r}; use jsonl or csv")
@@ -232,7 +240,7 @@ async def export_events(
             out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
         else:
             record["detail"] = json.dumps(row.detail, ensure_ascii=False, sort_keys=True)
-            writer.writerow(record)
+            writer.writerow({k: _inert(v) for k, v in record.items()})
         count += 1
     return count
 
