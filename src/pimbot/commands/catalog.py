@@ -66,9 +66,10 @@ _TOPICS = (
     ),
     Topic(
         "extend",
-        ("extend ROLE [for DUR]",),
+        ("extend ROLE [for DUR] [code OTP]",),
         "ask for more time on an active role",
-        "Without 'for', asks for the role's default duration; approval rules apply again.",
+        "Without 'for', asks for the role's default duration; approval and MFA rules apply "
+        "again, and the whole activation stays within the role's maximum duration.",
         ("extend prod-db-admin for 30m", "extend prod-db-admin"),
     ),
     Topic(

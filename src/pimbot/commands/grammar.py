@@ -132,7 +132,8 @@ def _deactivate(reader: Reader) -> m.Deactivate:
 
 def _extend(reader: Reader) -> m.Extend:
     role = reader.role()
-    return m.Extend(role, reader.clauses(frozenset({Clause.FOR})).duration)
+    found = reader.clauses(frozenset({Clause.FOR, Clause.CODE}))
+    return m.Extend(role, found.duration, found.code)
 
 
 def _cancel(reader: Reader) -> m.Cancel:

@@ -65,6 +65,7 @@ class Extend:
     name: ClassVar[str] = "extend"
     role: str
     duration: timedelta | None = None
+    code: str | None = None  # for roles that require MFA
 
 
 @dataclass(frozen=True)

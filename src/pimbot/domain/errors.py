@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -25,14 +27,25 @@ class ErrorCode(StrEnum):
     INCOMPLETE = "incomplete"
 
 
+@dataclass(frozen=True)
+class AuditNote:
+    """An audit event to write for a refusal once its transaction has rolled back."""
+
+    action: str
+    subject: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
 class PimError(Exception):
     """A refusal or bad input, worded for the person who caused it."""
 
-    def __init__(self, code: ErrorCode, message: str, hint: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, hint: str | None = None, *,
+                 audit: AuditNote | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.hint = hint
+        self.audit = audit
 
     def __str__(self) -> str:
         if self.hint:

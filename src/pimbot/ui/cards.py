@@ -25,6 +25,7 @@ class ActionId(StrEnum):
     SUBMIT_DENY = "pim_submit_deny"
     SUBMIT_APPROVE = "pim_submit_approve"  # approval with an MFA code
     SUBMIT_MFA_CONFIRM = "pim_submit_mfa_confirm"
+    SUBMIT_EXTEND = "pim_submit_extend"  # an extension with an MFA code
 
 
 class ButtonStyle(StrEnum):

@@ -16,6 +16,7 @@ from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
+from pimbot.workflow.eligibility import backed, end_request
 from pimbot.workflow.extension import apply_extension
 from pimbot.workflow.outbox import JobKind, notify_user, refresh_cards, schedule
 from pimbot.workflow.records import get_request, snapshot, votes_of
@@ -43,6 +44,10 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
     role = ctx.policy.roles.get(row.role)
     if role is None:
         raise PimError(ErrorCode.UNKNOWN_ROLE, f"Role {row.role} is no longer in the policy.")
+    if not await backed(session, row, ctx.clock.now()):
+        await end_request(ctx, session, row, ctx.clock.now(), "no longer eligible")
+        return Reply(ok=False, text=f"{row.email} is no longer eligible for {row.role}, so "
+                                    f"request {row.id} was cancelled; nothing was approved.")
     voted = frozenset(v.approver for v in await votes_of(session, row.id))
     decision = decide_approver(ctx.policy, role, row.email, actor.email, voted)
     if decision.allowed:

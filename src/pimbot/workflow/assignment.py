@@ -19,6 +19,7 @@ from pimbot.ui.views import View
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record, record_alone
 from pimbot.workflow.context import Context
+from pimbot.workflow.eligibility import end_unbacked, schedule_reconcile
 from pimbot.workflow.outbox import JobKind, notify_channels, refresh_cards, schedule
 from pimbot.workflow.transitions import move
 
@@ -70,6 +71,7 @@ async def unassign(ctx: Context, actor: Actor, email: str, role_name: str) -> Re
                          user=email, type=row.type, source=row.source)
             await _end_assignment_grant(ctx, session, row.id, now)
         await session.flush()
+        await end_unbacked(ctx, session, now, email=email, role=role.name)
     note = " (it is in the policy file, so the next policy apply adds it back)" if any(
         r.source == "policy" for r in rows) else ""
     return Reply(text=f"Removed {email}'s {role.name} assignment{note}.")
@@ -111,10 +113,13 @@ async def _end_assignment_grant(ctx: Context, session: AsyncSession, assignment_
 
 
 async def reconcile(ctx: Context) -> int:
-    """Open a grant for every current active assignment without one; end removed ones."""
+    """Open a grant for every current active assignment without one; end removed ones; end
+    activations whose eligibility has gone (unassigned, dropped from the policy, expired).
+    Runs at start and every few minutes."""
     now = ctx.clock.now()
     opened = 0
     async with ctx.db.transaction() as session:
+        await end_unbacked(ctx, session, now)
         assignments = (await session.execute(select(AssignmentRow).where(
             AssignmentRow.type == AssignmentType.ACTIVE.value))).scalars().all()
         handled = set((await session.execute(select(RequestRow.assignment_id).where(
@@ -128,4 +133,5 @@ async def reconcile(ctx: Context) -> int:
                 await record(ctx, session, "policy", "assignment.scheduled", row.role,
                              user=row.email, assignment=row.id)
                 opened += 1
+    await schedule_reconcile(ctx, now)
     return opened

@@ -165,6 +165,11 @@ class PimCore:
 
     async def _audit_rejection(self, actor: Actor, what: str, error: PimError) -> None:
         """A bad command by a known person is audited (its code only, never its text)."""
+        if error.audit is not None:  # a refusal decided inside a transaction that rolled back
+            note = error.audit
+            await record_alone(self.ctx, actor.email, note.action, note.subject, "refused",
+                               **note.detail)
+            return
         if error.code in {ErrorCode.FORBIDDEN, ErrorCode.SELF_APPROVAL,
                           ErrorCode.NOT_APPROVER, ErrorCode.NOT_ELIGIBLE, ErrorCode.MFA}:
             return  # already audited where the decision was made

@@ -30,8 +30,8 @@ async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
                 command.at))
         case c.Deactivate(role=role):
             return await extension.deactivate(ctx, actor, role)
-        case c.Extend(role=role, duration=duration):
-            return await extension.extend(ctx, actor, role, duration)
+        case c.Extend(role=role, duration=duration, code=code):
+            return await extension.extend(ctx, actor, role, duration, code=code)
         case c.Status():
             return await queries.status(ctx, actor)
         case c.Cancel(request_id=request_id):
@@ -90,6 +90,11 @@ async def run_action(ctx: Context, actor: Actor, action: ActionId, value: str,
             return await extension.deactivate(ctx, actor, None, request_id=value)
         case ActionId.EXTEND:
             return await extension.extend(ctx, actor, None, None, request_id=value)
+        case ActionId.SUBMIT_EXTEND:
+            amount = inputs.get("duration")
+            return await extension.extend(ctx, actor, None,
+                                          parse_duration(amount) if amount else None,
+                                          request_id=value, code=inputs.get("code") or None)
         case ActionId.ACTIVATE:
             return await activation.activate(ctx, actor, ActivationInput(value or None))
         case ActionId.SUBMIT_ACTIVATION:

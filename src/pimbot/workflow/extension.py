@@ -8,15 +8,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.decisions import approvals_needed
 from pimbot.domain.durations import format_duration
-from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.errors import AuditNote, ErrorCode, PimError
 from pimbot.domain.ids import new_id
+from pimbot.domain.model import Role
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow
 from pimbot.ui.cards import Reply
 from pimbot.ui.views import View, requester_card
+from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
-from pimbot.workflow.audit import record, record_alone
+from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
+from pimbot.workflow.eligibility import eligibility_end
 from pimbot.workflow.outbox import (
     JobKind,
     notify_approvers,
@@ -32,9 +35,9 @@ async def _owned(ctx: Context, session: AsyncSession, actor: Actor, request_id: 
                  action: str) -> RequestRow:
     row = await get_request(session, request_id)
     if row.email != actor.email and not ctx.policy.is_admin(actor.email):
-        await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
-                     request=row.id, reason="not_owner")
-        raise PimError(ErrorCode.FORBIDDEN, f"Request {row.id} is not yours.", "status")
+        raise PimError(ErrorCode.FORBIDDEN, f"Request {row.id} is not yours.", "status",
+                       audit=AuditNote(f"{action}.refused", row.role,
+                                       {"request": row.id, "reason": "not_owner"}))
     return row
 
 
@@ -89,50 +92,30 @@ async def cancel(ctx: Context, actor: Actor, request_id: str) -> Reply:
 
 
 async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: timedelta | None,
-                 request_id: str | None = None) -> Reply:
+                 request_id: str | None = None, code: str | None = None) -> Reply:
+    """More time on an active activation: the role's rules apply again (MFA, approval), and
+    the whole activation stays within the role's maximum. Break-glass is never extended."""
     now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
-        if request_id is not None:
-            row = await _owned(ctx, session, actor, request_id, "extension")
-        else:
-            role_row = await active_activation(session, actor.email, ctx.role(role_name).name)
-            if role_row is None:
-                raise PimError(ErrorCode.STATE, f"You have no active {role_name} access to "
-                               "extend.", f"activate {role_name} for 1h reason …")
-            row = role_row
+    async with ctx.db.transaction() as session:  # a refusal below is audited, so it writes
+        row = await _extendable(ctx, session, actor, role_name, request_id)
         role = ctx.role(row.role)
-        if row.state != RequestState.ACTIVE.value or row.expires_at is None:
-            raise PimError(ErrorCode.STATE, f"Request {row.id} is not active with an end time.",
-                           "status")
         amount = duration or role.default_duration
-        if row.expires_at + amount - now > role.max_duration:
-            room = max(role.max_duration - (row.expires_at - now), timedelta(0))
-            raise PimError(ErrorCode.DURATION,
-                           f"Extending by {format_duration(amount)} would exceed the maximum of "
-                           f"{format_duration(role.max_duration)} for {role.name} "
-                           f"(at most {format_duration(room)} more).",
-                           f"extend {role.name} for {format_duration(room)}")
+        _check_extension(row, role, amount)
+    if role.require_mfa:
+        if code is None:
+            prefix = forms.prefix_for(actor.platform)
+            return Reply(ok=False, form=forms.extend_code_form(row.id, format_duration(amount)),
+                         text=f"Extending {role.name} needs your authenticator code. try: "
+                              f"{prefix}extend {role.name} for {format_duration(amount)} "
+                              "code 123456")
+        if ctx.mfa is None:
+            raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
+        await ctx.mfa.verify(actor.email, code, purpose=f"extend {role.name}")
+    async with ctx.db.transaction() as session:
+        row = await _owned(ctx, session, actor, row.id, "extension")
+        _check_extension(row, role, amount)
         if role.approval.required:
-            pending = await open_requests(session, email=row.email, role=row.role,
-                                          states=frozenset({RequestState.PENDING_APPROVAL}))
-            if pending:
-                raise PimError(ErrorCode.CONFLICT, f"Request {pending[0].id} is already "
-                               "waiting for approval.", f"cancel {pending[0].id}")
-            ext = RequestRow(
-                id=new_id(), kind=RequestKind.EXTENSION.value, email=row.email, role=row.role,
-                state=RequestState.PENDING_APPROVAL.value, duration_s=int(amount.total_seconds()),
-                reason=f"extend {row.id}", platform=actor.platform, requested_at=now,
-                start_at=now, min_approvals=approvals_needed(ctx.policy, role, row.email),
-                approval_due_at=min(now + role.approval.timeout, row.expires_at),
-                parent_id=row.id, votes_count=0,
-            )
-            session.add(ext)
-            await session.flush()
-            await record(ctx, session, actor.email, "extension.requested", row.role,
-                         request=ext.id, parent=row.id, duration=format_duration(amount))
-            await notify_approvers(session, now, ctx.policy, row.role, row.email, ext.id)
-            await schedule(session, JobKind.APPROVAL_TIMEOUT, ext.approval_due_at or now,
-                           dedupe_key=f"timeout:{ext.id}", request_id=ext.id)
+            ext = await _request_extension(ctx, session, actor, row, amount, now)
             view = await snapshot(session, ctx.policy, ext)
             return Reply(text=f"Extension {ext.id} sent for approval.",
                          card=requester_card(view))
@@ -142,6 +125,64 @@ async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: ti
                  card=requester_card(view))
 
 
+async def _extendable(ctx: Context, session: AsyncSession, actor: Actor,
+                      role_name: str | None, request_id: str | None) -> RequestRow:
+    if request_id is not None:
+        return await _owned(ctx, session, actor, request_id, "extension")
+    role = ctx.role(role_name)
+    found = await active_activation(session, actor.email, role.name)
+    if found is None:
+        raise PimError(ErrorCode.STATE, f"You have no active {role.name} access to extend.",
+                       f"activate {role.name} for 1h reason …")
+    return found
+
+
+def _check_extension(row: RequestRow, role: Role, amount: timedelta) -> None:
+    if row.state != RequestState.ACTIVE.value or row.expires_at is None \
+            or row.granted_at is None:
+        raise PimError(ErrorCode.STATE, f"Request {row.id} is not active with an end time.",
+                       "status")
+    if row.kind == RequestKind.BREAKGLASS.value:
+        raise PimError(ErrorCode.FORBIDDEN, "Break-glass access cannot be extended; activate "
+                       "the role the normal way.", f"activate {role.name} for 1h reason …")
+    total = row.expires_at + amount - row.granted_at
+    if total > role.max_duration:
+        room = max(role.max_duration - (row.expires_at - row.granted_at), timedelta(0))
+        raise PimError(ErrorCode.DURATION,
+                       f"Extending by {format_duration(amount)} would make this activation "
+                       f"longer than the maximum of {format_duration(role.max_duration)} for "
+                       f"{role.name} (at most {format_duration(room)} more).",
+                       f"extend {role.name} for {format_duration(room)}" if room
+                       else f"activate {role.name} for 1h reason …")
+
+
+async def _request_extension(ctx: Context, session: AsyncSession, actor: Actor,
+                             row: RequestRow, amount: timedelta, now: datetime) -> RequestRow:
+    role = ctx.role(row.role)
+    pending = await open_requests(session, email=row.email, role=row.role,
+                                  states=frozenset({RequestState.PENDING_APPROVAL}))
+    if pending:
+        raise PimError(ErrorCode.CONFLICT, f"Request {pending[0].id} is already waiting for "
+                       "approval.", f"cancel {pending[0].id}")
+    assert row.expires_at is not None
+    ext = RequestRow(
+        id=new_id(), kind=RequestKind.EXTENSION.value, email=row.email, role=row.role,
+        state=RequestState.PENDING_APPROVAL.value, duration_s=int(amount.total_seconds()),
+        reason=f"extend {row.id}", platform=actor.platform, requested_at=now, start_at=now,
+        min_approvals=approvals_needed(ctx.policy, role, row.email),
+        approval_due_at=min(now + role.approval.timeout, row.expires_at),
+        parent_id=row.id, votes_count=0,
+    )
+    session.add(ext)
+    await session.flush()
+    await record(ctx, session, actor.email, "extension.requested", row.role,
+                 request=ext.id, parent=row.id, duration=format_duration(amount))
+    await notify_approvers(session, now, ctx.policy, row.role, row.email, ext.id)
+    await schedule(session, JobKind.APPROVAL_TIMEOUT, ext.approval_due_at or now,
+                   dedupe_key=f"timeout:{ext.id}", request_id=ext.id)
+    return ext
+
+
 async def apply_extension(ctx: Context, session: AsyncSession, ext: RequestRow,
                           now: datetime) -> None:
     """An approved extension request lengthens its parent activation if still active."""
@@ -149,14 +190,22 @@ async def apply_extension(ctx: Context, session: AsyncSession, ext: RequestRow,
     if parent.state != RequestState.ACTIVE.value or ext.duration_s is None:
         ext.decision_note = (ext.decision_note + " (access had already ended)").strip()
         return
-    await _extend_row(ctx, session, parent, timedelta(seconds=ext.duration_s), now,
-                      ext.decided_by)
+    amount = timedelta(seconds=ext.duration_s)
+    try:
+        _check_extension(parent, ctx.role(parent.role), amount)
+    except PimError as refused:
+        ext.decision_note = (ext.decision_note + f" (not applied: {refused.message})").strip()
+        return
+    await _extend_row(ctx, session, parent, amount, now, ext.decided_by)
 
 
 async def _extend_row(ctx: Context, session: AsyncSession, row: RequestRow, amount: timedelta,
                       now: datetime, actor: str) -> None:
     assert row.expires_at is not None
     row.expires_at = row.expires_at + amount
+    cap = await eligibility_end(session, row, now)
+    if cap is not None and cap < row.expires_at:
+        row.expires_at = cap  # never beyond the eligibility behind it
     row.duration_s = (row.duration_s or 0) + int(amount.total_seconds())
     await session.flush()
     await record(ctx, session, actor, "request.extended", row.role, request=row.id,
@@ -181,5 +230,5 @@ async def schedule_expiry(ctx: Context, session: AsyncSession, row: RequestRow) 
                            expires_at=row.expires_at.isoformat())
 
 
-__all__ = ["apply_extension", "cancel", "deactivate", "extend", "record_alone",
+__all__ = ["apply_extension", "cancel", "deactivate", "extend",
            "schedule_expiry"]

@@ -84,3 +84,11 @@ def approve_code_form(request_id: str) -> Form:
 
 def _seconds(text: str) -> float:
     return parse_duration(text).total_seconds()
+
+
+def extend_code_form(request_id: str, duration: str) -> Form:
+    return Form(title="Extend with MFA", submit=ActionId.SUBMIT_EXTEND, submit_label="Extend",
+                inputs=(Input("duration", "Extend by", InputKind.SELECT, initial=duration,
+                              choices=tuple(Choice(d, d) for d in _DURATIONS)),
+                        Input("code", "Authenticator code", InputKind.CODE, max_length=6)),
+                value=request_id, text="This role needs your authenticator code to extend.")

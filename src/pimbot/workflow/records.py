@@ -74,9 +74,9 @@ async def eligibility(
             AssignmentRow.role == role,
             AssignmentRow.type == AssignmentType.ELIGIBLE.value,
             *_in_window(now),
-        ).order_by(AssignmentRow.ends_at.desc())
+        ).order_by(AssignmentRow.ends_at.is_(None).desc(), AssignmentRow.ends_at.desc())
     )
-    return result.scalars().first()
+    return result.scalars().first()  # the longest-lasting one (a permanent one first)
 
 
 async def open_requests(

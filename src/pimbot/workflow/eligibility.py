@@ -1,0 +1,77 @@
+"""Eligibility backs every activation for its whole life, not only at request time.
+
+When it ends (an admin's `unassign`, a policy apply that drops it, its `until` date), the
+person's waiting requests for the role are cancelled and active ones revoked; an approval or a
+grant of a request that is no longer backed is refused; and a grant never outlasts it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pimbot.domain.states import RequestKind, RequestState
+from pimbot.store.tables import RequestRow
+from pimbot.ui.views import View
+from pimbot.workflow.audit import record
+from pimbot.workflow.context import Context
+from pimbot.workflow.outbox import JobKind, notify_user, refresh_cards, schedule
+from pimbot.workflow.records import eligibility, open_requests
+from pimbot.workflow.transitions import move
+
+# Requests that exist because the person is eligible (active assignments stand on their own).
+BACKED_BY_ELIGIBILITY = frozenset({RequestKind.ACTIVATION.value, RequestKind.BREAKGLASS.value,
+                                   RequestKind.EXTENSION.value})
+RECONCILE_EVERY = timedelta(minutes=5)
+
+
+async def backed(session: AsyncSession, row: RequestRow, now: datetime) -> bool:
+    if row.kind not in BACKED_BY_ELIGIBILITY:
+        return True
+    return await eligibility(session, row.email, row.role, now) is not None
+
+
+async def eligibility_end(session: AsyncSession, row: RequestRow,
+                          now: datetime) -> datetime | None:
+    """When the eligibility behind ``row`` ends (None: never, or not an eligible kind)."""
+    if row.kind not in BACKED_BY_ELIGIBILITY:
+        return None
+    found = await eligibility(session, row.email, row.role, now)
+    return found.ends_at if found is not None else None
+
+
+async def end_request(ctx: Context, session: AsyncSession, row: RequestRow, now: datetime,
+                      why: str) -> None:
+    """Cancel a waiting request, or revoke an active one, because its backing is gone."""
+    if row.state == RequestState.ACTIVE.value:
+        move(row, RequestState.REVOKED, ended_at=now, decision_note=why)
+        await schedule(session, JobKind.REVOKE, now, dedupe_key=f"revoke:{row.id}",
+                       request_id=row.id)
+    else:
+        move(row, RequestState.CANCELLED, decided_at=now, decision_note=why)
+    await session.flush()
+    await record(ctx, session, "pimbot", "request.ended_ineligible", row.role,
+                 request=row.id, user=row.email, reason=why)
+    await notify_user(session, now, row.email, View.REQUESTER, row.id)
+    await refresh_cards(session, now, row.id)
+
+
+async def end_unbacked(ctx: Context, session: AsyncSession, now: datetime,
+                       email: str | None = None, role: str | None = None) -> int:
+    """End every open request (of ``email`` / ``role`` if given) no longer backed."""
+    ended = 0
+    for row in await open_requests(session, email=email, role=role):
+        if row.kind in BACKED_BY_ELIGIBILITY and not await backed(session, row, now):
+            await end_request(ctx, session, row, now, "no longer eligible")
+            ended += 1
+    return ended
+
+
+async def schedule_reconcile(ctx: Context, after: datetime) -> None:
+    """A reconcile pass every few minutes across all replicas (the dedupe key is the slot)."""
+    step = RECONCILE_EVERY.total_seconds()
+    slot = int(after.timestamp() // step) + 1
+    due = datetime.fromtimestamp(slot * step, tz=after.tzinfo)
+    async with ctx.db.transaction() as session:
+        await schedule(session, JobKind.RECONCILE, due, dedupe_key=f"reconcile:{slot}")
