@@ -124,3 +124,12 @@ async def test_replacing_an_authenticator_needs_a_code_from_the_current_one(db: 
     pim.clock.advance(timedelta(seconds=30))
     ok = await pim.say(BOB, f"breakglass prod-db-admin code {pim.code(old)} reason db down")
     assert ok.ok, ok.text
+
+
+async def test_admins_hear_of_every_new_authenticator(db: Database) -> None:
+    pim = await make_pim(db)
+    await pim.enrol(BOB)
+    titles = [c.title for c in pim.cards_to(f"user:{LEAD}")]
+    assert f"{BOB} set up a new authenticator for pimbot" in titles
+    assert not any("authenticator" in c.title for c in pim.cards_to(f"user:{BOB}")
+                   if c.title.startswith(BOB))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.ui.cards import ActionId, Card, Form, Input, InputKind, Reply, Tone
+from pimbot.ui.views import View
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.assignment import require_admin
 from pimbot.workflow.context import Context
 from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.mfa import MfaService
+from pimbot.workflow.outbox import JobKind, schedule
 
 
 def _service(ctx: Context) -> MfaService:
@@ -53,7 +55,21 @@ async def enroll(ctx: Context, actor: Actor, current_code: str | None = None) ->
 
 async def confirm(ctx: Context, actor: Actor, code: str) -> Reply:
     await _service(ctx).confirm(actor.email, code)
+    await _tell_admins(ctx, actor)
     return Reply(text="Your authenticator is confirmed. Roles that need MFA will ask for a code.")
+
+
+async def _tell_admins(ctx: Context, actor: Actor) -> None:
+    """A new authenticator is news to the admins: a hijacked chat account could enrol one."""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        for admin in ctx.policy.admins:
+            if admin != actor.email:
+                await schedule(session, JobKind.NOTIFY, now, audience=f"user:{admin}",
+                               view=View.PROBLEM.value, request_id="",
+                               title=f"{actor.email} set up a new authenticator for pimbot",
+                               text=f"Confirmed from {actor.platform}. If this was not them, "
+                                    f"run: mfa reset {actor.email}")
 
 
 async def status(ctx: Context, actor: Actor) -> Reply:
