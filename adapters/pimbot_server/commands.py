@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from pimbot.ports import SystemClock
 from pimbot.secretbox import generate_key
+from pimbot.store.database import Database
 from pimbot_server.settings import Settings
 from pimbot_server.storage import open_database, secret_box
 
@@ -107,6 +108,7 @@ async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply:
     try:
         if apply:
             changes = await apply_policy(db, policy, SystemClock())
+            await _ask_running_bots_to_reconcile(db)
         else:
             changes = await plan_policy(db, policy)
     finally:
@@ -115,6 +117,16 @@ async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply:
     if apply:
         print(f"applied {len(changes)} change(s) from {path}")
     return 0
+
+
+async def _ask_running_bots_to_reconcile(db: Database) -> None:
+    """Running pimbots read assignments from the database; a reconcile job makes them act on
+    the change now (grant new active assignments, end removed ones) rather than at restart."""
+    from pimbot.scheduling.queue import enqueue
+    from pimbot.workflow.outbox import JobKind
+
+    async with db.transaction() as session:
+        await enqueue(session, JobKind.RECONCILE.value, {}, SystemClock().now())
 
 
 async def audit_verify(args: argparse.Namespace, settings: Settings) -> int:

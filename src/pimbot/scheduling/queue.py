@@ -173,6 +173,12 @@ class JobQueue:
             values["due_at"] = now + self.retry.delay(attempts)
         return await self._finish(job, **values)
 
+    async def defer(self, job: ClaimedJob, after: timedelta, reason: str) -> bool:
+        """Run the job again after ``after`` without counting an attempt (it waited, it did
+        not fail). Returns False if the lease was lost."""
+        return await self._finish(job, due_at=self.clock.now() + after, lease_owner=None,
+                                  lease_expires_at=None, last_error=reason[:MAX_ERROR_CHARS])
+
     async def _finish(self, job: ClaimedJob, **values: Any) -> bool:
         statement = (
             update(JobRow)

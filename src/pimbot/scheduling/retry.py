@@ -12,6 +12,15 @@ class PermanentJobError(Exception):
     """Raised by a job handler when retrying cannot help: the job fails at once."""
 
 
+class RetryLater(Exception):
+    """Raised by a job handler that must wait for something else (a lock held elsewhere):
+    the job runs again after ``after`` without counting a failed attempt."""
+
+    def __init__(self, reason: str, after: timedelta = timedelta(seconds=2)) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Delay after the Nth failure: ``base * 2**(N-1)``, capped, plus up to ``jitter`` of it.

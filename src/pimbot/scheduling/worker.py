@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.scheduling.queue import ENQUEUED_FLAG, ClaimedJob, JobQueue
-from pimbot.scheduling.retry import PermanentJobError
+from pimbot.scheduling.retry import PermanentJobError, RetryLater
 from pimbot.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,9 @@ class Worker:
         try:
             try:
                 await self.handler(job)
+            except RetryLater as exc:
+                log.info("job %s (%s) waits %s: %s", job.id, job.kind, exc.after, _brief(exc))
+                await self.queue.defer(job, exc.after, _describe(exc))
             except PermanentJobError as exc:
                 log.warning("job %s (%s) failed permanently: %s", job.id, job.kind, _brief(exc))
                 await self.queue.fail(job, _describe(exc), permanent=True)

@@ -20,6 +20,7 @@ from pimbot.workflow.eligibility import backed, end_request
 from pimbot.workflow.extension import apply_extension
 from pimbot.workflow.outbox import JobKind, notify_user, refresh_cards, schedule
 from pimbot.workflow.records import get_request, snapshot, votes_of
+from pimbot.workflow.transitions import move
 
 
 async def _precheck(ctx: Context, actor: Actor, request_id: str,
@@ -44,6 +45,17 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
     role = ctx.policy.roles.get(row.role)
     if role is None:
         raise PimError(ErrorCode.UNKNOWN_ROLE, f"Role {row.role} is no longer in the policy.")
+    now = ctx.clock.now()
+    if row.approval_due_at is not None and now >= row.approval_due_at:
+        # The timeout job has not run yet (worker behind or down): the deadline still holds.
+        move(row, RequestState.TIMED_OUT, decided_at=now)
+        await session.flush()
+        await record(ctx, session, "pimbot", "request.timed_out", row.role, request=row.id,
+                     user=row.email)
+        await notify_user(session, now, row.email, View.REQUESTER, row.id)
+        await refresh_cards(session, now, row.id)
+        return Reply(ok=False, text=f"Request {row.id} timed out before your answer; nothing "
+                                    "was approved.")
     if not await backed(session, row, ctx.clock.now()):
         await end_request(ctx, session, row, ctx.clock.now(), "no longer eligible")
         return Reply(ok=False, text=f"{row.email} is no longer eligible for {row.role}, so "
@@ -127,8 +139,6 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
 
 
 def _decide(row: RequestRow, state: RequestState, who: str, note: str, now: datetime) -> None:
-    from pimbot.workflow.transitions import move
-
     move(row, state, decided_by=who, decided_at=now, decision_note=note)
 
 

@@ -20,6 +20,7 @@ from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record, record_alone
 from pimbot.workflow.context import Context
 from pimbot.workflow.eligibility import end_unbacked, schedule_reconcile
+from pimbot.workflow.extension import schedule_expiry
 from pimbot.workflow.outbox import JobKind, notify_channels, refresh_cards, schedule
 from pimbot.workflow.transitions import move
 
@@ -65,13 +66,14 @@ async def unassign(ctx: Context, actor: Actor, email: str, role_name: str) -> Re
         if not rows:
             raise PimError(ErrorCode.STATE, f"{email} has no assignment for {role.name}.",
                            f"whois {role.name}")
-        for row in rows:
+        for row in rows:  # rows first, the audit chain's lock last (one lock order)
             row.removed_at = now
-            await record(ctx, session, actor.email, "assignment.removed", role.name,
-                         user=email, type=row.type, source=row.source)
             await _end_assignment_grant(ctx, session, row.id, now)
         await session.flush()
         await end_unbacked(ctx, session, now, email=email, role=role.name)
+        for row in rows:
+            await record(ctx, session, actor.email, "assignment.removed", role.name,
+                         user=email, type=row.type, source=row.source)
     note = " (it is in the policy file, so the next policy apply adds it back)" if any(
         r.source == "policy" for r in rows) else ""
     return Reply(text=f"Removed {email}'s {role.name} assignment{note}.")
@@ -112,6 +114,24 @@ async def _end_assignment_grant(ctx: Context, session: AsyncSession, assignment_
         await refresh_cards(session, now, request.id)
 
 
+async def _follow_window(ctx: Context, session: AsyncSession, row: AssignmentRow,
+                         now: datetime) -> None:
+    """An active assignment whose end changed (a policy edit) moves its grant's end too."""
+    result = await session.execute(select(RequestRow).where(
+        RequestRow.assignment_id == row.id,
+        RequestRow.state.in_([RequestState.APPROVED.value, RequestState.ACTIVE.value])))
+    for request in result.scalars():
+        if request.expires_at == row.ends_at:
+            continue
+        request.expires_at = row.ends_at
+        await session.flush()
+        await record(ctx, session, "policy", "assignment.window_changed", row.role,
+                     request=request.id, user=row.email,
+                     until=row.ends_at.isoformat() if row.ends_at else None)
+        if request.state == RequestState.ACTIVE.value:
+            await schedule_expiry(ctx, session, request)  # due now if the end has passed
+
+
 async def reconcile(ctx: Context) -> int:
     """Open a grant for every current active assignment without one; end removed ones; end
     activations whose eligibility has gone (unassigned, dropped from the policy, expired).
@@ -127,8 +147,9 @@ async def reconcile(ctx: Context) -> int:
         for row in assignments:
             if row.removed_at is not None:
                 await _end_assignment_grant(ctx, session, row.id, now)
-            elif row.id not in handled and (row.ends_at is None or row.ends_at > now) \
-                    and row.role in ctx.policy.roles:
+            elif row.id in handled:
+                await _follow_window(ctx, session, row, now)
+            elif (row.ends_at is None or row.ends_at > now) and row.role in ctx.policy.roles:
                 await _open_assignment_grant(ctx, session, row, now)
                 await record(ctx, session, "policy", "assignment.scheduled", row.role,
                              user=row.email, assignment=row.id)

@@ -43,33 +43,44 @@ async def _owned(ctx: Context, session: AsyncSession, actor: Actor, request_id: 
 
 async def deactivate(ctx: Context, actor: Actor, role_name: str | None,
                      request_id: str | None = None) -> Reply:
+    """End access now: one request (a button), or every activation of a role (by name), so
+    that no overlapping activation keeps the grant after the person asked to drop it."""
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         if request_id is not None:
-            row = await _owned(ctx, session, actor, request_id, "deactivation")
+            rows = [await _owned(ctx, session, actor, request_id, "deactivation")]
         else:
             role = ctx.role(role_name)
-            found = await active_activation(session, actor.email, role.name)
-            if found is None:
+            rows = [r for r in await open_requests(
+                session, email=actor.email, role=role.name,
+                states=frozenset({RequestState.ACTIVE, RequestState.APPROVED}))
+                if r.kind in {RequestKind.ACTIVATION.value, RequestKind.BREAKGLASS.value}]
+            if not rows:
                 raise PimError(ErrorCode.STATE, f"You have no active {role.name} access.",
                                "status")
-            row = found
-        if row.state == RequestState.APPROVED.value:
-            move(row, RequestState.CANCELLED, decided_by=actor.email, ended_at=now)
-        else:
-            move(row, RequestState.DEACTIVATED, ended_at=now, decided_by=row.decided_by)
-            await schedule(session, JobKind.REVOKE, now, dedupe_key=f"revoke:{row.id}",
-                           request_id=row.id)
-            await notify_channels(session, now, ctx.policy.roles[row.role].notify
-                                  if row.role in ctx.policy.roles else (), View.NOTICE,
-                                  row.id, "ended")
-        await session.flush()
-        await record(ctx, session, actor.email, "request.deactivated", row.role,
-                     request=row.id, user=row.email)
-        await refresh_cards(session, now, row.id)
-        view = await snapshot(session, ctx.policy, row)
-    return Reply(text=f"Deactivated {row.role}; removing access at the provider.",
+        for row in rows:
+            await _end_now(ctx, session, actor, row, now)
+        view = await snapshot(session, ctx.policy, rows[-1])
+    what = rows[-1].role if len(rows) == 1 else f"{len(rows)} activations of {rows[-1].role}"
+    return Reply(text=f"Deactivated {what}; removing access at the provider.",
                  card=requester_card(view))
+
+
+async def _end_now(ctx: Context, session: AsyncSession, actor: Actor, row: RequestRow,
+                   now: datetime) -> None:
+    if row.state == RequestState.APPROVED.value:
+        move(row, RequestState.CANCELLED, decided_by=actor.email, ended_at=now)
+    else:
+        move(row, RequestState.DEACTIVATED, ended_at=now, decided_by=row.decided_by)
+        await schedule(session, JobKind.REVOKE, now, dedupe_key=f"revoke:{row.id}",
+                       request_id=row.id)
+        role = ctx.policy.roles.get(row.role)
+        await notify_channels(session, now, role.notify if role else (), View.NOTICE,
+                              row.id, "ended")
+    await session.flush()
+    await record(ctx, session, actor.email, "request.deactivated", row.role,
+                 request=row.id, user=row.email)
+    await refresh_cards(session, now, row.id)
 
 
 async def cancel(ctx: Context, actor: Actor, request_id: str) -> Reply:

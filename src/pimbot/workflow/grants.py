@@ -21,6 +21,7 @@ from pimbot.domain.states import RequestKind, RequestState
 from pimbot.ports import GrantTarget
 from pimbot.providers.errors import ProviderError
 from pimbot.scheduling.queue import ENQUEUED_FLAG, ClaimedJob, JobStatus
+from pimbot.scheduling.retry import RetryLater
 from pimbot.store.tables import JobRow, RequestRow
 from pimbot.ui.views import View
 from pimbot.workflow.audit import record
@@ -39,8 +40,9 @@ ENDED = frozenset({RequestState.EXPIRED.value, RequestState.DEACTIVATED.value,
                    RequestState.FAILED.value})
 
 
-class SlotBusy(Exception):
-    """Another provider call for this person and role is in flight; the job retries soon."""
+class SlotBusy(RetryLater):
+    """Another provider call for this person and role is in flight: the job waits (without
+    spending an attempt) and looks again."""
 
 
 def target_of(ctx: Context, row: RequestRow, starts_at: datetime | None = None,
@@ -76,6 +78,11 @@ async def grant(ctx: Context, job: ClaimedJob) -> None:
     async with ctx.db.transaction() as session:
         row = await get_request(session, job.payload["request_id"])
         if row.state != RequestState.APPROVED.value or row.role not in ctx.policy.roles:
+            if job.attempts > 0 and row.state in ENDED and row.revoked_at is None:
+                # An earlier attempt failed ambiguously (it may have been applied) and the
+                # request has ended since: make sure nothing is left at the provider.
+                await schedule(session, JobKind.REVOKE, now, dedupe_key=f"revoke:{row.id}",
+                               request_id=row.id)
             return
         if _busy(row, now):
             raise SlotBusy(row.id)
@@ -124,6 +131,7 @@ async def _granted(ctx: Context, request_id: str, ref: str | None,
         row = await get_request(session, request_id)
         row.provider_busy_until = None
         if row.state != RequestState.APPROVED.value:
+            row.grant_ref = ref  # the revoke needs it
             # Cancelled while the grant was in flight: take it back.
             await schedule(session, JobKind.REVOKE, now, dedupe_key=f"revoke:{row.id}",
                            request_id=row.id)
@@ -145,6 +153,9 @@ async def _grant_failed(ctx: Context, request_id: str, reason: str) -> None:
     async with ctx.db.transaction() as session:
         row = await get_request(session, request_id)
         if row.state != RequestState.APPROVED.value:
+            if row.state in ENDED:  # ended during the attempts, which may have applied it
+                await schedule(session, JobKind.REVOKE, now, dedupe_key=f"revoke:{row.id}",
+                               request_id=row.id)
             return
         move(row, RequestState.FAILED, failure=reason, ended_at=now)
         await session.flush()

@@ -64,7 +64,11 @@ async def dispatch(ctx: Context, job: ClaimedJob) -> None:
     from pimbot.workflow.assignment import reconcile
     from pimbot.workflow.drift import check_drift
 
-    match JobKind(job.kind):
+    try:
+        kind = JobKind(job.kind)
+    except ValueError:  # written by a newer pimbot during a rolling upgrade, say
+        raise PermanentJobError(f"unknown job kind {job.kind}") from None
+    match kind:
         case JobKind.GRANT:
             await grant(ctx, job)
         case JobKind.EXPIRE:

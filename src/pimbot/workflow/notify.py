@@ -25,12 +25,12 @@ async def deliver(ctx: Context, job: ClaimedJob) -> None:
     if view is View.PROBLEM:
         card = problem_card(payload.get("title", "pimbot"), payload.get("text", ""))
         request_id = payload.get("request_id", "")
-        platform = ""
+        platform, drawn_version = "", 0
     else:
         async with ctx.db.read() as session:
             row = await get_request(session, payload["request_id"])
             card = render(view, await snapshot(session, ctx.policy, row), payload.get("event", ""))
-        request_id, platform = row.id, row.platform
+        request_id, platform, drawn_version = row.id, row.platform, row.version
     if audience.startswith("user:"):
         email = audience.removeprefix("user:")
         try:
@@ -44,6 +44,19 @@ async def deliver(ctx: Context, job: ClaimedJob) -> None:
             return
         sent = maybe
     await delivery.remember(request_id, view.value, audience, sent, now)
+    if view is not View.PROBLEM:
+        await _redraw_if_changed(ctx, request_id, drawn_version)
+
+
+async def _redraw_if_changed(ctx: Context, request_id: str, drawn_version: int) -> None:
+    """The request may have changed while this card was on its way (a slow send, a 429):
+    its copy was not stored yet when the other copies were redrawn, so redraw them again."""
+    async with ctx.db.read() as session:
+        row = await get_request(session, request_id)
+    if row.version != drawn_version:
+        async with ctx.db.transaction() as session:
+            await schedule(session, JobKind.REFRESH_CARDS, ctx.clock.now(),
+                           request_id=request_id)
 
 
 async def _report_unreachable(ctx: Context, email: str, request_id: str, view: View) -> None:

@@ -1,0 +1,83 @@
+"""Cases found in review: nothing is left at a provider, and deadlines hold, whatever the
+order in which things happen."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from pimbot.policy import parse_policy
+from pimbot.policy.plan import apply_policy
+from pimbot.store.database import Database
+from pimbot.store.tables import JobRow, RequestRow
+
+from .harness import POLICY, make_pim, request_id_of
+
+BOB, ALICE, CAROL = "bob@example.com", "alice@example.com", "carol@example.com"
+
+
+async def test_cancel_after_an_ambiguous_grant_failure_revokes(db: Database) -> None:
+    pim = await make_pim(db)
+    pim.provider.fail_grants = 1  # it may have been applied: the answer never came
+    rid = request_id_of(await pim.say(BOB, "activate staging-deploy at +1m for 1h"))
+    pim.provider.held.add((BOB, "staging-deploy"))  # …and it was, in fact, applied
+    await pim.advance(timedelta(minutes=1))
+    assert [c.action for c in pim.provider.calls] == ["grant"]
+    assert (await pim.say(BOB, f"cancel {rid}")).ok
+    await pim.advance(timedelta(seconds=5))  # the grant job's retry comes round
+    assert (BOB, "staging-deploy") not in pim.provider.held
+    assert pim.provider.actions("revoke")
+
+
+async def test_a_grant_waiting_for_a_revoke_does_not_spend_its_attempts(db: Database) -> None:
+    pim = await make_pim(db)
+    first = request_id_of(await pim.say(BOB, "activate staging-deploy for 1h"))
+    async with db.transaction() as session:  # another replica is revoking `first` right now
+        row = await session.get(RequestRow, first)
+        assert row is not None
+        row.state, row.provider_busy_until = "deactivated", pim.clock.now() + timedelta(hours=1)
+    second = request_id_of(await pim.say(BOB, "activate staging-deploy for 1h"))
+    for _ in range(10):
+        await pim.advance(timedelta(seconds=3))
+    async with db.read() as session:
+        job = (await session.execute(select(JobRow).where(
+            JobRow.dedupe_key == f"grant:{second}"))).scalar_one()
+        assert job.status == "queued" and job.attempts == 0, (job.status, job.attempts)
+
+
+async def test_an_approval_after_the_deadline_is_refused_even_if_the_timeout_job_is_late(
+        db: Database) -> None:
+    pim = await make_pim(db)
+    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason x"))
+    pim.clock.advance(timedelta(hours=25))  # the worker was down: no timeout job ran
+    reply = await pim.say(ALICE, f"approve {rid}")
+    assert not reply.ok and "timed out" in reply.text
+    assert pim.provider.calls == []
+
+
+async def test_deactivate_by_role_ends_every_overlapping_activation(db: Database) -> None:
+    pim = await make_pim(db)
+    await pim.say(BOB, "activate staging-deploy for 1h")
+    await pim.say(BOB, "activate staging-deploy for 2h")
+    reply = await pim.say(BOB, "deactivate staging-deploy")
+    assert reply.ok and "2 activations" in reply.text
+    assert (BOB, "staging-deploy") not in pim.provider.held
+
+
+async def test_an_active_assignments_new_end_date_moves_its_grant(db: Database) -> None:
+    later = POLICY + (
+        "  - {user: carol@example.com, role: prod-db-admin, type: active,"
+        " until: \"2026-12-31T00:00:00Z\"}\n")
+    pim = await make_pim(db, later)
+    await pim.core.drain()
+    from pimbot.workflow.assignment import reconcile
+
+    await reconcile(pim.core.ctx)
+    await pim.core.drain()
+    assert (CAROL, "prod-db-admin") in pim.provider.held
+    sooner = later.replace("2026-12-31T00:00:00Z", "2026-11-02T10:00:00Z")
+    await apply_policy(db, parse_policy(sooner), pim.clock)
+    await reconcile(pim.core.ctx)
+    await pim.advance(timedelta(hours=1))
+    assert (CAROL, "prod-db-admin") not in pim.provider.held
