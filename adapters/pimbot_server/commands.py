@@ -183,6 +183,9 @@ async def mfa_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     from pimbot.secretbox import SecretBox, SecretKeyError, key_file_path, load_key, rotate_key
 
     text = sys.stdin.readline() if args.new_key == "-" else args.new_key
+    if args.new_key != "-":
+        print("note: a key given on the command line shows in `ps` and shell history; "
+              "prefer `--new-key -` and pipe it in", file=sys.stderr)
     try:
         new = SecretBox(load_key(text))
     except SecretKeyError:
