@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="mfa_command", metavar="ACTION", required=True
     )
     rotate = mfa.add_parser("rotate-key", help="re-encrypt every TOTP secret under a new key")
-    rotate.add_argument("--new-key", required=True, metavar="KEY", help="new key; '-' reads it from stdin (preferred: keeps it out of ps)")
+    rotate.add_argument("--new-key", required=True, metavar="KEY",
+                        help="new key; '-' reads it from stdin (preferred: keeps it out of ps)")
     _manifest_parser(sub)
     bench = sub.add_parser("bench", help="run the benchmarks under bench/ (docs/PERFORMANCE.md)")
     bench.add_argument("--only", metavar="NAME", help="run only benchmarks whose name has NAME")
