@@ -81,3 +81,16 @@ async def test_an_active_assignments_new_end_date_moves_its_grant(db: Database) 
     await reconcile(pim.core.ctx)
     await pim.advance(timedelta(hours=1))
     assert (CAROL, "prod-db-admin") not in pim.provider.held
+
+
+async def test_a_two_person_rule_is_never_quietly_lowered(db: Database) -> None:
+    strict = POLICY.replace(
+        "    approval: {required: true, approvers: [group:dba-leads, sec-lead@example.com],\n"
+        "               min_approvals: 2}",
+        "    approval: {required: true, approvers: [group:dba-leads], min_approvals: 2}",
+    ) + "  - {user: alice@example.com, role: two-man, type: eligible}\n"
+    assert strict != POLICY
+    pim = await make_pim(db, strict)
+    reply = await pim.say(ALICE, "activate two-man for 1h reason x")
+    assert not reply.ok and "needs 2 approvals, but only 1 approver" in reply.text
+    assert (await pim.say(BOB, "activate two-man for 1h reason x")).ok

@@ -49,9 +49,18 @@ def decide_approver(
 
 
 def approvals_needed(policy: Policy, role: Role, requester: str) -> int:
-    """N of M, never more than the approvers other than the requester."""
+    """N of M. The requester never counts; when fewer than N others can approve, the request
+    is refused rather than quietly asking for fewer (a two-person rule stays two people)."""
+    needed = max(1, role.approval.min_approvals)
     others = [a for a in policy.approvers_of(role) if a != requester]
-    return max(1, min(role.approval.min_approvals, len(others) or 1))
+    if len(others) < needed:
+        raise PimError(
+            ErrorCode.FORBIDDEN,
+            f"{role.name} needs {needed} approvals, but only {len(others)} approver(s) other "
+            "than you can give them; ask an admin to change the policy.",
+            f"whois {role.name}",
+        )
+    return needed
 
 
 def bound_duration(
