@@ -56,8 +56,8 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
         await refresh_cards(session, now, row.id)
         return Reply(ok=False, text=f"Request {row.id} timed out before your answer; nothing "
                                     "was approved.")
-    if not await backed(session, row, ctx.clock.now()):
-        await end_request(ctx, session, row, ctx.clock.now(), "no longer eligible")
+    if not await backed(session, row, now):
+        await end_request(ctx, session, row, now, "no longer eligible")
         return Reply(ok=False, text=f"{row.email} is no longer eligible for {row.role}, so "
                                     f"request {row.id} was cancelled; nothing was approved.")
     voted = frozenset(v.approver for v in await votes_of(session, row.id))

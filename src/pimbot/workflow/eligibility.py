@@ -26,19 +26,18 @@ BACKED_BY_ELIGIBILITY = frozenset({RequestKind.ACTIVATION.value, RequestKind.BRE
 RECONCILE_EVERY = timedelta(minutes=5)
 
 
-async def backed(session: AsyncSession, row: RequestRow, now: datetime) -> bool:
+async def backing(session: AsyncSession, row: RequestRow,
+                  now: datetime) -> tuple[bool, datetime | None]:
+    """Is ``row`` still backed by eligibility, and when does that end (None: never, or a kind
+    that stands on its own)? One query for both questions."""
     if row.kind not in BACKED_BY_ELIGIBILITY:
-        return True
-    return await eligibility(session, row.email, row.role, now) is not None
-
-
-async def eligibility_end(session: AsyncSession, row: RequestRow,
-                          now: datetime) -> datetime | None:
-    """When the eligibility behind ``row`` ends (None: never, or not an eligible kind)."""
-    if row.kind not in BACKED_BY_ELIGIBILITY:
-        return None
+        return True, None
     found = await eligibility(session, row.email, row.role, now)
-    return found.ends_at if found is not None else None
+    return found is not None, found.ends_at if found is not None else None
+
+
+async def backed(session: AsyncSession, row: RequestRow, now: datetime) -> bool:
+    return (await backing(session, row, now))[0]
 
 
 async def end_request(ctx: Context, session: AsyncSession, row: RequestRow, now: datetime,

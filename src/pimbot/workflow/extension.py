@@ -19,7 +19,7 @@ from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.eligibility import eligibility_end
+from pimbot.workflow.eligibility import backing
 from pimbot.workflow.outbox import (
     JobKind,
     notify_approvers,
@@ -214,7 +214,7 @@ async def _extend_row(ctx: Context, session: AsyncSession, row: RequestRow, amou
                       now: datetime, actor: str) -> None:
     assert row.expires_at is not None
     row.expires_at = row.expires_at + amount
-    cap = await eligibility_end(session, row, now)
+    _, cap = await backing(session, row, now)
     if cap is not None and cap < row.expires_at:
         row.expires_at = cap  # never beyond the eligibility behind it
     row.duration_s = (row.duration_s or 0) + int(amount.total_seconds())

@@ -26,7 +26,7 @@ from pimbot.store.tables import JobRow, RequestRow
 from pimbot.ui.views import View
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.eligibility import backed, eligibility_end, end_request
+from pimbot.workflow.eligibility import backing, end_request
 from pimbot.workflow.extension import schedule_expiry
 from pimbot.workflow.outbox import JobKind, notify_channels, notify_user, refresh_cards, schedule
 from pimbot.workflow.records import get_request, open_requests
@@ -89,10 +89,10 @@ async def grant(ctx: Context, job: ClaimedJob) -> None:
         revoking = [r for r in await _ended_in_flight(ctx, session, row) if _busy(r, now)]
         if revoking:
             raise SlotBusy(f"{row.id}: revoke of {revoking[0].id} in flight")
-        if not await backed(session, row, now):
+        still_backed, cap = await backing(session, row, now)
+        if not still_backed:
             await end_request(ctx, session, row, now, "no longer eligible")
             return
-        cap = await eligibility_end(session, row, now)
         row.provider_busy_until = now + PROVIDER_LEASE
     expires = _expiry(row, now)
     if cap is not None and (expires is None or cap < expires):
