@@ -123,7 +123,7 @@ async def _ask_running_bots_to_reconcile(db: Database) -> None:
     """Running pimbots read assignments from the database; a reconcile job makes them act on
     the change now (grant new active assignments, end removed ones) rather than at restart."""
     from pimbot.scheduling.queue import enqueue
-    from pimbot.workflow.outbox import JobKind
+    from pimbot.workflow.notices.outbox import JobKind
 
     async with db.transaction() as session:
         await enqueue(session, JobKind.RECONCILE.value, {}, SystemClock().now())

@@ -71,7 +71,7 @@ async def test_an_active_assignments_new_end_date_moves_its_grant(db: Database) 
         " until: \"2026-12-31T00:00:00Z\"}\n")
     pim = await make_pim(db, later)
     await pim.core.drain()
-    from pimbot.workflow.assignment import reconcile
+    from pimbot.workflow.usecases.assignment import reconcile
 
     await reconcile(pim.core.ctx)
     await pim.core.drain()

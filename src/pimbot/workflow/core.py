@@ -25,16 +25,16 @@ from pimbot.scheduling.worker import Worker
 from pimbot.store.database import Database
 from pimbot.store.tables import PersonRow, PlatformIdentityRow
 from pimbot.ui.cards import ActionId, Card, Reply
-from pimbot.workflow import queries
 from pimbot.workflow.actor import Actor
-from pimbot.workflow.assignment import reconcile
 from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
 from pimbot.workflow.dispatch import run_action, run_command
-from pimbot.workflow.drift import schedule_next as schedule_drift_check
 from pimbot.workflow.forms import prefix_for
-from pimbot.workflow.jobs import dispatch
-from pimbot.workflow.mfa import MfaService
+from pimbot.workflow.jobs.drift import schedule_next as schedule_drift_check
+from pimbot.workflow.jobs.handlers import dispatch
+from pimbot.workflow.mfa.service import MfaService
+from pimbot.workflow.usecases import queries
+from pimbot.workflow.usecases.assignment import reconcile
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,12 @@ from pimbot.domain.durations import parse_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.store.tables import PersonRow, PlatformIdentityRow
 from pimbot.ui.cards import ActionId, Reply
-from pimbot.workflow import activation, approval, assignment, extension, mfa_commands, queries
-from pimbot.workflow.activation import ActivationInput
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.context import Context
 from pimbot.workflow.forms import prefix_for
+from pimbot.workflow.mfa import commands as mfa_commands
+from pimbot.workflow.usecases import activation, approval, assignment, extension, queries
+from pimbot.workflow.usecases.activation import ActivationInput
 
 
 async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:

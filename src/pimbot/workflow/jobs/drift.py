@@ -21,7 +21,7 @@ from pimbot.store.tables import AssignmentRow, RequestRow
 from pimbot.ui.views import View
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.outbox import JobKind, schedule
+from pimbot.workflow.notices.outbox import JobKind, schedule
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record, record_alone
 from pimbot.workflow.context import Context
-from pimbot.workflow.outbox import (
+from pimbot.workflow.notices.outbox import (
     JobKind,
     notify_approvers,
     notify_channels,

@@ -19,10 +19,10 @@ from pimbot.ui.views import View
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record, record_alone
 from pimbot.workflow.context import Context
-from pimbot.workflow.eligibility import end_unbacked, schedule_reconcile
-from pimbot.workflow.extension import schedule_expiry
-from pimbot.workflow.outbox import JobKind, notify_channels, refresh_cards, schedule
-from pimbot.workflow.transitions import move
+from pimbot.workflow.lifecycle.eligibility import end_unbacked, schedule_reconcile
+from pimbot.workflow.lifecycle.transition import move
+from pimbot.workflow.notices.outbox import JobKind, notify_channels, refresh_cards, schedule
+from pimbot.workflow.usecases.extension import schedule_expiry
 
 
 async def require_admin(ctx: Context, actor: Actor, command: str) -> None:

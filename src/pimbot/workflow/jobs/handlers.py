@@ -12,10 +12,10 @@ from pimbot.scheduling.retry import PermanentJobError
 from pimbot.ui.views import View
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.grants import expire, grant, revoke
-from pimbot.workflow.outbox import JobKind, notify_approvers, notify_user, refresh_cards
+from pimbot.workflow.lifecycle.grants import expire, grant, revoke
+from pimbot.workflow.lifecycle.transition import move
+from pimbot.workflow.notices.outbox import JobKind, notify_approvers, notify_user, refresh_cards
 from pimbot.workflow.records import get_request, votes_of
-from pimbot.workflow.transitions import move
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ async def remind_expiry(ctx: Context, job: ClaimedJob) -> None:
 
 async def dispatch(ctx: Context, job: ClaimedJob) -> None:
     """Run a claimed job by kind (notifications live in workflow.notify)."""
-    from pimbot.workflow import notify
-    from pimbot.workflow.assignment import reconcile
-    from pimbot.workflow.drift import check_drift
+    from pimbot.workflow.jobs.drift import check_drift
+    from pimbot.workflow.notices import handlers as notify
+    from pimbot.workflow.usecases.assignment import reconcile
 
     try:
         kind = JobKind(job.kind)

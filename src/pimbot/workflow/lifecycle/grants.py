@@ -26,11 +26,17 @@ from pimbot.store.tables import JobRow, RequestRow
 from pimbot.ui.views import View
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.eligibility import backing, end_request
-from pimbot.workflow.extension import schedule_expiry
-from pimbot.workflow.outbox import JobKind, notify_channels, notify_user, refresh_cards, schedule
+from pimbot.workflow.lifecycle.eligibility import backing, end_request
+from pimbot.workflow.lifecycle.transition import move
+from pimbot.workflow.notices.outbox import (
+    JobKind,
+    notify_channels,
+    notify_user,
+    refresh_cards,
+    schedule,
+)
 from pimbot.workflow.records import get_request, open_requests
-from pimbot.workflow.transitions import move
+from pimbot.workflow.usecases.extension import schedule_expiry
 
 log = logging.getLogger(__name__)
 

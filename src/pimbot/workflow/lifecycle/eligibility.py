@@ -16,9 +16,9 @@ from pimbot.store.tables import RequestRow
 from pimbot.ui.views import View
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.outbox import JobKind, notify_user, refresh_cards, schedule
+from pimbot.workflow.lifecycle.transition import move
+from pimbot.workflow.notices.outbox import JobKind, notify_user, refresh_cards, schedule
 from pimbot.workflow.records import eligibility, open_requests
-from pimbot.workflow.transitions import move
 
 # Requests that exist because the person is eligible (active assignments stand on their own).
 BACKED_BY_ELIGIBILITY = frozenset({RequestKind.ACTIVATION.value, RequestKind.BREAKGLASS.value,

@@ -19,8 +19,9 @@ from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.eligibility import backing
-from pimbot.workflow.outbox import (
+from pimbot.workflow.lifecycle.eligibility import backing
+from pimbot.workflow.lifecycle.transition import move
+from pimbot.workflow.notices.outbox import (
     JobKind,
     notify_approvers,
     notify_channels,
@@ -28,7 +29,6 @@ from pimbot.workflow.outbox import (
     schedule,
 )
 from pimbot.workflow.records import active_activation, get_request, open_requests, snapshot
-from pimbot.workflow.transitions import move
 
 
 async def _owned(ctx: Context, session: AsyncSession, actor: Actor, request_id: str,

@@ -16,11 +16,11 @@ from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.eligibility import backed, end_request
-from pimbot.workflow.extension import apply_extension
-from pimbot.workflow.outbox import JobKind, notify_user, refresh_cards, schedule
+from pimbot.workflow.lifecycle.eligibility import backed, end_request
+from pimbot.workflow.lifecycle.transition import move
+from pimbot.workflow.notices.outbox import JobKind, notify_user, refresh_cards, schedule
 from pimbot.workflow.records import get_request, snapshot, votes_of
-from pimbot.workflow.transitions import move
+from pimbot.workflow.usecases.extension import apply_extension
 
 
 async def _precheck(ctx: Context, actor: Actor, request_id: str,
