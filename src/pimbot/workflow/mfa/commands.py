@@ -10,7 +10,7 @@ from pimbot.workflow.context import Context
 from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.mfa.service import MfaService
 from pimbot.workflow.notices.outbox import JobKind, schedule
-from pimbot.workflow.usecases.assignment import require_admin
+from pimbot.workflow.permissions import require_admin
 
 
 def _service(ctx: Context) -> MfaService:
