@@ -21,6 +21,7 @@ from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle.eligibility import end_unbacked, schedule_reconcile
 from pimbot.workflow.lifecycle.expiry import schedule_expiry
+from pimbot.workflow.lifecycle.stranded import end_stranded
 from pimbot.workflow.lifecycle.transition import move
 from pimbot.workflow.notices.outbox import JobKind, schedule
 from pimbot.workflow.permissions import require_admin
@@ -120,11 +121,13 @@ async def _follow_window(ctx: Context, session: AsyncSession, row: AssignmentRow
 
 
 async def reconcile(ctx: Context) -> int:
-    """Open a grant for every current active assignment without one; end removed ones; end
-    activations whose eligibility has gone (unassigned, dropped from the policy, expired).
-    Runs at start and every few minutes."""
+    """End what the policy no longer allows (removed roles, changed grants); open a grant
+    for every current active assignment without one; end removed ones; end activations
+    whose eligibility has gone (unassigned, dropped from the policy, expired). Runs at start
+    and every few minutes."""
     now = ctx.clock.now()
     opened = 0
+    await end_stranded(ctx)
     async with ctx.db.transaction() as session:
         await end_unbacked(ctx, session, now)
         assignments = (await session.execute(select(AssignmentRow).where(
