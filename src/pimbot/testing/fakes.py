@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pimbot.ports import GrantTarget, SentMessage, Unreachable
 from pimbot.ui.cards import Card
@@ -30,34 +32,62 @@ class ProviderCall:
     email: str
     role: str
     activation_id: str
+    grant: dict[str, Any] = field(default_factory=dict)
 
 
 class RecordingProvider:
-    """Records every call; ``held`` is what the person would hold at a real provider."""
+    """Records every call, and answers like both kinds of receiving system at once.
+
+    ``held`` is a *membership* system: (email, role) is in it from a grant to a revoke.
+    ``credentials`` is a *per-activation credential* system: a grant mints one credential
+    for its activation id (returned as the ref), and only a revoke naming that activation id
+    and ref removes it. ``granted`` / ``revoked`` count successful calls by (activation id,
+    ref), so a test can check that each grant was matched by exactly one revoke.
+    """
 
     def __init__(self, *, fail_grants: int = 0, fail_revokes: int = 0) -> None:
         self.calls: list[ProviderCall] = []
         self.held: set[tuple[str, str]] = set()
+        self.credentials: dict[str, tuple[str, str, str]] = {}  # ref → (id, email, role)
+        self.granted: Counter[tuple[str, str]] = Counter()
+        self.revoked: Counter[tuple[str, str]] = Counter()
         self.fail_grants = fail_grants
         self.fail_revokes = fail_revokes
 
     async def grant(self, target: GrantTarget) -> str | None:
-        self.calls.append(ProviderCall("grant", target.email, target.role, target.activation_id))
+        self.calls.append(ProviderCall("grant", target.email, target.role, target.activation_id,
+                                       dict(target.grant)))
         if self.fail_grants > 0:
             self.fail_grants -= 1
             raise RuntimeError("provider unavailable")
         self.held.add((target.email, target.role))
-        return f"ref-{target.activation_id}"
+        ref = f"ref-{target.activation_id}"
+        self.credentials[ref] = (target.activation_id, target.email, target.role)
+        self.granted[(target.activation_id, ref)] += 1
+        return ref
 
     async def revoke(self, target: GrantTarget, ref: str | None) -> None:
-        self.calls.append(ProviderCall("revoke", target.email, target.role, target.activation_id))
+        self.calls.append(ProviderCall("revoke", target.email, target.role, target.activation_id,
+                                       dict(target.grant)))
         if self.fail_revokes > 0:
             self.fail_revokes -= 1
             raise RuntimeError("provider unavailable")
         self.held.discard((target.email, target.role))
+        if ref is not None and self.credentials.get(ref, ("",))[0] == target.activation_id:
+            del self.credentials[ref]
+        self.revoked[(target.activation_id, ref or "")] += 1
+
+    def unmatched(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(activation id, ref) whose successful grants are not matched by exactly one
+        successful revoke (several grants of one activation id are one credential: the calls
+        are idempotent). A revoke after a grant that failed (no ref) is a harmless clean-up."""
+        keys = set(self.granted) | set(self.revoked)
+        return {k: (self.granted[k], self.revoked[k]) for k in keys
+                if (self.granted[k] > 0 and self.revoked[k] != 1) or self.revoked[k] > 1}
 
     async def check(self, target: GrantTarget) -> bool:
-        self.calls.append(ProviderCall("check", target.email, target.role, target.activation_id))
+        self.calls.append(ProviderCall("check", target.email, target.role, target.activation_id,
+                                       dict(target.grant)))
         return (target.email, target.role) in self.held
 
     async def close(self) -> None:
