@@ -64,7 +64,7 @@ def _login_issues(draft: Draft, name: str, spec: PostgresProvider) -> Iterator[P
     if template_problem or not roles:
         return  # nobody is granted anything through it
     names = LoginNames(spec.login, spec.logins)
-    granted = {role.grant.get("role") for role in roles}
+    granted = {grant for role in roles if isinstance(grant := role.grant.get("role"), str)}
     owners: dict[str, tuple[str, str]] = {}  # login -> (email, where named)
     for email, where in _known_people(draft, at, spec.logins).items():
         login = names.of(email)
