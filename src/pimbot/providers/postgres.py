@@ -118,9 +118,16 @@ class PostgresProvider:
             login = self._login_of(target.email)
         else:
             login = recorded.login
+        email = target.email.strip().lower()
         async with self._connect("revoke") as conn:
             if not await conn.fetchval(_ROLE_EXISTS, login):
                 return  # no login, no membership: nothing to revoke
+            if recorded is None and not await self._may_be_theirs(conn, login, email):
+                # no ref (e.g. the clean-up after a refused grant): the login the template
+                # gives is someone else's, so this person holds nothing through it
+                log.info("postgres %s: %s is not %s's login; nothing to revoke",
+                         self.name, login, email)
+                return
             if not await conn.fetchval(_ROLE_EXISTS, role):
                 return  # the role is gone, so nobody holds it
             await conn.execute(f"REVOKE {quote_ident(role)} FROM {quote_ident(login)}")
@@ -144,6 +151,14 @@ class PostgresProvider:
 
     async def close(self) -> None:
         return None  # one connection per call: nothing is held open
+
+    async def _may_be_theirs(self, conn: Any, login: str, email: str) -> bool:
+        if self.logins.reserved_for(login) not in (None, email):
+            return False
+        note = await conn.fetchval(
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1", login
+        )
+        return marker_owner(note) in (None, email)
 
     def _role_of(self, target: GrantTarget) -> str:
         role = target.grant.get("role")
