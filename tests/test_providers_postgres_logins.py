@@ -165,6 +165,16 @@ async def test_a_login_that_gained_members_since_its_last_grant_is_refused(lab: 
     assert not await lab.conn.fetchval("SELECT pg_has_role($1, $2, 'USAGE')", member, lab.role)
 
 
+async def test_pimbots_own_user_as_a_member_is_not_someone_else(lab: Lab) -> None:
+    """PostgreSQL 16 makes a CREATEROLE user a member of every role it creates."""
+    provider, target = lab.provider(), lab.target("hana@example.com")
+    ref = await provider.grant(target)
+    await provider.revoke(target, ref)
+    await lab.conn.execute(f'GRANT "{lab.login("hana")}" TO current_user')
+    await provider.grant(target)
+    assert await lab.is_member(lab.login("hana"))
+
+
 async def test_the_login_override_is_used_and_adopts_a_login_a_dba_made(lab: Lab) -> None:
     own = lab.login("bsmith")
     kept = lab.login("carol")

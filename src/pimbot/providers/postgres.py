@@ -43,9 +43,13 @@ log = logging.getLogger(__name__)
 
 _ROLE_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)"
 _LOGIN = """
+-- pimbot's own user is left out of the members: PostgreSQL 16 makes a CREATEROLE user a
+-- member (with ADMIN OPTION) of every role it creates
 SELECT r.rolcanlogin AS can_login, r.rolsuper AS superuser,
        r.rolname = current_user AS is_pimbot,
-       EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid) AS has_members,
+       EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid
+               AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user))
+         AS has_members,
        shobj_description(r.oid, 'pg_authid') AS note
 FROM pg_roles r WHERE r.rolname = $1
 """
@@ -181,7 +185,9 @@ class PostgresProvider:
 
     async def _claim(self, conn: Any, login: str, email: str) -> None:
         """Make ``login`` this person's, or refuse: see the module docstring for the rules."""
-        refuse = self._refusal(login, email)
+        def refuse(why: str) -> ProviderError:
+            return self._refused(login, email, why)
+
         owner = self.logins.reserved_for(login)
         if owner not in (None, email):
             raise refuse("is given to another person by the policy's logins")
@@ -209,16 +215,13 @@ class PostgresProvider:
         await conn.execute(_comment(login, email))
         log.info("postgres %s: adopted login %s for %s (policy logins)", self.name, login, email)
 
-    def _refusal(self, login: str, email: str) -> Any:
-        def refuse(why: str) -> ProviderError:
-            log.warning("postgres %s: refused login %s for %s: %s", self.name, login, email, why)
-            return ProviderError(
-                f"postgres {self.name}: login {login} {why}; refusing to grant to it "
-                f"(an admin can give {email} a login of their own in providers.{self.name}.logins)",
-                retryable=False,
-            )
-
-        return refuse
+    def _refused(self, login: str, email: str, why: str) -> ProviderError:
+        log.warning("postgres %s: refused login %s for %s: %s", self.name, login, email, why)
+        return ProviderError(
+            f"postgres {self.name}: login {login} {why}; refusing to grant to it "
+            f"(an admin can give {email} a login of their own in providers.{self.name}.logins)",
+            retryable=False,
+        )
 
     async def _create_login(self, conn: Any, login: str, email: str) -> bool:
         """Create the login marked as this person's; False if it was created concurrently."""
