@@ -19,8 +19,8 @@ from pimbot.secretbox import SecretBox, generate_key, load_key, rotate_key
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow, MfaEnrollmentRow
 from pimbot.testing.fakes import FakeClock
-from pimbot.workflow.mfa import MfaService
-from pimbot.workflow.mfa_qr import qr_matrix, qr_png, qr_text
+from pimbot.workflow.mfa.qr import qr_matrix, qr_png, qr_text
+from pimbot.workflow.mfa.service import MfaService
 
 BOB = "bob@example.com"
 CAROL = "carol@example.com"

@@ -11,10 +11,9 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from pimbot.ports import SentMessage
-from pimbot.ui.cards import Card, Form
+from pimbot.ui.cards import Card
 from pimbot_console.render import render_card, render_update
 
 PLATFORM = "console"
@@ -101,7 +100,3 @@ class ConsoleGateway:
             # A card printed by an earlier run of the console: show it afresh.
             log.info("redrawing a card from an earlier console session")
             self.screen.print(render_card(card, "(earlier session)", updated=True))
-
-    async def open_form(self, email: str, form: Form, context: dict[str, Any]) -> bool:
-        """The console cannot open forms (a ``Reply.form`` is printed as what is missing)."""
-        return False

@@ -24,7 +24,7 @@ from pimbot.ports import Clock, Provider, SystemClock
 from pimbot.providers import build_providers
 from pimbot.store.database import Database
 from pimbot.workflow.core import PimCore
-from pimbot.workflow.mfa import MfaService
+from pimbot.workflow.mfa.service import MfaService
 from pimbot_console.app import ConsoleAdapter
 from pimbot_server.http import HttpServer
 from pimbot_server.mounting import MountedAdapter, load_adapter

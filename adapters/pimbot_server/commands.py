@@ -96,7 +96,10 @@ async def policy_apply(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply: bool) -> int:
     from pimbot.policy import PolicyError, load_policy, resolve_policy_path
+    from pimbot.policy.live_grants import ProviderStillInUse
     from pimbot.policy.plan import apply_policy, format_plan, plan_policy
+    from pimbot.workflow.context import Context
+    from pimbot.workflow.lifecycle.stranded import end_stranded
 
     path = resolve_policy_path(args.file or settings.policy_file, Path.cwd())
     try:
@@ -108,9 +111,13 @@ async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply:
     try:
         if apply:
             changes = await apply_policy(db, policy, SystemClock())
+            await end_stranded(Context(db=db, clock=SystemClock(), policy=policy, providers={}))
             await _ask_running_bots_to_reconcile(db)
         else:
             changes = await plan_policy(db, policy)
+    except ProviderStillInUse as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     finally:
         await db.dispose()
     print(format_plan(changes))
@@ -123,7 +130,7 @@ async def _ask_running_bots_to_reconcile(db: Database) -> None:
     """Running pimbots read assignments from the database; a reconcile job makes them act on
     the change now (grant new active assignments, end removed ones) rather than at restart."""
     from pimbot.scheduling.queue import enqueue
-    from pimbot.workflow.outbox import JobKind
+    from pimbot.workflow.notices.outbox import JobKind
 
     async with db.transaction() as session:
         await enqueue(session, JobKind.RECONCILE.value, {}, SystemClock().now())

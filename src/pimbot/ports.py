@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pimbot.ui.cards import Card, Form
+from pimbot.ui.cards import Card
 
 
 class Clock(Protocol):
@@ -46,18 +46,6 @@ class ChatGateway(Protocol):
     async def send_to_channel(self, channel: str, card: Card) -> SentMessage: ...
 
     async def update(self, sent: SentMessage, card: Card) -> None: ...
-
-    async def open_form(self, email: str, form: Form, context: dict[str, Any]) -> bool:
-        """Open a form for a person if the platform can (a trigger id, a task module)."""
-        ...
-
-
-class IdentityDirectory(Protocol):
-    """Platform user id ↔ email."""
-
-    async def email_of(self, user_id: str) -> str | None: ...
-
-    async def user_id_of(self, email: str) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pimbot.testing.fakes import FakeClock, RecordingProvider
 from pimbot.ui.cards import ActionId, Card, Form, Reply
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.core import PimCore
-from pimbot.workflow.mfa import MfaService
+from pimbot.workflow.mfa.service import MfaService
 from pimbot_console.app import ConsoleSession
 from pimbot_console.gateway import ConsoleGateway, Screen
 from pimbot_console.render import render_card

@@ -28,7 +28,7 @@ from pimbot.store.database import Database
 from pimbot.store.tables import RequestRow
 from pimbot.testing.fakes import FakeClock, RecordingProvider
 from pimbot.workflow.core import PimCore
-from pimbot.workflow.mfa import MfaService
+from pimbot.workflow.mfa.service import MfaService
 from pimbot_slack.app import SlackAdapter
 
 KEY = re.compile(r"Key: ([A-Z2-7]+)")

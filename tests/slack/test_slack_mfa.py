@@ -15,7 +15,7 @@ from slack_driver import dm_of
 from slack_rig import KEY, Rig, running
 
 from pimbot.store.database import Database
-from pimbot.workflow.mfa_qr import PNG_SIGNATURE, qr_png
+from pimbot.workflow.mfa.qr import PNG_SIGNATURE, qr_png
 from pimbot_slack.handlers import IMAGE_FAILED, IMAGE_SENT
 
 POLICY = """

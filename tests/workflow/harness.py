@@ -17,7 +17,7 @@ from pimbot.testing.fakes import FakeClock, RecordingChatGateway, RecordingProvi
 from pimbot.ui.cards import ActionId, Card, Reply
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.core import PimCore
-from pimbot.workflow.mfa import MfaService
+from pimbot.workflow.mfa.service import MfaService
 
 POLICY = """
 admins: [sec-lead@example.com]

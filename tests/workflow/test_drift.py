@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow
-from pimbot.workflow.drift import schedule_next
+from pimbot.workflow.jobs.drift import schedule_next
 
 from .harness import POLICY, make_pim
 

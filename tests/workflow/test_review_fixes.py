@@ -10,7 +10,7 @@ from sqlalchemy import select
 from pimbot.policy import parse_policy
 from pimbot.policy.plan import apply_policy
 from pimbot.store.database import Database
-from pimbot.store.tables import JobRow, RequestRow
+from pimbot.store.tables import GrantRow, JobRow, RequestRow
 
 from .harness import POLICY, make_pim, request_id_of
 
@@ -35,8 +35,12 @@ async def test_a_grant_waiting_for_a_revoke_does_not_spend_its_attempts(db: Data
     first = request_id_of(await pim.say(BOB, "activate staging-deploy for 1h"))
     async with db.transaction() as session:  # another replica is revoking `first` right now
         row = await session.get(RequestRow, first)
-        assert row is not None
-        row.state, row.provider_busy_until = "deactivated", pim.clock.now() + timedelta(hours=1)
+        assert row is not None and row.grant_id is not None
+        grant = await session.get(GrantRow, row.grant_id)
+        assert grant is not None
+        row.state = "deactivated"
+        grant.state, grant.lease_token = "revoking", "elsewhere"
+        grant.lease_until = pim.clock.now() + timedelta(hours=1)
     second = request_id_of(await pim.say(BOB, "activate staging-deploy for 1h"))
     for _ in range(10):
         await pim.advance(timedelta(seconds=3))
@@ -71,7 +75,7 @@ async def test_an_active_assignments_new_end_date_moves_its_grant(db: Database) 
         " until: \"2026-12-31T00:00:00Z\"}\n")
     pim = await make_pim(db, later)
     await pim.core.drain()
-    from pimbot.workflow.assignment import reconcile
+    from pimbot.workflow.usecases.assignment import reconcile
 
     await reconcile(pim.core.ctx)
     await pim.core.drain()

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pimbot.domain.durations import format_duration
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Assignment, Policy, Role
+from pimbot.policy.live_grants import affected_grants, refuse_provider_removal
 from pimbot.policy.role_spec import canonical, role_spec, spec_differences
 from pimbot.ports import Clock
 from pimbot.store.audit_log import append_event
@@ -33,6 +34,7 @@ class ChangeKind(StrEnum):
     ROLE = "role"
     GROUP = "group"
     ASSIGNMENT = "assignment"
+    GRANT = "grant"  # a live grant the change affects: revoked with its recorded parameters
 
 
 class ChangeAction(StrEnum):
@@ -69,15 +71,31 @@ class _Step:
 
 
 async def plan_policy(db: Database, policy: Policy) -> list[Change]:
-    """What ``apply_policy`` would change, without changing anything."""
+    """What ``apply_policy`` would change, without changing anything. Raises
+    ProviderStillInUse when the policy removes a provider that still backs grants."""
     async with db.read() as session:
-        return [step.change for step in await _steps(session, policy)]
+        await refuse_provider_removal(session, policy)
+        changes = [step.change for step in await _steps(session, policy)]
+        return changes + await _grant_changes(session, policy)
+
+
+async def _grant_changes(session: AsyncSession, policy: Policy) -> list[Change]:
+    return [Change(ChangeKind.GRANT, ChangeAction.REMOVE, f"{g.email} {g.role}",
+                   f"{g.why}; revoked with the parameters it was granted with")
+            for g in await affected_grants(session, policy)]
 
 
 async def apply_policy(db: Database, policy: Policy, clock: Clock) -> list[Change]:
-    """Make the store match the policy in one write transaction; audit every change."""
+    """Make the store match the policy in one write transaction; audit every change.
+
+    The live grants the change affects are listed (kind ``grant``) but ended by the workflow
+    (``pimbot.workflow.lifecycle.stranded``), which revokes them with their recorded
+    parameters and tells their holders why. Refuses (ProviderStillInUse) to remove a provider
+    that still backs grants not yet revoked."""
     async with db.transaction() as session:
+        await refuse_provider_removal(session, policy)
         now = clock.now()
+        grant_changes = await _grant_changes(session, policy)
         steps = await _steps(session, policy)
         for step in steps:
             await step.apply(session, now)
@@ -91,7 +109,7 @@ async def apply_policy(db: Database, policy: Policy, clock: Clock) -> list[Chang
                 subject=step.change.key,
                 detail={"change": step.change.detail, **step.audit},
             )
-    return [step.change for step in steps]
+    return [step.change for step in steps] + grant_changes
 
 
 def format_plan(changes: list[Change]) -> str:

@@ -6,8 +6,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from pimbot.domain.durations import format_duration, parse_duration
-from pimbot.domain.model import ApprovalRule, BreakglassRule, Role
+from pimbot.domain.durations import format_duration
+from pimbot.domain.model import Role
 
 
 def role_spec(role: Role) -> dict[str, Any]:
@@ -36,36 +36,6 @@ def role_spec(role: Role) -> dict[str, Any]:
         "notify": list(role.notify),
         "expiry_reminder": _optional(role.expiry_reminder),
     }
-
-
-def role_from_spec(name: str, spec: dict[str, Any]) -> Role:
-    """The role a stored spec describes (the inverse of ``role_spec``)."""
-    approval = spec["approval"]
-    reminder = spec.get("expiry_reminder")
-    return Role(
-        name=name,
-        provider=spec["provider"],
-        description=spec["description"],
-        grant=dict(spec["grant"]),
-        max_duration=parse_duration(spec["max_duration"]),
-        default_duration=parse_duration(spec["default_duration"]),
-        require_mfa=spec["require_mfa"],
-        require_justification=spec["require_justification"],
-        require_ticket=spec["require_ticket"],
-        approval=ApprovalRule(
-            required=approval["required"],
-            approvers=tuple(approval["approvers"]),
-            min_approvals=approval["min_approvals"],
-            timeout=parse_duration(approval["timeout"]),
-            require_mfa=approval["require_mfa"],
-        ),
-        breakglass=BreakglassRule(
-            allowed=spec["breakglass"]["allowed"],
-            max_duration=parse_duration(spec["breakglass"]["max_duration"]),
-        ),
-        notify=tuple(spec["notify"]),
-        expiry_reminder=parse_duration(reminder) if reminder else None,
-    )
 
 
 def canonical(spec: Any) -> str:

@@ -52,7 +52,7 @@ class CommandProvider:
         commands: Mapping[CommandAction, tuple[str, ...]],
         *,
         env: Mapping[str, str] | None = None,
-        timeout: float = 60.0,
+        timeout: float = 30.0,
     ) -> None:
         self.name = name
         self._commands = dict(commands)

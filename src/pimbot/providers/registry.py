@@ -194,7 +194,7 @@ def _command(config: ProviderConfig, context: BuildContext) -> Provider:
         config.name,
         commands,
         env=child_env(context.env, s.str_list("pass_env")),
-        timeout=s.positive_seconds("timeout", 60.0),
+        timeout=s.positive_seconds("timeout", 30.0),
     )
 
 

@@ -8,6 +8,10 @@ from typing import Any
 from pimbot.domain.model import ProviderConfig
 from pimbot.providers.errors import ProviderConfigError
 
+# A provider call must end well within the lease pimbot holds while it runs (90 s), so a slow
+# provider can never let a second worker call it for the same grant.
+MAX_PROVIDER_TIMEOUT = 30.0
+
 
 class SettingsReader:
     """Reads a provider's YAML mapping (minus ``type``); unknown keys are refused up front."""
@@ -41,13 +45,19 @@ class SettingsReader:
         value = self._settings.get(key)
         return default if value is None else self._as_str(key, value, example)
 
-    def positive_seconds(self, key: str, default: float) -> float:
+    def positive_seconds(self, key: str, default: float,
+                         maximum: float = MAX_PROVIDER_TIMEOUT) -> float:
         value = self._settings.get(key)
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ProviderConfigError(
                 self.path(key), f"must be a positive number of seconds, not {value!r}", f"{key}: 10"
+            )
+        if value > maximum:
+            raise ProviderConfigError(
+                self.path(key), f"must be at most {maximum:g} seconds, not {value!r} (a provider "
+                "call must end well within the lease pimbot holds while it runs)", f"{key}: 10"
             )
         return float(value)
 

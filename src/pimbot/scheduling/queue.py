@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,9 +64,10 @@ async def enqueue(
 ) -> bool:
     """Write a job in the caller's transaction; it runs only if that transaction commits.
 
-    With a ``dedupe_key`` that any job (queued, done or failed) already has, nothing is
-    written. Returns whether a job was written. ``payload`` must be JSON and must not hold
-    secrets (it is stored in clear).
+    With a ``dedupe_key`` that a *queued* job already has, nothing is written; a job that has
+    run (done or failed, whether it found work or not) frees its key, so a key never stops a
+    job that is needed later. Returns whether a job was written. ``payload`` must be JSON and
+    must not hold secrets (it is stored in clear).
     """
     if due_at.tzinfo is None:
         raise ValueError("naive due_at; pimbot keeps aware UTC times only")
@@ -85,13 +86,29 @@ async def enqueue(
             last_error="",
             dedupe_key=dedupe_key,
         )
-        .on_conflict_do_nothing(index_elements=[JobRow.dedupe_key])
+        .on_conflict_do_nothing(index_elements=[JobRow.dedupe_key],
+                                index_where=text("status = 'queued'"))
     )
     result = await session.execute(statement)
     written = _rowcount(result) > 0
     if written:
         session.info[ENQUEUED_FLAG] = True
     return written
+
+
+async def reschedule(session: AsyncSession, dedupe_key: str, due_at: datetime) -> bool:
+    """Bring the queued job with ``dedupe_key`` forward (or back) to ``due_at``, in the
+    caller's transaction; wakes this process's worker on commit. Returns whether one moved."""
+    result = await session.execute(
+        update(JobRow)
+        .where(JobRow.dedupe_key == dedupe_key, JobRow.status == JobStatus.QUEUED.value)
+        .values(due_at=due_at)
+        .execution_options(synchronize_session=False)
+    )
+    moved = _rowcount(result) > 0
+    if moved:
+        session.info[ENQUEUED_FLAG] = True
+    return moved
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -210,9 +227,3 @@ class JobQueue:
             )
         times = [t for t in (free, held) if t is not None]
         return min(times) if times else None
-
-    async def job_status(self, job_id: int) -> JobStatus | None:
-        """The status of one job (for tests and diagnostics)."""
-        async with self.db.read() as session:
-            status = await session.scalar(select(JobRow.status).where(JobRow.id == job_id))
-        return JobStatus(status) if status is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -140,13 +142,63 @@ class RequestRow(Base):
     expires_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]  # the provider confirmed the revoke
-    provider_busy_until: Mapped[datetime | None]  # lease: one provider call in flight at a time
-    grant_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
+    grant_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     failure: Mapped[str] = mapped_column(Text, default="")
     votes_count: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_requests_email_role_state", "email", "role", "state"),)
     # Every change is a compare-and-set: UPDATE … WHERE version = ? (else StaleDataError).
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class GrantState(StrEnum):
+    GRANTING = "granting"  # the provider call is (or may have been) made
+    GRANTED = "granted"  # the provider confirmed it
+    REVOKING = "revoking"  # no hold is left: the revoke is due or in flight
+    REVOKED = "revoked"  # the provider confirmed the revoke
+
+
+LIVE_GRANT_STATES = (GrantState.GRANTING.value, GrantState.GRANTED.value)
+
+
+class GrantRow(Base):
+    """What pimbot granted at a provider, recorded when it granted it.
+
+    Revokes, drift checks and reconciliation read this record (provider, parameters, the
+    activation id sent, the provider's ref), never the current policy. A person's *slot* for a
+    role has at most one live grant (the unique index): every hold of the slot (activations,
+    an active assignment) shares it, and the last hold to end revokes it.
+    """
+
+    __tablename__ = "grants"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    activation_id: Mapped[str] = mapped_column(String(32))  # the id the provider was sent
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    ref: Mapped[str | None] = mapped_column(Text, nullable=True)
+    starts_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]  # as sent to the provider (advisory: pimbot revokes)
+    created_at: Mapped[datetime]
+    granted_at: Mapped[datetime | None]
+    revoke_due_at: Mapped[datetime | None]  # when the last hold ended
+    revoked_at: Mapped[datetime | None]
+    # One provider call at a time: a lease extended while the call is in flight, and a token
+    # that fences completion (a worker whose lease was taken over writes nothing).
+    lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_until: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failure: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        Index("uq_grants_live_slot", "email", "role", unique=True,
+              sqlite_where=text("state IN ('granting', 'granted')"),
+              postgresql_where=text("state IN ('granting', 'granted')")),
+        Index("ix_grants_email_role", "email", "role"),
+    )
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
@@ -190,13 +242,17 @@ class JobRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_expires_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
-    dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+    # Unique among queued jobs only: a job that ran (found work or not) frees its key.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # Bookkeeping only (the database's clock); due times always come from the Clock port.
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_jobs_status_due", "status", "due_at"),
-                      Index("ix_jobs_status_priority_due", "status", "priority", "due_at"))
+                      Index("ix_jobs_status_priority_due", "status", "priority", "due_at"),
+                      Index("uq_jobs_queued_dedupe_key", "dedupe_key", unique=True,
+                            sqlite_where=text("status = 'queued'"),
+                            postgresql_where=text("status = 'queued'")))
 
 
 class AuditEventRow(Base):
@@ -250,6 +306,8 @@ __all__ = [
     "AssignmentRow",
     "AuditEventRow",
     "Base",
+    "GrantRow",
+    "GrantState",
     "GroupMemberRow",
     "JobRow",
     "MessageRow",

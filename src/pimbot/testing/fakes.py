@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pimbot.ports import GrantTarget, SentMessage, Unreachable
-from pimbot.ui.cards import Card, Form
+from pimbot.ui.cards import Card
 
 
 class FakeClock:
@@ -86,7 +85,6 @@ class RecordingChatGateway:
     def __init__(self, platform: str = "console", unreachable: set[str] | None = None) -> None:
         self.platform = platform
         self.deliveries: list[Delivery] = []
-        self.forms: list[tuple[str, Form]] = []
         self.unreachable = unreachable or set()
 
     async def can_reach(self, email: str) -> bool:
@@ -103,10 +101,6 @@ class RecordingChatGateway:
     async def update(self, sent: SentMessage, card: Card) -> None:
         index = int(sent.ref["index"])
         self.deliveries[index].updates.append(card)
-
-    async def open_form(self, email: str, form: Form, context: dict[str, Any]) -> bool:
-        self.forms.append((email, form))
-        return False
 
     def _record(self, audience: str, card: Card) -> SentMessage:
         ref = SentMessage(self.platform, {"index": str(len(self.deliveries))})

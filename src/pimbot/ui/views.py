@@ -58,6 +58,7 @@ class RequestSnapshot:
     min_approvals: int
     approvers: tuple[str, ...]
     votes: tuple[Vote, ...]
+    kept_by: str = ""  # ended, but another of the person's requests still holds the grant
 
     @property
     def approvals(self) -> int:
@@ -187,8 +188,15 @@ def requester_card(snapshot: RequestSnapshot) -> Card:
                 RequestState.FAILED} else f"Access {state_words(snapshot)}."
             if snapshot.state in {RequestState.EXPIRED, RequestState.DEACTIVATED,
                                   RequestState.REVOKED}:
-                text += (" Access removed at the provider." if snapshot.revoked_at
-                         else " Removing access at the provider…")
+                if snapshot.decision_note and snapshot.state is RequestState.REVOKED:
+                    text += f" Why: {snapshot.decision_note}."
+                if snapshot.revoked_at:
+                    text += " Access removed at the provider."
+                elif snapshot.kept_by:
+                    text += (f" You still have {snapshot.role} through request "
+                             f"{snapshot.kept_by}.")
+                else:
+                    text += " Removing access at the provider…"
     return Card(
         title=f"Your {snapshot.kind.value} of {snapshot.role}: {state_words(snapshot)}",
         text=text, fields=tuple(fields), actions=actions,

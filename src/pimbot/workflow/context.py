@@ -12,7 +12,7 @@ from pimbot.ports import ChatGateway, Clock, Provider
 from pimbot.store.database import Database
 
 if TYPE_CHECKING:
-    from pimbot.workflow.mfa import MfaService
+    from pimbot.workflow.mfa.service import MfaService
 
 
 @dataclass

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -25,16 +24,16 @@ from pimbot.scheduling.worker import Worker
 from pimbot.store.database import Database
 from pimbot.store.tables import PersonRow, PlatformIdentityRow
 from pimbot.ui.cards import ActionId, Card, Reply
-from pimbot.workflow import queries
 from pimbot.workflow.actor import Actor
-from pimbot.workflow.assignment import reconcile
 from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
 from pimbot.workflow.dispatch import run_action, run_command
-from pimbot.workflow.drift import schedule_next as schedule_drift_check
 from pimbot.workflow.forms import prefix_for
-from pimbot.workflow.jobs import dispatch
-from pimbot.workflow.mfa import MfaService
+from pimbot.workflow.jobs.drift import schedule_next as schedule_drift_check
+from pimbot.workflow.jobs.handlers import dispatch
+from pimbot.workflow.mfa.service import MfaService
+from pimbot.workflow.usecases import queries
+from pimbot.workflow.usecases.assignment import reconcile
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +107,6 @@ class PimCore:
                 row.conversation_ref = conversation_ref or row.conversation_ref
             if await session.get(PersonRow, email) is None:
                 session.add(PersonRow(email=email, display_name=display_name, created_at=now))
-
-    async def identity(self, platform: str, user_id: str) -> PlatformIdentityRow | None:
-        async with self.db.read() as session:
-            return await session.get(PlatformIdentityRow, (platform, user_id))
-
-    async def identities_of(self, email: str, platform: str) -> list[PlatformIdentityRow]:
-        async with self.db.read() as session:
-            result = await session.execute(select(PlatformIdentityRow).where(
-                PlatformIdentityRow.email == email.lower(),
-                PlatformIdentityRow.platform == platform))
-            return list(result.scalars())
 
     async def home(self, actor: Actor) -> list[Card]:
         return await queries.home(self.ctx, actor)

@@ -11,11 +11,12 @@ from pimbot.domain.durations import parse_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.store.tables import PersonRow, PlatformIdentityRow
 from pimbot.ui.cards import ActionId, Reply
-from pimbot.workflow import activation, approval, assignment, extension, mfa_commands, queries
-from pimbot.workflow.activation import ActivationInput
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.context import Context
 from pimbot.workflow.forms import prefix_for
+from pimbot.workflow.mfa import commands as mfa_commands
+from pimbot.workflow.usecases import activation, approval, assignment, ending, extension, queries
+from pimbot.workflow.usecases.activation import ActivationInput
 
 
 async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
@@ -29,13 +30,13 @@ async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
                 command.role, command.duration, command.reason, command.ticket, command.code,
                 command.at))
         case c.Deactivate(role=role):
-            return await extension.deactivate(ctx, actor, role)
+            return await ending.deactivate(ctx, actor, role)
         case c.Extend(role=role, duration=duration, code=code):
             return await extension.extend(ctx, actor, role, duration, code=code)
         case c.Status():
             return await queries.status(ctx, actor)
         case c.Cancel(request_id=request_id):
-            return await extension.cancel(ctx, actor, request_id)
+            return await ending.cancel(ctx, actor, request_id)
         case c.Pending():
             return await queries.pending(ctx, actor)
         case c.Approve(request_id=request_id, comment=comment, code=code):
@@ -85,9 +86,9 @@ async def run_action(ctx: Context, actor: Actor, action: ActionId, value: str,
         case ActionId.SUBMIT_DENY:
             return await approval.deny(ctx, actor, value, inputs.get("reason", ""))
         case ActionId.CANCEL:
-            return await extension.cancel(ctx, actor, value)
+            return await ending.cancel(ctx, actor, value)
         case ActionId.DEACTIVATE:
-            return await extension.deactivate(ctx, actor, None, request_id=value)
+            return await ending.deactivate(ctx, actor, None, request_id=value)
         case ActionId.EXTEND:
             return await extension.extend(ctx, actor, None, None, request_id=value)
         case ActionId.SUBMIT_EXTEND:

@@ -9,7 +9,7 @@ from pimbot.domain.model import Policy
 from pimbot.ui.cards import ActionId, Choice, Form, Input, InputKind, Reply
 
 if TYPE_CHECKING:
-    from pimbot.workflow.activation import ActivationInput
+    from pimbot.workflow.usecases.activation import ActivationInput
 
 _DURATIONS = ("15m", "30m", "1h", "2h", "4h", "8h", "12h", "24h")
 PARTS = {"reason": "a reason", "ticket": "a ticket", "code": "your authenticator code"}

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.model import AssignmentType, Policy
-from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState
-from pimbot.store.tables import AssignmentRow, RequestRow, VoteRow
+from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState, is_terminal
+from pimbot.store.tables import AssignmentRow, GrantRow, GrantState, RequestRow, VoteRow
 from pimbot.ui.views import RequestSnapshot, Vote
 
 
@@ -43,7 +43,22 @@ async def snapshot(session: AsyncSession, policy: Policy, row: RequestRow) -> Re
         decided_by=row.decided_by, decision_note=row.decision_note, failure=row.failure,
         min_approvals=row.min_approvals, approvers=approvers,
         votes=tuple(Vote(v.approver, v.decision, v.comment, v.at) for v in votes),
+        kept_by=await _kept_by(session, row),
     )
+
+
+async def _kept_by(session: AsyncSession, row: RequestRow) -> str:
+    """Another request of the person that still holds the grant this ended one shared."""
+    if row.grant_id is None or row.revoked_at is not None or not is_terminal(
+            RequestState(row.state)):
+        return ""
+    grant = await session.get(GrantRow, row.grant_id)
+    if grant is None or grant.state != GrantState.GRANTED.value:
+        return ""
+    other = await session.scalar(select(RequestRow.id).where(
+        RequestRow.grant_id == row.grant_id, RequestRow.id != row.id,
+        RequestRow.state == RequestState.ACTIVE.value).limit(1))
+    return other or ""
 
 
 def _in_window(now: datetime):  # type: ignore[no-untyped-def]

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.decisions import ApprovalVerdict, decide_approver
 from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.lifecycle import Cause
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow, VoteRow
 from pimbot.ui.cards import Reply
-from pimbot.ui.views import View, state_words
+from pimbot.ui.views import state_words
 from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.eligibility import backed, end_request
-from pimbot.workflow.extension import apply_extension
-from pimbot.workflow.outbox import JobKind, notify_user, refresh_cards, schedule
+from pimbot.workflow.lifecycle.eligibility import backed
+from pimbot.workflow.lifecycle.transition import move
+from pimbot.workflow.notices.outbox import refresh_cards
 from pimbot.workflow.records import get_request, snapshot, votes_of
-from pimbot.workflow.transitions import move
+from pimbot.workflow.usecases.extension import apply_extension
 
 
 async def _precheck(ctx: Context, actor: Actor, request_id: str,
@@ -48,16 +47,11 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
     now = ctx.clock.now()
     if row.approval_due_at is not None and now >= row.approval_due_at:
         # The timeout job has not run yet (worker behind or down): the deadline still holds.
-        move(row, RequestState.TIMED_OUT, decided_at=now)
-        await session.flush()
-        await record(ctx, session, "pimbot", "request.timed_out", row.role, request=row.id,
-                     user=row.email)
-        await notify_user(session, now, row.email, View.REQUESTER, row.id)
-        await refresh_cards(session, now, row.id)
+        await move(ctx, session, row, Cause.TIMED_OUT)
         return Reply(ok=False, text=f"Request {row.id} timed out before your answer; nothing "
                                     "was approved.")
     if not await backed(session, row, now):
-        await end_request(ctx, session, row, now, "no longer eligible")
+        await move(ctx, session, row, Cause.INELIGIBLE, note="no longer eligible")
         return Reply(ok=False, text=f"{row.email} is no longer eligible for {row.role}, so "
                                     f"request {row.id} was cancelled; nothing was approved.")
     voted = frozenset(v.approver for v in await votes_of(session, row.id))
@@ -125,39 +119,23 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
         row.votes_count += 1
         approvals = sum(1 for v in await votes_of(session, row.id) if v.decision == "approve")
         if decision == "deny":
-            _decide(row, RequestState.DENIED, actor.email, note, now)
+            await move(ctx, session, row, Cause.DENIED, actor=actor.email, note=note,
+                       requester=row.email)
         elif approvals >= row.min_approvals:
-            _decide(row, RequestState.APPROVED, actor.email, note, now)
-        await session.flush()
-        await record(ctx, session, actor.email, f"request.{decision}d", row.role,
-                     request=row.id, requester=row.email, state=row.state)
-        await _after_vote(ctx, session, row, now)
+            await move(ctx, session, row, Cause.APPROVED, actor=actor.email, note=note,
+                       requester=row.email)
+            if row.kind == RequestKind.EXTENSION.value:
+                await apply_extension(ctx, session, row, now)
+        else:
+            await session.flush()  # the compare-and-set on votes_count
+            await record(ctx, session, actor.email, "request.approved", row.role,
+                         request=row.id, user=row.email, requester=row.email,
+                         state=row.state, approvals=approvals)
+            await refresh_cards(session, now, row.id)
         view = await snapshot(session, ctx.policy, row)
     done = {"approve": "Approved", "deny": "Denied"}[decision]
     return Reply(text=f"{done} request {row.id} ({row.email} → {row.role}); "
                       f"it is now {state_words(view)}.")
-
-
-def _decide(row: RequestRow, state: RequestState, who: str, note: str, now: datetime) -> None:
-    move(row, state, decided_by=who, decided_at=now, decision_note=note)
-
-
-async def _after_vote(ctx: Context, session: AsyncSession, row: RequestRow,
-                      now: datetime) -> None:
-    await refresh_cards(session, now, row.id)
-    if row.state == RequestState.PENDING_APPROVAL.value:
-        return
-    starts_later = row.start_at > now
-    if row.state != RequestState.APPROVED.value or starts_later or \
-            row.kind == RequestKind.EXTENSION.value:
-        await notify_user(session, now, row.email, View.REQUESTER, row.id)  # else: the grant will
-    if row.state != RequestState.APPROVED.value:
-        return
-    if row.kind == RequestKind.EXTENSION.value:
-        await apply_extension(ctx, session, row, now)
-    else:
-        await schedule(session, JobKind.GRANT, max(row.start_at, now),
-                       dedupe_key=f"grant:{row.id}", request_id=row.id)
 
 
 __all__ = ["ApprovalVerdict", "approve", "click_approve", "click_deny", "deny"]

@@ -6,11 +6,11 @@ from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.ui.cards import ActionId, Card, Form, Input, InputKind, Reply, Tone
 from pimbot.ui.views import View
 from pimbot.workflow.actor import Actor
-from pimbot.workflow.assignment import require_admin
 from pimbot.workflow.context import Context
 from pimbot.workflow.forms import prefix_for
-from pimbot.workflow.mfa import MfaService
-from pimbot.workflow.outbox import JobKind, schedule
+from pimbot.workflow.mfa.service import MfaService
+from pimbot.workflow.notices.outbox import JobKind, schedule
+from pimbot.workflow.permissions import require_admin
 
 
 def _service(ctx: Context) -> MfaService:

@@ -10,25 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.ids import new_id
+from pimbot.domain.lifecycle import Cause
 from pimbot.domain.model import AssignmentType
 from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState
 from pimbot.domain.times import resolve_until
 from pimbot.store.tables import AssignmentRow, RequestRow
 from pimbot.ui.cards import Reply
-from pimbot.ui.views import View
 from pimbot.workflow.actor import Actor
-from pimbot.workflow.audit import record, record_alone
+from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.eligibility import end_unbacked, schedule_reconcile
-from pimbot.workflow.extension import schedule_expiry
-from pimbot.workflow.outbox import JobKind, notify_channels, refresh_cards, schedule
-from pimbot.workflow.transitions import move
-
-
-async def require_admin(ctx: Context, actor: Actor, command: str) -> None:
-    if not ctx.policy.is_admin(actor.email):
-        await record_alone(ctx, actor.email, f"{command}.refused", "", reason="not_admin")
-        raise PimError(ErrorCode.FORBIDDEN, f"Only admins can use '{command}'.", "help")
+from pimbot.workflow.lifecycle.eligibility import end_unbacked, schedule_reconcile
+from pimbot.workflow.lifecycle.expiry import schedule_expiry
+from pimbot.workflow.lifecycle.stranded import end_stranded
+from pimbot.workflow.lifecycle.transition import move
+from pimbot.workflow.notices.outbox import JobKind, schedule
+from pimbot.workflow.permissions import require_admin
 
 
 async def assign(ctx: Context, actor: Actor, email: str, role_name: str, kind: AssignmentType,
@@ -102,16 +98,8 @@ async def _end_assignment_grant(ctx: Context, session: AsyncSession, assignment_
         RequestRow.assignment_id == assignment_id,
         RequestRow.state.in_([s.value for s in OPEN_STATES])))
     for request in result.scalars():
-        if request.state == RequestState.ACTIVE.value:
-            move(request, RequestState.REVOKED, ended_at=now)
-            await schedule(session, JobKind.REVOKE, now, dedupe_key=f"revoke:{request.id}",
-                           request_id=request.id)
-            role = ctx.policy.roles.get(request.role)
-            await notify_channels(session, now, role.notify if role else (), View.NOTICE,
-                                  request.id, "ended")
-        else:
-            move(request, RequestState.CANCELLED, ended_at=now)
-        await refresh_cards(session, now, request.id)
+        await move(ctx, session, request, Cause.ASSIGNMENT_ENDED, note="assignment removed",
+                   assignment=assignment_id)
 
 
 async def _follow_window(ctx: Context, session: AsyncSession, row: AssignmentRow,
@@ -133,11 +121,13 @@ async def _follow_window(ctx: Context, session: AsyncSession, row: AssignmentRow
 
 
 async def reconcile(ctx: Context) -> int:
-    """Open a grant for every current active assignment without one; end removed ones; end
-    activations whose eligibility has gone (unassigned, dropped from the policy, expired).
-    Runs at start and every few minutes."""
+    """End what the policy no longer allows (removed roles, changed grants); open a grant
+    for every current active assignment without one; end removed ones; end activations
+    whose eligibility has gone (unassigned, dropped from the policy, expired). Runs at start
+    and every few minutes."""
     now = ctx.clock.now()
     opened = 0
+    await end_stranded(ctx)
     async with ctx.db.transaction() as session:
         await end_unbacked(ctx, session, now)
         assignments = (await session.execute(select(AssignmentRow).where(

@@ -1,21 +1,22 @@
-"""Durable job handlers by kind: timeouts and reminders here, grants in ``grants.py``,
-notifications in ``notify.py``. Every handler is idempotent: a job run twice (a lease lost,
-a retry) changes nothing twice, because each state change is a compare-and-set."""
+"""Durable job handlers by kind: timeouts and reminders here, grants in
+``lifecycle/grants.py``, notifications in ``notices/handlers.py``. Every handler is
+idempotent: a job run twice (a lease lost, a retry) changes nothing twice, because each state
+change is a compare-and-set."""
 
 from __future__ import annotations
 
 import logging
 
+from pimbot.domain.lifecycle import Cause
 from pimbot.domain.states import RequestState
 from pimbot.scheduling.queue import ClaimedJob
 from pimbot.scheduling.retry import PermanentJobError
 from pimbot.ui.views import View
-from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.grants import expire, grant, revoke
-from pimbot.workflow.outbox import JobKind, notify_approvers, notify_user, refresh_cards
+from pimbot.workflow.lifecycle.grants import expire, grant, revoke
+from pimbot.workflow.lifecycle.transition import move
+from pimbot.workflow.notices.outbox import JobKind, notify_approvers, notify_user
 from pimbot.workflow.records import get_request, votes_of
-from pimbot.workflow.transitions import move
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,7 @@ async def approval_timeout(ctx: Context, job: ClaimedJob) -> None:
             return
         if row.approval_due_at is not None and row.approval_due_at > now:
             return
-        move(row, RequestState.TIMED_OUT, decided_at=now)
-        await session.flush()
-        await record(ctx, session, "pimbot", "request.timed_out", row.role, request=row.id,
-                     user=row.email)
-        await notify_user(session, now, row.email, View.REQUESTER, row.id)
-        await refresh_cards(session, now, row.id)
+        await move(ctx, session, row, Cause.TIMED_OUT)
 
 
 async def remind_approvers(ctx: Context, job: ClaimedJob) -> None:
@@ -60,9 +56,9 @@ async def remind_expiry(ctx: Context, job: ClaimedJob) -> None:
 
 async def dispatch(ctx: Context, job: ClaimedJob) -> None:
     """Run a claimed job by kind (notifications live in workflow.notify)."""
-    from pimbot.workflow import notify
-    from pimbot.workflow.assignment import reconcile
-    from pimbot.workflow.drift import check_drift
+    from pimbot.workflow.jobs.drift import check_drift
+    from pimbot.workflow.notices import handlers as notify
+    from pimbot.workflow.usecases.assignment import reconcile
 
     try:
         kind = JobKind(job.kind)

@@ -29,7 +29,7 @@ from pimbot.secretbox import SecretBox, SecretBoxError
 from pimbot.store.audit_log import append_event
 from pimbot.store.database import Database
 from pimbot.store.tables import MfaEnrollmentRow, MfaUsedStepRow
-from pimbot.workflow.mfa_qr import qr_png, qr_text
+from pimbot.workflow.mfa.qr import qr_png, qr_text
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from pimbot.domain.model import Role
-from pimbot.domain.states import RequestState
 from pimbot.ports import GrantTarget
-from pimbot.store.tables import AssignmentRow, RequestRow
+from pimbot.store.tables import AssignmentRow, GrantRow, GrantState
 from pimbot.ui.views import View
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.outbox import JobKind, schedule
+from pimbot.workflow.lifecycle.grants import target_of
+from pimbot.workflow.notices.outbox import JobKind, schedule
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,16 @@ async def check_drift(ctx: Context) -> int:
         async with ctx.db.read() as session:
             people = set((await session.execute(select(AssignmentRow.email).where(
                 AssignmentRow.role == role.name, AssignmentRow.removed_at.is_(None)))).scalars())
-            active = set((await session.execute(select(RequestRow.email).where(
-                RequestRow.role == role.name,
-                RequestRow.state == RequestState.ACTIVE.value))).scalars())
+            granted = {g.email: g for g in (await session.execute(select(GrantRow).where(
+                GrantRow.role == role.name,
+                GrantRow.state == GrantState.GRANTED.value))).scalars()}
         provider = ctx.provider(role)
+        active = set(granted)
         for email in sorted(people | active):
-            target = GrantTarget("drift-check", email, role.name, dict(role.grant), now, None)
+            # What pimbot granted is checked as it was granted; anyone else with the role's
+            # current parameters.
+            target = target_of(granted[email]) if email in granted else GrantTarget(
+                "drift-check", email, role.name, dict(role.grant), now, None)
             try:
                 held = await provider.check(target)
             except Exception as exc:  # a failing check is reported once per run, not fatal

@@ -11,14 +11,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pimbot.domain.states import RequestKind, RequestState
+from pimbot.domain.lifecycle import Cause
+from pimbot.domain.states import RequestKind
 from pimbot.store.tables import RequestRow
-from pimbot.ui.views import View
-from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.outbox import JobKind, notify_user, refresh_cards, schedule
+from pimbot.workflow.lifecycle.transition import move
+from pimbot.workflow.notices.outbox import JobKind, schedule
 from pimbot.workflow.records import eligibility, open_requests
-from pimbot.workflow.transitions import move
 
 # Requests that exist because the person is eligible (active assignments stand on their own).
 BACKED_BY_ELIGIBILITY = frozenset({RequestKind.ACTIVATION.value, RequestKind.BREAKGLASS.value,
@@ -40,29 +39,13 @@ async def backed(session: AsyncSession, row: RequestRow, now: datetime) -> bool:
     return (await backing(session, row, now))[0]
 
 
-async def end_request(ctx: Context, session: AsyncSession, row: RequestRow, now: datetime,
-                      why: str) -> None:
-    """Cancel a waiting request, or revoke an active one, because its backing is gone."""
-    if row.state == RequestState.ACTIVE.value:
-        move(row, RequestState.REVOKED, ended_at=now, decision_note=why)
-        await schedule(session, JobKind.REVOKE, now, dedupe_key=f"revoke:{row.id}",
-                       request_id=row.id)
-    else:
-        move(row, RequestState.CANCELLED, decided_at=now, decision_note=why)
-    await session.flush()
-    await record(ctx, session, "pimbot", "request.ended_ineligible", row.role,
-                 request=row.id, user=row.email, reason=why)
-    await notify_user(session, now, row.email, View.REQUESTER, row.id)
-    await refresh_cards(session, now, row.id)
-
-
 async def end_unbacked(ctx: Context, session: AsyncSession, now: datetime,
                        email: str | None = None, role: str | None = None) -> int:
     """End every open request (of ``email`` / ``role`` if given) no longer backed."""
     ended = 0
     for row in await open_requests(session, email=email, role=role):
         if row.kind in BACKED_BY_ELIGIBILITY and not await backed(session, row, now):
-            await end_request(ctx, session, row, now, "no longer eligible")
+            await move(ctx, session, row, Cause.INELIGIBLE, note="no longer eligible")
             ended += 1
     return ended
 

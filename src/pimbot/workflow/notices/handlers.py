@@ -9,8 +9,8 @@ from pimbot.scheduling.queue import ClaimedJob
 from pimbot.ui.views import View, problem_card, render
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.delivery import Delivery
-from pimbot.workflow.outbox import JobKind, schedule
+from pimbot.workflow.notices.delivery import Delivery
+from pimbot.workflow.notices.outbox import JobKind, schedule
 from pimbot.workflow.records import get_request, snapshot
 
 log = logging.getLogger(__name__)

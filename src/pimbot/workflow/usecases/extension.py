@@ -1,4 +1,4 @@
-"""Ending and extending access: deactivate, cancel, extend (through approval where required)."""
+"""Extending active access: the role's rules apply again (MFA, approval, its maximum)."""
 
 from __future__ import annotations
 
@@ -8,98 +8,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.decisions import approvals_needed
 from pimbot.domain.durations import format_duration
-from pimbot.domain.errors import AuditNote, ErrorCode, PimError
+from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Role
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow
 from pimbot.ui.cards import Reply
-from pimbot.ui.views import View, requester_card
+from pimbot.ui.views import requester_card
 from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.eligibility import backing
-from pimbot.workflow.outbox import (
+from pimbot.workflow.lifecycle.eligibility import backing
+from pimbot.workflow.lifecycle.expiry import schedule_expiry
+from pimbot.workflow.notices.outbox import (
     JobKind,
     notify_approvers,
-    notify_channels,
     refresh_cards,
     schedule,
 )
+from pimbot.workflow.permissions import owned
 from pimbot.workflow.records import active_activation, get_request, open_requests, snapshot
-from pimbot.workflow.transitions import move
-
-
-async def _owned(ctx: Context, session: AsyncSession, actor: Actor, request_id: str,
-                 action: str) -> RequestRow:
-    row = await get_request(session, request_id)
-    if row.email != actor.email and not ctx.policy.is_admin(actor.email):
-        raise PimError(ErrorCode.FORBIDDEN, f"Request {row.id} is not yours.", "status",
-                       audit=AuditNote(f"{action}.refused", row.role,
-                                       {"request": row.id, "reason": "not_owner"}))
-    return row
-
-
-async def deactivate(ctx: Context, actor: Actor, role_name: str | None,
-                     request_id: str | None = None) -> Reply:
-    """End access now: one request (a button), or every activation of a role (by name), so
-    that no overlapping activation keeps the grant after the person asked to drop it."""
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
-        if request_id is not None:
-            rows = [await _owned(ctx, session, actor, request_id, "deactivation")]
-        else:
-            role = ctx.role(role_name)
-            rows = [r for r in await open_requests(
-                session, email=actor.email, role=role.name,
-                states=frozenset({RequestState.ACTIVE, RequestState.APPROVED}))
-                if r.kind in {RequestKind.ACTIVATION.value, RequestKind.BREAKGLASS.value}]
-            if not rows:
-                raise PimError(ErrorCode.STATE, f"You have no active {role.name} access.",
-                               "status")
-        for row in rows:
-            await _end_now(ctx, session, actor, row, now)
-        view = await snapshot(session, ctx.policy, rows[-1])
-    what = rows[-1].role if len(rows) == 1 else f"{len(rows)} activations of {rows[-1].role}"
-    return Reply(text=f"Deactivated {what}; removing access at the provider.",
-                 card=requester_card(view))
-
-
-async def _end_now(ctx: Context, session: AsyncSession, actor: Actor, row: RequestRow,
-                   now: datetime) -> None:
-    if row.state == RequestState.APPROVED.value:
-        move(row, RequestState.CANCELLED, decided_by=actor.email, ended_at=now)
-    else:
-        move(row, RequestState.DEACTIVATED, ended_at=now, decided_by=row.decided_by)
-        await schedule(session, JobKind.REVOKE, now, dedupe_key=f"revoke:{row.id}",
-                       request_id=row.id)
-        role = ctx.policy.roles.get(row.role)
-        await notify_channels(session, now, role.notify if role else (), View.NOTICE,
-                              row.id, "ended")
-    await session.flush()
-    await record(ctx, session, actor.email, "request.deactivated", row.role,
-                 request=row.id, user=row.email)
-    await refresh_cards(session, now, row.id)
-
-
-async def cancel(ctx: Context, actor: Actor, request_id: str) -> Reply:
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
-        row = await _owned(ctx, session, actor, request_id, "cancellation")
-        if row.state not in {RequestState.PENDING_APPROVAL.value, RequestState.APPROVED.value} \
-                or (row.kind == RequestKind.EXTENSION.value and \
-                row.state == RequestState.APPROVED.value):
-            raise PimError(ErrorCode.STATE,
-                           f"Request {row.id} is {row.state.replace('_', ' ')}; only waiting "
-                           "requests can be cancelled.",
-                           f"deactivate {row.role}" if row.state == "active" else "status")
-        move(row, RequestState.CANCELLED, decided_by=actor.email, decided_at=now)
-        await session.flush()
-        await record(ctx, session, actor.email, "request.cancelled", row.role, request=row.id)
-        await refresh_cards(session, now, row.id)
-        view = await snapshot(session, ctx.policy, row)
-    return Reply(text=f"Cancelled request {row.id}.", card=requester_card(view))
 
 
 async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: timedelta | None,
@@ -123,7 +52,7 @@ async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: ti
             raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
         await ctx.mfa.verify(actor.email, code, purpose=f"extend {role.name}")
     async with ctx.db.transaction() as session:
-        row = await _owned(ctx, session, actor, row.id, "extension")
+        row = await owned(ctx, session, actor, row.id, "extension")
         _check_extension(row, role, amount)
         if role.approval.required:
             ext = await _request_extension(ctx, session, actor, row, amount, now)
@@ -139,7 +68,7 @@ async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: ti
 async def _extendable(ctx: Context, session: AsyncSession, actor: Actor,
                       role_name: str | None, request_id: str | None) -> RequestRow:
     if request_id is not None:
-        return await _owned(ctx, session, actor, request_id, "extension")
+        return await owned(ctx, session, actor, request_id, "extension")
     role = ctx.role(role_name)
     found = await active_activation(session, actor.email, role.name)
     if found is None:
@@ -225,21 +154,4 @@ async def _extend_row(ctx: Context, session: AsyncSession, row: RequestRow, amou
     await refresh_cards(session, now, row.id)
 
 
-async def schedule_expiry(ctx: Context, session: AsyncSession, row: RequestRow) -> None:
-    """The expiry job and the reminder before it (keys carry the time: extensions add new)."""
-    if row.expires_at is None:
-        return
-    stamp = int(row.expires_at.timestamp())
-    await schedule(session, JobKind.EXPIRE, row.expires_at,
-                   dedupe_key=f"expire:{row.id}:{stamp}", request_id=row.id)
-    role = ctx.policy.roles.get(row.role)
-    if role is not None and role.expiry_reminder is not None and row.granted_at is not None:
-        remind_at = row.expires_at - role.expiry_reminder
-        if remind_at > ctx.clock.now():
-            await schedule(session, JobKind.REMIND_EXPIRY, remind_at,
-                           dedupe_key=f"remind:{row.id}:{stamp}", request_id=row.id,
-                           expires_at=row.expires_at.isoformat())
-
-
-__all__ = ["apply_extension", "cancel", "deactivate", "extend",
-           "schedule_expiry"]
+__all__ = ["apply_extension", "extend"]

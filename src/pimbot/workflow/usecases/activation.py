@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.decisions import (
@@ -17,7 +19,7 @@ from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Role
-from pimbot.domain.states import RequestKind, RequestState
+from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState
 from pimbot.domain.times import resolve_when
 from pimbot.store.tables import RequestRow
 from pimbot.ui.cards import Reply
@@ -26,7 +28,8 @@ from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record, record_alone
 from pimbot.workflow.context import Context
-from pimbot.workflow.outbox import (
+from pimbot.workflow.lifecycle.holds import lock_slot
+from pimbot.workflow.notices.outbox import (
     JobKind,
     notify_approvers,
     notify_channels,
@@ -107,9 +110,52 @@ async def breakglass(ctx: Context, actor: Actor, role_name: str, reason: str,
         raise PimError(ErrorCode.JUSTIFICATION, "Break-glass needs a reason.",
                        f"breakglass {role.name} reason INC-42 database down")
     bounded = bound_duration(role, duration or role.breakglass.max_duration, breakglass=True)
+    async with ctx.db.read() as session:
+        held = await _breakglass_held(session, actor.email, role.name)
+    if held is not None:
+        await _refuse_second_breakglass(ctx, actor, role, held)
     await _verify_mfa(ctx, actor.email, code, f"breakglass {role.name}")
     given = ActivationInput(role.name, bounded, reason)
-    return await _create(ctx, actor, role, RequestKind.BREAKGLASS, bounded, given, now)
+    try:
+        return await _create(ctx, actor, role, RequestKind.BREAKGLASS, bounded, given, now)
+    except _BreakglassHeld as race:  # another break-glass committed a moment earlier
+        await _refuse_second_breakglass(ctx, actor, role, race.request_id)
+
+
+class _BreakglassHeld(Exception):
+    def __init__(self, request_id: str) -> None:
+        super().__init__(request_id)
+        self.request_id = request_id
+
+
+async def _breakglass_held(session: AsyncSession, email: str, role: str) -> str | None:
+    """A break-glass of this person and role that is open, or ended but whose access is not
+    yet confirmed removed (its follow-up is still open): one at a time."""
+    rows = (await session.scalars(select(RequestRow).where(
+        RequestRow.email == email, RequestRow.role == role,
+        RequestRow.kind == RequestKind.BREAKGLASS.value,
+        or_(RequestRow.state.in_([s.value for s in OPEN_STATES]),
+            (RequestRow.grant_id.is_not(None) & RequestRow.revoked_at.is_(None))))
+        .order_by(RequestRow.requested_at.desc()).limit(1))).all()
+    return rows[0].id if rows else None
+
+
+async def _refuse_second_breakglass(ctx: Context, actor: Actor, role: Role,
+                                    held: str) -> NoReturn:
+    """Refuse, audit, and alert the admins: a second break-glass is a signal."""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        await record(ctx, session, actor.email, "breakglass.refused", role.name, "refused",
+                     reason="already_active", request=held)
+        title = f"{actor.email} tried a second break-glass of {role.name}"
+        text = (f"Request {held} is still active or its access is not yet removed; the new "
+                "break-glass was refused.")
+        for admin in ctx.policy.admins:
+            await schedule(session, JobKind.NOTIFY, now, audience=f"user:{admin}",
+                           view=View.PROBLEM.value, request_id=held, title=title, text=text)
+    raise PimError(ErrorCode.CONFLICT,
+                   f"You already have break-glass access to {role.name} (request {held}); only "
+                   "one at a time. The admins were told of this attempt.", "status")
 
 
 def _start_time(at: str | None, now: datetime) -> datetime:
@@ -156,6 +202,11 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
         votes_count=0,
     )
     async with ctx.db.transaction() as session:
+        if kind is RequestKind.BREAKGLASS:
+            await lock_slot(ctx, session, actor.email, role.name)  # one break-glass at a time
+            held = await _breakglass_held(session, actor.email, role.name)
+            if held is not None:
+                raise _BreakglassHeld(held)
         session.add(row)
         await session.flush()
         await record(ctx, session, actor.email, f"{kind.value}.requested", role.name,

@@ -1,0 +1,1 @@
+"""Handlers of the durable jobs, by kind."""

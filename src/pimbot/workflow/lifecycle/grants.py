@@ -1,0 +1,290 @@
+"""Where access really changes: the grant, expire and revoke jobs, exactly once.
+
+The grant job of a request either joins the live grant of the person's slot (another hold
+already gave them the role: no provider call) or opens a new grant record and calls the
+provider under the record's lease (``leases``). The record keeps what was granted: provider,
+parameters, the activation id sent and the provider's ref; the revoke reads only that record.
+Expiry revokes at once in its own job, with the revoke job written in the same transaction
+as the durable promise.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pimbot.domain.ids import new_id
+from pimbot.domain.lifecycle import Cause
+from pimbot.domain.states import RequestKind, RequestState
+from pimbot.ports import GrantTarget, Provider
+from pimbot.providers.errors import ProviderError
+from pimbot.scheduling.queue import ClaimedJob, reschedule
+from pimbot.store.tables import GrantRow, GrantState, RequestRow
+from pimbot.ui.views import View
+from pimbot.workflow.audit import record
+from pimbot.workflow.context import Context
+from pimbot.workflow.lifecycle import leases
+from pimbot.workflow.lifecycle.eligibility import backing
+from pimbot.workflow.lifecycle.holds import (
+    due_for_revoke,
+    holders,
+    lock_slot,
+    revoke_key,
+    slot_grants,
+)
+from pimbot.workflow.lifecycle.leases import SlotBusy
+from pimbot.workflow.lifecycle.transition import move
+from pimbot.workflow.notices.outbox import notify_channels, notify_user, refresh_cards
+from pimbot.workflow.records import get_request
+
+log = logging.getLogger(__name__)
+
+ALERT_EVERY = 10  # a failing revoke alerts on its first failure and every tenth after
+
+
+def target_of(grant: GrantRow) -> GrantTarget:
+    """What the provider is told: only what the record says was granted."""
+    return GrantTarget(activation_id=grant.activation_id, email=grant.email, role=grant.role,
+                       grant=dict(grant.params), starts_at=grant.starts_at,
+                       expires_at=grant.expires_at)
+
+
+def _provider(ctx: Context, grant: GrantRow) -> Provider:
+    try:
+        return ctx.providers[grant.provider]
+    except KeyError:
+        raise ProviderError(f"provider '{grant.provider}' is not set up", retryable=True) \
+            from None
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+# -- grant -------------------------------------------------------------------------------------
+
+
+async def grant(ctx: Context, job: ClaimedJob) -> None:
+    claimed = await _open_or_join(ctx, job.payload["request_id"])
+    if claimed is None:
+        return
+    grant_id, token = claimed
+    async with ctx.db.read() as session:
+        record_row = await session.get(GrantRow, grant_id)
+    assert record_row is not None
+    try:
+        ref = await leases.call_under_lease(
+            ctx, grant_id, token, lambda: _provider(ctx, record_row).grant(target_of(record_row)))
+    except Exception as exc:
+        await leases.release(ctx, grant_id, token)
+        final = isinstance(exc, ProviderError) and not exc.retryable
+        if final or job.attempts + 1 >= job.max_attempts:
+            await _grant_failed(ctx, job.payload["request_id"], grant_id, _brief(exc))
+            return
+        raise
+    await _granted(ctx, grant_id, token, ref)
+
+
+async def _open_or_join(ctx: Context, request_id: str) -> tuple[str, str] | None:
+    """In one transaction under the slot lock: join the slot's live grant (done, returns
+    None), or open (or retake) this request's own grant record and its lease."""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        row = await get_request(session, request_id)
+        if row.state != RequestState.APPROVED.value:
+            return None  # ended before its grant: nothing was granted for it
+        role = ctx.policy.roles.get(row.role)
+        if role is None:
+            await move(ctx, session, row, Cause.POLICY_CHANGED,
+                       note=f"role {row.role} is no longer in the policy")
+            return None
+        await lock_slot(ctx, session, row.email, row.role)
+        still_backed, cap = await backing(session, row, now)
+        if not still_backed:
+            await move(ctx, session, row, Cause.INELIGIBLE, note="no longer eligible")
+            return None
+        expires = _expiry(row, now, cap)
+        for live in await slot_grants(session, row.email, row.role):
+            if live.state == GrantState.GRANTED.value and _same_grant(live, role.provider,
+                                                                     role.grant):
+                row.grant_id = live.id  # another hold gave them the role: join it
+                row.expires_at = expires
+                await move(ctx, session, row, Cause.GRANTED, grant=live.id, joined=True,
+                           expires_at=_iso(expires))
+                return None
+            if live.id != row.grant_id:
+                raise SlotBusy(f"{row.id}: grant {live.id} of this slot is {live.state}")
+        existing = await session.get(GrantRow, row.grant_id) if row.grant_id else None
+        if existing is None:
+            existing = GrantRow(
+                id=new_id("g"), email=row.email, role=row.role, provider=role.provider,
+                params=dict(role.grant), activation_id=row.id,
+                state=GrantState.GRANTING.value, starts_at=now, expires_at=expires,
+                created_at=now, failures=0, failure="")
+            session.add(existing)
+            row.grant_id = existing.id
+        existing.expires_at = expires
+        row.expires_at = expires
+        token = leases.take(ctx, existing)
+        await session.flush()
+        return existing.id, token
+
+
+def _same_grant(grant: GrantRow, provider: str, params: dict[str, object]) -> bool:
+    return grant.provider == provider and dict(grant.params) == dict(params)
+
+
+def _expiry(row: RequestRow, now: datetime, cap: datetime | None) -> datetime | None:
+    if row.kind == RequestKind.ASSIGNMENT.value:
+        expires = row.expires_at  # an assignment ends at its own end date
+    else:
+        expires = now + timedelta(seconds=row.duration_s or 0)
+    if cap is not None and (expires is None or cap < expires):
+        expires = cap  # access never outlasts the eligibility behind it
+    return expires
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+async def _granted(ctx: Context, grant_id: str, token: str, ref: str | None) -> None:
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        record_row = await leases.fenced(ctx, session, grant_id, token)
+        record_row.state = GrantState.GRANTED.value
+        record_row.ref = ref
+        record_row.granted_at = now
+        await session.flush()
+        row = await get_request(session, record_row.activation_id)
+        if row.state == RequestState.APPROVED.value:
+            await move(ctx, session, row, Cause.GRANTED, grant=grant_id,
+                       expires_at=_iso(row.expires_at))
+            return
+        # Ended while the grant was in flight: take it back unless another hold joined.
+        await record(ctx, session, "pimbot", "grant.applied_late", row.role, request=row.id,
+                     user=row.email, grant=grant_id)
+        if not await holders(session, grant_id, besides=row.id):
+            await due_for_revoke(ctx, session, record_row)
+
+
+async def _grant_failed(ctx: Context, request_id: str, grant_id: str, reason: str) -> None:
+    async with ctx.db.transaction() as session:
+        record_row = await session.get(GrantRow, grant_id, with_for_update=True)
+        assert record_row is not None
+        record_row.failure = reason
+        if record_row.state == GrantState.GRANTING.value:
+            # The provider may have applied part of it: make sure nothing is left behind.
+            await due_for_revoke(ctx, session, record_row)
+        row = await get_request(session, request_id)
+        if row.state == RequestState.APPROVED.value:
+            row.failure = reason
+            await move(ctx, session, row, Cause.GRANT_FAILED, outcome="failed", error=reason)
+
+
+# -- expire and revoke ---------------------------------------------------------------------------
+
+
+async def expire(ctx: Context, job: ClaimedJob) -> None:
+    """End an activation at its time and revoke at once, in this job (the revoke job written
+    with the expiry is the safety net if this process dies before the provider confirms)."""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        row = await get_request(session, job.payload["request_id"])
+        if row.state != RequestState.ACTIVE.value or row.expires_at is None:
+            return
+        if row.expires_at > now:
+            return  # extended since this job was written; a newer job exists
+        await move(ctx, session, row, Cause.EXPIRED)
+        grant_id = row.grant_id
+    if grant_id is not None:
+        await revoke_grant(ctx, grant_id, attempts=None)
+
+
+async def revoke(ctx: Context, job: ClaimedJob) -> None:
+    grant_id = job.payload.get("grant_id")
+    if grant_id is None:  # a job written before grant records (payload: the request)
+        async with ctx.db.read() as session:
+            grant_id = (await get_request(session, job.payload["request_id"])).grant_id
+        if grant_id is None:
+            return
+    await revoke_grant(ctx, grant_id, attempts=job.attempts)
+
+
+async def revoke_grant(ctx: Context, grant_id: str, attempts: int | None) -> None:
+    """Revoke what the record says was granted. ``attempts`` is the revoke job's failure
+    count; None for the attempt made by the expiry itself, whose failure hands over to the
+    revoke job at once."""
+    async with ctx.db.transaction() as session:
+        record_row = await session.get(GrantRow, grant_id)
+        if record_row is None or record_row.state != GrantState.REVOKING.value:
+            return  # revoked already, or still held (nothing to do, and no key consumed)
+        if attempts is None and leases.busy(record_row, ctx):
+            return  # the revoke job has it
+        token = leases.take(ctx, record_row)
+    try:
+        await leases.call_under_lease(ctx, grant_id, token, lambda: _provider(
+            ctx, record_row).revoke(target_of(record_row), record_row.ref))
+    except Exception as exc:
+        await leases.release(ctx, grant_id, token)
+        await _revoke_failed(ctx, grant_id, _brief(exc), retry_now=attempts is None)
+        if attempts is None:
+            log.warning("revoke of grant %s failed; the revoke job retries: %s", grant_id,
+                        type(exc).__name__)
+            return
+        raise
+    await _revoked(ctx, grant_id, token)
+
+
+async def _revoke_failed(ctx: Context, grant_id: str, reason: str, *, retry_now: bool) -> None:
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        record_row = await session.get(GrantRow, grant_id)
+        assert record_row is not None
+        record_row.failures += 1
+        record_row.failure = reason
+        if retry_now:
+            await reschedule(session, revoke_key(grant_id), now)
+        if (record_row.failures - 1) % ALERT_EVERY:
+            return
+        await record(ctx, session, "pimbot", "revoke.failing", record_row.role, "failed",
+                     grant=grant_id, user=record_row.email, error=reason)
+        for row in await _holds_of(session, grant_id):
+            row.failure = reason
+            await session.flush()
+            await notify_channels(session, now, _channels(ctx, row.role), View.NOTICE, row.id,
+                                  "revoke_failing")
+
+
+async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        record_row = await leases.fenced(ctx, session, grant_id, token)
+        if record_row.state != GrantState.REVOKING.value:
+            return
+        record_row.state = GrantState.REVOKED.value
+        record_row.revoked_at = now
+        await session.flush()
+        await record(ctx, session, "pimbot", "grant.revoked", record_row.role,
+                     request=record_row.activation_id, user=record_row.email, grant=grant_id)
+        for row in await _holds_of(session, grant_id):
+            if row.revoked_at is not None:
+                continue
+            row.revoked_at = now
+            await session.flush()
+            if row.state != RequestState.FAILED.value:
+                await notify_user(session, now, row.email, View.REQUESTER, row.id)
+            await refresh_cards(session, now, row.id)
+
+
+async def _holds_of(session: AsyncSession, grant_id: str) -> list[RequestRow]:
+    result = await session.execute(select(RequestRow).where(RequestRow.grant_id == grant_id))
+    return list(result.scalars())
+
+
+def _channels(ctx: Context, role_name: str) -> tuple[str, ...]:
+    role = ctx.policy.roles.get(role_name)
+    return role.notify if role else ()

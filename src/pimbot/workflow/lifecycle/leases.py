@@ -1,0 +1,110 @@
+"""One provider call at a time per grant: a lease that cannot be outrun.
+
+The lease is taken in a transaction (compare-and-set on the grant's version), extended while
+the call is in flight, and fenced: the transaction that records the outcome checks that the
+lease token is still the one it took, so a worker whose lease was taken over (a stalled
+process, clock skew between replicas) records nothing and writes no follow-up. Provider
+calls are cut off at ``CALL_LIMIT``, well below the lease, and the policy refuses provider
+timeouts above it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pimbot.providers.settings import MAX_PROVIDER_TIMEOUT
+from pimbot.scheduling.retry import RetryLater
+from pimbot.store.tables import GrantRow
+from pimbot.workflow.context import Context
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PROVIDER_LEASE = timedelta(seconds=90)
+CALL_LIMIT = timedelta(seconds=MAX_PROVIDER_TIMEOUT + 5)  # the provider's own timeout, plus
+HEARTBEAT_SECONDS = 0.5  # how often (real time) the lease is looked at while a call runs
+assert CALL_LIMIT * 2 < PROVIDER_LEASE
+
+
+class SlotBusy(RetryLater):
+    """Another provider call for this grant (or slot) is in flight: the job waits without
+    spending an attempt and looks again."""
+
+
+class LeaseLost(Exception):
+    """This worker's lease on the grant was taken over: it must record nothing."""
+
+
+def busy(grant: GrantRow, ctx: Context) -> bool:
+    return grant.lease_until is not None and grant.lease_until > ctx.clock.now()
+
+
+def take(ctx: Context, grant: GrantRow) -> str:
+    """Take the lease on ``grant`` (in the caller's transaction); returns its token."""
+    if busy(grant, ctx):
+        raise SlotBusy(f"grant {grant.id}: a provider call is in flight")
+    token = secrets.token_hex(8)
+    grant.lease_token = token
+    grant.lease_until = ctx.clock.now() + PROVIDER_LEASE
+    return token
+
+
+async def fenced(ctx: Context, session: AsyncSession, grant_id: str, token: str) -> GrantRow:
+    """The grant, locked for this transaction, if ``token`` still holds its lease."""
+    grant = await session.get(GrantRow, grant_id, with_for_update=True,
+                              populate_existing=True)
+    if grant is None or grant.lease_token != token:
+        raise LeaseLost(grant_id)
+    grant.lease_token = None
+    grant.lease_until = None
+    return grant
+
+
+async def release(ctx: Context, grant_id: str, token: str) -> None:
+    """Give the lease back after a failed call (nothing else changes)."""
+    async with ctx.db.transaction() as session:
+        await session.execute(update(GrantRow).where(
+            GrantRow.id == grant_id, GrantRow.lease_token == token).values(
+            lease_token=None, lease_until=None).execution_options(synchronize_session=False))
+
+
+async def call_under_lease(ctx: Context, grant_id: str, token: str,
+                           call: Callable[[], Awaitable[T]]) -> T:
+    """Run ``call`` (bounded by CALL_LIMIT) while keeping the lease alive."""
+    keeper = asyncio.create_task(_keep_alive(ctx, grant_id, token))
+    try:
+        async with asyncio.timeout(CALL_LIMIT.total_seconds()):
+            return await call()
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+
+
+async def _keep_alive(ctx: Context, grant_id: str, token: str) -> None:
+    """Extend the lease whenever a third of it has passed (by the Clock)."""
+    extended_at = ctx.clock.now()
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        now = ctx.clock.now()
+        if now - extended_at < PROVIDER_LEASE / 3:
+            continue
+        try:
+            async with ctx.db.transaction() as session:
+                await session.execute(update(GrantRow).where(
+                    GrantRow.id == grant_id, GrantRow.lease_token == token).values(
+                    lease_until=now + PROVIDER_LEASE).execution_options(
+                    synchronize_session=False))
+            extended_at = now
+        except Exception:  # the fence protects correctness; keep trying
+            log.warning("could not extend the provider lease of grant %s", grant_id)

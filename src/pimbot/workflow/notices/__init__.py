@@ -1,0 +1,1 @@
+"""Telling people: the outbox written with each change, delivery, and card redraws."""
