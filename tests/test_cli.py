@@ -31,6 +31,18 @@ assignments:
   - {user: bob@example.com, role: no-such-role, type: eligible}
 """
 
+POSTGRES_POLICY = """\
+admins: [bob.smith@example.com]
+providers:
+  proddb: {type: postgres, dsn: "postgresql://pimbot@db.example.com/prod"}
+roles:
+  prod-db-admin:
+    provider: proddb
+    grant: {role: "app_admin\\"; DROP ROLE postgres; --"}
+assignments:
+  - {user: bob-smith@example.com, role: prod-db-admin, type: eligible}
+"""
+
 
 @dataclass
 class Done:
@@ -115,6 +127,30 @@ def test_policy_validate_lists_every_error_with_its_yaml_path(cli: Cli) -> None:
     assert "roles.prod-db-admin.default_duraton" in done.err
     assert "assignments[0].role" in done.err
     assert done.out == ""
+
+
+def test_policy_validate_reports_what_the_postgres_provider_would_refuse(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = cli.tmp_path / "pg.yaml"
+    bad.write_text(POSTGRES_POLICY, encoding="utf-8")
+    done = cli("policy", "validate", str(bad))
+    assert done.code == 1
+    errors = done.err.strip().splitlines()
+    assert errors == [
+        f"{bad}: roles.prod-db-admin.grant.role: 'app_admin\"; DROP ROLE postgres; --' is not a "
+        "PostgreSQL role name ([A-Za-z_][A-Za-z0-9_.-]*, at most 63 characters)",
+        f"{bad}: assignments[0].user: bob-smith@example.com and bob.smith@example.com (admins[0])"
+        " would share the PostgreSQL login bob_smith on proddb; give one of them a login of their"
+        " own in providers.proddb.logins",
+    ]
+    for args in (["policy", "plan", str(bad)], ["policy", "apply", str(bad)]):
+        done = cli(*args)
+        assert (done.code, done.err.strip().splitlines()) == (1, errors)
+    monkeypatch.setenv("PIMBOT_POLICY", str(bad))
+    started = cli("run")
+    assert started.code == 1
+    assert "roles.prod-db-admin.grant.role" in started.err
 
 
 def test_policy_validate_accepts_a_good_file(cli: Cli) -> None:

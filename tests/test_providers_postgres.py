@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -66,7 +67,7 @@ async def test_grant_creates_a_login_role_that_can_log_in(cluster: Cluster) -> N
 
     login = f"pimbot_t_{cluster.tag}_o_brien_smith_jr_pim"
     row = await cluster.role_row(login)
-    assert ref == login
+    assert ref is not None and json.loads(ref) == {"login": login, "role": cluster.role}
     assert row["rolcanlogin"] is True
     assert row["rolsuper"] is False
     assert await cluster.conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", login, cluster.role)

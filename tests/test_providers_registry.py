@@ -91,6 +91,19 @@ def test_postgres_login_template_is_checked(login: str) -> None:
     assert build_error(config).path == "providers.db.login"
 
 
+@pytest.mark.parametrize(
+    ("logins", "path"),
+    [
+        ("bob@example.com: bob", "providers.db.logins"),
+        ({"bob@example.com": "pg_bob"}, "providers.db.logins.bob@example.com"),
+        ({"a@example.com": "ab", "b@example.com": "ab"}, "providers.db.logins.b@example.com"),
+    ],
+)
+def test_postgres_login_overrides_are_checked(logins: object, path: str) -> None:
+    config = ProviderConfig("db", "postgres", {"dsn": "postgresql://db/x", "logins": logins})
+    assert build_error(config).path == path
+
+
 def test_postgres_drift_and_dsn_env_are_read() -> None:
     config = ProviderConfig(
         "db", "postgres", {"dsn_env": "PROD_DSN", "drift": "ignore", "login": "pim_{email_local}"}

@@ -66,6 +66,7 @@ async def server() -> AsyncIterator[Server]:
         yield made
     finally:
         await conn.execute(f'DROP ROLE IF EXISTS "{made.login}"')
+        await conn.execute(f'DROP ROLE IF EXISTS "{made.login}_own"')
         await conn.execute(f'DROP ROLE IF EXISTS "{made.role}"')
         await conn.close()
 
@@ -89,3 +90,25 @@ async def test_an_activation_makes_the_login_a_member_until_it_is_deactivated(
     assert run.code == 0, run.err
     assert not await server.is_member()
     run.answer("Deactivated prod-db-admin")
+
+
+async def test_a_second_person_on_the_same_login_gets_a_failed_grant_with_the_reason(
+    tmp_path: Path, server: Server
+) -> None:
+    """bob.TAG@ holds the login bob_TAG; bob-TAG@ (assigned from chat, so unknown to the
+    policy's own checks) maps to it too, and is refused rather than handed bob's login."""
+    policy = tmp_path / "pg-policy.yaml"
+    policy.write_text(
+        POLICY.format(dsn=server.dsn, role=server.role, user=server.user), encoding="utf-8"
+    )
+    other = server.user.replace("bob.", "bob-")
+    async with open_console(tmp_path, console_env(tmp_path, policy)) as console:
+        await console.type(f"as {server.user}", "activate prod-db-admin for 30m reason fix index")
+        await console.read_until("Your activation of prod-db-admin: active")
+        await console.type("as sec-lead@example.com", f"assign {other} prod-db-admin eligible")
+        await console.type(f"as {other}", "activate prod-db-admin for 30m reason me too")
+        failed = await console.read_until("the grant failed")
+        assert f"login {server.login} belongs to another person" in failed
+        run = await console.finish()  # after the clean-up revoke of the failed grant, too
+    assert run.code == 0, run.err
+    assert await server.is_member()  # bob's grant is untouched

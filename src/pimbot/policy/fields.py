@@ -182,6 +182,26 @@ def _json_mapping(value: Any) -> dict[str, Any]:
 JsonMapping = Annotated[dict[str, Any], BeforeValidator(_json_mapping)]
 
 
+def _login_overrides(value: Any) -> dict[str, str]:
+    """``{EMAIL: LOGIN}``: a person's own login, instead of the one the template gives."""
+    if not isinstance(value, dict):
+        raise problem(f"{show(value)} is not a mapping of emails to logins")
+    logins: dict[str, str] = {}
+    for email, login in value.items():
+        if not isinstance(email, str) or not _EMAIL.fullmatch(email.strip()):
+            raise problem(f"{show(email)} is not an email (logins maps emails to logins)")
+        if not isinstance(login, str) or not login.strip():
+            raise problem(f"the login of {email.strip()} must be a non-empty text")
+        key = email.strip().lower()
+        if key in logins:
+            raise problem(f"{key} is named twice")
+        logins[key] = login.strip()
+    return logins
+
+
+LoginOverrides = Annotated[dict[str, str], BeforeValidator(_login_overrides)]
+
+
 def _command_line(value: Any) -> list[str]:
     if isinstance(value, str) and value.strip():
         return shlex.split(value)

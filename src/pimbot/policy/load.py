@@ -13,6 +13,7 @@ from pimbot.domain.model import Policy
 from pimbot.policy.checks import check_draft
 from pimbot.policy.convert import to_policy
 from pimbot.policy.issues import PolicyError, PolicyIssue
+from pimbot.policy.provider_checks import check_providers
 from pimbot.policy.sections import read_sections
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     document = _read_yaml(text, source)
     draft, issues = read_sections(document)
     issues.extend(check_draft(draft))
+    issues.extend(check_providers(draft))
     if issues:
         raise PolicyError(source, issues)
     policy = to_policy(draft)

@@ -22,6 +22,7 @@ from pimbot.policy.fields import (
     EndTime,
     HttpUrl,
     JsonMapping,
+    LoginOverrides,
     NoResponseAction,
     NotifyTarget,
     OptDayDuration,
@@ -110,6 +111,7 @@ class PostgresProvider(ProviderSpec):
     dsn: OptText = None  # e.g. postgresql://pimbot@db/prod
     dsn_env: OptText = None  # or the name of an environment variable holding the DSN
     login: Text = "{email_local}"  # the database login of a person: {email}, {email_local}
+    logins: LoginOverrides = {}  # {EMAIL: LOGIN}: people whose login the template does not give
     drift: DriftAction = "alert"  # postgres checks for drift unless told to ignore it
     timeout: Seconds = 10.0
 

@@ -5,6 +5,7 @@ from pimbot.providers.registry import (
     ProviderType,
     build_provider,
     build_providers,
+    grant_parameter_problems,
     provider_config_errors,
 )
 
@@ -14,5 +15,6 @@ __all__ = [
     "ProviderType",
     "build_provider",
     "build_providers",
+    "grant_parameter_problems",
     "provider_config_errors",
 ]

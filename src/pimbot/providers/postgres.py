@@ -2,15 +2,19 @@
 
 Identifiers cannot be bound as query parameters, so every name is first checked against a
 strict pattern and then double-quoted; values (names in catalog queries) are always bound.
+
+A grant goes only to a login that is this person's alone: pimbot creates it and marks it as
+theirs (its comment, see ``postgres_names``), and refuses a login that belongs to someone
+else, that it did not create (unless the policy names it for this person in ``logins:``),
+that is a superuser or pimbot's own user, that cannot log in, or that has members (whoever
+is a member of it would inherit the grant).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
-import string
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
@@ -19,24 +23,42 @@ import asyncpg
 
 from pimbot.ports import GrantTarget
 from pimbot.providers.errors import ProviderError
+from pimbot.providers.postgres_names import (
+    ROLE_PATTERN,
+    GrantRef,
+    LoginNames,
+    is_role_name,
+    login_for,
+    login_name_problem,
+    login_template_errors,
+    marker_owner,
+    owner_marker,
+    quote_ident,
+    quote_literal,
+)
+
+__all__ = ["DriftPolicy", "PostgresProvider", "login_for", "login_template_errors", "quote_ident"]
 
 log = logging.getLogger(__name__)
 
-LOGIN_FIELDS = frozenset({"email_local", "email"})
-_ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,62}")
-_LOGIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_@.+\-]{0,62}")
-_NOT_LOCAL = re.compile(r"[^a-z0-9_]")
-
-_PRIVILEGED_LOGIN = (
-    "SELECT rolsuper OR rolname = current_user FROM pg_roles WHERE rolname = $1"
-)
 _ROLE_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)"
-_IS_MEMBER = """
-SELECT EXISTS (
-  SELECT 1 FROM pg_auth_members m
-  JOIN pg_roles r ON r.oid = m.roleid
-  JOIN pg_roles u ON u.oid = m.member
-  WHERE r.rolname = $1 AND u.rolname = $2)
+_LOGIN = """
+-- pimbot's own user is left out of the members: PostgreSQL 16 makes a CREATEROLE user a
+-- member (with ADMIN OPTION) of every role it creates
+SELECT r.rolcanlogin AS can_login, r.rolsuper AS superuser,
+       r.rolname = current_user AS is_pimbot,
+       EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid
+               AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user))
+         AS has_members,
+       shobj_description(r.oid, 'pg_authid') AS note
+FROM pg_roles r WHERE r.rolname = $1
+"""
+_MEMBERSHIP = """
+SELECT shobj_description(u.oid, 'pg_authid') AS note
+FROM pg_auth_members m
+JOIN pg_roles r ON r.oid = m.roleid
+JOIN pg_roles u ON u.oid = m.member
+WHERE r.rolname = $1 AND u.rolname = $2
 """
 
 
@@ -45,37 +67,8 @@ class DriftPolicy(StrEnum):
     IGNORE = "ignore"
 
 
-def login_template_errors(template: str) -> str | None:
-    """Why a ``login`` template is unusable, or None when it is fine."""
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError:
-        return "is not a valid template (unbalanced braces)"
-    fields = [(name, spec, conv) for _, name, spec, conv in parts if name is not None]
-    if not fields:
-        return "must contain {email_local} or {email}, or everyone would share one login"
-    for name, spec, conv in fields:
-        if name not in LOGIN_FIELDS:
-            return f"may use only {{email_local}} and {{email}}, not {{{name}}}"
-        if spec or conv:
-            return "placeholders take no format specs or conversions"
-    return None
-
-
-def login_for(template: str, email: str) -> str:
-    """The database login for a person: ``{email_local}`` is the part before ``@``, lowercased,
-    with everything but ``[a-z0-9_]`` replaced by ``_``; ``{email}`` is the lowercased email."""
-    lowered = email.strip().lower()
-    local = _NOT_LOCAL.sub("_", lowered.split("@", 1)[0])
-    return template.format(email_local=local, email=lowered)
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 class PostgresProvider:
-    """Grants the role's ``grant: {role: NAME}`` PostgreSQL role to the person's login."""
+    """Grants the role's ``grant: {role: NAME}`` PostgreSQL role to the person's own login."""
 
     def __init__(
         self,
@@ -83,48 +76,66 @@ class PostgresProvider:
         dsn: str,
         *,
         login: str = "{email_local}",
+        logins: Mapping[str, str] | None = None,
         drift: DriftPolicy = DriftPolicy.ALERT,
         timeout: float = 10.0,
     ) -> None:
         self.name = name
         self.login_template = login
+        self.logins = LoginNames(login, {k.lower(): v for k, v in (logins or {}).items()})
         self.drift = drift
         self._dsn = dsn
         self._timeout = timeout
 
     async def grant(self, target: GrantTarget) -> str | None:
-        role, login = self._names(target)
-        async with self._connect("grant") as conn:
+        """Grant; the ref records the login and the role, which is what the revoke undoes."""
+        role, login = self._role_of(target), self._login_of(target.email)
+        email = target.email.strip().lower()
+        if login == role:
+            raise ProviderError(
+                f"postgres {self.name}: {login!r} (from {email}) is the granted role itself",
+                retryable=False,
+            )
+        async with self._connect("grant") as conn, conn.transaction():
             if not await conn.fetchval(_ROLE_EXISTS, role):
                 raise ProviderError(f"postgres {self.name}: role {role} does not exist")
-            if not await conn.fetchval(_ROLE_EXISTS, login):
-                await self._create_login(conn, login)
-            elif await conn.fetchval(_PRIVILEGED_LOGIN, login):
-                # never touch a superuser or pimbot's own connection user (e.g. an email
-                # postgres@… mapping onto the cluster's superuser)
-                raise ProviderError(
-                    f"postgres {self.name}: login {login} is a superuser or pimbot's own user; "
-                    "refusing to grant to it (change the login template)",
-                    retryable=False,
-                )
+            await self._claim(conn, login, email)
             # a concurrent grant of the same membership may win the race: that is success
             with contextlib.suppress(asyncpg.UniqueViolationError):
-                await conn.execute(f"GRANT {quote_ident(role)} TO {quote_ident(login)}")
-        log.info("postgres %s: granted %s to %s (login %s)", self.name, role, target.email, login)
-        return login
+                async with conn.transaction():  # a savepoint, so the race leaves us usable
+                    await conn.execute(f"GRANT {quote_ident(role)} TO {quote_ident(login)}")
+        log.info("postgres %s: granted %s to %s (login %s)", self.name, role, email, login)
+        return GrantRef(login, role).encode()
 
     async def revoke(self, target: GrantTarget, ref: str | None) -> None:
-        """Revoke from the login the grant returned (``ref``), else the one the template gives."""
-        role, login = self._names(target)
-        if ref and _usable_login(ref, role):
-            login = ref
+        """Revoke what the grant recorded in ``ref`` (its login and role), whatever the login
+        template or the grant parameters say now; without a ref, what they say now."""
+        try:
+            recorded = GrantRef.parse(ref)
+        except ValueError:
+            raise ProviderError(
+                f"postgres {self.name}: the grant's ref is unreadable; revoke by hand",
+                retryable=False,
+            ) from None
+        role = recorded.role if recorded and recorded.role else self._role_of(target)
+        if recorded is None or recorded.login == role:
+            login = self._login_of(target.email)
+        else:
+            login = recorded.login
+        email = target.email.strip().lower()
         async with self._connect("revoke") as conn:
             if not await conn.fetchval(_ROLE_EXISTS, login):
                 return  # no login, no membership: nothing to revoke
+            if recorded is None and not await self._may_be_theirs(conn, login, email):
+                # no ref (e.g. the clean-up after a refused grant): the login the template
+                # gives is someone else's, so this person holds nothing through it
+                log.info("postgres %s: %s is not %s's login; nothing to revoke",
+                         self.name, login, email)
+                return
             if not await conn.fetchval(_ROLE_EXISTS, role):
                 return  # the role is gone, so nobody holds it
             await conn.execute(f"REVOKE {quote_ident(role)} FROM {quote_ident(login)}")
-            if await conn.fetchval(_IS_MEMBER, role, login):
+            if await conn.fetchrow(_MEMBERSHIP, role, login):
                 raise ProviderError(
                     f"postgres {self.name}: {login} is still a member of {role} "
                     "(granted by another role?)"
@@ -132,35 +143,96 @@ class PostgresProvider:
         log.info("postgres %s: revoked %s from %s (login %s)", self.name, role, target.email, login)
 
     async def check(self, target: GrantTarget) -> bool:
-        """Direct membership of the login in the role (what grant and revoke change)."""
-        role, login = self._names(target)
+        """Direct membership of the person's login in the role (what grant and revoke change);
+        a login that belongs to someone else is not this person's membership."""
+        role, login = self._role_of(target), self._login_of(target.email)
+        email = target.email.strip().lower()
+        if self.logins.reserved_for(login) not in (None, email):
+            return False
         async with self._connect("check") as conn:
-            return bool(await conn.fetchval(_IS_MEMBER, role, login))
+            row = await conn.fetchrow(_MEMBERSHIP, role, login)
+        return row is not None and marker_owner(row["note"]) in (None, email)
 
     async def close(self) -> None:
         return None  # one connection per call: nothing is held open
 
-    def _names(self, target: GrantTarget) -> tuple[str, str]:
+    async def _may_be_theirs(self, conn: Any, login: str, email: str) -> bool:
+        if self.logins.reserved_for(login) not in (None, email):
+            return False
+        note = await conn.fetchval(
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1", login
+        )
+        return marker_owner(note) in (None, email)
+
+    def _role_of(self, target: GrantTarget) -> str:
         role = target.grant.get("role")
-        if not isinstance(role, str) or not _ROLE_NAME.fullmatch(role):
+        if not is_role_name(role):
             raise ProviderError(
                 f"postgres {self.name}: role {target.role}'s grant.role must be a PostgreSQL "
-                f"role name ([A-Za-z_][A-Za-z0-9_.-]*, at most 63), not {role!r}",
+                f"role name ({ROLE_PATTERN}), not {role!r}",
                 retryable=False,
             )
-        login = login_for(self.login_template, target.email)
-        if not _usable_login(login, role):
-            raise ProviderError(
-                f"postgres {self.name}: {login!r} (from {target.email}) is not a usable login name",
-                retryable=False,
-            )
-        return role, login
+        return str(role)
 
-    async def _create_login(self, conn: Any, login: str) -> None:
-        # created concurrently: it exists now, which is all we need
-        with contextlib.suppress(asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
-            await conn.execute(f"CREATE ROLE {quote_ident(login)} LOGIN")
-            log.info("postgres %s: created login role %s", self.name, login)
+    def _login_of(self, email: str) -> str:
+        login = self.logins.of(email)
+        if login_name_problem(login):
+            raise ProviderError(
+                f"postgres {self.name}: {login!r} (from {email}) is not a usable login name",
+                retryable=False,
+            )
+        return login
+
+    async def _claim(self, conn: Any, login: str, email: str) -> None:
+        """Make ``login`` this person's, or refuse: see the module docstring for the rules."""
+        def refuse(why: str) -> ProviderError:
+            return self._refused(login, email, why)
+
+        owner = self.logins.reserved_for(login)
+        if owner not in (None, email):
+            raise refuse("is given to another person by the policy's logins")
+        row = await conn.fetchrow(_LOGIN, login)
+        if row is None:
+            if await self._create_login(conn, login, email):
+                return
+            row = await conn.fetchrow(_LOGIN, login)  # another pimbot created it just now
+            if row is None:
+                raise ProviderError(f"postgres {self.name}: login {login} vanished; retrying")
+        if row["superuser"] or row["is_pimbot"]:
+            # e.g. an email postgres@… mapping onto the cluster's superuser
+            raise refuse("is a superuser or pimbot's own user")
+        if not row["can_login"]:
+            raise refuse("cannot log in (a group role?)")
+        if row["has_members"]:
+            raise refuse("has members, who would inherit the grant")
+        marked = marker_owner(row["note"])
+        if marked == email:
+            return
+        if marked is not None:
+            raise refuse("belongs to another person")
+        if self.logins.overrides.get(email) != login:
+            raise refuse("was not created by pimbot for this person")
+        await conn.execute(_comment(login, email))
+        log.info("postgres %s: adopted login %s for %s (policy logins)", self.name, login, email)
+
+    def _refused(self, login: str, email: str, why: str) -> ProviderError:
+        log.warning("postgres %s: refused login %s for %s: %s", self.name, login, email, why)
+        return ProviderError(
+            f"postgres {self.name}: login {login} {why}; refusing to grant to it "
+            f"(an admin can give {email} a login of their own in providers.{self.name}.logins)",
+            retryable=False,
+        )
+
+    async def _create_login(self, conn: Any, login: str, email: str) -> bool:
+        """Create the login marked as this person's; False if it was created concurrently."""
+        try:
+            async with conn.transaction():  # a savepoint: a lost race leaves us usable
+                await conn.execute(f"CREATE ROLE {quote_ident(login)} LOGIN")
+                await conn.execute(_comment(login, email))
+        except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+            return False
+        log.info("postgres %s: created login role %s for %s", self.name, login, email)
+        return True
 
     @asynccontextmanager
     async def _connect(self, action: str) -> AsyncIterator[Any]:
@@ -182,8 +254,8 @@ class PostgresProvider:
                 conn.terminate()
 
 
-def _usable_login(login: str, role: str) -> bool:
-    return bool(_LOGIN_NAME.fullmatch(login)) and not login.startswith("pg_") and login != role
+def _comment(login: str, email: str) -> str:
+    return f"COMMENT ON ROLE {quote_ident(login)} IS {quote_literal(owner_marker(email))}"
 
 
 def _short(exc: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -14,9 +15,16 @@ from pimbot.ports import Clock, Provider, SystemClock
 from pimbot.providers.command import CommandAction, CommandProvider, child_env
 from pimbot.providers.errors import ProviderConfigError
 from pimbot.providers.noop import NoopProvider
-from pimbot.providers.postgres import DriftPolicy, PostgresProvider, login_template_errors
+from pimbot.providers.postgres import DriftPolicy, PostgresProvider
+from pimbot.providers.postgres_names import (
+    GrantProblem,
+    grant_problems,
+    login_name_problem,
+    login_template_errors,
+)
 from pimbot.providers.settings import SettingsReader
 from pimbot.providers.webhook import WebhookProvider
+from pimbot.providers.wire import json_value_problem
 
 
 class ProviderType(StrEnum):
@@ -65,6 +73,21 @@ def provider_config_errors(
         except ProviderConfigError as exc:
             errors.append(exc)
     return errors
+
+
+def grant_parameter_problems(provider_type: str, grant: Mapping[str, Any]) -> list[GrantProblem]:
+    """What a provider of this type would refuse in a role's ``grant:`` parameters, found
+    without connecting anywhere (``pimbot policy validate``, plan, apply and run check it)."""
+    if provider_type == ProviderType.POSTGRES:
+        return grant_problems(grant)
+    if provider_type in (ProviderType.WEBHOOK, ProviderType.COMMAND, ProviderType.NOOP):
+        # sent as JSON: the webhook's body, the command's PIMBOT_GRANT
+        return [
+            GrantProblem(str(key), problem)
+            for key, value in grant.items()
+            if (problem := json_value_problem(value)) is not None
+        ]
+    return []  # an unknown or unavailable type is reported at providers.NAME.type
 
 
 def build_provider(config: ProviderConfig, context: BuildContext) -> Provider:
@@ -118,16 +141,26 @@ def _webhook(config: ProviderConfig, context: BuildContext) -> Provider:
 
 
 def _postgres(config: ProviderConfig, context: BuildContext) -> Provider:
-    s = SettingsReader(config, allowed=("dsn", "dsn_env", "login", "drift", "timeout"))
+    s = SettingsReader(config, allowed=("dsn", "dsn_env", "login", "logins", "drift", "timeout"))
     dsn = _postgres_dsn(s, context.env)
     login = s.optional_str("login", "{email_local}", '"{email_local}"')
     problem = login_template_errors(login)
     if problem:
         raise ProviderConfigError(s.path("login"), problem, 'login: "{email_local}"')
+    logins = s.str_mapping("logins", "logins: {bob.smith@example.com: bsmith}")
+    taken: dict[str, str] = {}
+    for email, name in logins.items():
+        problem = login_name_problem(name) or (
+            f"is also the login of {taken[name]}" if name in taken else None
+        )
+        if problem:
+            raise ProviderConfigError(f"{s.path('logins')}.{email}", problem)
+        taken[name] = email
     return PostgresProvider(
         config.name,
         dsn,
         login=login,
+        logins=logins,
         drift=DriftPolicy(s.choice("drift", list(DriftPolicy), DriftPolicy.ALERT)),
         timeout=s.positive_seconds("timeout", 10.0),
     )

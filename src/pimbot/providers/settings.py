@@ -95,6 +95,18 @@ class SettingsReader:
             raise ProviderConfigError(self.path(key), "must be a list of names", f"{key}: [NAME]")
         return tuple(value)
 
+    def str_mapping(self, key: str, example: str) -> dict[str, str]:
+        """A mapping of non-empty texts to non-empty texts; keys are lower-cased."""
+        value = self._settings.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip()
+            for k, v in value.items()
+        ):
+            raise ProviderConfigError(self.path(key), "must be a mapping of names", example)
+        return {k.strip().lower(): v.strip() for k, v in value.items()}
+
     def _as_str(self, key: str, value: Any, example: str) -> str:
         if not isinstance(value, str) or not value.strip():
             raise ProviderConfigError(

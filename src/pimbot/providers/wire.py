@@ -25,3 +25,12 @@ def _plain(value: Any) -> Any:
 def compact_json(value: Any) -> str:
     """JSON without spaces; YAML dates and other odd values become strings."""
     return json.dumps(value, separators=(",", ":"), default=_plain)
+
+
+def json_value_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be sent as JSON (a webhook body, ``PIMBOT_GRANT``), or None."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return "must be text, a number, true/false, a list or a mapping (quote dates)"
+    return None
