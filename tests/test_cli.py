@@ -240,7 +240,7 @@ def test_rotate_key_refuses_a_malformed_new_key(cli: Cli) -> None:
 
 def test_rotate_key_moves_the_dev_key_file_to_the_new_key(cli: Cli) -> None:
     new_key = cli("keygen").out.strip()
-    done = cli("mfa", "rotate-key", "--new-key", new_key)
+    done = cli("mfa", "rotate-key", f"--new-key={new_key}")  # a key may start with "-"
     assert done.code == 0, done.err
     assert "re-encrypted 0 TOTP secret(s)" in done.out
     assert (cli.tmp_path / "pimbot.db.key").read_text().strip() == new_key
