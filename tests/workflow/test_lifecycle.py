@@ -105,7 +105,10 @@ async def _slow_grant_then_second_worker(db: Database, *, skew: timedelta,
     provider.gate.set()
     await running
     await a.core.drain()
-    rid = (await _only_request(db)).id
+    row = await _only_request(db)
+    assert row.state == "active" and provider.actions("revoke") == [], "revoked early"
+    assert (BOB, "staging-deploy") in provider.held
+    rid = row.id
     reply = await a.core.handle_text(Actor(BOB), "deactivate staging-deploy")
     assert reply.ok, reply.text
     await a.core.drain()
