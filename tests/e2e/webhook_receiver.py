@@ -55,6 +55,9 @@ class WebhookReceiver:
         self.deliveries: list[Delivery] = []
         self.port = free_port()
         self._granted: set[tuple[str, str]] = set()
+        # A per-activation credential system: a grant mints one credential for its
+        # activation id; only a revoke of that activation id takes it away.
+        self.credentials: dict[str, tuple[str, str]] = {}
         self._runner: web.AppRunner | None = None
 
     @property
@@ -78,6 +81,11 @@ class WebhookReceiver:
             for d in self.deliveries
             if d.action == action and activation_id in (None, d.activation_id)
         ]
+
+    @property
+    def members(self) -> set[tuple[str, str]]:
+        """A membership system's view: (user, role) from a grant until a revoke."""
+        return set(self._granted)
 
     def changes(self) -> list[tuple[str, str, str, str]]:
         """(action, user, role, activation_id) of every grant and revoke, in arrival order."""
@@ -103,6 +111,8 @@ class WebhookReceiver:
         key = (str(delivery.body["user"]), str(delivery.body["role"]))
         if delivery.action == "grant":
             self._granted.add(key)
+            self.credentials[delivery.activation_id] = key
         elif delivery.action == "revoke":
             self._granted.discard(key)
+            self.credentials.pop(delivery.activation_id, None)
         return web.json_response({"active": key in self._granted})
