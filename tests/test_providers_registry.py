@@ -83,6 +83,18 @@ def test_timeout_must_be_positive_seconds(timeout: object) -> None:
     assert build_error(config, {"S": "secret"}).path == "providers.h.timeout"
 
 
+@pytest.mark.parametrize("kind", ["webhook", "postgres", "command"])
+def test_a_provider_timeout_stays_well_inside_the_grant_lease(kind: str) -> None:
+    settings = {"webhook": {"url": "https://x.example", "secret_env": "S"},
+                "postgres": {"dsn": "postgresql://pimbot@db/prod"},
+                "command": {"grant": ["/bin/true"], "revoke": ["/bin/true"],
+                            "check": ["/bin/true"]}}[kind]
+    too_long = ProviderConfig("p", kind, {**settings, "timeout": 60})
+    error = build_error(too_long, {"S": "secret"})
+    assert error.path == "providers.p.timeout" and "at most 30 seconds" in error.reason
+    build_providers({"p": ProviderConfig("p", kind, {**settings, "timeout": 30})}, {"S": "s"})
+
+
 @pytest.mark.parametrize(
     "login", ["{name}", "fixed_login", "{email_local!r}", "{email_local", "{}"]
 )
