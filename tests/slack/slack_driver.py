@@ -28,7 +28,11 @@ def dm_of(user_id: str) -> str:
 
 
 class SlackDriver:
-    """What Slack would send, signed with the test signing secret and the current time."""
+    """What Slack would send, signed with the test signing secret and the current time.
+
+    Like Slack, each request it makes carries fresh unique values (a slash command's or a
+    submit's ``trigger_id``, a click's ``action_ts``); a replay is sending the same bytes again.
+    """
 
     def __init__(self, client: TestClient[Any, Any], fake: FakeSlack) -> None:
         self.client = client
@@ -52,6 +56,10 @@ class SlackDriver:
     def next_name(self) -> str:
         self._n += 1
         return f"r{self._n}"
+
+    def _unique(self) -> str:
+        self._n += 1
+        return f"{self._n:06d}"
 
     def slash_body(
         self,
@@ -90,7 +98,9 @@ class SlackDriver:
         name = name or self.next_name()
         payload = copy.deepcopy(fixture("block_actions.json"))
         payload["user"]["id"] = user_id
-        payload["actions"][0].update(action_id=action_id, value=value)
+        payload["actions"][0].update(
+            action_id=action_id, value=value, action_ts=f"{time.time():.0f}.{self._unique()}"
+        )
         payload["trigger_id"] = f"trigger-{name}"
         payload["response_url"] = self.fake.response_url(name)
         payload["channel"] = {"id": dm_of(user_id), "name": DM_NAME}  # the card's DM
@@ -110,6 +120,7 @@ class SlackDriver:
         """Submit a modal pimbot opened (``view`` as sent to views.open) with these values."""
         payload = copy.deepcopy(fixture("view_submission.json"))
         payload["user"]["id"] = user_id
+        payload["trigger_id"] = f"trigger-submit-{self._unique()}"
         submitted = copy.deepcopy(view)
         state: dict[str, Any] = {}
         for block in submitted["blocks"]:
