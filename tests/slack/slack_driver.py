@@ -95,6 +95,13 @@ class SlackDriver:
     async def click(
         self, user_id: str, action_id: str, value: str, name: str = "", home: bool = False
     ) -> tuple[ClientResponse, str]:
+        body, name = self.click_body(user_id, action_id, value, name, home)
+        return await self.post(body, FORM), name
+
+    def click_body(
+        self, user_id: str, action_id: str, value: str, name: str = "", home: bool = False
+    ) -> tuple[str, str]:
+        """The ``payload=`` body of a button press (``block_actions.json`` reshaped)."""
         name = name or self.next_name()
         payload = copy.deepcopy(fixture("block_actions.json"))
         payload["user"]["id"] = user_id
@@ -111,13 +118,15 @@ class SlackDriver:
             payload.pop("response_url")
             payload.pop("message")
             payload.pop("channel")
-        body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
-        return await self.post(body, FORM), name
+        return urlencode({"payload": json.dumps(payload, separators=(",", ":"))}), name
 
     async def submit(
         self, user_id: str, view: dict[str, Any], values: dict[str, str]
     ) -> ClientResponse:
         """Submit a modal pimbot opened (``view`` as sent to views.open) with these values."""
+        return await self.post(self.submit_body(user_id, view, values), FORM)
+
+    def submit_body(self, user_id: str, view: dict[str, Any], values: dict[str, str]) -> str:
         payload = copy.deepcopy(fixture("view_submission.json"))
         payload["user"]["id"] = user_id
         payload["trigger_id"] = f"trigger-submit-{self._unique()}"
@@ -139,8 +148,7 @@ class SlackDriver:
             state[block["block_id"]] = {element["action_id"]: entry}
         submitted["state"] = {"values": state}
         payload["view"].update(submitted)
-        body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
-        return await self.post(body, FORM)
+        return urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
 
     async def home_opened(self, user_id: str, event_id: str, retry: int = 0) -> ClientResponse:
         body = copy.deepcopy(fixture("app_home_opened.json"))
