@@ -150,9 +150,13 @@ class SlackDriver:
         payload["view"].update(submitted)
         return urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
 
-    async def home_opened(self, user_id: str, event_id: str, retry: int = 0) -> ClientResponse:
+    async def home_opened(
+        self, user_id: str, event_id: str, retry: int = 0, team_id: str = ""
+    ) -> ClientResponse:
         body = copy.deepcopy(fixture("app_home_opened.json"))
         body["event"]["user"] = user_id
         body["event_id"] = event_id
+        if team_id:
+            body["team_id"] = team_id
         headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
         return await self.post(json.dumps(body), JSON, headers=headers if retry else None)
