@@ -142,16 +142,18 @@ class SlackHandlers:
             return
         value = str(action.get("value") or (action.get("selected_option") or {}).get("value", ""))
         answer = Answer(self, user_id, str(body.get("response_url", "")))
+        admitted: Actor | None = None
 
         async def work() -> Reply:
-            actor = await self.actor(user_id, origin_of(body), str(action_id),
-                                     in_direct_message=action_in_direct_message(body))
-            return await self.core.handle_action(actor, action_id, value)
+            nonlocal admitted
+            admitted = await self.actor(user_id, origin_of(body), str(action_id),
+                                        in_direct_message=action_in_direct_message(body))
+            return await self.core.handle_action(admitted, action_id, value)
 
         reply = await guarded(work)
         await answer.send(reply, trigger_id=str(body.get("trigger_id", "")))
-        if (body.get("view") or {}).get("type") == "home":
-            await self.on_home(user_id, origin_of(body))
+        if admitted is not None and (body.get("view") or {}).get("type") == "home":
+            await self.home.publish(admitted)
 
     async def on_view_submission(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """A modal submitted: field errors go back in the ack, anything else after it."""

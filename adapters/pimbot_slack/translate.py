@@ -120,7 +120,7 @@ class Delivery:
     """
 
     kind: str  # command | block_actions | view_submission | event | another payload type
-    key: str  # "" when the payload carries nothing unique (then it cannot be replayed-proof)
+    key: str  # "" when the payload carries nothing unique (none of the kinds pimbot handles)
     user_id: str = ""
 
 
