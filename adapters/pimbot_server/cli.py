@@ -87,7 +87,9 @@ def _manifest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     manifest = sub.add_parser("manifest", help="print a Slack or Teams app manifest")
     platforms = manifest.add_subparsers(dest="platform", metavar="PLATFORM", required=True)
     slack = platforms.add_parser("slack", help="the Slack app manifest (YAML)")
-    slack.add_argument("--url", required=True, help="public base URL, e.g. https://pim.example.com")
+    slack.add_argument(
+        "--url", help="public base URL, e.g. https://pim.example.com (not for --socket-mode)"
+    )
     slack.add_argument(
         "--socket-mode",
         action="store_true",

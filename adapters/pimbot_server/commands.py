@@ -218,6 +218,11 @@ async def manifest(args: argparse.Namespace, settings: Settings) -> int:
     if args.platform == "slack":
         render = _adapter_function("pimbot_slack.manifest", "render_manifest", "slack")
         socket_mode = args.socket_mode or bool(settings.env.get("SLACK_APP_TOKEN"))
+        if not socket_mode and not args.url:
+            raise CommandFailed(
+                "a Slack app over HTTP needs its public URL: --url https://YOUR-HOST "
+                "(or --socket-mode when there is none)"
+            )
         print(render(args.url, socket_mode=socket_mode))
         return 0
     render = _adapter_function("pimbot_teams.manifest", "render_manifest", "teams")

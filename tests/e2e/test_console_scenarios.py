@@ -173,8 +173,11 @@ def test_a_denied_request_is_never_granted_and_stays_denied(played: Played) -> N
     denied = [card for card in run.cards(BOB) if card[0].endswith(": denied")]
     assert denied == [[
         "Your activation of prod-db-admin: denied",
-        "  Denied by alice@example.com: change freeze until friday",
-        "  Role: prod-db-admin   Duration: 1h   Reason: restore",
+        "  Denied by alice@example.com",
+        "  Role: prod-db-admin",
+        "  Duration: 1h",
+        "  Reason: “restore”",
+        "  Denial reason: “change freeze until friday”",
         f"  Request {request}",
     ]]  # fmt: skip
     assert f"Activation request {request}: denied" in "\n".join(run.updates(CAROL))

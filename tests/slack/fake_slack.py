@@ -60,11 +60,19 @@ class Upload:
     completed: bool = False
 
 
+WORKSPACE = "T0PIMTEAM1"  # the fake workspace, as auth_test_ok.json names it
+
+
 @dataclass(frozen=True)
 class FakeUser:
     user_id: str
     email: str  # "" for a profile with no email
     name: str
+    team_id: str = WORKSPACE  # another team: a Slack Connect person from elsewhere
+    restricted: bool = False  # a multi-channel guest
+    ultra_restricted: bool = False  # a single-channel guest
+    stranger: bool = False  # users.info's is_stranger
+    enterprise_id: str = ""  # an Enterprise Grid organisation (users.info's enterprise_user)
 
 
 class FakeSlack:
@@ -80,13 +88,15 @@ class FakeSlack:
         self._socket: web.WebSocketResponse | None = None
         self._ts = itertools.count(1)
         self.uploads: dict[str, Upload] = {}
+        self.auth = dict(fixture("auth_test_ok.json"))  # what auth.test answers
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     # -- set-up ------------------------------------------------------------------------------
 
-    def add_user(self, user_id: str, email: str, name: str) -> None:
-        self.users[user_id] = FakeUser(user_id, email, name)
+    def add_user(self, user_id: str, email: str, name: str, **traits: Any) -> None:
+        """A person Slack knows; ``traits`` are FakeUser's team / guest / stranger fields."""
+        self.users[user_id] = FakeUser(user_id, email, name, **traits)
 
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer HTTP 200 ``ok: false``."""
@@ -216,7 +226,7 @@ class FakeSlack:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return dict(fixture("auth_test_ok.json"))
+        return dict(self.auth)
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user", "")))
@@ -293,7 +303,17 @@ class FakeSlack:
     def _user_json(self, template: str, user: FakeUser) -> dict[str, Any]:
         data = copy.deepcopy(fixture(template)["user"])
         data.update(id=user.user_id, name=user.name.lower().replace(" ", "."), real_name=user.name)
-        data["profile"].update(real_name=user.name, display_name=user.name)
+        data.update(team_id=user.team_id, is_restricted=user.restricted,
+                    is_ultra_restricted=user.ultra_restricted)
+        if user.stranger:
+            data["is_stranger"] = True
+        if user.enterprise_id:
+            data["enterprise_user"] = {
+                "id": user.user_id, "enterprise_id": user.enterprise_id,
+                "enterprise_name": "Contoso", "is_admin": False, "is_owner": False,
+                "teams": [user.team_id],
+            }
+        data["profile"].update(real_name=user.name, display_name=user.name, team=user.team_id)
         if user.email:
             data["profile"]["email"] = user.email
         else:

@@ -73,6 +73,13 @@ class ReviewSchedule:
 
 
 @dataclass(frozen=True)
+class ChatRules:
+    """Who a chat platform's adapter may let in (the policy's ``slack:`` section, say)."""
+
+    allow_guests: bool = False  # guest / restricted accounts of the workspace
+
+
+@dataclass(frozen=True)
 class Policy:
     admins: tuple[str, ...] = ()
     auditors: tuple[str, ...] = ()
@@ -81,6 +88,10 @@ class Policy:
     roles: dict[str, Role] = field(default_factory=dict)
     assignments: tuple[Assignment, ...] = ()
     reviews: tuple[ReviewSchedule, ...] = ()
+    chat: dict[str, ChatRules] = field(default_factory=dict)  # platform → its rules
+
+    def chat_rules(self, platform: str) -> ChatRules:
+        return self.chat.get(platform, ChatRules())
 
     def is_admin(self, email: str) -> bool:
         return email.lower() in self.admins

@@ -16,10 +16,12 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pimbot.policy.fields import Email, check_name, show
 from pimbot.policy.issues import Loc, PolicyIssue, issues_from, join_path, unknown_key
 from pimbot.policy.schema import (
+    CHAT_SECTIONS,
     PROVIDER_SPECS,
     PROVIDER_TYPES,
     SECTIONS,
     AssignmentSpec,
+    ChatSpec,
     ProviderSpec,
     ReviewSpec,
     RoleSpec,
@@ -40,6 +42,7 @@ class Draft:
     roles: dict[str, RoleSpec] = field(default_factory=dict)
     assignments: list[tuple[int, AssignmentSpec]] = field(default_factory=list)
     reviews: list[tuple[int, ReviewSpec]] = field(default_factory=list)
+    chat: dict[str, ChatSpec] = field(default_factory=dict)  # platform section → its rules
     declared: dict[str, list[str]] = field(default_factory=dict)  # section -> names, in order
     broken: set[str] = field(default_factory=set)  # sections with at least one issue
     broken_roles: dict[str, dict[Any, Any]] = field(default_factory=dict)  # name -> raw body
@@ -150,6 +153,17 @@ def _read_roles(draft: Draft, value: Any) -> list[PolicyIssue]:
     return issues
 
 
+def _read_chat(section: str) -> Callable[[Draft, Any], list[PolicyIssue]]:
+    def read(draft: Draft, value: Any) -> list[PolicyIssue]:
+        issues: list[PolicyIssue] = []
+        spec = _validate(ChatSpec, {} if value is None else value, (section,), issues)
+        if spec is not None:
+            draft.chat[section] = spec
+        return issues
+
+    return read
+
+
 def _read_list(section: str, model: type[M]) -> Callable[[Draft, Any], list[PolicyIssue]]:
     def read(draft: Draft, value: Any) -> list[PolicyIssue]:
         issues: list[PolicyIssue] = []
@@ -175,4 +189,5 @@ _READERS: dict[str, Callable[[Draft, Any], list[PolicyIssue]]] = {
     "roles": _read_roles,
     "assignments": _read_list("assignments", AssignmentSpec),
     "reviews": _read_list("reviews", ReviewSpec),
+    **{section: _read_chat(section) for section in CHAT_SECTIONS},
 }

@@ -296,6 +296,19 @@ class MfaUsedStepRow(Base):
     used_at: Mapped[datetime]
 
 
+class InboundDeliveryRow(Base):
+    """An inbound chat request already acted on, keyed by what the platform makes unique
+    (a Slack ``trigger_id``, ``action_ts`` or ``event_id``): the primary key turns a replay,
+    on any replica, into a conflict. Rows outlive the platform's replay window, then go
+    (``pimbot.store.deliveries``)."""
+
+    __tablename__ = "inbound_deliveries"
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the key
+    kind: Mapped[str] = mapped_column(String(32))  # command | block_actions | event | …
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class SettingRow(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
@@ -309,6 +322,7 @@ __all__ = [
     "GrantRow",
     "GrantState",
     "GroupMemberRow",
+    "InboundDeliveryRow",
     "JobRow",
     "MessageRow",
     "MfaEnrollmentRow",

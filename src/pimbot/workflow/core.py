@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from pimbot.commands import parse
 from pimbot.commands.model import Command
+from pimbot.domain.admission import Caller
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Policy
@@ -22,8 +23,10 @@ from pimbot.ports import ChatGateway, Clock, Provider
 from pimbot.scheduling.queue import ClaimedJob, JobQueue
 from pimbot.scheduling.worker import Worker
 from pimbot.store.database import Database
+from pimbot.store.deliveries import DeliveryLedger
 from pimbot.store.tables import PersonRow, PlatformIdentityRow
 from pimbot.ui.cards import ActionId, Card, Reply
+from pimbot.workflow import inbound
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
@@ -51,6 +54,7 @@ class PimCore:
         self.queue = JobQueue(db, clock, self.owner)
         self.worker = Worker(self.queue, self._run_job, max_sleep=max_sleep)
         self.worker.attach(db)
+        self.deliveries = DeliveryLedger(db)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -110,6 +114,18 @@ class PimCore:
 
     async def home(self, actor: Actor) -> list[Card]:
         return await queries.home(self.ctx, actor)
+
+    # -- the edge: before a request becomes a turn (see workflow/inbound.py) ---------------
+
+    async def first_delivery(self, platform: str, key: str, kind: str, user_id: str = "",
+                             **detail: Any) -> bool:
+        """False for a replay of a request already taken (acked, audited, not acted on)."""
+        return await inbound.first_delivery(self.ctx, self.deliveries, platform, key, kind,
+                                            user_id, **detail)
+
+    async def admit(self, caller: Caller, what: str) -> Reply | None:
+        """None if the caller may go on, else the (audited) refusal to answer with."""
+        return await inbound.admit(self.ctx, caller, what)
 
     # -- turns -----------------------------------------------------------------------------
 
