@@ -20,17 +20,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from pimbot.ports import SentMessage, Unreachable
-from pimbot.ui.cards import Card, Form, Reply
+from pimbot.ui.cards import Card, Reply
 from pimbot_slack.directory import SlackDirectory, slack_error
 from pimbot_slack.render import (
     Mentions,
     mention_emails,
     render_message,
-    render_modal,
     render_reply,
 )
 from pimbot_slack.settings import SlackSettings
-from pimbot_slack.translate import form_metadata
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +97,6 @@ class SlackGateway:
     async def update(self, sent: SentMessage, card: Card) -> None:
         message = render_message(card, await self.mentions([card]))
         await self.client.chat_update(channel=sent.ref["channel"], ts=sent.ref["ts"], **message)
-
-    async def open_form(self, email: str, form: Form, context: dict[str, Any]) -> bool:
-        """Open a modal when the caller has a fresh ``trigger_id`` in ``context``."""
-        trigger_id = str(context.get("trigger_id", ""))
-        if not trigger_id:
-            return False
-        metadata = form_metadata(form.value, str(context.get("response_url", "")))
-        return await self.open_modal(trigger_id, render_modal(form, metadata))
 
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> bool:
         """``views.open``; False when the trigger expired or was used (the caller falls back)."""
