@@ -310,8 +310,8 @@ def test_review_errors() -> None:
         "reviews[0].duration: 60d is longer than every (30d)",
         "reviews[0].reviewers[1]: 'bob' is neither an email nor group:NAME",
         "reviews[1].name: 'q' is used by reviews[0]",
-        "reviews[1].reviewers: 'everyone' is not approvers, admins or a list of emails and "
-        "group:NAME",
+        "reviews[1].reviewers: 'everyone' is not approvers, admins, self or a list of emails "
+        "and group:NAME",
     ]
 
 

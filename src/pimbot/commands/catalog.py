@@ -133,10 +133,14 @@ _TOPICS = (
     ),
     Topic(
         "review",
-        ("review start ROLE… [for DUR]",),
-        "start an access review now (admins)",
-        "Asks the reviewers of the roles to confirm every assignment within DUR.",
-        ("review start prod-db-admin for 14d", "review start prod-db-admin staging-deploy"),
+        ("review start ROLE… [for DUR]", "review keep ITEM [reason TEXT]",
+         "review remove ITEM reason TEXT", "review accept"),
+        "start an access review (admins); answer review items",
+        "Start asks the reviewers of the roles to confirm every assignment within DUR "
+        "(admins). Keep or remove answers one item of `reviews`; accept takes pimbot's "
+        "recommendation on every item waiting for you.",
+        ("review start prod-db-admin for 14d", "review keep 7kq2xm",
+         "review remove 7kq2xm reason left the team", "review accept"),
     ),
     Topic(
         "assign",

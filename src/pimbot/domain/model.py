@@ -67,8 +67,8 @@ class ReviewSchedule:
     roles: tuple[str, ...]
     every: timedelta
     duration: timedelta
-    reviewers: str = "approvers"  # "approvers", "admins", or a list joined by ","
-    if_no_response: str = "keep"  # keep | remove
+    reviewers: str = "approvers"  # "approvers", "admins", "self", or a list joined by ","
+    if_no_response: str = "keep"  # keep | remove | recommendation
     recommend_after: timedelta | None = None
 
 

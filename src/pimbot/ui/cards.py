@@ -24,6 +24,8 @@ class ActionId(StrEnum):
     ACTIVATE = "pim_activate"  # opens the activation form for a role (value = role name)
     REVIEW_KEEP = "pim_review_keep"
     REVIEW_REMOVE = "pim_review_remove"
+    REVIEW_ACCEPT = "pim_review_accept"  # accept the recommendations on every item waiting
+    SUBMIT_REVIEW_REMOVE = "pim_submit_review_remove"  # a removal with its reason
     SUBMIT_ACTIVATION = "pim_submit_activation"
     SUBMIT_DENY = "pim_submit_deny"
     SUBMIT_APPROVE = "pim_submit_approve"  # approval with an MFA code

@@ -37,6 +37,9 @@ class View(StrEnum):
     APPROVER_REMINDER = "approver_reminder"
     PROBLEM = "problem"
     BREAKGLASS = "breakglass"
+    REVIEW_ITEM = "review_item"  # subject: a review item
+    REVIEW_LIST = "review_list"  # subject: a reviewer's open items (payload: reviewer)
+    REVIEW_NOTICE = "review_notice"  # a campaign's start, progress or summary (payload text)
 
 
 @dataclass(frozen=True)
@@ -296,3 +299,5 @@ def render(view: View, snapshot: RequestSnapshot, event: str = "") -> Card:
             return breakglass_card(snapshot)
         case View.PROBLEM:
             return problem_card(event, snapshot.failure)
+        case View.REVIEW_ITEM | View.REVIEW_LIST | View.REVIEW_NOTICE:
+            raise ValueError(f"{view} is drawn from a review item, not a request")

@@ -37,6 +37,7 @@ from pimbot.workflow.jobs.handlers import dispatch
 from pimbot.workflow.mfa.service import MfaService
 from pimbot.workflow.usecases import queries
 from pimbot.workflow.usecases.assignment import reconcile
+from pimbot.workflow.usecases.review_campaigns import schedule_next_starts
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class PimCore:
         await self.worker.run_due()  # overdue expiries first: revoke what outlived its time
         await reconcile(self.ctx)
         await schedule_drift_check(self.ctx, self.clock.now())
+        await schedule_next_starts(self.ctx)
         await self.worker.run_due()
         self._task = asyncio.create_task(self.worker.run(), name="pimbot-worker")
 

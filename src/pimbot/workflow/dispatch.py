@@ -9,13 +9,23 @@ from pimbot.commands import model as c
 from pimbot.commands.model import Command, UserRef, UserRefKind
 from pimbot.domain.durations import parse_duration
 from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.reviews import Decision
 from pimbot.store.tables import PersonRow, PlatformIdentityRow
 from pimbot.ui.cards import ActionId, Reply
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.context import Context
 from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.mfa import commands as mfa_commands
-from pimbot.workflow.usecases import activation, approval, assignment, ending, extension, queries
+from pimbot.workflow.usecases import (
+    activation,
+    approval,
+    assignment,
+    ending,
+    extension,
+    queries,
+    review_answers,
+    review_campaigns,
+)
 from pimbot.workflow.usecases.activation import ActivationInput
 
 
@@ -67,9 +77,16 @@ async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
         case c.MfaReset():
             email = await resolve_user(ctx, actor, command.user)
             return await mfa_commands.reset(ctx, actor, email, command.code)
-        case c.Reviews() | c.ReviewStart():
-            return Reply(ok=False, text="Access reviews are not available in this version of "
-                                        "pimbot yet; nothing was changed.")
+        case c.Reviews():
+            return await review_answers.reviews(ctx, actor)
+        case c.ReviewStart(roles=roles, duration=duration):
+            return await review_campaigns.start_ad_hoc(ctx, actor, roles, duration)
+        case c.ReviewKeep(item_id=item_id, reason=reason):
+            return await review_answers.decide(ctx, actor, item_id, Decision.KEEP, reason)
+        case c.ReviewRemove(item_id=item_id, reason=reason):
+            return await review_answers.decide(ctx, actor, item_id, Decision.REMOVE, reason)
+        case c.ReviewAccept():
+            return await review_answers.accept_recommendations(ctx, actor)
     raise PimError(ErrorCode.UNKNOWN_COMMAND, "That command is not handled.", "help")
 
 
@@ -107,8 +124,15 @@ async def run_action(ctx: Context, actor: Actor, action: ActionId, value: str,
                 inputs.get("code") or None, inputs.get("at") or None))
         case ActionId.SUBMIT_MFA_CONFIRM:
             return await mfa_commands.confirm(ctx, actor, inputs.get("code", "").strip())
-        case ActionId.REVIEW_KEEP | ActionId.REVIEW_REMOVE:
-            return Reply(ok=False, text="Access reviews are not available yet.")
+        case ActionId.REVIEW_KEEP:
+            return await review_answers.decide(ctx, actor, value, Decision.KEEP, None)
+        case ActionId.REVIEW_REMOVE:
+            return await review_answers.click_remove(ctx, actor, value)
+        case ActionId.SUBMIT_REVIEW_REMOVE:
+            return await review_answers.decide(ctx, actor, value, Decision.REMOVE,
+                                               inputs.get("reason"))
+        case ActionId.REVIEW_ACCEPT:
+            return await review_answers.accept_recommendations(ctx, actor)
     raise PimError(ErrorCode.UNKNOWN_COMMAND, f"Unknown button '{action}'.")
 
 

@@ -15,7 +15,8 @@ from pimbot.ui.cards import Card
 log = logging.getLogger(__name__)
 
 # Which views are redrawn when their request changes (the others are one-off notices).
-UPDATABLE_VIEWS = frozenset({"approval", "requester", "approver_reminder", "reminder"})
+UPDATABLE_VIEWS = frozenset({"approval", "requester", "approver_reminder", "reminder",
+                             "review_item"})
 
 
 def channel_platform(channel: str) -> tuple[str, str]:

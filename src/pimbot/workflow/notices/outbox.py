@@ -27,6 +27,9 @@ class JobKind(StrEnum):
     REFRESH_CARDS = "refresh_cards"
     RECONCILE = "reconcile_assignments"
     DRIFT_CHECK = "drift_check"
+    REVIEW_START = "review_start"  # a scheduled campaign of the policy's reviews
+    REVIEW_REMIND = "review_remind"
+    REVIEW_CLOSE = "review_close"
 
 
 # Attempts before a job is given up: a grant fails loudly after ~1 minute of retries; a revoke
