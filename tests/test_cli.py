@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import csv
+import io
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -263,3 +266,45 @@ async def test_bench_runs_every_bench_module_and_prints_its_report(
     assert "rounds" in out and " 3" in out
     assert "ratio   1.25" in out
     assert "RuntimeError: x" in out  # the broken one is reported, and the run fails
+
+
+def test_review_export_writes_every_item_decision_and_reason(cli: Cli) -> None:
+    from pimbot.store.database import Database
+    from workflow.harness import make_pim
+
+    async def review() -> str:
+        db = Database(cli.database_url)
+        await db.upgrade()
+        try:
+            pim = await make_pim(db)
+            started = await pim.say("sec-lead@example.com", "review start prod-db-admin")
+            campaign = started.text.split()[3]
+            async with db.read() as session:
+                from sqlalchemy import select
+
+                from pimbot.store.tables import ReviewItemRow
+
+                items = (await session.scalars(select(ReviewItemRow))).all()
+            for item in items:
+                if item.email == "bob@example.com":
+                    await pim.say("carol@example.com",
+                                  f"review remove {item.id} reason =HYPERLINK(\"x\")")
+                else:
+                    await pim.say("carol@example.com", f"review keep {item.id}")
+            return campaign
+        finally:
+            await db.dispose()
+
+    campaign = asyncio.run(review())
+    done = cli("review", "export", campaign, "--format", "csv")
+    assert done.code == 0, done.err
+    rows = list(csv.DictReader(io.StringIO(done.out)))
+    assert {(r["person"], r["decision"], r["outcome"]) for r in rows} == {
+        ("bob@example.com", "remove", "removed"), ("alice@example.com", "keep", "kept")}
+    bob = next(r for r in rows if r["person"] == "bob@example.com")
+    assert bob["decided_by"] == "carol@example.com" and bob["decided_at"]
+    assert bob["reason"].startswith("'="), "a reason cannot run as a spreadsheet formula"
+    lines = cli("review", "export", campaign, "--format", "jsonl").out.splitlines()
+    assert len(lines) == 2 and json.loads(lines[0])["campaign"] == campaign
+    missing = cli("review", "export", "nope42")
+    assert missing.code == 1 and "no access review" in missing.err

@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = mfa.add_parser("rotate-key", help="re-encrypt every TOTP secret under a new key")
     rotate.add_argument("--new-key", required=True, metavar="KEY",
                         help="new key; '-' reads it from stdin (preferred: keeps it out of ps)")
+    review = sub.add_parser("review", help="access reviews").add_subparsers(
+        dest="review_command", metavar="ACTION", required=True
+    )
+    export = review.add_parser("export", help="every item, decision, reviewer, reason, time")
+    export.add_argument("id", metavar="ID", help="the review's id (shown when it started)")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="csv")
+    export.add_argument("--output", metavar="FILE", help="default: standard output")
     _manifest_parser(sub)
     bench = sub.add_parser("bench", help="run the benchmarks under bench/ (docs/PERFORMANCE.md)")
     bench.add_argument("--only", metavar="NAME", help="run only benchmarks whose name has NAME")

@@ -35,7 +35,8 @@ def keygen() -> int:
 
 async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     key = args.command
-    for attribute in ("db_command", "policy_command", "audit_command", "mfa_command", "platform"):
+    for attribute in ("db_command", "policy_command", "audit_command", "mfa_command",
+                      "review_command", "platform"):
         if hasattr(args, attribute):
             key = f"{args.command} {getattr(args, attribute)}"
     return await COMMANDS[key](args, settings)
@@ -177,6 +178,24 @@ async def audit_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def review_export(args: argparse.Namespace, settings: Settings) -> int:
+    from pimbot.store.review_export import UnknownReview, export_review
+
+    fmt: Literal["jsonl", "csv"] = "csv" if args.format == "csv" else "jsonl"
+    db = await open_database(settings)
+    try:
+        with _output(args.output) as out:
+            count = await export_review(db, args.id, fmt, out)
+    except UnknownReview:
+        print(f"there is no access review '{args.id}' (its id was shown when it started)",
+              file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    print(f"exported {count} review items", file=sys.stderr)
+    return 0
+
+
 @contextlib.contextmanager
 def _output(path: str | None) -> Iterator[TextIO]:
     if path is None or path == "-":
@@ -259,6 +278,7 @@ COMMANDS: dict[str, Command] = {
     "policy apply": policy_apply,
     "audit verify": audit_verify,
     "audit export": audit_export,
+    "review export": review_export,
     "mfa rotate-key": mfa_rotate_key,
     "manifest slack": manifest,
     "manifest teams": manifest,
