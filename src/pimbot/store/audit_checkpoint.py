@@ -149,6 +149,14 @@ async def chain_head(db: Database) -> ChainHead:
     return ChainHead(row[0], row[1], row[2]) if row else ChainHead()
 
 
+async def event_head(db: Database, seq: int) -> ChainHead | None:
+    """Event ``seq`` as a checkpoint would name it, or None when it is not in the log."""
+    query = select(AuditEventRow.seq, AuditEventRow.hash, AuditEventRow.mac)
+    async with db.read() as session:
+        row = (await session.execute(query.where(AuditEventRow.seq == seq))).first()
+    return ChainHead(row[0], row[1], row[2]) if row else None
+
+
 async def first_keyed_seq(db: Database, head: ChainHead) -> int:
     """The first event that carries a MAC; past the head when none does yet (an upgraded log
     whose older events were written before the chain was keyed)."""

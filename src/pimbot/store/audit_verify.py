@@ -124,10 +124,12 @@ class ChainVerifier:
             self._unvouched = self._unvouched or (row.seq, row.key_id)
             return None
         if not macs_match(key.event_mac(row.hash), row.mac):
-            start = self._unvouched[0] if self._unvouched else row.seq
-            return start, (f"event {row.seq} does not match its MAC under audit key "
-                           f"{row.key_id} (edited or forged, and the hashes recomputed "
-                           "without the key?)")
+            text = (f"event {row.seq} does not match its MAC under audit key {row.key_id} "
+                    "(edited or forged, and the hashes recomputed without the key?)")
+            if self._unvouched is None:
+                return row.seq, text
+            start, key_id = self._unvouched
+            return start, f"{self._unvouched_problem(start, row.seq - 1, key_id)}; {text}"
         self._unvouched = None
         return None
 
@@ -135,9 +137,12 @@ class ChainVerifier:
         head = ChainHead(row.seq, row.hash, row.mac)
         for checkpoint in self._at_seq.get(row.seq, ()):
             if not checkpoint.matches(head):
-                start = self._unvouched[0] if self._unvouched else row.seq
-                return start, (f"event {row.seq} differs from the checkpoint of "
-                               f"{checkpoint.at} (the chain was rewritten up to it)")
+                text = (f"event {row.seq} differs from the checkpoint of {checkpoint.at} "
+                        "(the chain was rewritten up to it)")
+                if self._unvouched is None:
+                    return row.seq, text
+                start, key_id = self._unvouched
+                return start, f"{self._unvouched_problem(start, row.seq, key_id)}; {text}"
             self._unvouched = None
         return None
 
