@@ -7,12 +7,13 @@ key nor the checkpoint file. Every test runs on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from audit_attacks import Attacker
-from audit_cli import Pimbot, pimbot_for
+from audit_cli import T0, Pimbot, pimbot_for
 from pimbot.secretbox import generate_key
 from pimbot.store.audit_crypto import AuditKey, load_audit_key
 from pimbot.store.database import Database
@@ -187,3 +188,62 @@ async def test_rotation_refuses_a_broken_chain(pimbot: Pimbot, db: Database) -> 
     done = await pimbot("audit", "rotate-key", "--new-key", "-", stdin=generate_key())
     assert done.code == 1
     assert "audit key not rotated" in done.err
+
+
+async def _an_unkeyed_log(db: Database, count: int) -> None:
+    """The log as pimbot wrote it before 0004: SHA-256 only, no key id, no MAC."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from pimbot.store.audit_crypto import GENESIS_HASH, event_hash
+    from pimbot.store.migrate import alembic_config
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0001"))
+    prev = GENESIS_HASH
+    insert = text("INSERT INTO audit_events (seq, at, actor, action, subject, outcome, detail, "
+                  "prev_hash, hash) VALUES (:seq, :at, :actor, 'legacy.event', '', 'ok', "
+                  "'{}', :prev, :hash)")
+    async with db.engine.begin() as conn:
+        for seq in range(1, count + 1):
+            at = T0 + timedelta(minutes=seq)
+            digest = event_hash(seq=seq, at=at, actor="old@example.com", action="legacy.event",
+                                subject="", outcome="ok", detail={}, prev_hash=prev)
+            await conn.execute(insert, {"seq": seq, "at": at, "actor": "old@example.com",
+                                        "prev": prev, "hash": digest})
+            prev = digest
+
+
+async def test_an_upgraded_unkeyed_log_is_sealed_by_a_checkpoint(
+    db: Database, tmp_path: Path
+) -> None:
+    await _an_unkeyed_log(db, 4)
+    bot = pimbot_for(tmp_path, db.url)
+    unsealed = await bot("audit", "verify")  # migrates, but writes nothing
+    assert unsealed.code == 1
+    assert "events 1..4 carry no MAC" in unsealed.err and "pimbot db upgrade" in unsealed.err
+
+    assert (await bot("db", "upgrade")).code == 0  # seals events 1..4 with a checkpoint
+    sealed = await bot("audit", "verify")
+    assert sealed.code == 0, sealed.err
+    await bot.write_events(3)  # keyed from event 5 on
+    grown = await bot("audit", "verify")
+    assert grown.code == 0, grown.err
+    assert grown.out.startswith("audit log intact: 7 events")
+
+    await Attacker(db).edit_actor(2)  # an old event, the whole chain recomputed
+    edited = await bot("audit", "verify")
+    assert edited.code == 1
+    assert _broken_at(edited.err) <= 2  # old events have no MAC of their own to name them
+
+
+async def test_an_unkeyed_event_after_the_seal_is_refused(db: Database, tmp_path: Path) -> None:
+    await _an_unkeyed_log(db, 4)
+    bot = pimbot_for(tmp_path, db.url)
+    assert (await bot("db", "upgrade")).code == 0
+    await bot.write_events(3)
+    await Attacker(db, strip_macs=True).edit_actor(6)
+    done = await bot("audit", "verify")
+    assert done.code == 1
+    assert _broken_at(done.err) == 6
+    assert "carries no MAC although the events before it do" in done.err

@@ -162,6 +162,7 @@ class CheckpointWriter:
         self._keyed_from: int | None = None
         self._moved = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         await self._warn_if_behind()
@@ -170,10 +171,12 @@ class CheckpointWriter:
         self._task = asyncio.create_task(self._loop(), name="audit-checkpoints")
 
     async def stop(self) -> None:
+        """Let the loop finish what it is doing (never cancelled mid-write), then write the
+        last checkpoint."""
+        self._stopping = True
+        self._moved.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
             self._task = None
         try:
             await self.write_now()
@@ -204,10 +207,12 @@ class CheckpointWriter:
         return True
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._moved.wait(), self.interval)
             self._moved.clear()
+            if self._stopping:
+                return
             await asyncio.sleep(self.settle)
             try:
                 await self.write_now()
