@@ -153,7 +153,7 @@ async def test_the_writer_follows_the_head_and_survives_a_receiver_that_is_down(
 ) -> None:
     clock = FakeClock()
     file = FileCheckpoints(tmp_path / "cp.jsonl")
-    writer = CheckpointWriter(db, file, clock, interval=0.2, settle=0.01)
+    writer = CheckpointWriter(db, file, clock, interval=0.2, settle=0.01, min_gap=0.05)
     await writer.start()
     await _append(db, clock, 1)
     await _until(lambda: _heads(file) == [0, 1])  # woken by the commit
@@ -171,13 +171,27 @@ async def test_the_writer_follows_the_head_and_survives_a_receiver_that_is_down(
 
     receiver.up = False
     remote = CheckpointWriter(db, UrlCheckpoints(receiver.url), clock, interval=0.1,
-                              settle=0.01)
+                              settle=0.01, min_gap=0.05)
     await remote.start()  # a 503 is logged, never raised
     assert receiver.received == []
     receiver.up = True
     await _append(db, clock, 4)
     await _until(lambda: [c["head_seq"] for c in receiver.received] == [4])
     await remote.stop()
+
+
+async def test_stopping_never_waits_out_the_pause_between_checkpoints(
+    db: Database, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    file = FileCheckpoints(tmp_path / "cp.jsonl")
+    writer = CheckpointWriter(db, file, clock, settle=30, min_gap=30)
+    await writer.start()
+    await _append(db, clock, 1)
+    await asyncio.sleep(0.05)  # the loop is now pausing for 30 s
+    async with asyncio.timeout(3):
+        await writer.stop()
+    assert _heads(file) == [0, 1]  # the shutdown checkpoint has the last event
 
 
 async def _append(db: Database, clock: FakeClock, n: int) -> None:
