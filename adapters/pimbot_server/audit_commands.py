@@ -23,7 +23,7 @@ from pimbot_server.checkpoints import (
     write_checkpoint,
 )
 from pimbot_server.errors import CommandFailed
-from pimbot_server.settings import Settings, SettingsError
+from pimbot_server.settings import Settings, SettingsError, checkpoint_destination
 from pimbot_server.storage import audit_keyring, open_database
 
 _READ_ERRORS = (OSError, aiohttp.ClientError, TimeoutError, CheckpointStoreError, ValueError)
@@ -67,9 +67,10 @@ async def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    source = checkpoint_destination(args.checkpoint or "")  # https:// (or loopback) only
     db = await open_database(settings)
     try:
-        store = None if args.no_checkpoint else checkpoint_store(settings, db, args.checkpoint)
+        store = None if args.no_checkpoint else checkpoint_store(settings, db, source)
         found, present = await read_checkpoints(store, db)
         report = await verify_chain(db, anchor, found.authentic)
     finally:
