@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from pimbot.store.audit_log import append_event
-from pimbot.store.database import Database
 from pimbot_server.bench import run_benchmarks
 from pimbot_server.cli import build_parser, main
+from pimbot_server.settings import Settings
+from pimbot_server.storage import open_database
 from server_process import POLICY, run_pimbot
 
 BAD_POLICY = """\
@@ -96,7 +97,8 @@ def test_keygen_prints_a_fresh_32_byte_url_safe_key(tmp_path: Path, cli: Cli) ->
 @pytest.mark.parametrize(
     "args",
     [[], ["run"], ["db", "upgrade"], ["policy", "validate"], ["policy", "plan"],
-     ["policy", "apply"], ["audit", "verify"], ["audit", "export"], ["keygen"],
+     ["policy", "apply"], ["audit", "verify"], ["audit", "export"], ["audit", "rotate-key"],
+     ["keygen"],
      ["mfa", "rotate-key"], ["manifest", "slack"], ["manifest", "teams"], ["bench"]],
 )  # fmt: skip
 def test_every_sub_command_has_help(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -173,7 +175,8 @@ def test_policy_plan_changes_nothing_and_apply_makes_it_so(cli: Cli) -> None:
 
 
 async def _write_events(url: str, count: int) -> None:
-    db = Database(url)
+    # under the key the CLI configures (here derived from the development key file)
+    db = await open_database(Settings.from_env({**os.environ, "PIMBOT_DATABASE_URL": url}))
     try:
         for n in range(count):
             async with db.transaction() as session:

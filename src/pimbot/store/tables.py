@@ -322,6 +322,8 @@ class AuditEventRow(Base):
     """Append-only, hash-chained audit log (``pimbot.store.audit_log``).
 
     ``seq`` is assigned explicitly (last seq + 1 under the chain lock) because it is hashed.
+    ``mac`` is HMAC-SHA256 of ``hash`` under the audit key named by ``key_id`` (the key itself
+    is never stored); both are NULL on events written before the chain was keyed (0004).
     """
 
     __tablename__ = "audit_events"
@@ -334,6 +336,8 @@ class AuditEventRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class MfaEnrollmentRow(Base):
