@@ -83,9 +83,12 @@ class PimCore:
             self._task = None
 
     async def drain(self, rounds: int = 50) -> None:
-        """Run every job due now, including the ones those jobs enqueue."""
+        """Run every job due now, including the ones those jobs enqueue, and wait for the
+        jobs the background loop is running (so their notices land before the next turn)."""
         for _ in range(rounds):
-            if await self.worker.run_due() == 0:
+            ran = await self.worker.run_due()
+            waited = await self.worker.wait_idle()
+            if ran == 0 and not waited:
                 return
 
     def is_ready(self) -> bool:
