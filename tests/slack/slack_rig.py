@@ -58,6 +58,12 @@ class Rig:
         assert len(answers) == 1, answers
         return answers[0].args
 
+    def enrolment_post(self, user_id: str) -> str:
+        """The latest DM pimbot posted to the person that holds an authenticator key."""
+        posts = [str(p.args) for p in self.slack.posts_to(user_id) if KEY.search(str(p.args))]
+        assert posts, "no enrolment message was posted"
+        return posts[-1]
+
     def code(self, totp: pyotp.TOTP) -> str:
         """The code the person's authenticator shows at pimbot's (fake) now."""
         return str(totp.at(self.clock.now()))
@@ -66,7 +72,7 @@ class Rig:
         """``/pim mfa enroll`` then ``/pim mfa confirm`` in the person's DM, over HTTP."""
         _, name = await self.driver.slash(user_id, "mfa enroll")
         await self.settle()
-        found = KEY.search(self.reply_to(name)["text"] + str(self.reply_to(name)["blocks"]))
+        found = KEY.search(self.enrolment_post(user_id))
         assert found, self.reply_to(name)
         totp = pyotp.TOTP(found.group(1))
         _, name = await self.driver.slash(user_id, f"mfa confirm {self.code(totp)}")

@@ -24,6 +24,7 @@ class View(StrEnum):
     REMINDER = "reminder"
     APPROVER_REMINDER = "approver_reminder"
     PROBLEM = "problem"
+    INFO = "info"  # a one-off note with its own title and text (no request behind it)
     BREAKGLASS = "breakglass"
 
 
@@ -260,6 +261,10 @@ def problem_card(title: str, text: str) -> Card:
     return Card(title=title, text=text, tone=Tone.DANGER)
 
 
+def info_card(title: str, text: str) -> Card:
+    return Card(title=title, text=text, tone=Tone.INFO)
+
+
 def render(view: View, snapshot: RequestSnapshot, event: str = "") -> Card:
     match view:
         case View.APPROVAL:
@@ -276,3 +281,5 @@ def render(view: View, snapshot: RequestSnapshot, event: str = "") -> Card:
             return breakglass_card(snapshot)
         case View.PROBLEM:
             return problem_card(event, snapshot.failure)
+        case View.INFO:
+            return info_card(event, "")

@@ -57,6 +57,7 @@ async def remind_expiry(ctx: Context, job: ClaimedJob) -> None:
 async def dispatch(ctx: Context, job: ClaimedJob) -> None:
     """Run a claimed job by kind (notifications live in workflow.notify)."""
     from pimbot.workflow.jobs.drift import check_drift
+    from pimbot.workflow.mfa.enrolment_message import delete_message
     from pimbot.workflow.notices import handlers as notify
     from pimbot.workflow.usecases.assignment import reconcile
 
@@ -85,5 +86,7 @@ async def dispatch(ctx: Context, job: ClaimedJob) -> None:
             await reconcile(ctx)
         case JobKind.DRIFT_CHECK:
             await check_drift(ctx)
+        case JobKind.DELETE_MESSAGE:
+            await delete_message(ctx, job)
         case _:  # pragma: no cover - JobKind() already refused unknown kinds
             raise PermanentJobError(f"unknown job kind {job.kind}")

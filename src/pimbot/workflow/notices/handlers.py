@@ -6,7 +6,7 @@ import logging
 
 from pimbot.ports import Unreachable
 from pimbot.scheduling.queue import ClaimedJob
-from pimbot.ui.views import View, problem_card, render
+from pimbot.ui.views import View, info_card, problem_card, render
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
 from pimbot.workflow.notices.delivery import Delivery
@@ -22,10 +22,11 @@ async def deliver(ctx: Context, job: ClaimedJob) -> None:
     view = View(payload["view"])
     now = ctx.clock.now()
     delivery = Delivery(ctx.db, ctx.gateways)
-    if view is View.PROBLEM:
-        card = problem_card(payload.get("title", "pimbot"), payload.get("text", ""))
+    if view in (View.PROBLEM, View.INFO):
+        draw = problem_card if view is View.PROBLEM else info_card
+        card = draw(payload.get("title", "pimbot"), payload.get("text", ""))
         request_id = payload.get("request_id", "")
-        platform, drawn_version = "", 0
+        platform, drawn_version = payload.get("platform", ""), 0
     else:
         async with ctx.db.read() as session:
             row = await get_request(session, payload["request_id"])
@@ -44,7 +45,7 @@ async def deliver(ctx: Context, job: ClaimedJob) -> None:
             return
         sent = maybe
     await delivery.remember(request_id, view.value, audience, sent, now)
-    if view is not View.PROBLEM:
+    if view not in (View.PROBLEM, View.INFO):
         await _redraw_if_changed(ctx, request_id, drawn_version)
 
 
@@ -62,7 +63,7 @@ async def _redraw_if_changed(ctx: Context, request_id: str, drawn_version: int) 
 async def _report_unreachable(ctx: Context, email: str, request_id: str, view: View) -> None:
     """Someone the bot cannot reach is reported, never skipped silently."""
     log.warning("cannot reach %s on any platform (request %s)", email, request_id)
-    if view is View.PROBLEM or not request_id:
+    if view in (View.PROBLEM, View.INFO) or not request_id:
         return
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
