@@ -112,7 +112,8 @@ _TOPICS = (
         "whois",
         ("whois ROLE",),
         "who holds a role now",
-        "Lists the people with an active grant of the role and when it ends.",
+        "Lists the people with an active grant of the role and when it ends (admins, auditors "
+        "and the role's approvers, unless the policy says whois: everyone).",
         ("whois prod-db-admin",),
     ),
     Topic(

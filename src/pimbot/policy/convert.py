@@ -11,6 +11,7 @@ from pimbot.domain.model import (
     ProviderConfig,
     ReviewSchedule,
     Role,
+    WhoisVisibility,
 )
 from pimbot.policy.checks import default_duration_of, parse_reviewers
 from pimbot.policy.schema import AssignmentSpec, ProviderSpec, ReviewSpec, RoleSpec
@@ -26,6 +27,7 @@ def to_policy(draft: Draft) -> Policy:
         roles={name: to_role(name, spec) for name, spec in draft.roles.items()},
         assignments=tuple(to_assignment(spec) for _, spec in draft.assignments),
         reviews=tuple(to_review(spec) for _, spec in draft.reviews),
+        whois=WhoisVisibility(draft.whois),
     )
 
 

@@ -37,7 +37,9 @@ from pimbot.policy.fields import (
     WeekDuration,
 )
 
-SECTIONS = ("admins", "auditors", "groups", "providers", "roles", "assignments", "reviews")
+SECTIONS = ("admins", "auditors", "whois", "groups", "providers", "roles", "assignments",
+            "reviews")
+WHOIS_CHOICES = ("privileged", "everyone")
 PROVIDER_TYPES = ("postgres", "webhook", "command", "noop", "entra", "azure")
 
 
