@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from pimbot.policy import parse_policy
 from pimbot.policy.plan import apply_policy
+from pimbot.ports import Provider
 from pimbot.secretbox import SecretBox
 from pimbot.store.database import Database
 from pimbot.store.tables import RequestRow
@@ -83,13 +84,15 @@ class Rig:
 
 
 @asynccontextmanager
-async def running(db: Database, fake_slack: FakeSlack, policy_text: str) -> AsyncIterator[Rig]:
+async def running(db: Database, fake_slack: FakeSlack, policy_text: str,
+                  demo: Provider | None = None) -> AsyncIterator[Rig]:
+    """``demo`` is the policy's ``demo`` provider (default: the rig's RecordingProvider)."""
     policy = parse_policy(policy_text)
     clock = FakeClock()
     await apply_policy(db, policy, clock)
     provider = RecordingProvider()
     mfa = MfaService(db, SecretBox(secrets.token_bytes(32)), clock)
-    core = PimCore(db, policy, {"demo": provider}, clock, mfa=mfa)
+    core = PimCore(db, policy, {"demo": demo or provider}, clock, mfa=mfa)
     env = {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
