@@ -158,6 +158,16 @@ def test_policy_validate_reports_what_the_postgres_provider_would_refuse(
     assert "roles.prod-db-admin.grant.role" in started.err
 
 
+def test_policy_validate_refuses_an_unknown_whois_setting(cli: Cli) -> None:
+    bad = cli.tmp_path / "whois.yaml"
+    bad.write_text("whois: anyone\n" + POLICY, encoding="utf-8")
+    done = cli("policy", "validate", str(bad))
+    assert done.code == 1
+    assert done.err.strip() == f"{bad}: whois: 'anyone' is not one of: privileged, everyone"
+    bad.write_text("whois: everyone\n" + POLICY, encoding="utf-8")
+    assert cli("policy", "validate", str(bad)).code == 0
+
+
 def test_policy_validate_accepts_a_good_file(cli: Cli) -> None:
     done = cli("policy", "validate")
     assert done.code == 0, done.err

@@ -81,6 +81,11 @@ def render_update(card: Card, audience: str) -> str:
     return f"  ↻ updated for {audience}: {card.title}{' — ' + first if first else ''}{buttons}"
 
 
+def render_deleted(card: Card, audience: str) -> str:
+    """A deleted card in one line (its content is not repeated)."""
+    return f"  ✗ deleted for {audience}: {card.title}"
+
+
 def describe_input(item: Input) -> str:
     if item.kind is InputKind.SELECT and item.choices:
         needed = "one of " + ", ".join(c.value for c in item.choices)

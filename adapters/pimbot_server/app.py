@@ -107,7 +107,7 @@ async def serve(settings: Settings) -> int:
         for adapter in runtime.adapters:
             await adapter.start()
         if settings.needs_http:
-            http = HttpServer(core, runtime.adapters)
+            http = HttpServer(core, runtime.adapters, metrics_token=settings.metrics_token)
             await http.start(settings.host, settings.port)
         await _run_until_done(console, core, stopping)
     finally:

@@ -51,6 +51,7 @@ class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     adapters: tuple[AdapterName, ...] = (AdapterName.CONSOLE,)
+    metrics_token: str | None = field(default=None, repr=False)  # GET /metrics needs it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for adapters' from_env
 
     @classmethod
@@ -67,6 +68,7 @@ class Settings:
             host=env.get("PIMBOT_HOST", "").strip() or DEFAULT_HOST,
             port=_port(env.get("PIMBOT_PORT", "")),
             adapters=choose_adapters(env),
+            metrics_token=env.get("PIMBOT_METRICS_TOKEN", "").strip() or None,
             env=dict(env),
         )
 

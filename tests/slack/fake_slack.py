@@ -58,6 +58,7 @@ class Upload:
     title: str = ""
     channel_id: str = ""  # set by files.completeUploadExternal
     completed: bool = False
+    deleted: bool = False  # by files.delete
 
 
 WORKSPACE = "T0PIMTEAM1"  # the fake workspace, as auth_test_ok.json names it
@@ -89,6 +90,7 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self.uploads: dict[str, Upload] = {}
         self.auth = dict(fixture("auth_test_ok.json"))  # what auth.test answers
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) → posted args
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -170,8 +172,16 @@ class FakeSlack:
         return [c for c in self.calls_to("chat.postMessage") if c.args.get("channel") == channel]
 
     def files_in(self, channel_id: str) -> list[Upload]:
-        """Files whose upload completed into this conversation."""
+        """Files whose upload completed into this conversation (deleted ones included)."""
         return [u for u in self.uploads.values() if u.completed and u.channel_id == channel_id]
+
+    def history(self, channel_id: str) -> str:
+        """What a reader of the conversation can still see: its messages that were not
+        deleted, and its files that were not deleted (their bytes as hex), as one string."""
+        texts = [json.dumps(args) for (channel, _), args in self.messages.items()
+                 if channel == channel_id]
+        texts += [u.data.hex() + u.title for u in self.files_in(channel_id) if not u.deleted]
+        return "\n".join(texts)
 
     def outgoing_text(self) -> str:
         """Everything pimbot sent to Slack, as one JSON string (for leak checks)."""
@@ -247,12 +257,31 @@ class FakeSlack:
         ts = f"1767225612.{next(self._ts):06d}"
         body.update(channel=channel, ts=ts)
         body["message"].update(ts=ts, text=args.get("text", ""), blocks=args.get("blocks", []))
+        self.messages[(channel, ts)] = dict(args)
         return dict(body)
+
+    def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Like Slack: the bot's own message goes; an unknown (or deleted) one is an error."""
+        key = (str(args.get("channel", "")), str(args.get("ts", "")))
+        if key not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        del self.messages[key]
+        return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def _files_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        upload = self.uploads.get(str(args.get("file", "")))
+        if upload is None or upload.deleted:
+            return {"ok": False, "error": "file_not_found"}
+        upload.deleted = True
+        return {"ok": True}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         body = copy.deepcopy(fixture("chat_update_ok.json"))
         body.update(channel=args.get("channel"), ts=args.get("ts"), text=args.get("text", ""))
         body["message"].update(text=args.get("text", ""), blocks=args.get("blocks", []))
+        key = (str(args.get("channel", "")), str(args.get("ts", "")))
+        if key in self.messages:
+            self.messages[key] = dict(args)
         return dict(body)
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pimbot.domain.model import AssignmentType
 class UserRefKind(StrEnum):
     MENTION = "mention"  # a platform user id, e.g. Slack ``U123`` from ``<@U123|bob>``
     EMAIL = "email"
-    NAME = "name"  # a display name that must match exactly one person
+    NAME = "name"  # a display name: never picks a person (see pimbot.workflow.people)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pimbot.domain.model import (
     ProviderConfig,
     ReviewSchedule,
     Role,
+    WhoisVisibility,
 )
 from pimbot.policy.checks import default_duration_of, parse_reviewers
 from pimbot.policy.schema import AssignmentSpec, ProviderSpec, ReviewSpec, RoleSpec
@@ -28,6 +29,7 @@ def to_policy(draft: Draft) -> Policy:
         assignments=tuple(to_assignment(spec) for _, spec in draft.assignments),
         reviews=tuple(to_review(spec) for _, spec in draft.reviews),
         chat={name: ChatRules(allow_guests=spec.allow_guests) for name, spec in draft.chat.items()},
+        whois=WhoisVisibility(draft.whois),
     )
 
 

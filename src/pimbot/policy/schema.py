@@ -39,9 +39,10 @@ from pimbot.policy.fields import (
 
 CHAT_SECTIONS = ("slack",)  # one section per chat platform: who its adapter may let in
 SECTIONS = (
-    "admins", "auditors", "groups", "providers", "roles", "assignments", "reviews",
+    "admins", "auditors", "whois", "groups", "providers", "roles", "assignments", "reviews",
     *CHAT_SECTIONS,
 )
+WHOIS_CHOICES = ("privileged", "everyone")
 PROVIDER_TYPES = ("postgres", "webhook", "command", "noop", "entra", "azure")
 
 

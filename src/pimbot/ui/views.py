@@ -36,6 +36,7 @@ class View(StrEnum):
     REMINDER = "reminder"
     APPROVER_REMINDER = "approver_reminder"
     PROBLEM = "problem"
+    INFO = "info"  # a one-off note with its own title and text (no request behind it)
     BREAKGLASS = "breakglass"
     REVIEW_ITEM = "review_item"  # subject: a review item
     REVIEW_LIST = "review_list"  # subject: a reviewer's open items (payload: reviewer)
@@ -283,6 +284,10 @@ def problem_card(title: str, text: str) -> Card:
     return Card(title=title, text=text, tone=Tone.DANGER)
 
 
+def info_card(title: str, text: str) -> Card:
+    return Card(title=title, text=text, tone=Tone.INFO)
+
+
 def render(view: View, snapshot: RequestSnapshot, event: str = "") -> Card:
     match view:
         case View.APPROVAL:
@@ -301,3 +306,5 @@ def render(view: View, snapshot: RequestSnapshot, event: str = "") -> Card:
             return problem_card(event, snapshot.failure)
         case View.REVIEW_ITEM | View.REVIEW_LIST | View.REVIEW_NOTICE:
             raise ValueError(f"{view} is drawn from a review item, not a request")
+        case View.INFO:
+            return info_card(event, "")

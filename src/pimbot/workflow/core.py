@@ -35,6 +35,7 @@ from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.jobs.drift import schedule_next as schedule_drift_check
 from pimbot.workflow.jobs.handlers import dispatch
 from pimbot.workflow.mfa.service import MfaService
+from pimbot.workflow.people import NamedByDisplayName
 from pimbot.workflow.usecases import queries
 from pimbot.workflow.usecases.assignment import reconcile
 from pimbot.workflow.usecases.review_campaigns import schedule_next_starts
@@ -209,7 +210,8 @@ def error_reply(error: PimError, platform: str, form: bool = False) -> Reply:
         field = FORM_FIELDS.get(error.code)
         if field:
             fields[field] = error.message
-    return Reply(ok=False, text=text, field_errors=fields)
+    card = error.card() if isinstance(error, NamedByDisplayName) else None
+    return Reply(ok=False, text=text, card=card, field_errors=fields)
 
 
 VERBS = frozenset({

@@ -32,6 +32,10 @@ class Delivery:
         self.db = db
         self.gateways = gateways
 
+    def gateway_for(self, platform: str) -> ChatGateway | None:
+        """The gateway of that platform in this process, if its adapter runs here."""
+        return self._by_platform(platform)
+
     def _by_platform(self, platform: str) -> ChatGateway | None:
         for gateway in self.gateways:
             if gateway.platform == platform:

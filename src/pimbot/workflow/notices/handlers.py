@@ -10,7 +10,7 @@ from pimbot.scheduling.queue import ClaimedJob
 from pimbot.store.tables import RequestRow, ReviewItemRow
 from pimbot.ui.cards import Card
 from pimbot.ui.review_views import review_item_card, review_list_card, review_notice_card
-from pimbot.ui.views import View, problem_card, render
+from pimbot.ui.views import View, info_card, problem_card, render
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
 from pimbot.workflow.notices.delivery import Delivery
@@ -29,9 +29,10 @@ async def _draw(ctx: Context, view: View, payload: dict[str, Any]
     """The card for a notice: (card, subject id, the request's platform, the version drawn;
     None when the card is never redrawn)."""
     subject = str(payload.get("request_id", ""))
-    if view is View.PROBLEM:
-        return problem_card(payload.get("title", "pimbot"), payload.get("text", "")), \
-            subject, "", None
+    if view in (View.PROBLEM, View.INFO):
+        draw = problem_card if view is View.PROBLEM else info_card
+        return draw(payload.get("title", "pimbot"), payload.get("text", "")), subject, \
+            str(payload.get("platform", "")), None
     if view is View.REVIEW_NOTICE:
         return review_notice_card(payload.get("title", "pimbot"), payload.get("text", "")), \
             subject, "", None
@@ -94,7 +95,7 @@ async def _redraw_if_changed(ctx: Context, view: View, subject_id: str,
 async def _report_unreachable(ctx: Context, email: str, request_id: str, view: View) -> None:
     """Someone the bot cannot reach is reported, never skipped silently."""
     log.warning("cannot reach %s on any platform (request %s)", email, request_id)
-    if view is View.PROBLEM or not request_id:
+    if view in (View.PROBLEM, View.INFO) or not request_id:
         return
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:

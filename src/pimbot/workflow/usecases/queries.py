@@ -100,6 +100,11 @@ async def waiting_for(ctx: Context, actor: Actor) -> list[Card]:
 
 async def whois(ctx: Context, actor: Actor, role_name: str) -> Reply:
     role = ctx.role(role_name)
+    if not ctx.policy.may_see_holders(actor.email, role):
+        await record_alone(ctx, actor.email, "whois.refused", role.name, reason="not_privileged")
+        raise PimError(ErrorCode.FORBIDDEN,
+                       f"Only admins, auditors and the approvers of {role.name} can see who "
+                       "holds it.", "roles")
     now = ctx.clock.now()
     async with ctx.db.read() as session:
         holders = await open_requests(session, role=role.name,
