@@ -46,8 +46,17 @@ roles:
     require_justification: true
     approval: {required: true, approvers: [group:dba-leads], min_approvals: 1, timeout: 24h,
                require_mfa: true}
+  office-hours:
+    description: Approved at once during office hours
+    provider: demo
+    max_duration: 2h
+    require_justification: false
+    approval: {required: true, approvers: [group:dba-leads]}
+    auto_approve: {windows: ["Mon-Fri 08:00-18:00 UTC"]}
+    notify: ["#sec-alerts"]
 assignments:
   - {user: bob@example.com, role: prod-db-admin, type: eligible}
+  - {user: bob@example.com, role: office-hours, type: eligible}
   - {user: bob@example.com, role: vault-root, type: eligible}
   - {user: alice@example.com, role: prod-db-admin, type: eligible}
 """

@@ -179,3 +179,19 @@ async def test_an_access_review_keep_and_remove(driver: Driver) -> None:
         assert len(driver.provider.actions("revoke")) == 1, "bob's active grant was revoked"
     told = [c for c in driver.cards_for(removed) if "was removed" in c.title]
     assert told and "left the team" in told[-1].text
+
+
+async def test_an_approval_rule_approves_in_office_hours_and_asks_a_human_after(
+        driver: Driver) -> None:
+    """Monday 09:00 UTC is inside the window: approved at once, traced to its rule."""
+    answer = await driver.say(BOB, "activate office-hours for 1h")
+    assert "approved automatically: inside Mon-Fri 08:00-18:00 UTC" in answer, answer
+    assert [(c.email, c.role) for c in driver.provider.actions("grant")] == \
+        [(BOB, "office-hours")]
+    await driver.say(BOB, "deactivate office-hours")
+    await driver.advance(timedelta(hours=10))  # 19:00: outside
+    answer = await driver.say(BOB, "activate office-hours for 1h")
+    assert "waiting for approval" in answer, answer
+    card = latest(driver, ALICE)
+    assert card.buttons == ("Approve", "Deny")
+    assert "outside Mon-Fri 08:00-18:00 UTC: a human decides" in card.text, card.text

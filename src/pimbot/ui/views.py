@@ -197,6 +197,8 @@ def _rule_fields(snapshot: RequestSnapshot) -> list[Field]:
 def requester_card(snapshot: RequestSnapshot) -> Card:
     """What the requester sees about their own request, with the buttons that apply now."""
     fields = _request_fields(snapshot)[1:]
+    if snapshot.rule_note:
+        fields.append(Field("Rule", snapshot.rule_note))
     actions: tuple[Button, ...] = ()
     text = ""
     tone = Tone.INFO
