@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pimbot.domain.model import Policy
+from pimbot.oncall import build_oncall_sources
 from pimbot.policy import load_policy, resolve_policy_path
 from pimbot.policy.plan import apply_policy, format_plan
 from pimbot.ports import Clock, Provider, SystemClock
-from pimbot.oncall import build_oncall_sources
 from pimbot.providers import build_providers
 from pimbot.store.database import Database
 from pimbot.workflow.core import PimCore
