@@ -291,7 +291,7 @@ def test_review_export_writes_every_item_decision_and_reason(cli: Cli) -> None:
         try:
             pim = await make_pim(db)
             started = await pim.say("sec-lead@example.com", "review start prod-db-admin")
-            campaign = started.text.split()[3]
+            campaign = started.subject
             async with db.read() as session:
                 from sqlalchemy import select
 

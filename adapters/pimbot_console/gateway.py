@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pimbot.ports import SentMessage
 from pimbot.ui.cards import Card
-from pimbot_console.render import render_card, render_deleted, render_update
+from pimbot_console.render import COMMAND_PREFIX, render_card, render_deleted, render_update
 
 PLATFORM = "console"
 
@@ -82,6 +82,7 @@ class ConsoleGateway:
     """``ChatGateway`` for the console (platform ``console``)."""
 
     platform = PLATFORM
+    command_prefix = COMMAND_PREFIX
 
     def __init__(self, screen: Screen) -> None:
         self.screen = screen

@@ -28,6 +28,8 @@ FIELDS_PER_LINE_WIDTH = 78
 INDENT = "  "
 
 
+COMMAND_PREFIX = ""  # the console takes commands plain (a `pim` prefix is optional)
+
 def header(audience: str, *, updated: bool = False) -> str:
     """``── to alice@example.com ───…`` (or ``── updated, to …``) padded to a fixed width."""
     label = f"── {'updated, ' if updated else ''}to {audience} "
@@ -118,8 +120,8 @@ def render_form(form: Form) -> str:
 def render_reply_text(reply: Reply) -> str:
     """The reply's text, its form (if any) and its field errors; the card is drawn apart."""
     lines: list[str] = []
-    if reply.text:
-        lines.append(reply.text)
+    if reply.text or reply.hint:
+        lines.append(reply.said(COMMAND_PREFIX))
     if reply.form is not None and reply.card is None:  # a card already says what to type
         lines.append(render_form(reply.form))
     for name, message in reply.field_errors.items():

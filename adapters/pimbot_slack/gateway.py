@@ -24,6 +24,7 @@ from pimbot.ports import SentMessage, Unreachable
 from pimbot.ui.cards import Card, Reply
 from pimbot_slack.directory import SlackDirectory, slack_error
 from pimbot_slack.render import (
+    COMMAND_PREFIX,
     Mentions,
     mention_emails,
     render_message,
@@ -85,6 +86,7 @@ class SlackGateway:
     """ChatGateway for Slack. ``SentMessage.ref`` is ``{"channel": ID, "ts": TS}``."""
 
     platform = PLATFORM
+    command_prefix = COMMAND_PREFIX
 
     def __init__(self, client: AsyncWebClient, directory: SlackDirectory) -> None:
         self.client = client

@@ -26,7 +26,7 @@ from pimbot_slack.core_port import SlackCore
 from pimbot_slack.directory import SlackProfile
 from pimbot_slack.gateway import PLATFORM, SlackGateway, sdk_logger
 from pimbot_slack.home import HomeTab
-from pimbot_slack.render import render_modal, render_reply
+from pimbot_slack.render import COMMAND_PREFIX, render_modal, render_reply
 from pimbot_slack.translate import (
     action_in_direct_message,
     command_text,
@@ -91,6 +91,7 @@ class SlackHandlers:
             user_id=user_id,
             display_name=profile.display_name,
             in_direct_message=in_direct_message,
+            command_prefix=COMMAND_PREFIX,
         )
 
     async def caller(self, user_id: str, origin: Origin) -> tuple[Caller, SlackProfile | None]:
@@ -241,6 +242,6 @@ async def guarded(work: Callable[[], Awaitable[Reply]]) -> Reply:
 def with_errors_as_text(reply: Reply) -> Reply:
     if not reply.field_errors:
         return reply
-    lines = [reply.text] if reply.text else []
+    lines = [reply.said(COMMAND_PREFIX)] if reply.text or reply.hint else []
     lines.extend(f"{name}: {message}" for name, message in reply.field_errors.items())
     return Reply(text="\n".join(lines), card=reply.card, ok=False)

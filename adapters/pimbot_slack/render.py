@@ -68,6 +68,8 @@ TONE_EMOJI: dict[Tone, str] = {
 MRKDWN_MARKS = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼", "`": "ˋ"})
 
 
+COMMAND_PREFIX = "/pim "  # how people type a command in Slack
+
 def escape(text: str) -> str:
     """Slack's three control characters, so user text is shown and never interpreted."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -238,10 +240,11 @@ def render_message(card: Card, mentions: Mentions) -> dict[str, Any]:
 
 def render_reply(reply: Reply, mentions: Mentions) -> dict[str, Any]:
     """An answer to the person who acted (sent ephemerally by the caller)."""
-    blocks = text_sections(reply.text) if reply.text else []
+    said = reply.said(COMMAND_PREFIX)
+    blocks = text_sections(said) if said else []
     if reply.card is not None:
         blocks.extend(card_blocks(reply.card, mentions))
-    text = reply.text or (reply.card.fallback_text if reply.card else "Done.")
+    text = said or (reply.card.fallback_text if reply.card else "Done.")
     return {"text": fallback_text(text), "blocks": limit_blocks(blocks, MAX_MESSAGE_BLOCKS)}
 
 

@@ -36,6 +36,7 @@ class ChatGateway(Protocol):
     """One chat platform's outbound side."""
 
     platform: str
+    command_prefix: str  # how people type a command here ("/pim " on Slack, "" plain)
 
     async def can_reach(self, email: str) -> bool: ...
 

@@ -190,7 +190,7 @@ async def deny_then_approve_late(console: ConsoleProcess) -> None:
 def test_a_denied_request_is_never_granted_and_stays_denied(played: Played) -> None:
     run, receiver = played(deny_then_approve_late)
     [request] = run.request_ids()
-    assert f"try: pim deny {request} reason" in run.answer("Denying needs a reason")
+    assert f"try: deny {request} reason" in run.answer("Denying needs a reason")
     run.answer(f"Denied request {request} ({BOB} → prod-db-admin)")
     denied = [card for card in run.cards(BOB) if card[0].endswith(": denied")]
     assert denied == [[

@@ -121,5 +121,6 @@ async def make_pim(db: Database, policy_text: str = POLICY, *,
 
 
 def request_id_of(reply: Reply) -> str:
-    assert reply.card is not None, reply.text
-    return reply.card.context.split()[-1]
+    """The request a reply is about (carried by the reply, never parsed from its text)."""
+    assert reply.subject, reply.text
+    return reply.subject

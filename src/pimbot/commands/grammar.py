@@ -277,3 +277,6 @@ _PARSERS: dict[str, _Parser] = {
     "audit": _audit,
     "breakglass": _breakglass,
 }
+
+
+VERBS: frozenset[str] = frozenset(_PARSERS)  # the words a command can start with

@@ -118,6 +118,7 @@ class RecordingChatGateway:
     def __init__(self, platform: str = "console", unreachable: set[str] | None = None,
                  *, fail_deletes: int = 0) -> None:
         self.platform = platform
+        self.command_prefix = ""
         self.deliveries: list[Delivery] = []
         self.unreachable = unreachable or set()
         self.fail_deletes = fail_deletes

@@ -146,3 +146,14 @@ class Reply:
     form: Form | None = None
     field_errors: dict[str, str] = field(default_factory=dict)
     ok: bool = True
+    # A command in the grammar to try next, without a prefix ("pending", "deny 7kq2xm reason
+    # …"): each adapter writes it in its own words (``/pim …`` on Slack, plain on the console).
+    hint: str = ""
+    subject: str = ""  # the id of the request / review item / review the reply is about
+
+    def said(self, prefix: str) -> str:
+        """The reply's text with its hint, written with the platform's command ``prefix``."""
+        if not self.hint:
+            return self.text
+        tried = f"try: {prefix}{self.hint}"
+        return f"{self.text} — {tried}" if self.text else tried

@@ -12,3 +12,4 @@ class Actor:
     user_id: str = ""
     display_name: str = ""
     in_direct_message: bool = True  # False when the command was typed in a shared channel
+    command_prefix: str = ""  # how this platform's people type a command ("/pim " on Slack)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from pimbot.commands import parse
+from pimbot.commands import VERBS, parse
 from pimbot.commands.model import Command
 from pimbot.domain.admission import Caller
 from pimbot.domain.errors import ErrorCode, PimError
@@ -32,7 +32,6 @@ from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
 from pimbot.workflow.dispatch import run_action, run_command
-from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.jobs.drift import schedule_next as schedule_drift_check
 from pimbot.workflow.jobs.handlers import dispatch
 from pimbot.workflow.mfa.service import MfaService
@@ -163,7 +162,7 @@ class PimCore:
                 return await turn()
             except PimError as error:
                 await self._audit_rejection(actor, what(), error)
-                return error_reply(error, actor.platform, form)
+                return error_reply(error, form)
             except (StaleDataError, IntegrityError):
                 if attempt == RETRIES - 1:
                     break
@@ -201,27 +200,23 @@ class PimCore:
             return await session.get(PersonRow, email) is not None
 
 
-def error_reply(error: PimError, platform: str, form: bool = False) -> Reply:
-    text = error.message
+def error_reply(error: PimError, form: bool = False) -> Reply:
+    """A refusal in one line; a hint that is a command becomes the reply's ``hint`` (each
+    adapter writes it with its own prefix), any other hint stays in the text."""
+    text, command = error.message, ""
     if error.hint:
-        hint = error.hint
-        if hint.split(" ", 1)[0] in VERBS:
-            hint = prefix_for(platform) + hint
-        text = f"{text} — try: {hint}"
+        if error.hint.split(" ", 1)[0] in VERBS:
+            command = error.hint
+        else:
+            text = f"{text} — try: {error.hint}"
     fields = {}
     if form:
         field = FORM_FIELDS.get(error.code)
         if field:
             fields[field] = error.message
     card = error.card() if isinstance(error, NamedByDisplayName) else None
-    return Reply(ok=False, text=text, card=card, field_errors=fields)
+    return Reply(ok=False, text=text, card=card, field_errors=fields, hint=command)
 
-
-VERBS = frozenset({
-    "help", "roles", "activate", "deactivate", "extend", "status", "cancel", "pending",
-    "approve", "deny", "whois", "mfa", "reviews", "review", "assign", "unassign", "audit",
-    "breakglass",
-})
 
 FORM_FIELDS = {
     ErrorCode.DURATION: "duration",

@@ -11,7 +11,6 @@ from pimbot.domain.reviews import Decision
 from pimbot.ui.cards import ActionId, Reply
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.context import Context
-from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.mfa import commands as mfa_commands
 from pimbot.workflow.people import resolve_user
 from pimbot.workflow.permissions import require_admin
@@ -31,7 +30,7 @@ from pimbot.workflow.usecases.activation import ActivationInput
 async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
     match command:
         case c.Help(topic=topic):
-            return Reply(text=help_text(topic, prefix_for(actor.platform).strip()))
+            return Reply(text=help_text(topic, actor.command_prefix.strip()))
         case c.Roles():
             return await queries.roles(ctx, actor)
         case c.Activate():

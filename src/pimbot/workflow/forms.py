@@ -15,9 +15,6 @@ _DURATIONS = ("15m", "30m", "1h", "2h", "4h", "8h", "12h", "24h")
 PARTS = {"reason": "a reason", "ticket": "a ticket", "code": "your authenticator code"}
 
 
-def prefix_for(platform: str) -> str:
-    return "/pim " if platform == "slack" else "pim "
-
 
 def activation_form(policy: Policy, eligible: list[str], given: ActivationInput) -> Form:
     role = policy.roles.get(given.role or "")
@@ -49,8 +46,7 @@ def activation_form(policy: Policy, eligible: list[str], given: ActivationInput)
 
 
 def activation_form_reply(policy: Policy, eligible: list[str], given: ActivationInput,
-                          missing: list[str], platform: str) -> Reply:
-    prefix = prefix_for(platform)
+                          missing: list[str]) -> Reply:
     roles = ", ".join(eligible) if eligible else "none (ask an admin to assign you a role)"
     if given.role is None:
         text = f"Which role? Your eligible roles: {roles}."
@@ -58,14 +54,14 @@ def activation_form_reply(policy: Policy, eligible: list[str], given: Activation
     else:
         text = f"{given.role} needs {', '.join(PARTS[m] for m in missing)}."
         example = given.role
-    clauses = [f"{prefix}activate {example} for 1h"]
+    clauses = [f"activate {example} for 1h"]
     if given.role and "ticket" in missing:
         clauses.append("ticket INC-42")
     if given.role and "code" in missing:
         clauses.append("code 123456")
     clauses.append("reason INC-42 restore backup")
     example_line = " ".join(clauses)
-    return Reply(text=f"{text} Nothing was changed. try: {example_line}",
+    return Reply(text=f"{text} Nothing was changed.", hint=example_line,
                  form=activation_form(policy, eligible, given), ok=False)
 
 

@@ -7,7 +7,6 @@ from pimbot.ui.cards import Card, Reply, Tone
 from pimbot.ui.views import View
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.context import Context
-from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.mfa import enrolment_message
 from pimbot.workflow.mfa.service import MfaService
 from pimbot.workflow.notices.outbox import JobKind, schedule
@@ -39,7 +38,7 @@ async def enroll(ctx: Context, actor: Actor, current_code: str | None = None) ->
                            "mfa enroll code 123456")
         await service.verify(actor.email, current_code, purpose="replace authenticator")
     enrollment = await service.enroll(actor.email)
-    prefix = prefix_for(actor.platform)
+    prefix = actor.command_prefix
     card = Card(
         title="Set up your authenticator",
         text=("Scan the QR code with your authenticator app (or enter the key by hand), then "
@@ -81,7 +80,7 @@ async def _tell_admins(ctx: Context, actor: Actor) -> None:
 
 async def status(ctx: Context, actor: Actor) -> Reply:
     state = await _service(ctx).status(actor.email)
-    prefix = prefix_for(actor.platform)
+    prefix = actor.command_prefix
     if state.hard_locked:
         text = "MFA is locked after too many failed codes; ask an admin to run mfa reset."
     elif state.locked_until is not None:

@@ -29,7 +29,6 @@ from pimbot.ui.views import View
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.notices.delivery import Delivery
 from pimbot.workflow.notices.outbox import JobKind, schedule
 
@@ -126,5 +125,5 @@ async def delete_message(ctx: Context, job: ClaimedJob) -> None:
                        view=View.INFO.value, request_id="", platform=row.platform,
                        title=DELETED_TITLE,
                        text=DELETED_AFTER_CONFIRM if confirmed else
-                       DELETED_UNCONFIRMED.format(prefix=prefix_for(row.platform)))
+                       DELETED_UNCONFIRMED.format(prefix=gateway.command_prefix))
     log.info("mfa enrolment message deleted", extra={"email": email, "platform": row.platform})

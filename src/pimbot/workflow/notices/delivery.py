@@ -20,11 +20,10 @@ UPDATABLE_VIEWS = frozenset({"approval", "requester", "approver_reminder", "remi
 
 
 def channel_platform(channel: str) -> tuple[str, str]:
-    """``slack:#ops`` → (slack, #ops); ``teams:19:…`` → (teams, 19:…); bare ``#x`` is Slack."""
-    for platform in ("slack", "teams", "console"):
-        if channel.startswith(platform + ":"):
-            return platform, channel.removeprefix(platform + ":")
-    return "slack", channel
+    """``PLATFORM:NAME`` → (PLATFORM, NAME): ``slack:#ops``, ``teams:19:…@thread.tacv2``. The
+    policy has already written a bare ``#name`` as ``slack:#name``."""
+    platform, _, name = channel.partition(":")
+    return platform, name
 
 
 class Delivery:
@@ -55,7 +54,9 @@ class Delivery:
 
     async def to_channel(self, channel: str, card: Card) -> SentMessage | None:
         platform, name = channel_platform(channel)
-        gateway = self._by_platform(platform) or self._by_platform("console")
+        gateway = self._by_platform(platform)
+        if gateway is None and len(self.gateways) == 1:
+            gateway = self.gateways[0]  # one platform only (the console): it shows them all
         if gateway is None:
             log.warning("no %s adapter is running; notice for %s not sent", platform, channel)
             return None

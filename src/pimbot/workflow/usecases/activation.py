@@ -74,7 +74,7 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
     async with ctx.db.read() as session:
         eligible = await eligible_roles(session, actor.email, now)
     if given.role is None:
-        return forms.activation_form_reply(ctx.policy, eligible, given, [], actor.platform)
+        return forms.activation_form_reply(ctx.policy, eligible, given, [])
     role = ctx.role(given.role)
     if role.name not in eligible:
         await record_alone(ctx, actor.email, "activation.refused", role.name,
@@ -85,7 +85,7 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
                        "roles")
     missing = missing_parts(role, given)
     if missing:
-        return forms.activation_form_reply(ctx.policy, eligible, given, missing, actor.platform)
+        return forms.activation_form_reply(ctx.policy, eligible, given, missing)
     duration = bound_duration(role, given.duration)
     check_justification(role, given.reason)
     check_ticket(role, given.ticket)
@@ -239,7 +239,7 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
         if kind is RequestKind.BREAKGLASS:
             await _alert_breakglass(ctx, session, row, role, now)
         view = await snapshot(session, ctx.policy, row)
-    return Reply(card=requester_card(view))
+    return Reply(card=requester_card(view), subject=row.id)
 
 
 async def _follow_up_pending(ctx: Context, session: AsyncSession, row: RequestRow,

@@ -38,9 +38,8 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
         who = f" by {row.decided_by}" if row.decided_by else ""
         await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                      request=row.id, reason="already_decided", state=row.state)
-        prefix = forms.prefix_for(actor.platform)
         return Reply(ok=False, text=f"Request {row.id} is already {state_words(view)}{who}; "
-                                    f"nothing was changed. try: {prefix}pending")
+                                    "nothing was changed.", hint="pending", subject=row.id)
     role = ctx.policy.roles.get(row.role)
     if role is None:
         raise PimError(ErrorCode.UNKNOWN_ROLE, f"Role {row.role} is no longer in the policy.")
@@ -60,8 +59,8 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
         return None
     await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                  request=row.id, reason=decision.verdict.value, requester=row.email)
-    hint = f"{forms.prefix_for(actor.platform)}pending"
-    return Reply(ok=False, text=f"{decision.message} Nothing was changed. try: {hint}")
+    return Reply(ok=False, text=f"{decision.message} Nothing was changed.", hint="pending",
+                 subject=row.id)
 
 
 async def click_approve(ctx: Context, actor: Actor, request_id: str) -> Reply:
@@ -69,10 +68,9 @@ async def click_approve(ctx: Context, actor: Actor, request_id: str) -> Reply:
     if refusal is not None:
         return refusal
     if ctx.policy.roles[row.role].approval.require_mfa:
-        prefix = forms.prefix_for(actor.platform)
         return Reply(ok=False, form=forms.approve_code_form(row.id),
-                     text=f"Approving {row.id} needs your authenticator code. "
-                          f"try: {prefix}approve {row.id} code 123456")
+                     text=f"Approving {row.id} needs your authenticator code.",
+                     hint=f"approve {row.id} code 123456", subject=row.id)
     return await _vote(ctx, actor, row.id, "approve", "")
 
 
@@ -80,10 +78,10 @@ async def click_deny(ctx: Context, actor: Actor, request_id: str) -> Reply:
     refusal, _ = await _precheck(ctx, actor, request_id, "denial")
     if refusal is not None:
         return refusal
-    prefix = forms.prefix_for(actor.platform)
     return Reply(ok=False, form=forms.deny_form(request_id.lower()),
-                 text=f"Denying needs a reason. try: {prefix}deny {request_id.lower()} "
-                      "reason not during the freeze")
+                 text="Denying needs a reason.",
+                 hint=f"deny {request_id.lower()} reason not during the freeze",
+                 subject=request_id.lower())
 
 
 async def approve(ctx: Context, actor: Actor, request_id: str, comment: str | None,
@@ -135,7 +133,7 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
         view = await snapshot(session, ctx.policy, row)
     done = {"approve": "Approved", "deny": "Denied"}[decision]
     return Reply(text=f"{done} request {row.id} ({row.email} → {row.role}); "
-                      f"it is now {state_words(view)}.")
+                      f"it is now {state_words(view)}.", subject=row.id)
 
 
 __all__ = ["ApprovalVerdict", "approve", "click_approve", "click_deny", "deny"]

@@ -35,7 +35,7 @@ async def deactivate(ctx: Context, actor: Actor, role_name: str | None,
         view = await snapshot(session, ctx.policy, rows[-1])
     what = rows[-1].role if len(rows) == 1 else f"{len(rows)} activations of {rows[-1].role}"
     return Reply(text=f"Deactivated {what}; removing access at the provider.",
-                 card=requester_card(view))
+                 card=requester_card(view), subject=rows[-1].id)
 
 
 async def cancel(ctx: Context, actor: Actor, request_id: str) -> Reply:
@@ -50,4 +50,5 @@ async def cancel(ctx: Context, actor: Actor, request_id: str) -> Reply:
                            f"deactivate {row.role}" if row.state == "active" else "status")
         await move(ctx, session, row, Cause.CANCELLED, actor=actor.email)
         view = await snapshot(session, ctx.policy, row)
-    return Reply(text=f"Cancelled request {row.id}.", card=requester_card(view))
+    return Reply(text=f"Cancelled request {row.id}.", card=requester_card(view),
+                 subject=row.id)

@@ -43,11 +43,10 @@ async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: ti
         _check_extension(row, role, amount)
     if role.require_mfa:
         if code is None:
-            prefix = forms.prefix_for(actor.platform)
             return Reply(ok=False, form=forms.extend_code_form(row.id, format_duration(amount)),
-                         text=f"Extending {role.name} needs your authenticator code. try: "
-                              f"{prefix}extend {role.name} for {format_duration(amount)} "
-                              "code 123456")
+                         text=f"Extending {role.name} needs your authenticator code.",
+                         hint=f"extend {role.name} for {format_duration(amount)} code 123456",
+                         subject=row.id)
         if ctx.mfa is None:
             raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
         await ctx.mfa.verify(actor.email, code, purpose=f"extend {role.name}")
@@ -58,11 +57,11 @@ async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: ti
             ext = await _request_extension(ctx, session, actor, row, amount, now)
             view = await snapshot(session, ctx.policy, ext)
             return Reply(text=f"Extension {ext.id} sent for approval.",
-                         card=requester_card(view))
+                         card=requester_card(view), subject=ext.id)
         await _extend_row(ctx, session, row, amount, now, actor.email)
         view = await snapshot(session, ctx.policy, row)
     return Reply(text=f"Extended {row.role} by {format_duration(amount)}.",
-                 card=requester_card(view))
+                 card=requester_card(view), subject=row.id)
 
 
 async def _extendable(ctx: Context, session: AsyncSession, actor: Actor,

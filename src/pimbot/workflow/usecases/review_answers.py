@@ -45,8 +45,8 @@ async def click_remove(ctx: Context, actor: Actor, item_id: str) -> Reply:
     async with ctx.db.read() as session:
         item = await get_item(session, item_id)
     return Reply(ok=False, form=_remove_form(item.id, item.kind == "breakglass"),
-                 text=f"Removing needs a reason. try: review remove {item.id} reason "
-                      "left the team")
+                 text="Removing needs a reason.",
+                 hint=f"review remove {item.id} reason left the team", subject=item.id)
 
 
 async def decide(ctx: Context, actor: Actor, item_id: str, decision: Decision,
@@ -61,7 +61,7 @@ async def decide(ctx: Context, actor: Actor, item_id: str, decision: Decision,
         await _answer(ctx, session, actor, item, decision, (reason or "").strip(), now)
         view = await item_snapshot(session, item)
     return Reply(text=f"Recorded: {decision.value} for {item.email} on {item.role}.",
-                 card=review_item_card(view))
+                 card=review_item_card(view), subject=item.id)
 
 
 async def accept_recommendations(ctx: Context, actor: Actor) -> Reply:

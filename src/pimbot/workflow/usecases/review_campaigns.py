@@ -75,7 +75,7 @@ async def start_ad_hoc(ctx: Context, actor: Actor, roles: tuple[str, ...],
     count = campaign.summary.get("items", 0)
     return Reply(text=f"Started access review {campaign.id} of {', '.join(roles)}: {count} "
                       f"item(s), until {campaign.ends_at:%Y-%m-%d %H:%M} UTC. The reviewers "
-                      "have been asked.")
+                      "have been asked.", subject=campaign.id)
 
 
 async def start_scheduled(ctx: Context, name: str) -> None:
