@@ -1,0 +1,88 @@
+"""Commands in personal chat and in channels, people learned from activities, replies."""
+
+from __future__ import annotations
+
+from fake_connector import FakeBotFramework
+from policies import POLICY
+from sqlalchemy import select
+from teams_driver import ALICE, BOB, CHANNEL, TEAM, Person
+from teams_rig import answers, running
+
+from pimbot.store.database import Database
+from pimbot.store.tables import PlatformIdentityRow, TeamsConversationRow
+
+
+async def identity(db: Database, who: Person) -> PlatformIdentityRow | None:
+    async with db.read() as session:
+        return await session.get(PlatformIdentityRow, ("teams", who.user_id))
+
+
+async def test_a_personal_message_is_a_command_answered_in_the_chat(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    async with running(db, fake_teams, POLICY) as rig:
+        told = await rig.say(BOB, "pim roles")
+        assert any("prod-db-admin" in t for t in told), told
+        reply = fake_teams.sent(BOB.chat)[-1]
+        assert reply.authorization.startswith("Bearer bot-token-"), "replies carry pimbot's token"
+        assert reply.path.endswith(f"/activities/{reply.body['replyToId']}"), "a reply"
+        lookups = [c for c in fake_teams.calls if "/members/" in c.path]
+        assert len(lookups) == 1 and lookups[0].path.endswith(f"/members/{BOB.user_id}")
+        known = await identity(db, BOB)
+        assert known is not None and known.email == BOB.email
+        assert known.conversation_ref is not None
+        assert known.conversation_ref["conversation"]["id"] == BOB.chat
+        assert known.conversation_ref["serviceUrl"] == fake_teams.service_url
+        assert known.conversation_ref["conversation"]["tenantId"]
+
+        await rig.say(BOB, "status")  # the prefix is optional; the email is not looked up again
+        assert len([c for c in fake_teams.calls if "/members/" in c.path]) == 1
+
+
+async def test_an_unknown_word_gets_a_one_line_error_with_a_pim_hint(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    async with running(db, fake_teams, POLICY) as rig:
+        told = await rig.say(BOB, "pim activat prod-db-admin")
+        assert len(told) == 1 and "\n" not in told[0].strip(), told
+        assert "try: pim " in told[0] or "pim" in told[0], told
+
+
+async def test_a_channel_mention_is_answered_in_its_thread_and_the_channel_is_learned(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    async with running(db, fake_teams, POLICY) as rig:
+        activity = rig.driver.mention(ALICE, "pim roles")
+        response = await rig.driver.post(activity)
+        assert response.status == 201
+        await rig.settle()
+        thread = activity["conversation"]["id"]
+        told = answers(fake_teams, thread, 0)
+        assert any("prod-db-admin" in t for t in told), told
+        posted = fake_teams.sent(thread)[-1]
+        assert posted.path.endswith(f"/activities/{activity['id']}"), "a reply in the thread"
+        assert "<at>" not in str(posted.body)
+        known = await identity(db, ALICE)
+        assert known is not None and known.email == ALICE.email
+        assert known.conversation_ref is None, "a channel thread is no way to DM someone"
+        async with db.read() as session:
+            places = list((await session.execute(select(TeamsConversationRow))).scalars())
+        assert {p.conversation_id for p in places} == {CHANNEL}
+        assert places[0].service_url == fake_teams.service_url
+
+
+async def test_installation_and_bot_added_events_store_the_reference(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    async with running(db, fake_teams, POLICY) as rig:
+        response = await rig.driver.post(rig.driver.installed(ALICE))
+        assert response.status == 201
+        response = await rig.driver.post(rig.driver.bot_added(BOB))
+        assert response.status == 201
+        response = await rig.driver.post(rig.driver.team_added(BOB))
+        assert response.status == 201
+        await rig.settle()
+        for who in (ALICE, BOB):
+            known = await identity(db, who)
+            assert known is not None and known.email == who.email
+            assert known.conversation_ref is not None
+            assert known.conversation_ref["conversation"]["id"] == who.chat
+        async with db.read() as session:
+            team = await session.get(TeamsConversationRow, TEAM)
+        assert team is not None and team.kind == "team" and team.name == "Cloud Platform"
