@@ -16,7 +16,7 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 SEND_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
 RETRYABLE_STATUSES = frozenset({412, 429, 502, 504})
@@ -31,9 +31,11 @@ class ConversationLimiter:
     """Sliding windows of send times, one set per conversation."""
 
     def __init__(self, windows: tuple[tuple[float, int], ...] = SEND_WINDOWS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.windows = windows
         self._clock = clock
+        self._sleep = sleep
         self._sent: dict[str, deque[float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._longest = max(span for span, _ in windows)
@@ -53,7 +55,7 @@ class ConversationLimiter:
                     sent.append(now)
                     break
                 waited += delay
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
         self._forget_idle()
         return waited
 
