@@ -24,7 +24,13 @@ from urllib.parse import quote
 
 import aiohttp
 
-from pimbot_teams.limits import MAX_ATTEMPTS, RETRYABLE_STATUSES, ConversationLimiter, backoff_delay
+from pimbot_teams.limits import (
+    BASE_BACKOFF_S,
+    MAX_ATTEMPTS,
+    RETRYABLE_STATUSES,
+    ConversationLimiter,
+    backoff_delay,
+)
 from pimbot_teams.settings import BOT_FRAMEWORK_SCOPE, TeamsSettings
 
 log = logging.getLogger(__name__)
@@ -88,6 +94,7 @@ class BotConnector:
         self.session = session
         self.tokens = TokenSource(settings, session)
         self.limiter = limiter or ConversationLimiter()
+        self.backoff_base_s = BASE_BACKOFF_S
 
     async def send(self, service_url: str, conversation_id: str, activity: dict[str, Any],
                    reply_to: str = "") -> str:
@@ -145,7 +152,7 @@ class BotConnector:
             if status in GONE_STATUSES:
                 raise ConversationGone(status, _error_text(text))
             if (status in RETRYABLE_STATUSES or status == 0) and attempt < MAX_ATTEMPTS:
-                delay = backoff_delay(attempt, retry_after)
+                delay = backoff_delay(attempt, retry_after, self.backoff_base_s)
                 log.info("Bot Connector %s %s answered %s; retrying in %.1fs", method, path,
                          status or "no answer", delay)
                 await asyncio.sleep(delay)

@@ -78,7 +78,7 @@ class ConversationLimiter:
                 self._locks.pop(key, None)
 
 
-def backoff_delay(attempt: int, retry_after: str | None) -> float:
+def backoff_delay(attempt: int, retry_after: str | None, base: float = BASE_BACKOFF_S) -> float:
     """Seconds before retry ``attempt`` (1-based): ``Retry-After`` if the server gave one
     (capped), else capped exponential backoff with full jitter."""
     if retry_after:
@@ -86,5 +86,5 @@ def backoff_delay(attempt: int, retry_after: str | None) -> float:
             return min(max(float(retry_after), 0.0), MAX_RETRY_AFTER_S)
         except ValueError:
             pass
-    ceiling = min(MAX_BACKOFF_S, BASE_BACKOFF_S * (2 ** (attempt - 1)))
+    ceiling = min(MAX_BACKOFF_S, base * (2 ** (attempt - 1)))
     return random.uniform(ceiling / 2, ceiling)

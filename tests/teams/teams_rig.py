@@ -169,6 +169,7 @@ async def running(db: Database, fake: FakeBotFramework, policy_text: str, *,
     settings = fake.env() if auth else {"PIMBOT_TEAMS_DEV_MODE": "1"}
     settings.update(env or {})
     adapter = TeamsAdapter.from_env(settings, core)
+    adapter.connector.backoff_base_s = 0.01  # retries without the real backoff's seconds
     app = web.Application()
     adapter.mount(app)
     client = TestClient(TestServer(app))
