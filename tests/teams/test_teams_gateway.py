@@ -134,3 +134,20 @@ async def test_the_connector_gives_up_after_its_attempts(fake_teams: FakeBotFram
 
 def _unused(sent: SentMessage) -> None:
     del sent
+
+
+async def test_the_connector_paces_each_conversation(fake_teams: FakeBotFramework) -> None:
+    waits: list[float] = []
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    limiter = ConversationLimiter(windows=((60.0, 2),), clock=lambda: now[0], sleep=sleep)
+    async with aiohttp.ClientSession() as session:
+        connector = BotConnector(TeamsSettings(dev_mode=True), session, limiter)
+        for _ in range(3):
+            await connector.send(fake_teams.service_url, "a:paced", {"type": "message"})
+        await connector.send(fake_teams.service_url, "a:other", {"type": "message"})
+    assert waits == [pytest.approx(60.0)], "the third send to a:paced waited; a:other did not"
