@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
 from datetime import timedelta
 from typing import Any
@@ -38,6 +39,7 @@ from pimbot_teams.translate import CHANNEL_ID, read_activity
 log = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/api/messages"
+SEEN_ACTIVITIES_KEPT = 10_000
 DEV_MODE_WARNING = (
     "PIMBOT_TEAMS_DEV_MODE=1 with no MICROSOFT_APP_ID: requests to /api/messages are NOT "
     "authenticated, so anyone who can reach this port can act as anyone and choose where "
@@ -64,6 +66,7 @@ class TeamsAdapter:
         self.gateway = TeamsGateway(core, self.connector, self.store, settings)
         self.handlers = TeamsHandlers(core, self.people, self.gateway, self.store)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         if not settings.authenticates:
             log.warning(DEV_MODE_WARNING)
         core.add_gateway(self.gateway)
@@ -113,8 +116,23 @@ class TeamsAdapter:
         if inbound.type == "invoke":
             status, answer = await self.handlers.on_invoke(inbound)
             return web.json_response(answer, status=status)
+        if self._redelivered(inbound.conversation_id, str(inbound.activity.id or "")):
+            log.info("Teams activity delivered again; ignored")
+            return web.Response(status=201)
         self._track(self.handlers.on_activity(inbound))
         return web.Response(status=201)
+
+    def _redelivered(self, conversation_id: str, activity_id: str) -> bool:
+        """The Bot Connector may deliver an activity twice (a slow answer): do it once."""
+        if not activity_id:
+            return False
+        key = (conversation_id, activity_id)
+        if key in self._seen:
+            return True
+        self._seen[key] = None
+        while len(self._seen) > SEEN_ACTIVITIES_KEPT:
+            self._seen.popitem(last=False)
+        return False
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)

@@ -172,3 +172,20 @@ async def test_an_action_submit_from_an_old_client_is_a_press(
 
 def _unused(who: Person) -> None:  # keeps the import of Person for type hints in helpers
     del who
+
+
+async def test_extend_from_the_card_asks_the_approvers_again(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    async with running(db, fake_teams, POLICY) as rig:
+        await rig.introduce(BOB, ALICE, CAROL)
+        request_id = await ask(rig)
+        await rig.press(ALICE, "pimApprove", {"id": request_id}, rig.latest_card(ALICE)[0])
+        card_id, mine = rig.latest_card(BOB)
+        verb, data = buttons(mine)["Extend"]
+        answer = await rig.press(BOB, verb, data, card_id)
+        assert answer["type"] == "application/vnd.microsoft.card.adaptive", answer
+        assert "extension" in card_text(answer["value"]).lower()
+        assert set(buttons(answer["value"])) == {"Cancel request"}
+        _, asked = rig.latest_card(CAROL)
+        assert card_text(asked).startswith("Extension approval needed"), card_text(asked)
+        assert set(buttons(asked)) == {"Approve", "Deny"}

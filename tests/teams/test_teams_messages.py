@@ -86,3 +86,16 @@ async def test_installation_and_bot_added_events_store_the_reference(
         async with db.read() as session:
             team = await session.get(TeamsConversationRow, TEAM)
         assert team is not None and team.kind == "team" and team.name == "Cloud Platform"
+
+
+async def test_an_activity_delivered_twice_is_done_once(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    async with running(db, fake_teams, POLICY) as rig:
+        activity = rig.driver.message(BOB, "activate staging-deploy for 1h")
+        for _ in range(2):
+            response = await rig.driver.post(activity)
+            assert response.status == 201
+        await rig.settle()
+        assert len(await rig.requests()) == 1
+        replies = [c for c in fake_teams.sent(BOB.chat) if c.body.get("replyToId")]
+        assert len(replies) == 1, "one answer"
