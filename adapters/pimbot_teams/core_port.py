@@ -37,6 +37,8 @@ class TeamsCore(Protocol):
         email: str,
         display_name: str = "",
         conversation_ref: dict[str, Any] | None = None,
+        *,
+        ref_if_unset: dict[str, Any] | None = None,
     ) -> None: ...
 
     async def identity(self, platform: str, user_id: str) -> PlatformIdentity | None: ...

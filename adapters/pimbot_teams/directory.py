@@ -4,8 +4,9 @@ personal-chat conversation reference stored with them (``PimCore.remember_identi
 A person is learned from every message and from ``conversationUpdate`` /
 ``installationUpdate``. The lookup answer is trusted for ``identity_ttl_s`` (measured on the
 core's clock against the stored row), so a chatty person costs one lookup an hour. The
-reference is taken only from a personal chat: a channel thread is no way to message someone
-privately, and never replaces the one already stored.
+reference is taken from a personal chat; from a channel pimbot keeps only what lets it open a
+personal chat later (the gateway creates it on the first message), and never in place of a
+personal chat's reference.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import timedelta
 from pimbot.workflow.actor import Actor
 from pimbot_teams.connector import BotConnector, ConnectorError
 from pimbot_teams.core_port import TeamsCore
-from pimbot_teams.translate import Inbound, conversation_ref
+from pimbot_teams.translate import Inbound, conversation_ref, reach_ref
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,14 @@ class TeamsPeople:
             email, name = found[0], found[1] or name
         if not email:
             raise NoEmail(inbound.user_id)
-        reference = conversation_ref(inbound) if inbound.personal else None
+        personal = conversation_ref(inbound) if inbound.personal else None
+        reach = reach_ref(inbound) if not inbound.personal and inbound.service_url else None
+        stored = known.conversation_ref if known is not None else None
         changed = known is None or known.email != email or (
-            reference is not None and reference != known.conversation_ref)
+            personal is not None and personal != stored) or (reach is not None and not stored)
         if found is not None or changed:
-            await self.core.remember_identity(PLATFORM, inbound.user_id, email, name, reference)
+            await self.core.remember_identity(PLATFORM, inbound.user_id, email, name, personal,
+                                              ref_if_unset=reach)
         return Actor(email=email, platform=PLATFORM, user_id=inbound.user_id,
                      display_name=name, in_direct_message=inbound.personal)
 

@@ -1,8 +1,10 @@
 """Teams' outbound side: the core's ChatGateway over the Bot Connector REST API.
 
 People are messaged proactively through the personal-chat conversation reference stored
-with them (``platform_identities.conversation_ref``): someone who never installed pimbot has
-none and is Unreachable, which the core reports to the requester and the notify channels.
+with them (``platform_identities.conversation_ref``); for someone seen only in a channel the
+personal chat is opened on the first message. Someone pimbot never heard from, or whom Teams
+will not let it message (403: not installed for them), is Unreachable, which the core reports
+to the requester and the notify channels.
 Channels (``teams:19:…@thread.tacv2`` notify targets) get a new post, through the service
 URL pimbot last heard that channel (or, failing that, its tenant) from.
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pimbot.ports import SentMessage, Unreachable
+from pimbot.ports import PlatformIdentity, SentMessage, Unreachable
 from pimbot.ui.cards import Card, Reply
 from pimbot_teams.connector import BotConnector, ConversationGone
 from pimbot_teams.core_port import TeamsCore
@@ -48,9 +50,11 @@ class TeamsGateway:
         if known is None or not reference:
             raise Unreachable(f"{email} has not installed pimbot in Teams")
         service_url = str(reference.get("serviceUrl") or "")
-        conversation = str((reference.get("conversation") or {}).get("id") or "")
-        if not service_url or not conversation:
+        if not service_url:
             raise Unreachable(f"{email}'s Teams conversation reference is incomplete")
+        conversation = str((reference.get("conversation") or {}).get("id") or "")
+        if not conversation:
+            conversation = await self._open_chat(known, reference)
         content = render_card(card, self._refresh_for(card, known.user_id))
         try:
             activity_id = await self.connector.send(
@@ -109,6 +113,28 @@ class TeamsGateway:
         if content is not None and activity_id and not secret:
             await self.store.save_card(inbound.conversation_id, activity_id,
                                        inbound.service_url, content)
+
+    async def _open_chat(self, known: PlatformIdentity, reference: dict[str, Any]) -> str:
+        """A personal chat with someone pimbot has only seen in a channel (Teams allows it
+        while pimbot is installed in a team of theirs); remembered once opened."""
+        tenant = str((reference.get("conversation") or {}).get("tenantId") or "")
+        parameters = {"isGroup": False, "members": [{"id": known.user_id}],
+                      "bot": reference.get("bot") or {}, "tenantId": tenant,
+                      "channelData": {"tenant": {"id": tenant}}}
+        try:
+            answer = await self.connector.create_conversation(str(reference["serviceUrl"]),
+                                                              parameters)
+        except ConversationGone as exc:
+            raise Unreachable(f"Teams would not open a chat with {known.email} "
+                              f"({exc.status}): pimbot is not installed for them") from exc
+        conversation = str(answer.get("id") or "")
+        if not conversation:
+            raise Unreachable(f"Teams opened no chat with {known.email}")
+        opened = {**reference, "conversation": {
+            "id": conversation, "tenantId": tenant, "conversationType": "personal"}}
+        await self.core.remember_identity(PLATFORM, known.user_id, known.email,
+                                          known.display_name, opened)
+        return conversation
 
     def _refresh_for(self, card: Card, user_id: str) -> tuple[str, ...]:
         """The person a card with buttons is for gets it refreshed in place (Action.Execute)."""

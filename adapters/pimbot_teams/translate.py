@@ -142,6 +142,15 @@ def conversation_ref(inbound: Inbound) -> dict[str, Any]:
     return dict(reference)
 
 
+def reach_ref(inbound: Inbound) -> dict[str, Any]:
+    """What is known, from a channel, to open a personal chat with the sender later: their id,
+    the bot, the tenant and its service URL (no conversation id yet)."""
+    return {"serviceUrl": inbound.service_url, "channelId": inbound.channel_id,
+            "user": {"id": inbound.user_id, "name": inbound.user_name},
+            "bot": {"id": inbound.bot_id},
+            "conversation": {"tenantId": inbound.tenant_id}}
+
+
 def added_members(inbound: Inbound) -> list[str]:
     return [str(_obj(m).get("id") or "") for m in inbound.raw.get("membersAdded") or []]
 

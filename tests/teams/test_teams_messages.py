@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from fake_connector import FakeBotFramework
 from policies import POLICY
 from sqlalchemy import select
 from teams_driver import ALICE, BOB, CHANNEL, TEAM, Person
 from teams_rig import answers, running
 
+from pimbot.ports import Unreachable
 from pimbot.store.database import Database
 from pimbot.store.tables import PlatformIdentityRow, TeamsConversationRow
+from pimbot.ui.cards import Card
 
 
 async def identity(db: Database, who: Person) -> PlatformIdentityRow | None:
@@ -61,7 +64,10 @@ async def test_a_channel_mention_is_answered_in_its_thread_and_the_channel_is_le
         assert "<at>" not in str(posted.body)
         known = await identity(db, ALICE)
         assert known is not None and known.email == ALICE.email
-        assert known.conversation_ref is None, "a channel thread is no way to DM someone"
+        assert known.conversation_ref is not None
+        assert "id" not in known.conversation_ref["conversation"], \
+            "a channel thread is no way to DM someone: only what opens a chat is kept"
+        assert known.conversation_ref["user"]["id"] == ALICE.user_id
         async with db.read() as session:
             places = list((await session.execute(select(TeamsConversationRow))).scalars())
         assert {p.conversation_id for p in places} == {CHANNEL}
@@ -99,3 +105,37 @@ async def test_an_activity_delivered_twice_is_done_once(
         assert len(await rig.requests()) == 1
         replies = [c for c in fake_teams.sent(BOB.chat) if c.body.get("replyToId")]
         assert len(replies) == 1, "one answer"
+
+
+async def test_someone_seen_only_in_a_channel_gets_a_chat_opened(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    async with running(db, fake_teams, POLICY) as rig:
+        await rig.driver.post(rig.driver.mention(ALICE, "pim status"))
+        await rig.settle()
+        sent = await rig.adapter.gateway.send_to_user(ALICE.email, Card(title="Hello"))
+        (create,) = [c for c in fake_teams.calls if c.path == "/teams/v3/conversations"]
+        assert create.body["members"] == [{"id": ALICE.user_id}]
+        assert create.body["isGroup"] is False and create.body["tenantId"]
+        assert sent.ref["conversation"] == "a:created-" + ALICE.user_id
+        known = await identity(db, ALICE)
+        assert known is not None and known.conversation_ref is not None
+        assert known.conversation_ref["conversation"]["id"] == sent.ref["conversation"]
+        await rig.adapter.gateway.send_to_user(ALICE.email, Card(title="Again"))
+        assert len([c for c in fake_teams.calls if c.path == "/teams/v3/conversations"]) == 1
+
+        await rig.driver.post(rig.driver.mention(ALICE, "pim status"))
+        await rig.settle()
+        known = await identity(db, ALICE)
+        assert known is not None and known.conversation_ref is not None
+        assert known.conversation_ref["conversation"]["id"] == sent.ref["conversation"], \
+            "a channel message never replaces a personal chat's reference"
+
+
+async def test_a_chat_teams_will_not_open_is_unreachable(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    async with running(db, fake_teams, POLICY) as rig:
+        await rig.driver.post(rig.driver.mention(ALICE, "pim status"))
+        await rig.settle()
+        fake_teams.fail("POST /teams/v3/conversations", 403)
+        with pytest.raises(Unreachable):
+            await rig.adapter.gateway.send_to_user(ALICE.email, Card(title="Hello"))

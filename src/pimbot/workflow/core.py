@@ -93,7 +93,10 @@ class PimCore:
 
     async def remember_identity(self, platform: str, user_id: str, email: str,
                                 display_name: str = "",
-                                conversation_ref: dict[str, Any] | None = None) -> None:
+                                conversation_ref: dict[str, Any] | None = None, *,
+                                ref_if_unset: dict[str, Any] | None = None) -> None:
+        """Store a platform account; ``conversation_ref`` replaces the stored reference,
+        ``ref_if_unset`` is stored only while there is none (decided in the transaction)."""
         email = email.strip().lower()
         now = self.clock.now()
         async with self.db.transaction() as session:
@@ -101,11 +104,11 @@ class PimCore:
             if row is None:
                 session.add(PlatformIdentityRow(
                     platform=platform, user_id=user_id, email=email, display_name=display_name,
-                    conversation_ref=conversation_ref, updated_at=now))
+                    conversation_ref=conversation_ref or ref_if_unset, updated_at=now))
             else:
                 row.email, row.updated_at = email, now
                 row.display_name = display_name or row.display_name
-                row.conversation_ref = conversation_ref or row.conversation_ref
+                row.conversation_ref = conversation_ref or row.conversation_ref or ref_if_unset
             if await session.get(PersonRow, email) is None:
                 session.add(PersonRow(email=email, display_name=display_name, created_at=now))
 
