@@ -31,7 +31,7 @@ from pimbot_teams.limits import (
     ConversationLimiter,
     backoff_delay,
 )
-from pimbot_teams.settings import BOT_FRAMEWORK_SCOPE, TeamsSettings
+from pimbot_teams.settings import TeamsSettings
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class TokenSource:
                 "grant_type": "client_credentials",
                 "client_id": self._settings.app_id,
                 "client_secret": self._settings.app_password,
-                "scope": BOT_FRAMEWORK_SCOPE,
+                "scope": self._settings.oauth_scope,
             }
             timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
             try:

@@ -8,8 +8,9 @@ refuses to start and says why.
 
 The endpoints are settings so sovereign clouds and tests can point them elsewhere:
 ``PIMBOT_TEAMS_OPENID_METADATA_URL`` (where the Bot Connector's signing keys are published),
-``PIMBOT_TEAMS_TOKEN_ISSUER`` (the ``iss`` of its tokens) and ``PIMBOT_TEAMS_LOGIN_URL`` (the
-Entra authority pimbot gets its own outbound token from).
+``PIMBOT_TEAMS_TOKEN_ISSUER`` (the ``iss`` of its tokens), ``PIMBOT_TEAMS_LOGIN_URL`` (the
+Entra authority pimbot gets its own outbound token from) and ``PIMBOT_TEAMS_OAUTH_SCOPE``
+(that token's scope).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class TeamsSettings:
     openid_metadata_url: str = DEFAULT_OPENID_METADATA_URL
     token_issuer: str = DEFAULT_TOKEN_ISSUER
     login_url: str = DEFAULT_LOGIN_URL
+    oauth_scope: str = BOT_FRAMEWORK_SCOPE
     identity_ttl_s: float = DEFAULT_IDENTITY_TTL_S
 
     @property
@@ -88,6 +90,7 @@ class TeamsSettings:
                                      DEFAULT_OPENID_METADATA_URL),
             token_issuer=_url(env, "PIMBOT_TEAMS_TOKEN_ISSUER", DEFAULT_TOKEN_ISSUER),
             login_url=_url(env, "PIMBOT_TEAMS_LOGIN_URL", DEFAULT_LOGIN_URL),
+            oauth_scope=_url(env, "PIMBOT_TEAMS_OAUTH_SCOPE", BOT_FRAMEWORK_SCOPE),
         )
 
 

@@ -150,3 +150,17 @@ def test_without_credentials_teams_stays_off_and_says_why(env: dict[str, str],
     with pytest.raises(PimError) as raised:
         TeamsSettings.from_env(env)
     assert says in str(raised.value)
+
+
+async def test_what_is_not_an_activity_is_refused_before_anything(
+        sqlite_db: Database, fake_teams: FakeBotFramework) -> None:
+    async with running(sqlite_db, fake_teams, POLICY) as rig:
+        client = rig.driver.client
+        response = await client.post("/api/messages", data="hello",
+                                     headers={"Content-Type": "text/plain"})
+        assert response.status == 415
+        for body in ("{not json", '{"text": "no type"}', '{"type": "message", "entities": 5}'):
+            response = await client.post("/api/messages", data=body,
+                                         headers={"Content-Type": "application/json"})
+            assert response.status == 400, body
+        await nothing_changed(rig)
