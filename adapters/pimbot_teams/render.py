@@ -4,9 +4,11 @@
 Pure functions. Buttons are ``Action.Execute`` with the ActionId as a camel-case verb
 (``pim_approve`` → ``pimApprove``) and only the object id in ``data`` (``{"id": …}``), each
 with an ``Action.Submit`` fallback for clients older than 1.4. Text a person typed can hold
-markdown (a ``[link](…)`` in a reason): TextBlock and FactSet text is escaped so it is shown,
-never interpreted. Times are written in UTC. A card's image (an MFA enrolment QR code) is a
-``data:`` URI inside the card, so it never leaves the message.
+markdown (a ``[link](…)`` in a reason), so every piece of text is a ``TextRun`` in a
+``RichTextBlock``, which Adaptive Cards never read as markdown; the one TextBlock kind is a
+time (label and ISO time only), drawn with ``DATE()``/``TIME()`` in each reader's own zone. A
+card's image (an MFA enrolment QR code) is a ``data:`` URI inside the card, so it never
+leaves the message.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ DATA_KEY = "id"
 MAX_ACTIONS = 6  # what Teams draws in a card's action bar
 MAX_REFRESH_USERS = 60
 MAX_TEXT = 3000
-MAX_FACTS = 30
+MAX_FIELDS = 30
 MAX_CHOICES = 100
 CODE_PATTERN = "^[0-9]{6}$"
 
@@ -69,7 +71,7 @@ def action_of(verb: str) -> ActionId | None:
 
 
 def escape(text: str) -> str:
-    """Markdown characters shown as themselves (``[x](y)`` stays text, ``- `` no list)."""
+    """Markdown characters shown as themselves, for the one TextBlock (a time's label)."""
     lines = []
     for line in text.split("\n"):
         line = _MARKDOWN.sub(r"\\\1", line)
@@ -93,23 +95,39 @@ def render_value(value: FieldValue) -> str:
             return str(getattr(value, "text", value))
 
 
+def run(text: str, **style: Any) -> Element:
+    """A TextRun: shown exactly as written (RichTextBlock knows no markdown)."""
+    return {"type": "TextRun", "text": clip(text), **style}
+
+
+def rich(*runs: Element, **block: Any) -> Element:
+    return {"type": "RichTextBlock", "inlines": list(runs), **block}
+
+
 def text_blocks(text: str, **style: Any) -> list[Element]:
-    """One TextBlock per line (markdown would join single lines), escaped and wrapped."""
+    """One RichTextBlock per line (so lines stay lines), its text never interpreted."""
     blocks: list[Element] = []
     for line in text.split("\n"):
         if not line.strip():
             continue
-        block: Element = {"type": "TextBlock", "text": clip(escape(line)), "wrap": True, **style}
-        if blocks:
-            block["spacing"] = "None"
-        blocks.append(block)
+        blocks.append(rich(run(line, **style), **({"spacing": "None"} if blocks else {})))
     return blocks
 
 
-def fact_set(fields: Sequence[Field]) -> list[Element]:
-    facts = [{"title": clip(escape(f.label), 200), "value": clip(escape(render_value(f.value)))}
-             for f in fields[:MAX_FACTS]]
-    return [{"type": "FactSet", "facts": facts}] if facts else []
+def field_block(field: Field, first: bool) -> Element:
+    """``Label: value``. A time is a TextBlock with DATE()/TIME(), so each reader sees it in
+    their own time zone (only pimbot's words are in it: the label, the ISO time)."""
+    spacing = {} if first else {"spacing": "None"}
+    if isinstance(field.value, Time):
+        at = field.value.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        text = f"**{escape(field.label)}:** {{{{DATE({at}, SHORT)}}}} {{{{TIME({at})}}}}"
+        return {"type": "TextBlock", "text": text, "wrap": True, **spacing}
+    return rich(run(f"{field.label}: ", weight="Bolder"), run(render_value(field.value)),
+                **spacing)
+
+
+def field_blocks(fields: Sequence[Field]) -> list[Element]:
+    return [field_block(f, i == 0) for i, f in enumerate(fields[:MAX_FIELDS])]
 
 
 def image(card: Card) -> list[Element]:
@@ -121,11 +139,10 @@ def image(card: Card) -> list[Element]:
 
 
 def card_body(card: Card) -> list[Element]:
-    body: list[Element] = [{"type": "TextBlock", "text": clip(escape(card.title), 400),
-                            "weight": "Bolder", "size": "Medium", "wrap": True,
-                            "color": _TONE_COLOR[card.tone]}]
+    body: list[Element] = [rich(run(clip(card.title, 400), weight="Bolder", size="Medium",
+                                    color=_TONE_COLOR[card.tone]))]
     body.extend(text_blocks(card.text))
-    body.extend(fact_set(card.fields))
+    body.extend(field_blocks(card.fields))
     body.extend(image(card))
     body.extend(text_blocks(card.context, isSubtle=True, size="Small"))
     return body
@@ -203,8 +220,8 @@ def render_form(form: Form, card: Card | None = None, intro: str = "",
     """A form as a card (after ``card``'s own content, when the reply had one)."""
     body: list[Element] = card_body(card) if card is not None else []
     body.extend(text_blocks(intro))
-    body.append({"type": "TextBlock", "text": clip(escape(form.title), 200), "weight": "Bolder",
-                 "wrap": True, **({"separator": True} if card is not None else {})})
+    body.append(rich(run(clip(form.title, 200), weight="Bolder"),
+                     **({"separator": True} if card is not None else {})))
     body.extend(text_blocks(form.text))
     body.extend(input_element(item) for item in form.inputs)
     submit = execute(form.submit_label, verb_of(form.submit), form.value, ButtonStyle.PRIMARY)

@@ -1,8 +1,8 @@
 """A JSON Schema for the part of Adaptive Cards 1.5 that pimbot uses, checked with jsonschema.
 
 Written for these tests from the Adaptive Cards 1.5 schema's definitions of the elements
-pimbot sends (AdaptiveCard, TextBlock, FactSet, Image, Input.Text, Input.ChoiceSet,
-Action.Execute, Action.Submit, Refresh): the same property names, types, required
+pimbot sends (AdaptiveCard, TextBlock, RichTextBlock, TextRun, FactSet, Image, Input.Text,
+Input.ChoiceSet, Action.Execute, Action.Submit, Refresh): the same property names, types, required
 properties, enum values (case-insensitive, as there) and ``additionalProperties: false``, so a
 misspelt or invented property fails as it would against the full schema. Elements pimbot does
 not use are not allowed here at all. Teams-specific limits are checked as well: version 1.5,
@@ -12,9 +12,17 @@ is (with an ``Action.Submit`` fallback).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jsonschema
+
+DATE_OR_TIME = re.compile(r"\{\{[^}]*\}\}")
+# Teams' rules: upper case, no spaces inside the braces or before the parenthesis, strict
+# RFC 3339 times (a Z or an offset), SHORT / LONG / COMPACT for DATE.
+RFC3339_CALL = re.compile(
+    r"\{\{(DATE\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)(, (SHORT|LONG|COMPACT))?\)"
+    r"|TIME\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)\))\}\}")
 
 
 def _enum(*values: str) -> dict[str, Any]:
@@ -34,6 +42,25 @@ TEXT_BLOCK = {
         "weight": _enum("default", "lighter", "bolder"),
         "isSubtle": {"type": "boolean"}, "wrap": {"type": "boolean"},
         "maxLines": {"type": "number"}, **COMMON,
+    },
+}
+TEXT_RUN = {
+    "type": "object", "additionalProperties": False, "required": ["type", "text"],
+    "properties": {
+        "type": {"const": "TextRun"}, "text": {"type": "string"},
+        "color": TEXT_BLOCK["properties"]["color"], "size": TEXT_BLOCK["properties"]["size"],
+        "weight": TEXT_BLOCK["properties"]["weight"], "isSubtle": {"type": "boolean"},
+        "italic": {"type": "boolean"}, "strikethrough": {"type": "boolean"},
+        "underline": {"type": "boolean"}, "highlight": {"type": "boolean"},
+        "fontType": _enum("default", "monospace"),
+    },
+}
+RICH_TEXT_BLOCK = {
+    "type": "object", "additionalProperties": False, "required": ["type", "inlines"],
+    "properties": {
+        "type": {"const": "RichTextBlock"},
+        "inlines": {"type": "array", "minItems": 1, "items": TEXT_RUN},
+        "horizontalAlignment": _enum("left", "center", "right"), **COMMON,
     },
 }
 FACT_SET = {
@@ -107,7 +134,7 @@ ADAPTIVE_CARD = {
         "$schema": {"const": "http://adaptivecards.io/schemas/adaptive-card.json"},
         "type": {"const": "AdaptiveCard"}, "version": {"const": "1.5"},
         "body": {"type": "array", "minItems": 1, "items": {"oneOf": [
-            TEXT_BLOCK, FACT_SET, IMAGE, INPUT_TEXT, INPUT_CHOICE_SET]}},
+            TEXT_BLOCK, RICH_TEXT_BLOCK, FACT_SET, IMAGE, INPUT_TEXT, INPUT_CHOICE_SET]}},
         "actions": {"type": "array", "maxItems": 6, "items": ACTION_EXECUTE},
         "refresh": REFRESH, "fallbackText": {"type": "string"},
     },
@@ -119,3 +146,7 @@ def assert_valid_card(card: Any) -> None:
     jsonschema.validate(card, ADAPTIVE_CARD, cls=jsonschema.Draft7Validator)
     ids = [e["id"] for e in card["body"] if str(e.get("type", "")).startswith("Input.")]
     assert len(ids) == len(set(ids)), f"input ids repeat: {ids}"
+    for element in card["body"]:
+        if element["type"] == "TextBlock":
+            for call in DATE_OR_TIME.findall(element["text"]):
+                assert RFC3339_CALL.fullmatch(call), f"DATE()/TIME() Teams cannot read: {call}"

@@ -34,6 +34,7 @@ from pimbot.workflow.mfa.service import MfaService
 from pimbot_teams.app import TeamsAdapter
 
 KEY = re.compile(r"Key: ([A-Z2-7]{16,})")
+DATE_OR_TIME = re.compile(r"\{\{(?:DATE|TIME)\(([^,)]*)[^}]*\}\}")
 
 
 @dataclass
@@ -127,12 +128,14 @@ def card_text(card: dict[str, Any]) -> str:
     parts: list[str] = []
     for element in card.get("body") or []:
         if element.get("type") == "TextBlock":
-            parts.append(str(element["text"]))
+            parts.append(DATE_OR_TIME.sub(lambda m: m.group(1), str(element["text"])))
+        elif element.get("type") == "RichTextBlock":
+            parts.append("".join(str(run["text"]) for run in element["inlines"]))
         elif element.get("type") == "FactSet":
             parts.extend(f"{f['title']}: {f['value']}" for f in element["facts"])
         elif str(element.get("type", "")).startswith("Input."):
             parts.append(str(element.get("label", "")))
-    return re.sub(r"\\(.)", r"\1", "\n".join(parts))
+    return re.sub(r"\\(.)", r"\1", "\n".join(parts)).replace("**", "")
 
 
 def buttons(card: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:

@@ -31,8 +31,11 @@ async def test_a_card_reaches_an_installed_person_and_is_updated_in_place(
         sent = await gateway.send_to_user(ALICE.email, CARD)
         assert sent.ref["conversation"] == ALICE.chat and sent.ref["user"] == ALICE.user_id
         _, card = rig.latest_card(ALICE)
-        assert card["body"][1]["text"] == r"a \[link\](https://evil.example) and \*stars\*", \
-            "markdown a person typed is shown, not run"
+        assert card["body"][1] == {"type": "RichTextBlock", "inlines": [
+            {"type": "TextRun", "text": "a [link](https://evil.example) and *stars*"}]}, \
+            "text is a TextRun, which Adaptive Cards never read as markdown"
+        assert all("evil.example" not in e.get("text", "") for e in card["body"]
+                   if e["type"] == "TextBlock")
         await gateway.update(sent, Card(title="Decided"))
         _, card = rig.latest_card(ALICE)
         assert card_text(card).startswith("Decided") and "actions" not in card

@@ -53,10 +53,12 @@ def test_every_view_in_every_state_is_a_valid_card(view: View, state: RequestSta
 
 def test_user_text_is_escaped_and_buttons_are_action_execute_with_a_submit_fallback() -> None:
     content = render_card(render(View.APPROVAL, SNAPSHOT))
-    facts = {f["title"]: f["value"] for e in content["body"] if e["type"] == "FactSet"
-             for f in e["facts"]}
-    assert facts["Reason"] == r"\- \[click\](https://evil.example) \*\*now\*\*"
-    assert content["body"][0]["text"].endswith(r"prod\_db\_admin")
+    fields = {e["inlines"][0]["text"]: e["inlines"][1]["text"] for e in content["body"]
+              if e["type"] == "RichTextBlock" and len(e["inlines"]) == 2}
+    assert fields["Reason: "] == "- [click](https://evil.example) **now**", "shown as typed"
+    assert all(SNAPSHOT.reason not in e.get("text", "") for e in content["body"]), \
+        "never in a TextBlock, where it would be markdown"
+    assert content["body"][0]["inlines"][0]["text"].endswith("prod_db_admin")
     approve, deny = content["actions"]
     assert approve == {"type": "Action.Execute", "title": "Approve", "verb": "pimApprove",
                        "data": {"id": "req01"}, "style": "positive",
@@ -66,6 +68,15 @@ def test_user_text_is_escaped_and_buttons_are_action_execute_with_a_submit_fallb
     outbound = fixture("teams_outbound_approval_card_activity.json")
     reference = outbound["attachments"][0]["content"]
     assert set(approve) == set(reference["actions"][0]) | {"style"}, "the fixture's shape"
+
+
+def test_times_are_drawn_in_each_readers_zone() -> None:
+    content = render_card(render(View.NOTICE, replace(SNAPSHOT, state=RequestState.ACTIVE),
+                                 "activated"))
+    (expires,) = [e["text"] for e in content["body"] if e["type"] == "TextBlock"]
+    assert expires == "**Expires:** {{DATE(2026-12-01T10:00:00Z, SHORT)}} " \
+                      "{{TIME(2026-12-01T10:00:00Z)}}"
+    assert_valid_card(content)
 
 
 def test_every_form_is_a_valid_card() -> None:
@@ -99,7 +110,7 @@ def test_an_outcome_card_keeps_what_was_shown_without_buttons_or_inputs() -> Non
     done = outcome_card(shown, "Approved request req01.", ok=True)
     assert_valid_card(done)
     assert "actions" not in done and done["refresh"]["userIds"] == ["29:alice"]
-    assert done["body"][-1]["text"] == "Approved request req01." and \
+    assert done["body"][-1]["inlines"][0]["text"] == "Approved request req01." and \
         done["body"][-1]["separator"] is True
     assert_valid_card(outcome_card(None, "", ok=False))
 
