@@ -25,6 +25,7 @@ from urllib.parse import quote
 import aiohttp
 
 from pimbot_teams.limits import (
+    APP_WINDOWS,
     BASE_BACKOFF_S,
     MAX_ATTEMPTS,
     RETRYABLE_STATUSES,
@@ -94,6 +95,7 @@ class BotConnector:
         self.session = session
         self.tokens = TokenSource(settings, session)
         self.limiter = limiter or ConversationLimiter()
+        self.app_limiter = ConversationLimiter(APP_WINDOWS)
         self.backoff_base_s = BASE_BACKOFF_S
 
     async def send(self, service_url: str, conversation_id: str, activity: dict[str, Any],
@@ -136,6 +138,7 @@ class BotConnector:
                     body: dict[str, Any] | None, *, pace: str) -> dict[str, Any]:
         url = service_url.rstrip("/") + "/" + path
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            await self.app_limiter.wait("app")
             if pace:
                 await self.limiter.wait(pace)
             headers = {"Content-Type": "application/json; charset=utf-8"}

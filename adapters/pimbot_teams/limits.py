@@ -3,7 +3,8 @@
 Per bot per conversation, sends (and conversation creation) may not exceed 7 in 1 s, 8 in
 2 s, 60 in 30 s and 1800 in an hour (msteams-docs ``bots/how-to/rate-limit.md``; see
 ../shared/fixtures/NOTES.md). ``ConversationLimiter.wait`` sleeps until one more send fits in
-every window for that conversation. Answers of 429 / 412 / 502 / 504 are retried by the
+every window for that conversation; every call also fits Teams' 50 a second per app and
+tenant (one window for the process). Answers of 429 / 412 / 502 / 504 are retried by the
 connector with exponential backoff, jitter and the server's ``Retry-After``.
 
 The windows are in memory: they pace one process. Several replicas each pace themselves,
@@ -19,6 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 SEND_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
+APP_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 50),)  # per app per tenant, every call
 RETRYABLE_STATUSES = frozenset({412, 429, 502, 504})
 MAX_ATTEMPTS = 5
 BASE_BACKOFF_S = 0.5
