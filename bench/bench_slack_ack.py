@@ -55,7 +55,8 @@ async def fake_slack_api(request: web.Request) -> web.Response:
     method = request.match_info.get("method", "")
     if method == "users.info":
         profile = {"email": "bench@example.com", "real_name": "Bench"}
-        return web.json_response({"ok": True, "user": {"id": "U0BENCH001", "profile": profile}})
+        user = {"id": "U0BENCH001", "team_id": "T0", "profile": profile}
+        return web.json_response({"ok": True, "user": user})
     if method == "auth.test":
         return web.json_response(
             {"ok": True, "team_id": "T0", "user_id": "U0BOT", "bot_id": "B0", "team": "t"}
@@ -107,7 +108,8 @@ async def pimbot_app(api_url: str, folder: Path, stack: AsyncExitStack) -> web.A
     return app
 
 
-async def one_ack(session: ClientSession, base: str, respond_url: str) -> float:
+async def one_ack(session: ClientSession, base: str, respond_url: str, trigger: str) -> float:
+    """One signed ``/pim help``; ``trigger`` is its fresh trigger_id (Slack's, per command)."""
     fields = {
         "team_id": "T0",
         "channel_id": "D0BENCH01",
@@ -115,7 +117,7 @@ async def one_ack(session: ClientSession, base: str, respond_url: str) -> float:
         "command": "/pim",
         "text": "help",
         "response_url": respond_url,
-        "trigger_id": "1.2.3",
+        "trigger_id": trigger,
     }
     body = urlencode(fields)
     headers = signed_headers(SECRET, body, int(time.time()), "application/x-www-form-urlencoded")
@@ -143,7 +145,8 @@ async def load(
     for i in range(int(rate * duration)):
         await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
         for name, base in bases.items():
-            tasks[name].append(asyncio.create_task(one_ack(session, base, respond)))
+            ack = one_ack(session, base, respond, f"7391.{i}")
+            tasks[name].append(asyncio.create_task(ack))
     return {name: list(await asyncio.gather(*group)) for name, group in tasks.items()}
 
 
@@ -162,7 +165,7 @@ async def main(args: Any) -> dict[str, Any]:
         }
         session = await stack.enter_async_context(ClientSession())
         for base in bases.values():  # warm up: auth.test, first identity lookup, connections
-            await one_ack(session, base, api + "/respond")
+            await one_ack(session, base, api + "/respond", "7391.warm-up")
         samples = await load(session, bases, api + "/respond", rate, duration)
     pim, bare = summary(samples["pimbot"]), summary(samples["bare"])
     ratio = pim["p99"] / bare["p99"] if bare["p99"] else float("inf")

@@ -151,7 +151,8 @@ async def test_a_garbage_hash_is_named(db: Database) -> None:
     assert report.first_bad_seq == 2
 
 
-async def test_an_edit_with_a_recomputed_hash_is_caught_by_the_next_event(db: Database) -> None:
+async def test_an_edit_with_a_recomputed_hash_is_named_by_its_mac(db: Database) -> None:
+    # Unkeyed, the next event's link caught it (at 4); the MAC names the edited event itself.
     from pimbot.store.audit_log import event_hash
 
     await _append(db, 6)
@@ -169,7 +170,8 @@ async def test_an_edit_with_a_recomputed_hash_is_caught_by_the_next_event(db: Da
     )
     report = await verify_chain(db)
     assert not report.ok
-    assert report.first_bad_seq == 4
+    assert report.first_bad_seq == 3
+    assert "does not match its MAC" in report.problem
 
 
 async def test_an_event_in_a_rolled_back_transaction_is_not_kept(db: Database) -> None:
@@ -236,6 +238,7 @@ async def test_export_csv_round_trips_every_field(db: Database) -> None:
     assert count == 4 and len(rows) == 4
     assert list(rows[0]) == [
         "seq", "at", "actor", "action", "subject", "outcome", "detail", "prev_hash", "hash",
+        "key_id", "mac",
     ]
     stored = {e.seq: e for e in await query_events(db)}
     for row in rows:

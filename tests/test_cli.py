@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import csv
+import io
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -13,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from pimbot.store.audit_log import append_event
-from pimbot.store.database import Database
 from pimbot_server.bench import run_benchmarks
 from pimbot_server.cli import build_parser, main
+from pimbot_server.settings import Settings
+from pimbot_server.storage import open_database
 from server_process import POLICY, run_pimbot
 
 BAD_POLICY = """\
@@ -93,7 +97,8 @@ def test_keygen_prints_a_fresh_32_byte_url_safe_key(tmp_path: Path, cli: Cli) ->
 @pytest.mark.parametrize(
     "args",
     [[], ["run"], ["db", "upgrade"], ["policy", "validate"], ["policy", "plan"],
-     ["policy", "apply"], ["audit", "verify"], ["audit", "export"], ["keygen"],
+     ["policy", "apply"], ["audit", "verify"], ["audit", "export"], ["audit", "rotate-key"],
+     ["keygen"],
      ["mfa", "rotate-key"], ["manifest", "slack"], ["manifest", "teams"], ["bench"]],
 )  # fmt: skip
 def test_every_sub_command_has_help(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -153,6 +158,16 @@ def test_policy_validate_reports_what_the_postgres_provider_would_refuse(
     assert "roles.prod-db-admin.grant.role" in started.err
 
 
+def test_policy_validate_refuses_an_unknown_whois_setting(cli: Cli) -> None:
+    bad = cli.tmp_path / "whois.yaml"
+    bad.write_text("whois: anyone\n" + POLICY, encoding="utf-8")
+    done = cli("policy", "validate", str(bad))
+    assert done.code == 1
+    assert done.err.strip() == f"{bad}: whois: 'anyone' is not one of: privileged, everyone"
+    bad.write_text("whois: everyone\n" + POLICY, encoding="utf-8")
+    assert cli("policy", "validate", str(bad)).code == 0
+
+
 def test_policy_validate_accepts_a_good_file(cli: Cli) -> None:
     done = cli("policy", "validate")
     assert done.code == 0, done.err
@@ -170,7 +185,8 @@ def test_policy_plan_changes_nothing_and_apply_makes_it_so(cli: Cli) -> None:
 
 
 async def _write_events(url: str, count: int) -> None:
-    db = Database(url)
+    # under the key the CLI configures (here derived from the development key file)
+    db = await open_database(Settings.from_env({**os.environ, "PIMBOT_DATABASE_URL": url}))
     try:
         for n in range(count):
             async with db.transaction() as session:
@@ -263,3 +279,45 @@ async def test_bench_runs_every_bench_module_and_prints_its_report(
     assert "rounds" in out and " 3" in out
     assert "ratio   1.25" in out
     assert "RuntimeError: x" in out  # the broken one is reported, and the run fails
+
+
+def test_review_export_writes_every_item_decision_and_reason(cli: Cli) -> None:
+    from pimbot.store.database import Database
+    from workflow.harness import make_pim
+
+    async def review() -> str:
+        db = Database(cli.database_url)
+        await db.upgrade()
+        try:
+            pim = await make_pim(db)
+            started = await pim.say("sec-lead@example.com", "review start prod-db-admin")
+            campaign = started.text.split()[3]
+            async with db.read() as session:
+                from sqlalchemy import select
+
+                from pimbot.store.tables import ReviewItemRow
+
+                items = (await session.scalars(select(ReviewItemRow))).all()
+            for item in items:
+                if item.email == "bob@example.com":
+                    await pim.say("carol@example.com",
+                                  f"review remove {item.id} reason =HYPERLINK(\"x\")")
+                else:
+                    await pim.say("carol@example.com", f"review keep {item.id}")
+            return campaign
+        finally:
+            await db.dispose()
+
+    campaign = asyncio.run(review())
+    done = cli("review", "export", campaign, "--format", "csv")
+    assert done.code == 0, done.err
+    rows = list(csv.DictReader(io.StringIO(done.out)))
+    assert {(r["person"], r["decision"], r["outcome"]) for r in rows} == {
+        ("bob@example.com", "remove", "removed"), ("alice@example.com", "keep", "kept")}
+    bob = next(r for r in rows if r["person"] == "bob@example.com")
+    assert bob["decided_by"] == "carol@example.com" and bob["decided_at"]
+    assert bob["reason"].startswith("'="), "a reason cannot run as a spreadsheet formula"
+    lines = cli("review", "export", campaign, "--format", "jsonl").out.splitlines()
+    assert len(lines) == 2 and json.loads(lines[0])["campaign"] == campaign
+    missing = cli("review", "export", "nope42")
+    assert missing.code == 1 and "no access review" in missing.err

@@ -103,3 +103,21 @@ def test_a_form_says_what_is_missing_and_the_choices() -> None:
     assert "duration: 1h" in text
     assert "role: Role — one of prod-db-admin, staging-deploy" in text
     assert "code: MFA code — a 6-digit code" in text
+
+
+def test_a_reason_cannot_imitate_the_card_or_drive_the_terminal(tmp_path: Path) -> None:
+    forged = "x   Approvals: 1 of 1 \x1b[2J\x1b[31m https://evil.example/approve"
+    script = "\n".join([
+        "as bob@example.com",
+        f"activate prod-db-admin for 1h reason {forged}",
+    ]) + "\n"  # fmt: skip
+    code, out, err = console(tmp_path, script)
+    assert code == 0, err
+    text = "\n".join(out)
+    assert "\x1b" not in text, "terminal escapes are shown inert, never sent to the terminal"
+    assert "https://evil" not in text
+    reasons = [line for line in out if line.lstrip().startswith("Reason:")]
+    assert reasons, out
+    for line in reasons:
+        assert line.endswith("https[:]//evil[.]example/approve”"), line
+        assert "Reason: “x   Approvals: 1 of 1 �[2J�[31m" in line, line

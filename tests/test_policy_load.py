@@ -310,8 +310,8 @@ def test_review_errors() -> None:
         "reviews[0].duration: 60d is longer than every (30d)",
         "reviews[0].reviewers[1]: 'bob' is neither an email nor group:NAME",
         "reviews[1].name: 'q' is used by reviews[0]",
-        "reviews[1].reviewers: 'everyone' is not approvers, admins or a list of emails and "
-        "group:NAME",
+        "reviews[1].reviewers: 'everyone' is not approvers, admins, self or a list of emails "
+        "and group:NAME",
     ]
 
 
@@ -409,3 +409,20 @@ def test_validated_providers_are_accepted_by_the_provider_registry() -> None:
     assert script.settings["grant"] == ["/bin/pim", "grant"]
     built = build_providers(policy.providers, {"PIM_HOOK_SECRET": "s3cret"})
     assert set(built) == {"demo", "script", "proddb", "hooks"}
+
+
+def test_the_slack_section_says_whether_guests_may_use_pimbot() -> None:
+    assert parse_policy(BASE).chat_rules("slack").allow_guests is False
+    assert parse_policy(BASE + "slack:\n").chat_rules("slack").allow_guests is False
+    allowed = parse_policy(BASE + "slack: {allow_guests: true}\n")
+    assert allowed.chat_rules("slack").allow_guests is True
+    assert allowed.chat_rules("teams").allow_guests is False, "each platform has its own rules"
+
+
+def test_slack_section_errors_have_their_path() -> None:
+    assert problems(BASE + "slack: {allow_guest: true, allow_guests: sometimes}\n") == [
+        "slack.allow_guests: 'sometimes' is not true or false",
+        "slack.allow_guest: unknown key (did you mean allow_guests?)",
+    ]
+    assert problems(BASE + "slack: [allow_guests]\n") == ["slack: must be a mapping (key: value)"]
+    assert problems(BASE + "slak: {}\n") == ["slak: unknown key (did you mean slack?)"]

@@ -33,8 +33,10 @@ async def _read_port(process: asyncio.subprocess.Process) -> int:
 
 
 @contextlib.asynccontextmanager
-async def running(tmp_path: Path, **settings: str) -> AsyncIterator[str]:
-    """``pimbot run`` listening on a free port of 127.0.0.1; stopped with SIGTERM (exit 0)."""
+async def running(tmp_path: Path, logs: list[str] | None = None,
+                  **settings: str) -> AsyncIterator[str]:
+    """``pimbot run`` listening on a free port of 127.0.0.1; stopped with SIGTERM (exit 0).
+    What it wrote to standard error is added to ``logs`` once it has stopped."""
     env = clean_env(tmp_path, PIMBOT_HOST="127.0.0.1", PIMBOT_PORT="0", **settings)
     process = await asyncio.create_subprocess_exec(
         *pimbot_command(), "run", cwd=tmp_path, env=env,
@@ -47,7 +49,9 @@ async def running(tmp_path: Path, **settings: str) -> AsyncIterator[str]:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
         assert process.stderr is not None
-        await asyncio.wait_for(process.stderr.read(), START_TIMEOUT)
+        rest = await asyncio.wait_for(process.stderr.read(), START_TIMEOUT)
+        if logs is not None:
+            logs.append(rest.decode())
         code = await asyncio.wait_for(process.wait(), START_TIMEOUT)
     assert code == 0, "pimbot did not shut down cleanly on SIGTERM"
 
@@ -87,6 +91,26 @@ async def test_health_readiness_and_metrics(tmp_path: Path) -> None:
     assert "pimbot_audit_events " in metrics  # the policy was applied, so some events exist
     assert 'pimbot_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in metrics
     assert 'route="unmatched",status="404"' in metrics
+
+
+async def test_metrics_needs_the_bearer_token_when_one_is_set(tmp_path: Path) -> None:
+    token = "mt-" + "7f3a9c1e5b" * 3
+    logs: list[str] = []
+    async with running(tmp_path, logs, PIMBOT_ADAPTERS="none",
+                       PIMBOT_METRICS_TOKEN=token) as server, aiohttp.ClientSession() as http:
+        for header in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {token}"},
+                       {"Authorization": f"Bearer {token}x"}):
+            async with http.get(f"{server}/metrics", headers=header) as response:
+                assert response.status == 401, header
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
+                assert "pimbot_" not in await response.text()
+        async with http.get(f"{server}/metrics",
+                            headers={"Authorization": f"Bearer {token}"}) as response:
+            assert response.status == 200
+            assert "pimbot_audit_events " in await response.text()
+        async with http.get(f"{server}/healthz") as response:
+            assert response.status == 200, "only /metrics needs the token"
+    assert logs and token not in logs[0]
 
 
 async def test_slack_mounts_its_route_on_the_same_server(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pimbot.ports import SentMessage
 from pimbot.ui.cards import Card
-from pimbot_console.render import render_card, render_update
+from pimbot_console.render import render_card, render_deleted, render_update
 
 PLATFORM = "console"
 
@@ -65,6 +65,14 @@ class Screen:
         shown.card = card
         self.print(render_update(card, shown.audience))
 
+    def delete(self, index: int) -> None:
+        """A terminal cannot unprint a card: say it was deleted, and forget it for ``click``."""
+        shown = self._shown[index]
+        for person, latest in list(self._latest.items()):
+            if latest == index:
+                del self._latest[person]
+        self.print(render_deleted(shown.card, shown.audience))
+
     def latest_card(self, email: str) -> Card | None:
         index = self._latest.get(email.lower())
         return None if index is None else self._shown[index].card
@@ -100,3 +108,11 @@ class ConsoleGateway:
             # A card printed by an earlier run of the console: show it afresh.
             log.info("redrawing a card from an earlier console session")
             self.screen.print(render_card(card, "(earlier session)", updated=True))
+
+    async def delete(self, sent: SentMessage) -> None:
+        raw = sent.ref.get("index", "")
+        try:
+            self.screen.delete(int(raw))
+        except (ValueError, IndexError):
+            # Printed by an earlier run of the console: nothing left on this screen to forget.
+            self.screen.print(f"  ✗ deleted: a message from an earlier console session ({raw})")

@@ -1,10 +1,27 @@
-"""Neutral cards, forms and replies drawn as plain text with numbered buttons."""
+"""Neutral cards, forms and replies drawn as plain text with numbered buttons.
+
+What a person supplied (``UserText``, a display name) is shown quoted on one line, with
+control characters (terminal escapes) and links made inert (``pimbot.ui.quoting``), so a
+reason cannot print a line, or a field, that looks like pimbot's own.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC
 
-from pimbot.ui.cards import Card, Field, FieldValue, Form, Input, InputKind, Mention, Reply, Time
+from pimbot.ui.cards import (
+    Card,
+    Field,
+    FieldValue,
+    Form,
+    Input,
+    InputKind,
+    Mention,
+    Reply,
+    Time,
+    UserText,
+)
+from pimbot.ui.quoting import defang, flatten, quote
 
 RULE_WIDTH = 60
 FIELDS_PER_LINE_WIDTH = 78
@@ -20,9 +37,11 @@ def header(audience: str, *, updated: bool = False) -> str:
 def render_value(value: FieldValue) -> str:
     match value:
         case Mention(email=email, name=name):
-            return f"{name} <{email}>" if name and name != email else email
+            return f"{defang(flatten(name))} <{email}>" if name and name != email else email
         case Time(at=at):
             return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        case UserText(text=text):
+            return quote(text)
         case str():
             return value
 
@@ -60,6 +79,11 @@ def render_update(card: Card, audience: str) -> str:
     first = card.text.splitlines()[0] if card.text else ""
     buttons = f" {render_buttons(card).strip()}" if card.actions else ""
     return f"  ↻ updated for {audience}: {card.title}{' — ' + first if first else ''}{buttons}"
+
+
+def render_deleted(card: Card, audience: str) -> str:
+    """A deleted card in one line (its content is not repeated)."""
+    return f"  ✗ deleted for {audience}: {card.title}"
 
 
 def describe_input(item: Input) -> str:

@@ -2,8 +2,8 @@
 
 ``build_runtime`` wires the core from settings (used by ``pimbot run`` and by CLI commands
 that need the policy or the database); ``serve`` is ``pimbot run``: it starts the adapters,
-the HTTP listener and the worker, and stops them all on SIGINT / SIGTERM or, for the console,
-at the end of input.
+the HTTP listener, the worker and the audit checkpoint writer, and stops them all on SIGINT /
+SIGTERM or, for the console, at the end of input (the last checkpoint is written then).
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from pimbot.store.database import Database
 from pimbot.workflow.core import PimCore
 from pimbot.workflow.mfa.service import MfaService
 from pimbot_console.app import ConsoleAdapter
+from pimbot_server.checkpoints import SERVER_DEFAULT, CheckpointWriter, checkpoint_store
 from pimbot_server.http import HttpServer
 from pimbot_server.mounting import MountedAdapter, load_adapter
 from pimbot_server.settings import AdapterName, Settings, teams_left_off
-from pimbot_server.storage import secret_box
+from pimbot_server.storage import audit_keyring, secret_box, secret_key
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Runtime:
     policy: Policy
     providers: dict[str, Provider]
     core: PimCore
+    clock: Clock
     adapters: list[MountedAdapter] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -57,7 +59,9 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     clock = clock or SystemClock()
     db = Database(settings.database_url)
     try:
-        box = secret_box(settings, db)  # refuse early, before touching the database
+        secret = secret_key(settings, db)  # refuse early, before touching the database
+        box = secret_box(settings, db, secret)
+        db.audit_keyring = audit_keyring(settings, db, secret)
         await db.upgrade()
         path = resolve_policy_path(settings.policy_file, Path.cwd())
         policy = load_policy(path)
@@ -70,7 +74,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     mfa = MfaService(db, box, clock)
     owner = f"{socket.gethostname()}:{os.getpid()}"
     core = PimCore(db, policy, providers, clock, mfa=mfa, owner=owner)
-    return Runtime(settings, db, policy, providers, core)
+    return Runtime(settings, db, policy, providers, core, clock)
 
 
 def console_actor(policy: Policy) -> str:
@@ -85,6 +89,7 @@ async def serve(settings: Settings) -> int:
     core = runtime.core
     console: ConsoleAdapter | None = None
     http: HttpServer | None = None
+    checkpoints = _checkpoint_writer(runtime)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -100,14 +105,16 @@ async def serve(settings: Settings) -> int:
             console = ConsoleAdapter(core, console_actor(runtime.policy))
             core.add_gateway(console.gateway)
         await core.start()
+        if checkpoints is not None:
+            await checkpoints.start()
         for adapter in runtime.adapters:
             await adapter.start()
         if settings.needs_http:
-            http = HttpServer(core, runtime.adapters)
+            http = HttpServer(core, runtime.adapters, metrics_token=settings.metrics_token)
             await http.start(settings.host, settings.port)
         await _run_until_done(console, core, stopping)
     finally:
-        await _shut_down(runtime, http)
+        await _shut_down(runtime, http, checkpoints)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return 0
@@ -132,7 +139,20 @@ async def _run_until_done(
     await core.drain()
 
 
-async def _shut_down(runtime: Runtime, http: HttpServer | None) -> None:
+def _checkpoint_writer(runtime: Runtime) -> CheckpointWriter | None:
+    store = checkpoint_store(runtime.settings, runtime.db)
+    if store is None:
+        log.info("in-memory SQLite: no audit checkpoints are written")
+        return None
+    if runtime.settings.audit_checkpoint is None and not runtime.db.is_sqlite:
+        log.warning("PIMBOT_AUDIT_CHECKPOINT is not set: audit checkpoints go to ./%s; keep "
+                    "them where a database admin cannot write", SERVER_DEFAULT)
+    return CheckpointWriter(runtime.db, store, runtime.clock)
+
+
+async def _shut_down(
+    runtime: Runtime, http: HttpServer | None, checkpoints: CheckpointWriter | None
+) -> None:
     if http is not None:
         await http.stop()
     for adapter in reversed(runtime.adapters):
@@ -141,4 +161,6 @@ async def _shut_down(runtime: Runtime, http: HttpServer | None) -> None:
         except Exception:
             log.exception("%s did not stop cleanly", type(adapter).__name__)
     await runtime.core.stop()
+    if checkpoints is not None:
+        await checkpoints.stop()
     await runtime.close()

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pimbot.domain.errors import PimError
 from pimbot_server import commands
+from pimbot_server.errors import CommandFailed
 from pimbot_server.settings import Settings, SettingsError, current_env, load_env_file
 
 log = logging.getLogger(__name__)
@@ -35,13 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     _db_parser(sub)
     _policy_parser(sub)
     _audit_parser(sub)
-    sub.add_parser("keygen", help="print a new PIMBOT_SECRET_KEY")
+    sub.add_parser("keygen", help="print a new PIMBOT_SECRET_KEY (or PIMBOT_AUDIT_KEY)")
     mfa = sub.add_parser("mfa", help="MFA administration").add_subparsers(
         dest="mfa_command", metavar="ACTION", required=True
     )
     rotate = mfa.add_parser("rotate-key", help="re-encrypt every TOTP secret under a new key")
     rotate.add_argument("--new-key", required=True, metavar="KEY",
                         help="new key; '-' reads it from stdin (preferred: keeps it out of ps)")
+    review = sub.add_parser("review", help="access reviews").add_subparsers(
+        dest="review_command", metavar="ACTION", required=True
+    )
+    export = review.add_parser("export", help="every item, decision, reviewer, reason, time")
+    export.add_argument("id", metavar="ID", help="the review's id (shown when it started)")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="csv")
+    export.add_argument("--output", metavar="FILE", help="default: standard output")
     _manifest_parser(sub)
     bench = sub.add_parser("bench", help="run the benchmarks under bench/ (docs/PERFORMANCE.md)")
     bench.add_argument("--only", metavar="NAME", help="run only benchmarks whose name has NAME")
@@ -74,9 +82,18 @@ def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
         dest="audit_command", metavar="ACTION", required=True
     )
-    verify = audit.add_parser("verify", help="check the hash chain; name the first bad event")
+    verify = audit.add_parser(
+        "verify", help="check the keyed chain and the checkpoints; name the first bad event")
     verify.add_argument("--anchor", metavar="SEQ:HASH",
                         help="a head printed by an earlier verify, kept outside the database")
+    source = verify.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", metavar="FILE|URL",
+                        help="read checkpoints from here (default: PIMBOT_AUDIT_CHECKPOINT)")
+    source.add_argument("--no-checkpoint", action="store_true",
+                        help="check the chain only (removal of the newest events won't show)")
+    rotate = audit.add_parser("rotate-key", help="MAC new audit events under a new key")
+    rotate.add_argument("--new-key", required=True, metavar="KEY",
+                        help="new key; '-' reads it from stdin (preferred: keeps it out of ps)")
     export = audit.add_parser("export", help="write the audit log as JSON lines or CSV")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", metavar="WHEN", help="e.g. 2026-11-01, 'yesterday 09:00'")
@@ -87,7 +104,9 @@ def _manifest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     manifest = sub.add_parser("manifest", help="print a Slack or Teams app manifest")
     platforms = manifest.add_subparsers(dest="platform", metavar="PLATFORM", required=True)
     slack = platforms.add_parser("slack", help="the Slack app manifest (YAML)")
-    slack.add_argument("--url", required=True, help="public base URL, e.g. https://pim.example.com")
+    slack.add_argument(
+        "--url", help="public base URL, e.g. https://pim.example.com (not for --socket-mode)"
+    )
     slack.add_argument(
         "--socket-mode",
         action="store_true",
@@ -127,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args, settings)
     try:
         return asyncio.run(commands.dispatch(args, settings))
-    except (SettingsError, PimError, commands.CommandFailed) as exc:
+    except (SettingsError, PimError, CommandFailed) as exc:
         print(f"pimbot: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except (OSError, SQLAlchemyError) as exc:

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from pimbot.ports import SystemClock
 from pimbot.secretbox import generate_key
 from pimbot.store.database import Database
+from pimbot_server.errors import CommandFailed
 from pimbot_server.settings import Settings
 from pimbot_server.storage import open_database, secret_box
 
 log = logging.getLogger(__name__)
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
-
-
-class CommandFailed(Exception):
-    """A sub-command could not do its job; the message is printed as one line."""
 
 
 def keygen() -> int:
@@ -35,7 +31,8 @@ def keygen() -> int:
 
 async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     key = args.command
-    for attribute in ("db_command", "policy_command", "audit_command", "mfa_command", "platform"):
+    for attribute in ("db_command", "policy_command", "audit_command", "mfa_command",
+                      "review_command", "platform"):
         if hasattr(args, attribute):
             key = f"{args.command} {getattr(args, attribute)}"
     return await COMMANDS[key](args, settings)
@@ -60,9 +57,13 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from pimbot_server.audit_commands import seal_upgrade
 
-    db = await open_database(settings)
-    await db.dispose()
+    db = await open_database(settings, keys=False)
+    try:
+        await seal_upgrade(db, settings)
+    finally:
+        await db.dispose()
     print(f"database is at the latest schema: {shown_url(settings.database_url)}")
     return 0
 
@@ -100,6 +101,7 @@ async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply:
     from pimbot.policy.plan import apply_policy, format_plan, plan_policy
     from pimbot.workflow.context import Context
     from pimbot.workflow.lifecycle.stranded import end_stranded
+    from pimbot_server.audit_commands import checkpoint_after_change
 
     path = resolve_policy_path(args.file or settings.policy_file, Path.cwd())
     try:
@@ -107,12 +109,13 @@ async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply:
     except PolicyError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    db = await open_database(settings)
+    db = await open_database(settings, keys=apply)
     try:
         if apply:
             changes = await apply_policy(db, policy, SystemClock())
             await end_stranded(Context(db=db, clock=SystemClock(), policy=policy, providers={}))
             await _ask_running_bots_to_reconcile(db)
+            await checkpoint_after_change(db, settings)
         else:
             changes = await plan_policy(db, policy)
     except ProviderStillInUse as exc:
@@ -136,88 +139,61 @@ async def _ask_running_bots_to_reconcile(db: Database) -> None:
         await enqueue(session, JobKind.RECONCILE.value, {}, SystemClock().now())
 
 
-async def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from pimbot.store.audit_log import verify_chain
+async def review_export(args: argparse.Namespace, settings: Settings) -> int:
+    from pimbot_server.audit_commands import review_export as export
 
-    anchor = None
-    if args.anchor:
-        seq, _, digest = args.anchor.partition(":")
-        if not seq.isdigit() or len(digest) != 64:
-            print("--anchor must be SEQ:HASH as printed by an earlier verify", file=sys.stderr)
-            return 2
-        anchor = (int(seq), digest.lower())
-    db = await open_database(settings)
-    try:
-        report = await verify_chain(db, anchor)
-    finally:
-        await db.dispose()
-    if report.ok:
-        print(f"audit log intact: {report.checked} events; head {report.head_seq}:"
-              f"{report.head_hash}")
-        print("(keep the head outside the database; `pimbot audit verify --anchor "
-              "SEQ:HASH` later also detects removal of the newest events)")
-        return 0
-    print(f"audit log broken at event {report.first_bad_seq}: {report.problem}", file=sys.stderr)
-    return 1
-
-
-async def audit_export(args: argparse.Namespace, settings: Settings) -> int:
-    from pimbot.domain.times import resolve_when
-    from pimbot.store.audit_log import export_events
-
-    since = resolve_when(args.since, SystemClock().now()) if args.since else None
-    fmt: Literal["jsonl", "csv"] = "csv" if args.format == "csv" else "jsonl"
-    db = await open_database(settings)
-    try:
-        with _output(args.output) as out:
-            count = await export_events(db, fmt, out, since)
-    finally:
-        await db.dispose()
-    print(f"exported {count} events", file=sys.stderr)
-    return 0
-
-
-@contextlib.contextmanager
-def _output(path: str | None) -> Iterator[TextIO]:
-    if path is None or path == "-":
-        yield sys.stdout
-        return
-    with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        yield handle
+    return await export(args, settings)
 
 
 async def mfa_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     from pimbot.secretbox import SecretBox, SecretKeyError, key_file_path, load_key, rotate_key
+    from pimbot.store.audit_crypto import derive_audit_key
+    from pimbot_server.audit_commands import hand_over, read_new_key
+    from pimbot_server.checkpoints import checkpoint_store
 
-    text = sys.stdin.readline() if args.new_key == "-" else args.new_key
-    if args.new_key != "-":
-        print("note: a key given on the command line shows in `ps` and shell history; "
-              "prefer `--new-key -` and pipe it in", file=sys.stderr)
+    text = read_new_key(args.new_key)
     try:
-        new = SecretBox(load_key(text))
+        new_key = load_key(text)
     except SecretKeyError:
         raise CommandFailed(
             "--new-key is not 32 random bytes in URL-safe base64 (try: pimbot keygen)"
         ) from None
     db = await open_database(settings)
     try:
-        count = await rotate_key(db, secret_box(settings, db), new)
+        count = await rotate_key(db, secret_box(settings, db), SecretBox(new_key))
+        print(f"re-encrypted {count} TOTP secret(s) under the new key")
+        if settings.secret_key is None and db.sqlite_path is not None:
+            key_file = key_file_path(db.sqlite_path.resolve())
+            key_file.write_text(text.strip() + "\n", encoding="ascii")
+            print(f"the development key file {key_file} now holds the new key")
+        else:
+            print("now set PIMBOT_SECRET_KEY to the new key everywhere pimbot runs, and restart")
+        if settings.audit_key is None:  # the audit key is derived from this one: hand over
+            new_audit = derive_audit_key(new_key)
+            await hand_over(db, checkpoint_store(settings, db), new_audit)
+            print(f"the audit key derived from it changed too: events from now on are MACed "
+                  f"under key {new_audit.key_id}")
     finally:
         await db.dispose()
-    print(f"re-encrypted {count} TOTP secret(s) under the new key")
-    if settings.secret_key is None and db.sqlite_path is not None:
-        key_file = key_file_path(db.sqlite_path.resolve())
-        key_file.write_text(text.strip() + "\n", encoding="ascii")
-        print(f"the development key file {key_file} now holds the new key")
-    else:
-        print("now set PIMBOT_SECRET_KEY to the new key everywhere pimbot runs, and restart")
     return 0
+
+
+async def audit(args: argparse.Namespace, settings: Settings) -> int:
+    """``audit verify | export | rotate-key`` (imported here: aiohttp is slow to import)."""
+    from pimbot_server import audit_commands
+
+    return await audit_commands.COMMANDS[args.audit_command](args, settings)
 
 
 async def manifest(args: argparse.Namespace, settings: Settings) -> int:
     if args.platform == "slack":
         render = _adapter_function("pimbot_slack.manifest", "render_manifest", "slack")
         socket_mode = args.socket_mode or bool(settings.env.get("SLACK_APP_TOKEN"))
+        if not socket_mode and not args.url:
+            raise CommandFailed(
+                "a Slack app over HTTP needs its public URL: --url https://YOUR-HOST "
+                "(or --socket-mode when there is none)"
+            )
         print(render(args.url, socket_mode=socket_mode))
         return 0
     app_id = args.app_id or settings.env.get("MICROSOFT_APP_ID", "")
@@ -256,8 +232,10 @@ COMMANDS: dict[str, Command] = {
     "policy validate": policy_validate,
     "policy plan": policy_plan,
     "policy apply": policy_apply,
-    "audit verify": audit_verify,
-    "audit export": audit_export,
+    "audit verify": audit,
+    "audit export": audit,
+    "audit rotate-key": audit,
+    "review export": review_export,
     "mfa rotate-key": mfa_rotate_key,
     "manifest slack": manifest,
     "manifest teams": manifest,

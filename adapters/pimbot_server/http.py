@@ -1,7 +1,13 @@
-"""The one aiohttp app: /healthz, /readyz, /metrics, plus every mounted adapter's routes."""
+"""The one aiohttp app: /healthz, /readyz, /metrics, plus every mounted adapter's routes.
+
+``/metrics`` is open unless a token is configured (``PIMBOT_METRICS_TOKEN``); then it needs
+``Authorization: Bearer TOKEN``, compared in constant time, and answers 401 otherwise. The
+token is never logged.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
@@ -30,9 +36,11 @@ class ServedCore(Protocol):
     def is_ready(self) -> bool: ...
 
 
-def build_http_app(core: ServedCore, adapters: Sequence[MountedAdapter] = ()) -> web.Application:
+def build_http_app(core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
+                   metrics_token: str | None = None,
+                   metrics: Metrics | None = None) -> web.Application:
     """The aiohttp application with health, readiness and metrics routes and the adapters'."""
-    metrics = Metrics(core.db, core.clock)
+    metrics = metrics or Metrics(core.db, core.clock)
     app = web.Application(middlewares=[_count_requests(metrics)])
     app[METRICS_KEY] = metrics
 
@@ -46,7 +54,10 @@ def build_http_app(core: ServedCore, adapters: Sequence[MountedAdapter] = ()) ->
             return web.Response(status=503, text="not ready: scheduler not running\n")
         return web.Response(text="ready\n")
 
-    async def metrics_route(_request: web.Request) -> web.Response:
+    async def metrics_route(request: web.Request) -> web.Response:
+        if metrics_token and not bearer_matches(request, metrics_token):
+            return web.Response(status=401, text="unauthorized\n",
+                                headers={"WWW-Authenticate": 'Bearer realm="pimbot-metrics"'})
         body = await metrics.scrape()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
@@ -56,6 +67,14 @@ def build_http_app(core: ServedCore, adapters: Sequence[MountedAdapter] = ()) ->
     for adapter in adapters:
         adapter.mount(app)
     return app
+
+
+def bearer_matches(request: web.Request, token: str) -> bool:
+    """``Authorization: Bearer TOKEN`` carries ``token`` (compared in constant time)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _count_requests(metrics: Metrics) -> Middleware:
@@ -87,8 +106,9 @@ def _route_label(request: web.Request) -> str:
 class HttpServer:
     """Runs the app on HOST:PORT; ``port`` is the bound one (useful with port 0)."""
 
-    def __init__(self, core: ServedCore, adapters: Sequence[MountedAdapter] = ()) -> None:
-        self.app = build_http_app(core, adapters)
+    def __init__(self, core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
+                 metrics_token: str | None = None) -> None:
+        self.app = build_http_app(core, adapters, metrics_token=metrics_token)
         self._runner: web.AppRunner | None = None
         self.port = 0
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./pimbot.db"
 DEFAULT_HOST = "0.0.0.0"
@@ -44,9 +45,13 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     policy_file: str | None = None  # PIMBOT_POLICY as given; resolved by pimbot.policy
     secret_key: str | None = field(default=None, repr=False)
+    audit_key: str | None = field(default=None, repr=False)  # else derived from secret_key
+    audit_key_previous: tuple[str, ...] = field(default=(), repr=False)  # still trusted
+    audit_checkpoint: str | None = None  # a file path or an https:// URL; None: the default
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     adapters: tuple[AdapterName, ...] = (AdapterName.CONSOLE,)
+    metrics_token: str | None = field(default=None, repr=False)  # GET /metrics needs it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for adapters' from_env
 
     @classmethod
@@ -55,9 +60,15 @@ class Settings:
             database_url=env.get("PIMBOT_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
             policy_file=env.get("PIMBOT_POLICY", "").strip() or None,
             secret_key=env.get("PIMBOT_SECRET_KEY", "").strip() or None,
+            audit_key=env.get("PIMBOT_AUDIT_KEY", "").strip() or None,
+            audit_key_previous=tuple(
+                env.get("PIMBOT_AUDIT_KEY_PREVIOUS", "").replace(",", " ").split()
+            ),
+            audit_checkpoint=checkpoint_destination(env.get("PIMBOT_AUDIT_CHECKPOINT", "")),
             host=env.get("PIMBOT_HOST", "").strip() or DEFAULT_HOST,
             port=_port(env.get("PIMBOT_PORT", "")),
             adapters=choose_adapters(env),
+            metrics_token=env.get("PIMBOT_METRICS_TOKEN", "").strip() or None,
             env=dict(env),
         )
 
@@ -91,6 +102,27 @@ def _port(raw: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise SettingsError(f"PIMBOT_PORT={raw!r} is not a TCP port", "PIMBOT_PORT=3000")
     return int(text)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def checkpoint_destination(raw: str) -> str | None:
+    """``PIMBOT_AUDIT_CHECKPOINT``: a file path, or an ``https://`` URL (``http://`` only to
+    a loopback address, e.g. a local relay); empty means the default file."""
+    text = raw.strip()
+    if "://" not in text:
+        return text or None
+    parts = urlsplit(text)
+    if parts.scheme == "https" and parts.hostname:
+        return text
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return text
+    raise SettingsError(
+        "PIMBOT_AUDIT_CHECKPOINT must be a file path or an https:// URL "
+        "(http:// only to 127.0.0.1)",
+        "PIMBOT_AUDIT_CHECKPOINT=https://audit.example.com/pimbot/checkpoints",
+    )
 
 
 def choose_adapters(env: Mapping[str, str]) -> tuple[AdapterName, ...]:

@@ -1,4 +1,4 @@
-"""The database and the TOTP sealing key, as the settings describe them."""
+"""The database, the TOTP sealing key and the audit keys, as the settings describe them."""
 
 from __future__ import annotations
 
@@ -6,17 +6,25 @@ import logging
 import secrets
 
 from pimbot.secretbox import SecretBox, SecretKeyError, dev_key_file, load_key
+from pimbot.store.audit_crypto import (
+    AuditKey,
+    AuditKeyError,
+    AuditKeyring,
+    derive_audit_key,
+    load_audit_key,
+    load_audit_keys,
+)
 from pimbot.store.database import Database
 from pimbot_server.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
 
-def secret_box(settings: Settings, db: Database) -> SecretBox:
-    """The key that seals TOTP secrets; a dev key file beside SQLite when none is configured."""
+def secret_key(settings: Settings, db: Database) -> bytes:
+    """``PIMBOT_SECRET_KEY``; a dev key file beside SQLite when none is configured."""
     if settings.secret_key:
         try:
-            return SecretBox(load_key(settings.secret_key))
+            return load_key(settings.secret_key)
         except SecretKeyError as exc:
             raise SettingsError(str(exc), "pimbot keygen") from None
     if not db.is_sqlite:
@@ -27,7 +35,7 @@ def secret_box(settings: Settings, db: Database) -> SecretBox:
     path = db.sqlite_path
     if path is None:
         log.warning("PIMBOT_SECRET_KEY is not set: using a throw-away key for in-memory SQLite")
-        return SecretBox(secrets.token_bytes(32))
+        return secrets.token_bytes(32)
     key, created = dev_key_file(path.resolve())
     if created:
         log.warning(
@@ -37,10 +45,47 @@ def secret_box(settings: Settings, db: Database) -> SecretBox:
         )
     else:
         log.info("PIMBOT_SECRET_KEY is not set: using the development key file beside %s", path)
-    return SecretBox(key)
+    return key
 
 
-async def open_database(settings: Settings) -> Database:
+def secret_box(settings: Settings, db: Database, key: bytes | None = None) -> SecretBox:
+    """The box that seals TOTP secrets (under ``key``, else the configured secret key)."""
+    return SecretBox(key if key is not None else secret_key(settings, db))
+
+
+def current_audit_key(settings: Settings, db: Database, secret: bytes | None = None) -> AuditKey:
+    """``PIMBOT_AUDIT_KEY``, else the key derived from the secret key (``secret`` if given)."""
+    if settings.audit_key:
+        try:
+            return load_audit_key(settings.audit_key)
+        except AuditKeyError as exc:
+            raise SettingsError(str(exc), "pimbot keygen") from None
+    if settings.secret_key is None and not db.is_sqlite:
+        raise SettingsError(
+            "neither PIMBOT_AUDIT_KEY nor PIMBOT_SECRET_KEY is set, so the audit chain has no "
+            "key", "run `pimbot keygen` and set PIMBOT_SECRET_KEY (or PIMBOT_AUDIT_KEY)",
+        )
+    return derive_audit_key(secret if secret is not None else secret_key(settings, db))
+
+
+def audit_keyring(settings: Settings, db: Database, secret: bytes | None = None) -> AuditKeyring:
+    """The current audit key and the previous ones (``PIMBOT_AUDIT_KEY_PREVIOUS``)."""
+    current = current_audit_key(settings, db, secret)
+    try:
+        previous = load_audit_keys(settings.audit_key_previous, "PIMBOT_AUDIT_KEY_PREVIOUS")
+    except AuditKeyError as exc:
+        raise SettingsError(str(exc), "list the earlier PIMBOT_AUDIT_KEY values") from None
+    return AuditKeyring(current, tuple(k for k in previous if k.key_id != current.key_id))
+
+
+async def open_database(settings: Settings, *, keys: bool = True) -> Database:
+    """The migrated database, with the audit keys (``keys=False``: for reading only)."""
     db = Database(settings.database_url)
-    await db.upgrade()
+    try:
+        if keys:
+            db.audit_keyring = audit_keyring(settings, db)
+        await db.upgrade()
+    except BaseException:
+        await db.dispose()
+        raise
     return db

@@ -4,6 +4,11 @@ HTTP: ``POST /slack/events`` takes slash commands, interactivity and events (Sla
 request URL). bolt verifies every request's signature (missing headers, a bad signature or a
 timestamp more than 5 minutes off → 401, and nothing reaches the core). Socket Mode runs when
 ``SLACK_APP_TOKEN`` is set.
+
+Then every request, over HTTP or the socket, is taken once: its Slack-unique key
+(``translate.Delivery``) is recorded in the database through the core, and a replay of
+signed bytes within Slack's window, or an Events API retry, is acked and does nothing (the
+core audits it). Who may act is checked next, in ``SlackHandlers.actor``.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -21,19 +25,22 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 
 from pimbot_slack.core_port import SlackCore
-from pimbot_slack.directory import SlackDirectory
-from pimbot_slack.gateway import SlackGateway, build_client
+from pimbot_slack.directory import SlackDirectory, slack_error
+from pimbot_slack.gateway import PLATFORM, SlackGateway, build_client
 from pimbot_slack.handlers import SlackHandlers
 from pimbot_slack.settings import SlackSettings
-from pimbot_slack.translate import ACTION_PREFIX, event_id
+from pimbot_slack.translate import ACTION_PREFIX, delivery_of
+from pimbot_slack.workspace import WorkspaceSource, origin_of
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-SEEN_EVENTS_KEPT = 10_000
+RETRY_HEADER = "x-slack-retry-num"
 
 
 class SlackAdapter:
@@ -46,7 +53,8 @@ class SlackAdapter:
         ttl = timedelta(seconds=settings.identity_ttl_s)
         self.directory = SlackDirectory(self.client, core.clock, ttl)
         self.gateway = SlackGateway(self.client, self.directory)
-        self.handlers = SlackHandlers(core, self.gateway)
+        self.workspace = WorkspaceSource(self.client, settings.team_id)
+        self.handlers = SlackHandlers(core, self.gateway, self.workspace)
         self.bolt = AsyncApp(
             name="pimbot",
             logger=_quiet_logger(),
@@ -56,7 +64,6 @@ class SlackAdapter:
             process_before_response=False,
         )
         self._inflight: set[asyncio.Future[Any]] = set()
-        self._seen_events: OrderedDict[str, None] = OrderedDict()
         self._socket: AsyncSocketModeHandler | None = None
         self._register()
         core.add_gateway(self.gateway)
@@ -79,7 +86,17 @@ class SlackAdapter:
         return await to_aiohttp_response(bolt_response)
 
     async def start(self) -> None:
-        """Connect Socket Mode when an app token is configured (HTTP needs nothing started)."""
+        """Learn the served workspace (``auth.test``), then connect Socket Mode when an app
+        token is configured. A token of another workspace than ``PIMBOT_SLACK_TEAM_ID``
+        stops the start; Slack out of reach does not (the next request asks again)."""
+        try:
+            await self.workspace.learn()
+        except SlackApiError as exc:
+            log.warning("auth.test failed at start; asking again on the next request",
+                        extra={"error": slack_error(exc)})
+        except OSError as exc:
+            log.warning("Slack unreachable at start; asking again on the next request",
+                        extra={"error": type(exc).__name__})
         if not self.settings.socket_mode or self._socket is not None:
             return
         self._socket = AsyncSocketModeHandler(
@@ -107,7 +124,7 @@ class SlackAdapter:
 
     def _register(self) -> None:
         prefix = re.compile("^" + re.escape(ACTION_PREFIX))
-        self.bolt.use(self._dedupe_events)
+        self.bolt.use(self._once)
         self.bolt.command(re.compile(".*"))(self._tracked(self.handlers.on_command))
         self.bolt.action(prefix)(self._tracked(self.handlers.on_action))
         self.bolt.view_submission(prefix)(self._tracked(self.handlers.on_view_submission))
@@ -131,22 +148,29 @@ class SlackAdapter:
         if event.get("tab", "home") != "home":
             return
         try:
-            await self.handlers.on_home(str(event.get("user", "")))
+            await self.handlers.on_home(str(event.get("user", "")), origin_of(body))
         except Exception:
             log.exception("publishing the App Home failed")
 
-    async def _dedupe_events(
-        self, body: dict[str, Any], next: Callable[[], Awaitable[None]]
+    async def _once(
+        self, req: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
-        """An Events API retry of an event already taken is acked and changes nothing."""
-        key = event_id(body)
-        if key:
-            if key in self._seen_events:
-                log.info("duplicate Slack event ignored", extra={"event_id": key})
+        """A request already taken (a replay, or Slack's retry of an event) is acked, changes
+        nothing, and is audited by the core. One that cannot be recorded (the database is
+        out of reach) is answered 500 and not acted on: unchecked is never trusted."""
+        delivery = delivery_of(body)
+        if delivery.key:
+            retry = (req.headers.get(RETRY_HEADER) or [""])[0]
+            try:
+                first = await self.core.first_delivery(
+                    PLATFORM, delivery.key, delivery.kind, delivery.user_id,
+                    **({"slack_retry": retry} if retry else {}),
+                )
+            except Exception:
+                log.exception("could not record a Slack request; not acting on it")
+                return BoltResponse(status=500, body="")
+            if not first:
                 return BoltResponse(status=200, body="")
-            self._seen_events[key] = None
-            while len(self._seen_events) > SEEN_EVENTS_KEPT:
-                self._seen_events.popitem(last=False)
         await next()
         return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from pimbot.domain.admission import Caller
 from pimbot.ports import ChatGateway, Clock
 from pimbot.ui.cards import ActionId, Card, Reply
 from pimbot.workflow.actor import Actor
@@ -36,3 +37,9 @@ class SlackCore(Protocol):
     ) -> None: ...
 
     async def home(self, actor: Actor) -> list[Card]: ...
+
+    async def first_delivery(
+        self, platform: str, key: str, kind: str, user_id: str = "", **detail: Any
+    ) -> bool: ...
+
+    async def admit(self, caller: Caller, what: str) -> Reply | None: ...

@@ -29,6 +29,10 @@ class SlackProfile:
     email: str  # "" when Slack does not show one (no email, or no users:read.email scope)
     display_name: str
     is_bot: bool = False
+    team_id: str = ""  # the person's home workspace (another one for Slack Connect people)
+    enterprise_id: str = ""  # their Enterprise Grid organisation, if any
+    is_stranger: bool = False  # Slack's word for a person from another organisation
+    is_guest: bool = False  # is_restricted (multi-channel) or is_ultra_restricted (single)
 
 
 @dataclass
@@ -120,11 +124,16 @@ def _profile(user: dict[str, Any]) -> SlackProfile:
         or user.get("name")
         or ""
     )
+    enterprise = user.get("enterprise_user") or {}
     return SlackProfile(
         user_id=str(user.get("id", "")),
         email=str(profile.get("email") or ""),
         display_name=str(name),
         is_bot=bool(user.get("is_bot")),
+        team_id=str(user.get("team_id") or ""),
+        enterprise_id=str(enterprise.get("enterprise_id") or ""),
+        is_stranger=bool(user.get("is_stranger")),
+        is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
     )
 
 

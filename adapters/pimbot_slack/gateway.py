@@ -8,7 +8,8 @@ person or channel is not here" are raised, so the core's outbox job retries with
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -20,17 +21,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from pimbot.ports import SentMessage, Unreachable
-from pimbot.ui.cards import Card, Form, Reply
+from pimbot.ui.cards import Card, Reply
 from pimbot_slack.directory import SlackDirectory, slack_error
 from pimbot_slack.render import (
     Mentions,
     mention_emails,
     render_message,
-    render_modal,
     render_reply,
 )
 from pimbot_slack.settings import SlackSettings
-from pimbot_slack.translate import form_metadata
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,13 @@ SDK_LOGGER = "pimbot_slack.sdk"
 IMAGE_FILENAME = "pimbot.png"
 CHANNEL_GONE_ERRORS = frozenset(
     {"channel_not_found", "is_archived", "not_in_channel", "user_not_found", "cannot_dm_bot"}
+)
+# What chat.delete / files.delete answer for something already deleted: done, not an error.
+ALREADY_GONE_ERRORS = frozenset({"message_not_found", "file_not_found", "file_deleted"})
+IMAGE_ABOVE = "The QR code is the image just above this message."
+IMAGE_NOT_SENT = (
+    "pimbot could not upload the QR code here; enter the key by hand in your authenticator "
+    "app instead."
 )
 
 
@@ -88,10 +94,14 @@ class SlackGateway:
         return await self.directory.user_id_of(email) is not None
 
     async def send_to_user(self, email: str, card: Card) -> SentMessage:
+        """A DM; a card with an image (an MFA enrolment QR code) uploads the image into the DM
+        first, and the ref then names the file too (``file``), so ``delete`` removes both."""
         user_id = await self.directory.user_id_of(email)
         if user_id is None:
             raise Unreachable(f"{email} has no Slack account in this workspace")
-        return await self._post(user_id, card)
+        if card.image_png is None:
+            return await self._post(user_id, card)
+        return await self._post_with_image(user_id, card, card.image_png)
 
     async def send_to_channel(self, channel: str, card: Card) -> SentMessage:
         return await self._post(slack_channel(channel), card)
@@ -100,13 +110,17 @@ class SlackGateway:
         message = render_message(card, await self.mentions([card]))
         await self.client.chat_update(channel=sent.ref["channel"], ts=sent.ref["ts"], **message)
 
-    async def open_form(self, email: str, form: Form, context: dict[str, Any]) -> bool:
-        """Open a modal when the caller has a fresh ``trigger_id`` in ``context``."""
-        trigger_id = str(context.get("trigger_id", ""))
-        if not trigger_id:
-            return False
-        metadata = form_metadata(form.value, str(context.get("response_url", "")))
-        return await self.open_modal(trigger_id, render_modal(form, metadata))
+    async def delete(self, sent: SentMessage) -> None:
+        """``files.delete`` then ``chat.delete`` (the bot's own message: ``chat:write``); what
+        Slack says is already gone counts as deleted."""
+        file_id = sent.ref.get("file", "")
+        if file_id:
+            await _unless_gone(self.client.files_delete(file=file_id))
+        if sent.ref.get("ts"):
+            await _unless_gone(
+                self.client.chat_delete(channel=sent.ref["channel"], ts=sent.ref["ts"])
+            )
+        log.info("Slack message deleted", extra={"channel": sent.ref.get("channel", "")})
 
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> bool:
         """``views.open``; False when the trigger expired or was used (the caller falls back)."""
@@ -120,10 +134,12 @@ class SlackGateway:
             raise
         return True
 
-    async def upload_image(self, user_id: str, png: bytes, *, title: str, alt: str) -> bool:
-        """Put an image into the person's DM with pimbot (``files_upload_v2``).
+    async def upload_image(
+        self, user_id: str, png: bytes, *, title: str, alt: str
+    ) -> str | None:
+        """Put an image into the person's DM with pimbot (``files_upload_v2``); its file id.
 
-        False, logged without any content, when Slack refuses or cannot be reached: the
+        None, logged without any content, when Slack refuses or cannot be reached: the
         caller tells the person another way.
         """
         try:
@@ -131,17 +147,18 @@ class SlackGateway:
             channel = str((opened.get("channel") or {}).get("id") or "")
             if not channel.startswith("D"):
                 log.warning("no direct message channel for an image upload")
-                return False
-            await self.client.files_upload_v2(
+                return None
+            uploaded = await self.client.files_upload_v2(
                 channel=channel, file=png, filename=IMAGE_FILENAME, title=title, alt_txt=alt
             )
         except SlackApiError as exc:
             log.warning("image upload refused by Slack", extra={"error": slack_error(exc)})
-            return False
+            return None
         except Exception as exc:  # a failed upload must not cost the person their answer
             log.warning("image upload failed", extra={"error": type(exc).__name__})
-            return False
-        return True
+            return None
+        files = uploaded.get("files") or [{}]
+        return str(files[0].get("id") or "") or None
 
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         await self.client.views_publish(user_id=user_id, view=view)
@@ -156,6 +173,23 @@ class SlackGateway:
     async def mentions(self, cards: Sequence[Card]) -> Mentions:
         return await self.directory.user_ids_of(sorted(mention_emails(cards)))
 
+    async def _post_with_image(self, user_id: str, card: Card, png: bytes) -> SentMessage:
+        file_id = await self.upload_image(
+            user_id, png, title=card.image_alt or card.title, alt=card.image_alt
+        )
+        note = IMAGE_ABOVE if file_id else IMAGE_NOT_SENT
+        context = "\n".join(part for part in (note, card.context) if part)
+        text_card = replace(card, image_png=None, image_text="", context=context)
+        try:
+            sent = await self._post(user_id, text_card)
+        except Exception:
+            if file_id:  # never leave the image behind without the message that owns it
+                await _unless_gone(self.client.files_delete(file=file_id))
+            raise
+        if not file_id:
+            return sent
+        return SentMessage(PLATFORM, {**sent.ref, "file": file_id})
+
     async def _post(self, channel: str, card: Card) -> SentMessage:
         message = render_message(card, await self.mentions([card]))
         try:
@@ -167,3 +201,11 @@ class SlackGateway:
         return SentMessage(
             PLATFORM, {"channel": str(response["channel"]), "ts": str(response["ts"])}
         )
+
+
+async def _unless_gone(call: Awaitable[Any]) -> None:
+    try:
+        await call
+    except SlackApiError as exc:
+        if slack_error(exc) not in ALREADY_GONE_ERRORS:
+            raise

@@ -2,7 +2,10 @@
 
 Answers to the person who acted are ephemeral: through the request's ``response_url`` when
 there is one (slash commands, message buttons, modals opened from them), else as a DM from
-the bot. Nothing here decides who may do what; the core does.
+the bot. Nothing here decides who may do what; the core does. Every path that acts gets its
+``Actor`` from ``SlackHandlers.actor``, which first tells the core where the request came
+from and who sent it (``Caller``): another workspace, a person of another organisation, or a
+guest is refused there, in one line, before anything else happens.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from pimbot.domain.admission import Caller, Standing
 from pimbot.domain.errors import PimError
 from pimbot.ui.cards import Reply
 from pimbot.workflow.actor import Actor
 from pimbot_slack.core_port import SlackCore
+from pimbot_slack.directory import SlackProfile
 from pimbot_slack.gateway import PLATFORM, SlackGateway, sdk_logger
 from pimbot_slack.home import HomeTab
 from pimbot_slack.render import render_modal, render_reply
@@ -32,6 +37,7 @@ from pimbot_slack.translate import (
     read_metadata,
     view_inputs,
 )
+from pimbot_slack.workspace import Origin, WorkspaceSource, origin_of
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +59,33 @@ class NoEmail(Exception):
     """The Slack user has no email pimbot can see."""
 
 
+class Refused(Exception):
+    """The core refused the caller at the edge; ``reply`` says so in one line."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.text)
+        self.reply = reply
+
+
 class SlackHandlers:
-    def __init__(self, core: SlackCore, gateway: SlackGateway) -> None:
+    def __init__(
+        self, core: SlackCore, gateway: SlackGateway, workspace: WorkspaceSource
+    ) -> None:
         self.core = core
         self.gateway = gateway
         self.directory = gateway.directory
+        self.workspace = workspace
         self.home = HomeTab(core, gateway)
 
-    async def actor(self, user_id: str, *, in_direct_message: bool = False) -> Actor:
+    async def actor(
+        self, user_id: str, origin: Origin, what: str, *, in_direct_message: bool = False
+    ) -> Actor:
+        """The person behind a request, once the core has admitted them (else Refused)."""
         fresh = not self.directory.is_cached(user_id)
-        profile = await self.directory.profile(user_id)
+        caller, profile = await self.caller(user_id, origin)
+        refusal = await self.core.admit(caller, what)
+        if refusal is not None:
+            raise Refused(refusal)
         if profile is None or not profile.email:
             raise NoEmail(user_id)
         email = profile.email.strip().lower()
@@ -76,6 +99,21 @@ class SlackHandlers:
             in_direct_message=in_direct_message,
         )
 
+    async def caller(self, user_id: str, origin: Origin) -> tuple[Caller, SlackProfile | None]:
+        """Who sent a request and where they stand; a request from another workspace is not
+        looked up (``users.info`` would only ask Slack about someone else's person)."""
+        served = await self.workspace.get()
+        team = origin.team_id or origin.enterprise_id
+        if not served.serves(origin):
+            return Caller(PLATFORM, user_id, Standing.OTHER_WORKSPACE, team=team), None
+        profile = await self.directory.profile(user_id)
+        if profile is None:
+            raise NoEmail(user_id)
+        standing = served.standing_of(profile)
+        inside = standing in {Standing.MEMBER, Standing.GUEST}  # Slack vouches for the email
+        email = profile.email.strip().lower() if inside else ""
+        return Caller(PLATFORM, user_id, standing, email=email, team=team), profile
+
     async def on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """``/pim …``: an empty ack at once (Slack's 3 s), then the work, then the answer."""
         await ack()
@@ -86,7 +124,8 @@ class SlackHandlers:
             private = is_direct_message(
                 str(body.get("channel_id", "")), str(body.get("channel_name", ""))
             )
-            actor = await self.actor(user_id, in_direct_message=private)
+            actor = await self.actor(user_id, origin_of(body), "command",
+                                     in_direct_message=private)
             text = await command_text(str(body.get("text", "")), self.directory.email_of)
             return await self.core.handle_text(actor, text)
 
@@ -103,15 +142,18 @@ class SlackHandlers:
             return
         value = str(action.get("value") or (action.get("selected_option") or {}).get("value", ""))
         answer = Answer(self, user_id, str(body.get("response_url", "")))
+        admitted: Actor | None = None
 
         async def work() -> Reply:
-            actor = await self.actor(user_id, in_direct_message=action_in_direct_message(body))
-            return await self.core.handle_action(actor, action_id, value)
+            nonlocal admitted
+            admitted = await self.actor(user_id, origin_of(body), str(action_id),
+                                        in_direct_message=action_in_direct_message(body))
+            return await self.core.handle_action(admitted, action_id, value)
 
         reply = await guarded(work)
         await answer.send(reply, trigger_id=str(body.get("trigger_id", "")))
-        if (body.get("view") or {}).get("type") == "home":
-            await self.on_home(user_id)
+        if admitted is not None and (body.get("view") or {}).get("type") == "home":
+            await self.home.publish(admitted)
 
     async def on_view_submission(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """A modal submitted: field errors go back in the ack, anything else after it."""
@@ -126,7 +168,8 @@ class SlackHandlers:
         answer = Answer(self, user_id, context.response_url)
 
         async def work() -> Reply:
-            actor = await self.actor(user_id)  # where the modal was opened is not known
+            # where the modal was opened is not known, so not as in a direct message
+            actor = await self.actor(user_id, origin_of(body), str(action_id))
             return await self.core.handle_action(actor, action_id, context.value, inputs)
 
         task = asyncio.ensure_future(guarded(work))
@@ -146,12 +189,14 @@ class SlackHandlers:
             await ack()
             await answer.send(with_errors_as_text(reply))
 
-    async def on_home(self, user_id: str) -> None:
-        try:
-            actor = await self.actor(user_id, in_direct_message=True)  # the Home is private
+    async def on_home(self, user_id: str, origin: Origin) -> None:
+        try:  # the Home is private, as a direct message is
+            actor = await self.actor(user_id, origin, "app_home", in_direct_message=True)
         except NoEmail:
             await self.home.publish_without_email(user_id)
             return
+        except Refused:
+            return  # audited by the core; a refused person gets no Home
         await self.home.publish(actor)
 
 
@@ -206,6 +251,8 @@ async def guarded(work: Callable[[], Awaitable[Reply]]) -> Reply:
     """The core's answer, or a one-line refusal: a person never sees a stack trace."""
     try:
         return await work()
+    except Refused as refused:
+        return refused.reply
     except NoEmail:
         return Reply(text=NO_EMAIL, ok=False)
     except PimError as exc:

@@ -3,6 +3,13 @@
 Pure functions. Every piece of text is escaped (``&``, ``<``, ``>``) so text a person typed —
 a reason with ``<!channel>``, ``<@U…>`` or ``<http://evil|link>`` — can neither ping nor forge a
 link; only ``Mention`` and ``Time`` field values become Slack's own ``<@U…>`` / ``<!date^…>``.
+
+Text a person supplied (``UserText`` fields: reason, ticket, denial reason) cannot pass for
+pimbot's own fields either: pimbot's fields form one grid of bold labels (mrkdwn), and what
+people said follows in a section of its own, each label beside its value, the value as
+``plain_text`` (no formatting, no emoji codes) quoted on one line with its links broken
+(``pimbot.ui.quoting``). A display name shown in mrkdwn (a person Slack cannot mention) has
+its formatting marks (``* _ ~ ` ``) swapped for look-alikes.
 Everything is clipped to Slack's limits (blocks per surface, text lengths, elements per block).
 """
 
@@ -25,7 +32,9 @@ from pimbot.ui.cards import (
     Reply,
     Time,
     Tone,
+    UserText,
 )
+from pimbot.ui.quoting import defang, flatten, quote
 
 Block = dict[str, Any]
 Mentions = Mapping[str, str]  # email → Slack user id
@@ -56,9 +65,17 @@ TONE_EMOJI: dict[Tone, str] = {
 }
 
 
+MRKDWN_MARKS = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼", "`": "ˋ"})
+
+
 def escape(text: str) -> str:
     """Slack's three control characters, so user text is shown and never interpreted."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def inert(text: str) -> str:
+    """A person's text inside mrkdwn: one line, escaped, no link, no formatting marks."""
+    return escape(defang(flatten(text))).translate(MRKDWN_MARKS)
 
 
 def fit(text: str, limit: int) -> str:
@@ -90,9 +107,13 @@ def render_value(value: FieldValue, mentions: Mentions) -> str:
             user_id = mentions.get(email.lower())
             if user_id:
                 return f"<@{user_id}>"
-            return escape(f"{name} ({email})" if name and name != email else email)
+            if name and name != email:
+                return f"{inert(name)} ({escape(email)})"
+            return escape(email)
         case Time(at=at):
             return slack_date(at)
+        case UserText(text=text):
+            return inert(quote(text))
         case str():
             return escape(value)
 
@@ -123,13 +144,29 @@ def text_sections(text: str) -> list[Block]:
 
 
 def field_blocks(fields: Sequence[Field], mentions: Mentions) -> list[Block]:
+    """pimbot's fields as a grid, then what people said (``UserText``) in sections of their
+    own: a bold label beside a ``plain_text`` quotation, never a field of the grid."""
+    own = [f for f in fields if not isinstance(f.value, UserText)]
+    said = [(f.label, f.value) for f in fields if isinstance(f.value, UserText)]
     texts = [
         clip_escaped(f"*{escape(f.label)}*\n{render_value(f.value, mentions)}", MAX_FIELD_TEXT)
-        for f in fields
+        for f in own
     ]
-    return [
+    blocks: list[Block] = [
         {"type": "section", "fields": [{"type": "mrkdwn", "text": t} for t in group]}
         for group in _groups(texts, MAX_FIELDS)
+    ]
+    for group in _groups(said, MAX_FIELDS // 2):
+        items = [item for label, value in group for item in quoted_field(label, value)]
+        blocks.append({"type": "section", "fields": items})
+    return blocks
+
+
+def quoted_field(label: str, said: UserText) -> list[Block]:
+    """``*Label*`` beside ``“what the person wrote”`` (plain text: Slack formats nothing)."""
+    return [
+        {"type": "mrkdwn", "text": clip_escaped(f"*{escape(label)}*", MAX_FIELD_TEXT)},
+        {"type": "plain_text", "text": fit(quote(said.text), MAX_FIELD_TEXT), "emoji": False},
     ]
 
 

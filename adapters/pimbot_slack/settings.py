@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ from pimbot.domain.errors import ErrorCode, PimError
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_IDENTITY_TTL_S = 3600.0
+TEAM_ID = re.compile(r"[TE][A-Z0-9]{2,}")
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class SlackSettings:
     app_token: str = field(default="", repr=False)
     api_url: str = DEFAULT_API_URL
     identity_ttl_s: float = DEFAULT_IDENTITY_TTL_S
+    team_id: str = ""  # the served workspace (T…) or organisation (E…); else from auth.test
 
     @property
     def socket_mode(self) -> bool:
@@ -32,6 +35,14 @@ class SlackSettings:
         signing_secret = env.get("SLACK_SIGNING_SECRET", "").strip()
         app_token = env.get("SLACK_APP_TOKEN", "").strip()
         api_url = env.get("PIMBOT_SLACK_API_URL", "").strip() or DEFAULT_API_URL
+        team_id = env.get("PIMBOT_SLACK_TEAM_ID", "").strip()
+        if team_id and not TEAM_ID.fullmatch(team_id):
+            raise PimError(
+                ErrorCode.NOT_AVAILABLE,
+                f"PIMBOT_SLACK_TEAM_ID={team_id!r} is not a Slack team id (T…) or "
+                "organisation id (E…)",
+                "leave it unset to take the bot token's own workspace",
+            )
         if not bot_token:
             raise PimError(
                 ErrorCode.NOT_AVAILABLE,
@@ -50,4 +61,5 @@ class SlackSettings:
             signing_secret=signing_secret,
             app_token=app_token,
             api_url=api_url if api_url.endswith("/") else api_url + "/",
+            team_id=team_id,
         )

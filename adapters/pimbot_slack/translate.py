@@ -108,6 +108,45 @@ def read_metadata(raw: str) -> FormContext:
     return FormContext(str(data.get("value", "")), str(data.get("response_url", "")))
 
 
-def event_id(body: Mapping[str, Any]) -> str:
-    """The Events API delivery id (the same on every retry of one event)."""
-    return str(body.get("event_id", "")) if body.get("type") == "event_callback" else ""
+@dataclass(frozen=True)
+class Delivery:
+    """What makes one inbound request unique, so that it is acted on once.
+
+    Slack makes these unique per request: a slash command's ``trigger_id``; a button's
+    ``action_ts`` (with who pressed which action); a modal submit's ``trigger_id`` (not the
+    view's ``id`` + ``hash``: a submit answered with field errors leaves the view, and its
+    hash, as it was, and the corrected submit must still count); an event's ``event_id``
+    (the same on every Events API retry, ``X-Slack-Retry-Num``).
+    """
+
+    kind: str  # command | block_actions | view_submission | event | another payload type
+    key: str  # "" when the payload carries nothing unique (none of the kinds pimbot handles)
+    user_id: str = ""
+
+
+def delivery_of(body: Mapping[str, Any]) -> Delivery:
+    if "command" in body:  # a slash command is a form with command, text, trigger_id
+        return Delivery("command", _tagged("trigger", body.get("trigger_id")),
+                        str(body.get("user_id") or ""))
+    kind = str(body.get("type") or "")
+    if kind == "event_callback":
+        event = body.get("event")
+        user = event.get("user") if isinstance(event, Mapping) else None
+        return Delivery("event", _tagged("event", body.get("event_id")),
+                        user if isinstance(user, str) else "")
+    user = body.get("user")
+    user_id = str(user.get("id") or "") if isinstance(user, Mapping) else ""
+    key = _tagged("trigger", body.get("trigger_id"))
+    if kind == "block_actions":
+        action = (body.get("actions") or [{}])[0]
+        if action.get("action_ts"):
+            key = f"action:{user_id}:{action.get('action_id', '')}:{action['action_ts']}"
+    if not key:
+        view = body.get("view")
+        if isinstance(view, Mapping) and view.get("id") and view.get("hash"):
+            key = f"view:{view['id']}:{view['hash']}"
+    return Delivery(kind or "unknown", key, user_id)
+
+
+def _tagged(tag: str, value: Any) -> str:
+    return f"{tag}:{value}" if value else ""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
 from datetime import timedelta
 from typing import Any
@@ -26,20 +25,20 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from pimbot.domain.admission import Caller, Standing
 from pimbot_teams.auth import AuthError, BotFrameworkAuth, OpenIdKeys
 from pimbot_teams.connector import BotConnector
 from pimbot_teams.core_port import TeamsCore
-from pimbot_teams.directory import TeamsPeople
+from pimbot_teams.directory import PLATFORM, TeamsPeople
 from pimbot_teams.gateway import TeamsGateway
 from pimbot_teams.handlers import TeamsHandlers
 from pimbot_teams.settings import TeamsSettings
 from pimbot_teams.store import TeamsStore
-from pimbot_teams.translate import CHANNEL_ID, read_activity
+from pimbot_teams.translate import CHANNEL_ID, Inbound, read_activity
 
 log = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/api/messages"
-SEEN_ACTIVITIES_KEPT = 10_000
 DEV_MODE_WARNING = (
     "PIMBOT_TEAMS_DEV_MODE=1 with no MICROSOFT_APP_ID: requests to /api/messages are NOT "
     "authenticated, so anyone who can reach this port can act as anyone and choose where "
@@ -66,7 +65,6 @@ class TeamsAdapter:
         self.gateway = TeamsGateway(core, self.connector, self.store, settings)
         self.handlers = TeamsHandlers(core, self.people, self.gateway, self.store)
         self._inflight: set[asyncio.Task[None]] = set()
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         if not settings.authenticates:
             log.warning(DEV_MODE_WARNING)
         core.add_gateway(self.gateway)
@@ -112,27 +110,26 @@ class TeamsAdapter:
             return _refusal(403, f"pimbot serves Microsoft Teams, not {inbound.channel_id!r}")
         if not self.settings.serves_tenant(inbound.tenant_id):
             log.warning("Teams request from a tenant pimbot does not serve refused")
+            await self.core.admit(Caller(PLATFORM, inbound.user_id, Standing.OTHER_WORKSPACE,
+                                         team=inbound.tenant_id), inbound.type)  # audited
             return _refusal(403, "this tenant is not served by this pimbot")
         if inbound.type == "invoke":
             status, answer = await self.handlers.on_invoke(inbound)
             return web.json_response(answer, status=status)
-        if self._redelivered(inbound.conversation_id, str(inbound.activity.id or "")):
-            log.info("Teams activity delivered again; ignored")
-            return web.Response(status=201)
+        if not await self._first_delivery(inbound):
+            return web.Response(status=201)  # the Bot Connector's retry: done once already
         self._track(self.handlers.on_activity(inbound))
         return web.Response(status=201)
 
-    def _redelivered(self, conversation_id: str, activity_id: str) -> bool:
-        """The Bot Connector may deliver an activity twice (a slow answer): do it once."""
+    async def _first_delivery(self, inbound: Inbound) -> bool:
+        """The Bot Connector may deliver an activity twice (a slow answer): do it once, on
+        any replica (the core's delivery ledger). Invokes are not deduplicated: a retried
+        press must get an answer, and the core decides it once anyway."""
+        activity_id = str(inbound.activity.id or "")
         if not activity_id:
-            return False
-        key = (conversation_id, activity_id)
-        if key in self._seen:
             return True
-        self._seen[key] = None
-        while len(self._seen) > SEEN_ACTIVITIES_KEPT:
-            self._seen.popitem(last=False)
-        return False
+        key = f"{inbound.conversation_id}|{activity_id}"
+        return await self.core.first_delivery(PLATFORM, key, inbound.type, inbound.user_id)
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from pimbot.domain.admission import Caller
 from pimbot.ports import ChatGateway, Clock, PlatformIdentity
 from pimbot.store.database import Database
 from pimbot.ui.cards import ActionId, Reply
@@ -44,3 +45,9 @@ class TeamsCore(Protocol):
     async def identity(self, platform: str, user_id: str) -> PlatformIdentity | None: ...
 
     async def identity_by_email(self, platform: str, email: str) -> PlatformIdentity | None: ...
+
+    async def first_delivery(
+        self, platform: str, key: str, kind: str, user_id: str = "", **detail: Any
+    ) -> bool: ...
+
+    async def admit(self, caller: Caller, what: str) -> Reply | None: ...

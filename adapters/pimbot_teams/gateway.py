@@ -99,6 +99,19 @@ class TeamsGateway:
                                     message_activity(content, card.fallback_text))
         await self._keep(card, ref["conversation"], ref["activity"], ref["service_url"], content)
 
+    async def delete(self, sent: SentMessage) -> None:
+        """Delete a message pimbot sent (an MFA enrolment card, QR code and all); one that
+        is already gone (404) counts as deleted, anything else raises so the job retries."""
+        ref = sent.ref
+        if not ref.get("activity"):
+            return
+        try:
+            await self.connector.delete(ref["service_url"], ref["conversation"], ref["activity"])
+        except ConversationGone as exc:
+            if exc.status != 404:
+                raise
+        log.info("Teams message deleted")
+
     async def reply(self, inbound: Inbound, reply: Reply) -> None:
         """Answer the person in the conversation (and thread) they wrote in."""
         if not reply.text and reply.card is None and reply.form is None:

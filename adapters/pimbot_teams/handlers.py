@@ -23,7 +23,7 @@ from pimbot.domain.errors import PimError
 from pimbot.ui.cards import Reply
 from pimbot_teams.connector import ConnectorError
 from pimbot_teams.core_port import TeamsCore
-from pimbot_teams.directory import NoEmail, TeamsPeople
+from pimbot_teams.directory import NoEmail, Refused, TeamsPeople
 from pimbot_teams.gateway import TeamsGateway
 from pimbot_teams.render import (
     Element,
@@ -103,13 +103,13 @@ class TeamsHandlers:
         return 200, invoke_answer(reply, shown)
 
     async def _text(self, inbound: Inbound, text: str) -> Reply:
-        actor = await self.people.actor(inbound)
+        actor = await self.people.actor(inbound, "command")
         return await self.core.handle_text(actor, text)
 
     async def _press(self, inbound: Inbound, press: Press) -> Reply:
         if press.action is None:
             return Reply(ok=False, text=f"Unknown button '{press.verb}'.")
-        actor = await self.people.actor(inbound)
+        actor = await self.people.actor(inbound, str(press.action))
         inputs = press.inputs or None  # None: a button, not a form
         return await self.core.handle_action(actor, press.action, press.value, inputs)
 
@@ -143,6 +143,8 @@ async def guarded(work: Callable[[], Awaitable[Reply]]) -> Reply:
         return await work()
     except NoEmail:
         return Reply(text=NO_EMAIL, ok=False)
+    except Refused as refused:
+        return refused.reply
     except PimError as exc:
         return Reply(text=str(exc), ok=False)
     except ConnectorError as exc:

@@ -33,7 +33,9 @@ from pimbot.ui.cards import (
     Reply,
     Time,
     Tone,
+    UserText,
 )
+from pimbot.ui.quoting import flatten, quote
 
 Element = dict[str, Any]
 
@@ -84,15 +86,16 @@ def clip(text: str, limit: int = MAX_TEXT) -> str:
 
 
 def render_value(value: FieldValue) -> str:
+    """A field's value as text (a person's own words as a quotation, see ui.quoting)."""
     match value:
         case Mention(email=email, name=name):
-            return f"{name} ({email})" if name and name != email else email
+            return f"{flatten(name)} ({email})" if name and name != email else email
         case Time(at=at):
             return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        case UserText(text=text):
+            return quote(text)
         case str():
             return value
-        case _:  # a value kind newer than this adapter: show its text
-            return str(getattr(value, "text", value))
 
 
 def run(text: str, **style: Any) -> Element:
@@ -122,7 +125,8 @@ def field_block(field: Field, first: bool) -> Element:
         at = field.value.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         text = f"**{escape(field.label)}:** {{{{DATE({at}, SHORT)}}}} {{{{TIME({at})}}}}"
         return {"type": "TextBlock", "text": text, "wrap": True, **spacing}
-    return rich(run(f"{field.label}: ", weight="Bolder"), run(render_value(field.value)),
+    style = {"italic": True} if isinstance(field.value, UserText) else {}
+    return rich(run(f"{field.label}: ", weight="Bolder"), run(render_value(field.value), **style),
                 **spacing)
 
 

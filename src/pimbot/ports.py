@@ -59,6 +59,12 @@ class ChatGateway(Protocol):
 
     async def update(self, sent: SentMessage, card: Card) -> None: ...
 
+    async def delete(self, sent: SentMessage) -> None:
+        """Delete a message this gateway sent, with any file sent with it (an MFA enrolment
+        QR code). A message or file that is already gone counts as deleted; anything else
+        raises, so the deletion job retries."""
+        ...
+
 
 @dataclass(frozen=True)
 class GrantTarget:

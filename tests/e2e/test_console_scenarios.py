@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pyotp
 import pytest
 from console_process import ConsoleProcess, ConsoleRun, open_console
 from hook_policy import hook_policy_env
@@ -123,6 +124,27 @@ def test_an_approved_activation_is_granted_then_revoked_on_deactivate(
     assert_wire_ok(receiver)
 
 
+# --- the MFA enrolment message does not stay on the screen's record ----------------------------
+
+
+@scenario
+async def mfa_enrol_then_confirm(console: ConsoleProcess) -> None:
+    await console.type(f"as {BOB}", "mfa enroll")
+    key = (await console.read_until("Key: ")).split("Key: ")[1].split()[0]
+    await console.type(f"mfa confirm {pyotp.TOTP(key).now()}")
+    await console.read_until(f"✗ deleted for {BOB}: Set up your authenticator")
+
+
+def test_the_mfa_enrolment_message_is_deleted_once_confirmed(played: Played) -> None:
+    run, _ = played(mfa_enrol_then_confirm)
+    assert run.card_titles(BOB) == [
+        "Set up your authenticator",
+        "pimbot deleted the message with your authenticator key",
+    ]
+    run.answer("Your authenticator is confirmed.")
+    assert run.text.index("Your authenticator is confirmed.") < run.text.index("✗ deleted for")
+
+
 # --- (b) no approval needed ------------------------------------------------------------------
 
 
@@ -173,8 +195,11 @@ def test_a_denied_request_is_never_granted_and_stays_denied(played: Played) -> N
     denied = [card for card in run.cards(BOB) if card[0].endswith(": denied")]
     assert denied == [[
         "Your activation of prod-db-admin: denied",
-        "  Denied by alice@example.com: change freeze until friday",
-        "  Role: prod-db-admin   Duration: 1h   Reason: restore",
+        "  Denied by alice@example.com",
+        "  Role: prod-db-admin",
+        "  Duration: 1h",
+        "  Reason: “restore”",
+        "  Denial reason: “change freeze until friday”",
         f"  Request {request}",
     ]]  # fmt: skip
     assert f"Activation request {request}: denied" in "\n".join(run.updates(CAROL))

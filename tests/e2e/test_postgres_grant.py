@@ -109,6 +109,7 @@ async def test_a_second_person_on_the_same_login_gets_a_failed_grant_with_the_re
         await console.type(f"as {other}", "activate prod-db-admin for 30m reason me too")
         failed = await console.read_until("the grant failed")
         assert f"login {server.login} belongs to another person" in failed
+        assert "(error e" in failed, "with the id of the audit event that has the detail"
         run = await console.finish()  # after the clean-up revoke of the failed grant, too
     assert run.code == 0, run.err
     assert await server.is_member()  # bob's grant is untouched

@@ -149,6 +149,8 @@ def typed_form(form: Form, values: dict[str, str]) -> str:
             return f"approve {form.value} code {values['code']}{comment}"
         case ActionId.SUBMIT_MFA_CONFIRM:
             return f"mfa confirm {values['code']}"
+        case ActionId.SUBMIT_REVIEW_REMOVE:
+            return f"review remove {form.value} reason {values['reason']}"
         case ActionId.SUBMIT_ACTIVATION:
             clauses = [f"activate {values.get('role') or form.value}"]
             clauses += [f"{word} {values[key]}" for word, key in

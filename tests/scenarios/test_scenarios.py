@@ -10,7 +10,7 @@ import asyncio
 from datetime import timedelta
 
 import pyotp
-from scenario_driver import ALICE, BOB, CAROL, KEY, Driver, latest
+from scenario_driver import ALICE, BOB, CAROL, KEY, LEAD, Driver, latest
 
 ACTIVATE = "activate prod-db-admin for 1h reason restore backup"
 
@@ -74,7 +74,8 @@ async def test_deny_with_a_reason(driver: Driver) -> None:
     assert driver.provider.calls == []
     mine = latest(driver, BOB)
     assert mine.title == "Your activation of prod-db-admin: denied"
-    assert "Denied by carol@example.com: not during the freeze" in mine.text
+    assert "Denied by carol@example.com" in mine.text
+    assert "“not during the freeze”" in mine.text, "the denier's words, quoted as such"
     for approver in (ALICE, CAROL):
         assert latest(driver, approver).buttons == ()
         assert "Denied by carol@example.com" in latest(driver, approver).text
@@ -149,3 +150,32 @@ async def test_mfa_step_up_for_the_requester_and_the_approver(driver: Driver) ->
     approved = await driver.submit(ALICE, {"code": str(alice.at(driver.clock.now()))})
     assert "Approved request" in approved, approved
     assert [(c.email, c.role) for c in driver.provider.actions("grant")] == [(BOB, "vault-root")]
+
+
+async def test_an_access_review_keep_and_remove(driver: Driver) -> None:
+    """The admin starts a review; carol keeps alice and removes bob, who loses access."""
+    await request_approval(driver)
+    await driver.click(ALICE, "Approve")
+    assert len(driver.provider.actions("grant")) == 1
+    answer = await driver.say(LEAD, "review start prod-db-admin for 7d")
+    assert "Started access review" in answer and "2 item(s)" in answer, answer
+    prompts = [c for c in driver.cards_for(CAROL) if c.title.startswith("Access review")]
+    assert {c.title for c in prompts} == {
+        f"Access review ad-hoc: keep {who} on prod-db-admin?" for who in (ALICE, BOB)}
+    assert all(c.buttons == ("Keep", "Remove") for c in prompts)
+    kept = prompts[-1].title.split()[4]
+    answer = await driver.click(CAROL, "Keep")
+    assert f"Recorded: keep for {kept} on prod-db-admin" in answer, answer
+    listing = await driver.say(CAROL, "reviews")
+    assert "1 review item(s) wait for your answer" in listing, listing
+    assert latest(driver, CAROL).buttons == ("Keep 1", "Remove 1", "Accept recommendations")
+    removed = BOB if kept == ALICE else ALICE
+    asked = await driver.click(CAROL, "Remove 1")
+    assert "needs a reason" in asked or "Why remove it?" in asked, asked  # text or a form
+    answer = await driver.submit(CAROL, {"reason": "left the team"})
+    assert f"Recorded: remove for {removed} on prod-db-admin" in answer, answer
+    assert "prod-db-admin" not in await driver.say(removed, "roles")
+    if removed == BOB:
+        assert len(driver.provider.actions("revoke")) == 1, "bob's active grant was revoked"
+    told = [c for c in driver.cards_for(removed) if "was removed" in c.title]
+    assert told and "left the team" in told[-1].text

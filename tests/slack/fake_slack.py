@@ -58,6 +58,10 @@ class Upload:
     title: str = ""
     channel_id: str = ""  # set by files.completeUploadExternal
     completed: bool = False
+    deleted: bool = False  # by files.delete
+
+
+WORKSPACE = "T0PIMTEAM1"  # the fake workspace, as auth_test_ok.json names it
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,11 @@ class FakeUser:
     user_id: str
     email: str  # "" for a profile with no email
     name: str
+    team_id: str = WORKSPACE  # another team: a Slack Connect person from elsewhere
+    restricted: bool = False  # a multi-channel guest
+    ultra_restricted: bool = False  # a single-channel guest
+    stranger: bool = False  # users.info's is_stranger
+    enterprise_id: str = ""  # an Enterprise Grid organisation (users.info's enterprise_user)
 
 
 class FakeSlack:
@@ -80,13 +89,16 @@ class FakeSlack:
         self._socket: web.WebSocketResponse | None = None
         self._ts = itertools.count(1)
         self.uploads: dict[str, Upload] = {}
+        self.auth = dict(fixture("auth_test_ok.json"))  # what auth.test answers
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) → posted args
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     # -- set-up ------------------------------------------------------------------------------
 
-    def add_user(self, user_id: str, email: str, name: str) -> None:
-        self.users[user_id] = FakeUser(user_id, email, name)
+    def add_user(self, user_id: str, email: str, name: str, **traits: Any) -> None:
+        """A person Slack knows; ``traits`` are FakeUser's team / guest / stranger fields."""
+        self.users[user_id] = FakeUser(user_id, email, name, **traits)
 
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer HTTP 200 ``ok: false``."""
@@ -160,8 +172,16 @@ class FakeSlack:
         return [c for c in self.calls_to("chat.postMessage") if c.args.get("channel") == channel]
 
     def files_in(self, channel_id: str) -> list[Upload]:
-        """Files whose upload completed into this conversation."""
+        """Files whose upload completed into this conversation (deleted ones included)."""
         return [u for u in self.uploads.values() if u.completed and u.channel_id == channel_id]
+
+    def history(self, channel_id: str) -> str:
+        """What a reader of the conversation can still see: its messages that were not
+        deleted, and its files that were not deleted (their bytes as hex), as one string."""
+        texts = [json.dumps(args) for (channel, _), args in self.messages.items()
+                 if channel == channel_id]
+        texts += [u.data.hex() + u.title for u in self.files_in(channel_id) if not u.deleted]
+        return "\n".join(texts)
 
     def outgoing_text(self) -> str:
         """Everything pimbot sent to Slack, as one JSON string (for leak checks)."""
@@ -216,7 +236,7 @@ class FakeSlack:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return dict(fixture("auth_test_ok.json"))
+        return dict(self.auth)
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user", "")))
@@ -237,12 +257,31 @@ class FakeSlack:
         ts = f"1767225612.{next(self._ts):06d}"
         body.update(channel=channel, ts=ts)
         body["message"].update(ts=ts, text=args.get("text", ""), blocks=args.get("blocks", []))
+        self.messages[(channel, ts)] = dict(args)
         return dict(body)
+
+    def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Like Slack: the bot's own message goes; an unknown (or deleted) one is an error."""
+        key = (str(args.get("channel", "")), str(args.get("ts", "")))
+        if key not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        del self.messages[key]
+        return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def _files_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        upload = self.uploads.get(str(args.get("file", "")))
+        if upload is None or upload.deleted:
+            return {"ok": False, "error": "file_not_found"}
+        upload.deleted = True
+        return {"ok": True}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         body = copy.deepcopy(fixture("chat_update_ok.json"))
         body.update(channel=args.get("channel"), ts=args.get("ts"), text=args.get("text", ""))
         body["message"].update(text=args.get("text", ""), blocks=args.get("blocks", []))
+        key = (str(args.get("channel", "")), str(args.get("ts", "")))
+        if key in self.messages:
+            self.messages[key] = dict(args)
         return dict(body)
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -293,7 +332,17 @@ class FakeSlack:
     def _user_json(self, template: str, user: FakeUser) -> dict[str, Any]:
         data = copy.deepcopy(fixture(template)["user"])
         data.update(id=user.user_id, name=user.name.lower().replace(" ", "."), real_name=user.name)
-        data["profile"].update(real_name=user.name, display_name=user.name)
+        data.update(team_id=user.team_id, is_restricted=user.restricted,
+                    is_ultra_restricted=user.ultra_restricted)
+        if user.stranger:
+            data["is_stranger"] = True
+        if user.enterprise_id:
+            data["enterprise_user"] = {
+                "id": user.user_id, "enterprise_id": user.enterprise_id,
+                "enterprise_name": "Contoso", "is_admin": False, "is_owner": False,
+                "teams": [user.team_id],
+            }
+        data["profile"].update(real_name=user.name, display_name=user.name, team=user.team_id)
         if user.email:
             data["profile"]["email"] = user.email
         else:

@@ -28,7 +28,11 @@ def dm_of(user_id: str) -> str:
 
 
 class SlackDriver:
-    """What Slack would send, signed with the test signing secret and the current time."""
+    """What Slack would send, signed with the test signing secret and the current time.
+
+    Like Slack, each request it makes carries fresh unique values (a slash command's or a
+    submit's ``trigger_id``, a click's ``action_ts``); a replay is sending the same bytes again.
+    """
 
     def __init__(self, client: TestClient[Any, Any], fake: FakeSlack) -> None:
         self.client = client
@@ -52,6 +56,10 @@ class SlackDriver:
     def next_name(self) -> str:
         self._n += 1
         return f"r{self._n}"
+
+    def _unique(self) -> str:
+        self._n += 1
+        return f"{self._n:06d}"
 
     def slash_body(
         self,
@@ -87,10 +95,19 @@ class SlackDriver:
     async def click(
         self, user_id: str, action_id: str, value: str, name: str = "", home: bool = False
     ) -> tuple[ClientResponse, str]:
+        body, name = self.click_body(user_id, action_id, value, name, home)
+        return await self.post(body, FORM), name
+
+    def click_body(
+        self, user_id: str, action_id: str, value: str, name: str = "", home: bool = False
+    ) -> tuple[str, str]:
+        """The ``payload=`` body of a button press (``block_actions.json`` reshaped)."""
         name = name or self.next_name()
         payload = copy.deepcopy(fixture("block_actions.json"))
         payload["user"]["id"] = user_id
-        payload["actions"][0].update(action_id=action_id, value=value)
+        payload["actions"][0].update(
+            action_id=action_id, value=value, action_ts=f"{time.time():.0f}.{self._unique()}"
+        )
         payload["trigger_id"] = f"trigger-{name}"
         payload["response_url"] = self.fake.response_url(name)
         payload["channel"] = {"id": dm_of(user_id), "name": DM_NAME}  # the card's DM
@@ -101,15 +118,18 @@ class SlackDriver:
             payload.pop("response_url")
             payload.pop("message")
             payload.pop("channel")
-        body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
-        return await self.post(body, FORM), name
+        return urlencode({"payload": json.dumps(payload, separators=(",", ":"))}), name
 
     async def submit(
         self, user_id: str, view: dict[str, Any], values: dict[str, str]
     ) -> ClientResponse:
         """Submit a modal pimbot opened (``view`` as sent to views.open) with these values."""
+        return await self.post(self.submit_body(user_id, view, values), FORM)
+
+    def submit_body(self, user_id: str, view: dict[str, Any], values: dict[str, str]) -> str:
         payload = copy.deepcopy(fixture("view_submission.json"))
         payload["user"]["id"] = user_id
+        payload["trigger_id"] = f"trigger-submit-{self._unique()}"
         submitted = copy.deepcopy(view)
         state: dict[str, Any] = {}
         for block in submitted["blocks"]:
@@ -128,12 +148,15 @@ class SlackDriver:
             state[block["block_id"]] = {element["action_id"]: entry}
         submitted["state"] = {"values": state}
         payload["view"].update(submitted)
-        body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
-        return await self.post(body, FORM)
+        return urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
 
-    async def home_opened(self, user_id: str, event_id: str, retry: int = 0) -> ClientResponse:
+    async def home_opened(
+        self, user_id: str, event_id: str, retry: int = 0, team_id: str = ""
+    ) -> ClientResponse:
         body = copy.deepcopy(fixture("app_home_opened.json"))
         body["event"]["user"] = user_id
         body["event_id"] = event_id
+        if team_id:
+            body["team_id"] = team_id
         headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
         return await self.post(json.dumps(body), JSON, headers=headers if retry else None)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from pimbot.policy import parse_policy
 from pimbot.policy.plan import apply_policy
+from pimbot.ports import Provider
 from pimbot.secretbox import SecretBox
 from pimbot.store.database import Database
 from pimbot.store.tables import RequestRow
@@ -58,6 +59,12 @@ class Rig:
         assert len(answers) == 1, answers
         return answers[0].args
 
+    def enrolment_post(self, user_id: str) -> str:
+        """The latest DM pimbot posted to the person that holds an authenticator key."""
+        posts = [str(p.args) for p in self.slack.posts_to(user_id) if KEY.search(str(p.args))]
+        assert posts, "no enrolment message was posted"
+        return posts[-1]
+
     def code(self, totp: pyotp.TOTP) -> str:
         """The code the person's authenticator shows at pimbot's (fake) now."""
         return str(totp.at(self.clock.now()))
@@ -66,7 +73,7 @@ class Rig:
         """``/pim mfa enroll`` then ``/pim mfa confirm`` in the person's DM, over HTTP."""
         _, name = await self.driver.slash(user_id, "mfa enroll")
         await self.settle()
-        found = KEY.search(self.reply_to(name)["text"] + str(self.reply_to(name)["blocks"]))
+        found = KEY.search(self.enrolment_post(user_id))
         assert found, self.reply_to(name)
         totp = pyotp.TOTP(found.group(1))
         _, name = await self.driver.slash(user_id, f"mfa confirm {self.code(totp)}")
@@ -77,13 +84,15 @@ class Rig:
 
 
 @asynccontextmanager
-async def running(db: Database, fake_slack: FakeSlack, policy_text: str) -> AsyncIterator[Rig]:
+async def running(db: Database, fake_slack: FakeSlack, policy_text: str,
+                  demo: Provider | None = None) -> AsyncIterator[Rig]:
+    """``demo`` is the policy's ``demo`` provider (default: the rig's RecordingProvider)."""
     policy = parse_policy(policy_text)
     clock = FakeClock()
     await apply_policy(db, policy, clock)
     provider = RecordingProvider()
     mfa = MfaService(db, SecretBox(secrets.token_bytes(32)), clock)
-    core = PimCore(db, policy, {"demo": provider}, clock, mfa=mfa)
+    core = PimCore(db, policy, {"demo": demo or provider}, clock, mfa=mfa)
     env = {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,

@@ -12,7 +12,9 @@ from pimbot.testing.fakes import FakeClock
 from pimbot.ui.cards import ActionId, Button, ButtonStyle, Card, Field, Form, Input, Mention
 from pimbot_slack.directory import SlackDirectory
 from pimbot_slack.gateway import SlackGateway, build_client
+from pimbot_slack.render import render_modal
 from pimbot_slack.settings import SlackSettings
+from pimbot_slack.translate import form_metadata
 
 HOSTILE = "fix <!channel> now <@U0ADMIN01>"
 
@@ -102,14 +104,14 @@ async def test_lookups_are_cached_until_the_ttl_passes(fake_slack: FakeSlack) ->
     assert len(fake_slack.calls_to("users.info")) == 1
 
 
-async def test_open_form_needs_a_fresh_trigger(fake_slack: FakeSlack) -> None:
+async def test_a_modal_needs_a_fresh_trigger(fake_slack: FakeSlack) -> None:
     gateway = gateway_for(fake_slack)
     form = Form(
         title="Deny", submit=ActionId.SUBMIT_DENY, inputs=(Input("reason", "Reason"),), value="r1"
     )
-    assert not await gateway.open_form(ALICE[1], form, {})
-    assert await gateway.open_form(ALICE[1], form, {"trigger_id": "t1"})
+    modal = render_modal(form, form_metadata(form.value, ""))
+    assert await gateway.open_modal("t1", modal)
     fake_slack.fail("views.open", "expired_trigger_id")
-    assert not await gateway.open_form(ALICE[1], form, {"trigger_id": "t2"})
+    assert not await gateway.open_modal("t2", modal)
     view = fake_slack.calls_to("views.open")[0].args["view"]
     assert view["callback_id"] == "pim_submit_deny"

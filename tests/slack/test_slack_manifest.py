@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pimbot.domain.errors import PimError
-from pimbot_slack.manifest import EXAMPLE_URL, render_manifest
+from pimbot_server.cli import main
+from pimbot_slack.manifest import BOT_SCOPES, EXAMPLE_URL, METHOD_SCOPES, render_manifest
 from pimbot_slack.settings import DEFAULT_API_URL, SlackSettings
 
-MANIFEST = Path(__file__).resolve().parents[2] / "manifest" / "slack" / "manifest.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = ROOT / "manifest" / "slack" / "manifest.yaml"
+ADAPTER = ROOT / "adapters" / "pimbot_slack"
+CLIENTS = {"client", "_client"}  # the AsyncWebClient, as the adapter's modules name it
 
 
 def test_the_shipped_manifest_is_the_rendered_one() -> None:
@@ -36,6 +42,52 @@ def test_socket_mode_manifest_needs_no_public_url() -> None:
     data = yaml.safe_load(text)
     assert data["settings"]["socket_mode_enabled"] is True
     assert "unused.test" not in text
+    assert render_manifest(socket_mode=True) == text
+
+
+def test_manifest_slack_socket_mode_needs_no_url(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["manifest", "slack", "--socket-mode"]) == 0
+    data = yaml.safe_load(capsys.readouterr().out)
+    assert data["settings"]["socket_mode_enabled"] is True
+    assert "request_url" not in data["settings"]["interactivity"]
+    assert "url" not in data["features"]["slash_commands"][0]
+
+
+def test_manifest_slack_over_http_asks_for_the_url(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    assert main(["manifest", "slack"]) == 1
+    assert "--url" in capsys.readouterr().err
+
+
+def web_api_calls() -> set[str]:
+    """Every ``client.METHOD(…)`` / ``self._client.METHOD(…)`` in the adapter's code."""
+    called: set[str] = set()
+    for path in ADAPTER.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            owner = node.func.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if name in CLIENTS:
+                called.add(node.func.attr)
+    return called
+
+
+def test_the_manifest_requests_exactly_the_scopes_the_code_uses() -> None:
+    called = web_api_calls()
+    assert called == set(METHOD_SCOPES), "every Web API method called has its scopes listed"
+    needed = {"commands"} | {scope for method in called for scope in METHOD_SCOPES[method]}
+    data = yaml.safe_load(render_manifest(EXAMPLE_URL))
+    assert set(data["oauth_config"]["scopes"]["bot"]) == needed == set(BOT_SCOPES)
+
+
+def test_the_readme_says_why_each_scope_is_needed() -> None:
+    readme = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([a-z:.]+)` \| (.+?) \|$", readme, re.MULTILINE))
+    assert set(rows) >= set(BOT_SCOPES), sorted(set(BOT_SCOPES) - set(rows))
+    assert all(len(rows[scope]) > 20 for scope in BOT_SCOPES)
 
 
 def test_settings_from_env() -> None:

@@ -18,6 +18,7 @@ from pimbot.ui.cards import (
     Mention,
     Reply,
     Time,
+    UserText,
 )
 from pimbot_slack.render import (
     MAX_MESSAGE_BLOCKS,
@@ -181,3 +182,20 @@ def test_home_has_a_divider_between_cards_and_stays_within_100_blocks() -> None:
 
 def test_escape() -> None:
     assert escape("a & <b> c") == "a &amp; &lt;b&gt; c"
+
+
+def test_a_display_name_in_mrkdwn_has_no_formatting_or_link() -> None:
+    name = "*Admin*\n_ok_ evil.example"
+    card = Card(title="t", fields=(Field("Who", Mention("b@x.test", name)),))
+    fields = [f["text"] for b in render_message(card, {})["blocks"] for f in b.get("fields", [])]
+    assert fields == ["*Who*\n∗Admin∗ ↵ ˍokˍ evil[.]example (b@x.test)"]
+
+
+def test_user_text_fields_follow_the_grid_as_plain_text_beside_their_label() -> None:
+    card = Card(title="t", fields=(Field("Role", "db"), Field("Reason", UserText("*x*")),
+                                   Field("Approvals", "0 of 1")))
+    blocks = render_message(card, {})["blocks"]
+    grid, said = (b["fields"] for b in blocks if "fields" in b)
+    assert [f["text"] for f in grid] == ["*Role*\ndb", "*Approvals*\n0 of 1"]
+    assert said == [{"type": "mrkdwn", "text": "*Reason*"},
+                    {"type": "plain_text", "text": "“*x*”", "emoji": False}]

@@ -46,6 +46,8 @@ class Member:
     email: str
     name: str
     upn: str = ""
+    role: str = "user"  # Teams' userRole: user | guest | anonymous
+    tenant: str = TENANT
 
 
 class FakeBotFramework:
@@ -183,7 +185,7 @@ class FakeBotFramework:
                 return 404, {"error": {"code": "MemberNotFoundInConversation"}}
             return 200, {"id": member.user_id, "name": member.name, "email": member.email,
                          "userPrincipalName": member.upn or member.email,
-                         "tenantId": TENANT, "userRole": "user"}
+                         "tenantId": member.tenant, "userRole": member.role}
         if len(parts) >= 2 and parts[1] == "activities":
             if method == "POST":
                 activity_id = str(next(self._ids))

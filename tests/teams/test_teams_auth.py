@@ -19,7 +19,7 @@ from teams_rig import Rig, running
 
 from pimbot.domain.errors import PimError
 from pimbot.store.database import Database
-from pimbot.store.tables import PlatformIdentityRow, RequestRow
+from pimbot.store.tables import AuditEventRow, PlatformIdentityRow, RequestRow
 from pimbot_teams.settings import TeamsSettings
 
 
@@ -101,6 +101,10 @@ async def test_a_tenant_not_configured_is_403(sqlite_db: Database,
         response = await rig.driver.post(rig.driver.message(BOB, "roles"))
         assert response.status == 403
         await nothing_changed(rig)
+        async with sqlite_db.read() as session:
+            refused = list((await session.execute(select(AuditEventRow).where(
+                AuditEventRow.action == "inbound.refused"))).scalars())
+        assert [r.detail["reason"] for r in refused] == ["other_workspace_refused"]
 
 
 async def test_several_tenants_may_be_served(sqlite_db: Database,

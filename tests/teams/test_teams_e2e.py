@@ -99,7 +99,8 @@ async def test_deny_asks_a_reason_in_the_card(db: Database,
         assert [r.state for r in await rig.requests()] == ["denied"]
         assert rig.provider.calls == []
         _, mine = rig.latest_card(BOB)
-        assert "Denied by carol@example.com: not during the freeze" in card_text(mine)
+        assert "Denied by carol@example.com" in card_text(mine)
+        assert "Denial reason: “not during the freeze”" in card_text(mine)
         for approver in (ALICE, CAROL):
             assert "actions" not in rig.latest_card(approver)[1]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fake_connector import FakeBotFramework
+from fake_connector import FakeBotFramework, Member
 from policies import POLICY
 from sqlalchemy import select
 from teams_driver import ALICE, BOB, CHANNEL, TEAM, Person
@@ -11,7 +11,7 @@ from teams_rig import answers, running
 
 from pimbot.ports import Unreachable
 from pimbot.store.database import Database
-from pimbot.store.tables import PlatformIdentityRow, TeamsConversationRow
+from pimbot.store.tables import AuditEventRow, PlatformIdentityRow, TeamsConversationRow
 from pimbot.ui.cards import Card
 
 
@@ -139,3 +139,39 @@ async def test_a_chat_teams_will_not_open_is_unreachable(
         fake_teams.fail("POST /teams/v3/conversations", 403)
         with pytest.raises(Unreachable):
             await rig.adapter.gateway.send_to_user(ALICE.email, Card(title="Hello"))
+
+
+GUEST = Person("29:guest-user", "guest@partner.example", "Guest User")
+OUTSIDER = Person("29:outsider", "eve@other.example", "Eve Outsider")
+
+
+async def refusals(db: Database) -> list[str]:
+    async with db.read() as session:
+        rows = (await session.execute(select(AuditEventRow).where(
+            AuditEventRow.action == "inbound.refused"))).scalars()
+        return [str(r.detail.get("reason")) for r in rows]
+
+
+async def test_guests_and_people_of_other_tenants_are_refused_and_audited(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    fake_teams.members[GUEST.user_id] = Member(GUEST.user_id, GUEST.email, GUEST.name,
+                                               role="guest")
+    fake_teams.members[OUTSIDER.user_id] = Member(OUTSIDER.user_id, OUTSIDER.email,
+                                                  OUTSIDER.name, tenant="another-tenant")
+    async with running(db, fake_teams, POLICY) as rig:
+        guest = await rig.say(GUEST, "roles")
+        assert any("Guest accounts cannot use pimbot" in t for t in guest), guest
+        outsider = await rig.say(OUTSIDER, "roles")
+        assert any("only from people of its own organisation" in t for t in outsider)
+        assert sorted(await refusals(db)) == ["external_refused", "guest_refused"]
+        assert await identity(db, GUEST) is None and await identity(db, OUTSIDER) is None
+
+
+async def test_guests_may_be_let_in_by_the_policy(db: Database,
+                                                  fake_teams: FakeBotFramework) -> None:
+    fake_teams.members[GUEST.user_id] = Member(GUEST.user_id, GUEST.email, GUEST.name,
+                                               role="guest")
+    async with running(db, fake_teams, POLICY + "teams: {allow_guests: true}\n") as rig:
+        told = await rig.say(GUEST, "roles")
+        assert not any("Guest accounts" in t for t in told), told
+        assert await identity(db, GUEST) is not None

@@ -4,11 +4,12 @@ when approvers need MFA — without a valid code."""
 
 from __future__ import annotations
 
+import pyotp
 from fake_connector import FakeBotFramework
 from policies import POLICY
 from sqlalchemy import select
 from teams_driver import ALICE, BOB, CAROL
-from teams_rig import Rig, answers, buttons, card_text, running
+from teams_rig import KEY, Rig, answers, buttons, card_text, running
 
 from pimbot.store.database import Database
 from pimbot.store.tables import TeamsCardRow
@@ -25,18 +26,30 @@ async def stored_cards(rig: Rig) -> list[str]:
         return [str(r.card) for r in (await session.execute(select(TeamsCardRow))).scalars()]
 
 
-async def test_enrolment_shows_the_qr_in_the_card_and_keeps_no_copy(
+async def test_enrolment_shows_the_qr_in_the_card_and_deletes_it_once_confirmed(
         db: Database, fake_teams: FakeBotFramework) -> None:
     async with running(db, fake_teams, POLICY) as rig:
         await rig.introduce(BOB)
-        await rig.say(BOB, "mfa enroll")
-        card = fake_teams.cards_in(BOB.chat)[-1]
+        mark = len(fake_teams.calls)
+        told = await rig.say(BOB, "mfa enroll")
+        assert any("direct message" in t for t in told), told
+        (posted,) = [c for c in fake_teams.calls[mark:] if c.method == "POST"
+                     and "Key: " in str(c.body)]
+        card = posted.body["attachments"][0]["content"]
         images = [e for e in card["body"] if e["type"] == "Image"]
         assert len(images) == 1 and images[0]["url"].startswith("data:image/png;base64,")
-        assert "Key: " in card_text(card)
-        inputs = [e for e in card["body"] if e["type"] == "Input.Text"]
-        assert [i["id"] for i in inputs] == ["code"] and inputs[0]["regex"] == "^[0-9]{6}$"
+        found = KEY.search(card_text(card))
+        assert found, card_text(card)
         assert all("Key: " not in c and "data:image" not in c for c in await stored_cards(rig))
+
+        totp = pyotp.TOTP(found.group(1))
+        told = await rig.say(BOB, f"mfa confirm {rig.code(totp)}")
+        assert any("confirmed" in t for t in told), told
+        (deleted,) = [c for c in fake_teams.calls if c.method == "DELETE"]
+        assert deleted.path.endswith(f"/{BOB.chat}/activities/{posted.answer['id']}")
+        assert deleted.authorization.startswith("Bearer ")
+        assert not any("Key: " in str(a) for a in fake_teams.activities.values()), \
+            "the key is gone from the chat"
 
 
 async def test_enrolment_in_a_channel_is_refused(db: Database,

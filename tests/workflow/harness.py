@@ -90,8 +90,9 @@ class Pim:
     async def enrol(self, email: str) -> pyotp.TOTP:
         """Enrol a person in MFA and confirm it; returns their authenticator."""
         reply = await self.say(email, "mfa enroll")
-        assert reply.card is not None, reply.text
-        secret = reply.card.text.split("Key: ")[1].split()[0]
+        assert reply.ok, reply.text
+        sent = self.chat.to(f"user:{email}")[-1].card  # the enrolment message, in their DM
+        secret = sent.text.split("Key: ")[1].split()[0]
         totp = pyotp.TOTP(secret)
         confirmed = await self.say(email, f"mfa confirm {totp.at(self.clock.now())}")
         assert confirmed.ok, confirmed.text

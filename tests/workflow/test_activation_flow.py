@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow, RequestRow
-from pimbot.ui.cards import ActionId
+from pimbot.ui.cards import ActionId, Field, UserText
 
 from .harness import make_pim, request_id_of
 
@@ -80,7 +80,8 @@ async def test_denial_notifies_requester_and_grants_nothing(db: Database) -> Non
     assert reply.ok, reply.text
     assert pim.provider.calls == []
     bob = pim.cards_to(f"user:{BOB}")[-1]
-    assert "denied" in bob.title and "not during the freeze" in bob.text
+    assert "denied" in bob.title and "carol@example.com" in bob.text
+    assert Field("Denial reason", UserText("not during the freeze")) in bob.fields
 
 
 async def test_self_approval_is_refused_and_audited(db: Database) -> None:

@@ -99,7 +99,7 @@ async def test_queries_and_audit_command(db: Database) -> None:
     assert "prod-db-admin" in roles.text and "needs approval" in roles.text
     pending = await pim.say(ALICE, "pending")
     assert rid in pending.text
-    whois = await pim.say(ALICE, "whois staging-deploy")
+    whois = await pim.say("audit@example.com", "whois staging-deploy")
     assert BOB in whois.text
     denied = await pim.say(BOB, "audit")
     assert not denied.ok and "Only admins and auditors" in denied.text

@@ -118,8 +118,9 @@ async def test_replacing_an_authenticator_needs_a_code_from_the_current_one(db: 
     old = await pim.enrol(BOB)
     hijack = await pim.say(BOB, "mfa enroll")
     assert not hijack.ok and hijack.card is None and "already enrolled" in hijack.text
+    sent = len(pim.chat.to(f"user:{BOB}"))
     reply = await pim.say(BOB, f"mfa enroll code {pim.code(old)}")
-    assert reply.ok and reply.card is not None, reply.text
+    assert reply.ok and "Key: " in pim.chat.to(f"user:{BOB}")[sent].card.text, reply.text
     # Until the new one is confirmed, the old authenticator keeps working.
     pim.clock.advance(timedelta(seconds=30))
     ok = await pim.say(BOB, f"breakglass prod-db-admin code {pim.code(old)} reason db down")
@@ -133,3 +134,29 @@ async def test_admins_hear_of_every_new_authenticator(db: Database) -> None:
     assert f"{BOB} set up a new authenticator for pimbot" in titles
     assert not any("authenticator" in c.title for c in pim.cards_to(f"user:{BOB}")
                    if c.title.startswith(BOB))
+
+
+async def test_an_admin_reset_deletes_the_enrolment_message_waiting_for_confirmation(
+    db: Database,
+) -> None:
+    pim = await make_pim(db)
+    lead = await pim.enrol(LEAD)
+    assert await pim.say(BOB, "mfa enroll")
+    [waiting] = [d for d in pim.chat.visible_to(f"user:{BOB}") if "Key: " in d.card.text]
+    done = await pim.say(LEAD, f"mfa reset bob@example.com code {pim.code(lead)}")
+    assert done.ok, done.text
+    assert waiting.deleted, "the key it held is void, and it is gone at once"
+    assert not any("Key: " in d.card.text for d in pim.chat.visible_to(f"user:{LEAD}"))
+
+
+async def test_a_platform_refusing_the_delete_is_retried_until_it_is_done(db: Database) -> None:
+    pim = await make_pim(db)
+    pim.chat.fail_deletes = 3
+    await pim.enrol(BOB)
+    [enrolment] = [d for d in pim.chat.to(f"user:{BOB}") if "Key: " in d.card.text]
+    assert not enrolment.deleted and pim.chat.delete_calls == 1
+    for _ in range(3):
+        await pim.advance(timedelta(seconds=10))  # each retry's backoff
+    assert enrolment.deleted and pim.chat.delete_calls == 4
+    titles = [d.card.title for d in pim.chat.visible_to(f"user:{BOB}")]
+    assert titles.count("pimbot deleted the message with your authenticator key") == 1

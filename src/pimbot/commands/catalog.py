@@ -112,7 +112,8 @@ _TOPICS = (
         "whois",
         ("whois ROLE",),
         "who holds a role now",
-        "Lists the people with an active grant of the role and when it ends.",
+        "Lists the people with an active grant of the role and when it ends (admins, auditors "
+        "and the role's approvers, unless the policy says whois: everyone).",
         ("whois prod-db-admin",),
     ),
     Topic(
@@ -121,7 +122,7 @@ _TOPICS = (
         "set up or check your authenticator app (reset: admins)",
         "'mfa enroll' shows a QR code to scan, 'mfa confirm' checks your first code, "
         "'mfa status' tells whether you are enrolled; admins 'mfa reset' a person who lost "
-        "their device. USER is a mention, an email or a display name.",
+        "their device. USER is a mention or an email (a display name only lists who has it).",
         ("mfa enroll", "mfa confirm 123456", "mfa status", "mfa reset bob@example.com"),
     ),
     Topic(
@@ -133,20 +134,25 @@ _TOPICS = (
     ),
     Topic(
         "review",
-        ("review start ROLE… [for DUR]",),
-        "start an access review now (admins)",
-        "Asks the reviewers of the roles to confirm every assignment within DUR.",
-        ("review start prod-db-admin for 14d", "review start prod-db-admin staging-deploy"),
+        ("review start ROLE… [for DUR]", "review keep ITEM [reason TEXT]",
+         "review remove ITEM reason TEXT", "review accept"),
+        "start an access review (admins); answer review items",
+        "Start asks the reviewers of the roles to confirm every assignment within DUR "
+        "(admins). Keep or remove answers one item of `reviews`; accept takes pimbot's "
+        "recommendation on every item waiting for you.",
+        ("review start prod-db-admin for 14d", "review keep 7kq2xm",
+         "review remove 7kq2xm reason left the team", "review accept"),
     ),
     Topic(
         "assign",
         ("assign USER ROLE eligible|active [for DUR | until DATE]",),
         "make someone eligible for, or give them, a role (admins)",
-        "USER is a mention, an email or a display name (quote names with spaces). "
+        "USER is a mention or an email; a display name (anyone can choose theirs) changes "
+        "nothing and lists the people who have it. "
         "'until 2027-03-31' ends with that day; 'for' and 'until' exclude each other.",
         (
             "assign bob@example.com prod-db-admin eligible until 2027-03-31",
-            'assign "Bob Smith" prod-db-admin active for 8h',
+            "assign bob@example.com prod-db-admin active for 8h",
         ),
     ),
     Topic(

@@ -22,7 +22,7 @@ _PREFIXES = frozenset({"pim", "/pim"})
 _HELP_WORDS = frozenset({"?", "-h", "--help", "help"})
 _SUBCOMMANDS = {
     "mfa": ("enroll", "confirm", "status", "reset"),
-    "review": ("start",),
+    "review": ("start", "keep", "remove", "accept"),
 }
 _ACTIVATE = frozenset({Clause.FOR, Clause.REASON, Clause.TICKET, Clause.CODE, Clause.AT})
 _APPROVE = frozenset({Clause.COMMENT, Clause.CODE})
@@ -186,8 +186,20 @@ def _mfa(reader: Reader) -> m.Command:
             return m.MfaStatus()
 
 
-def _review(reader: Reader) -> m.ReviewStart:
-    _subcommand(reader)
+def _review(reader: Reader) -> m.Command:
+    match _subcommand(reader):
+        case "keep":
+            item_id = reader.request_id()
+            return m.ReviewKeep(item_id, reader.clauses(frozenset({Clause.REASON})).reason)
+        case "remove":
+            item_id = reader.request_id()
+            reason = reader.clauses(frozenset({Clause.REASON})).reason
+            if reason is None:
+                raise GrammarError("'review remove' needs a reason: add 'reason' and why")
+            return m.ReviewRemove(item_id, reason)
+        case "accept":
+            reader.end()
+            return m.ReviewAccept()
     roles = [reader.role()]
     while (token := reader.scanner.peek()) is not None and token.word not in CLAUSE_WORDS:
         roles.append(reader.role())

@@ -18,7 +18,7 @@ from pimbot.domain.model import AssignmentType
 class UserRefKind(StrEnum):
     MENTION = "mention"  # a platform user id, e.g. Slack ``U123`` from ``<@U123|bob>``
     EMAIL = "email"
-    NAME = "name"  # a display name that must match exactly one person
+    NAME = "name"  # a display name: never picks a person (see pimbot.workflow.people)
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,27 @@ class ReviewStart:
 
 
 @dataclass(frozen=True)
+class ReviewKeep:
+    name: ClassVar[str] = "review keep"
+    item_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewRemove:
+    name: ClassVar[str] = "review remove"
+    item_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReviewAccept:
+    """Accept pimbot's recommendation on every review item waiting for me."""
+
+    name: ClassVar[str] = "review accept"
+
+
+@dataclass(frozen=True)
 class Assign:
     name: ClassVar[str] = "assign"
     user: UserRef
@@ -192,6 +213,9 @@ Command = (
     | MfaReset
     | Reviews
     | ReviewStart
+    | ReviewKeep
+    | ReviewRemove
+    | ReviewAccept
     | Assign
     | Unassign
     | Audit

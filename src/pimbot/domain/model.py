@@ -13,6 +13,13 @@ class AssignmentType(StrEnum):
     ACTIVE = "active"
 
 
+class WhoisVisibility(StrEnum):
+    """Who may ask ``whois ROLE`` (the policy's ``whois:``)."""
+
+    PRIVILEGED = "privileged"  # admins, auditors and the role's approvers
+    EVERYONE = "everyone"
+
+
 @dataclass(frozen=True)
 class ApprovalRule:
     required: bool = False
@@ -67,9 +74,16 @@ class ReviewSchedule:
     roles: tuple[str, ...]
     every: timedelta
     duration: timedelta
-    reviewers: str = "approvers"  # "approvers", "admins", or a list joined by ","
-    if_no_response: str = "keep"  # keep | remove
+    reviewers: str = "approvers"  # "approvers", "admins", "self", or a list joined by ","
+    if_no_response: str = "keep"  # keep | remove | recommendation
     recommend_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class ChatRules:
+    """Who a chat platform's adapter may let in (the policy's ``slack:`` section, say)."""
+
+    allow_guests: bool = False  # guest / restricted accounts of the workspace
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,11 @@ class Policy:
     roles: dict[str, Role] = field(default_factory=dict)
     assignments: tuple[Assignment, ...] = ()
     reviews: tuple[ReviewSchedule, ...] = ()
+    chat: dict[str, ChatRules] = field(default_factory=dict)  # platform → its rules
+
+    def chat_rules(self, platform: str) -> ChatRules:
+        return self.chat.get(platform, ChatRules())
+    whois: WhoisVisibility = WhoisVisibility.PRIVILEGED
 
     def is_admin(self, email: str) -> bool:
         return email.lower() in self.admins
@@ -101,6 +120,13 @@ class Policy:
 
     def approvers_of(self, role: Role) -> tuple[str, ...]:
         return self.expand(role.approval.approvers)
+
+    def may_see_holders(self, email: str, role: Role) -> bool:
+        """``whois ROLE``: everyone, or (the default) admins, auditors and its approvers."""
+        if self.whois is WhoisVisibility.EVERYONE:
+            return True
+        who = email.lower()
+        return self.is_admin(who) or self.is_auditor(who) or who in self.approvers_of(role)
 
     def people(self) -> tuple[str, ...]:
         """Everyone the policy names, admins first (the console's default actor is admins[0])."""

@@ -14,7 +14,7 @@ from pimbot.policy.schema import PostgresProvider, ReviewSpec, RoleSpec
 from pimbot.policy.sections import Draft
 
 DEFAULT_DURATION = timedelta(hours=1)
-REVIEWER_KINDS = ("approvers", "admins")
+REVIEWER_KINDS = ("approvers", "admins", "self")
 
 
 def check_draft(draft: Draft) -> list[PolicyIssue]:
@@ -173,7 +173,8 @@ def parse_reviewers(value: Any, at: str) -> tuple[str | list[str], list[PolicyIs
     if isinstance(value, str) and value.strip().lower() in REVIEWER_KINDS:
         return value.strip().lower(), []
     if not isinstance(value, list) or not value:
-        message = f"{show(value)} is not approvers, admins or a list of emails and group:NAME"
+        message = (f"{show(value)} is not approvers, admins, self or a list of emails and "
+                   "group:NAME")
         return "approvers", [PolicyIssue(at, message)]
     people: list[str] = []
     issues: list[PolicyIssue] = []

@@ -7,10 +7,12 @@ from pimbot.domain.model import (
     Assignment,
     AssignmentType,
     BreakglassRule,
+    ChatRules,
     Policy,
     ProviderConfig,
     ReviewSchedule,
     Role,
+    WhoisVisibility,
 )
 from pimbot.policy.checks import default_duration_of, parse_reviewers
 from pimbot.policy.schema import AssignmentSpec, ProviderSpec, ReviewSpec, RoleSpec
@@ -26,6 +28,8 @@ def to_policy(draft: Draft) -> Policy:
         roles={name: to_role(name, spec) for name, spec in draft.roles.items()},
         assignments=tuple(to_assignment(spec) for _, spec in draft.assignments),
         reviews=tuple(to_review(spec) for _, spec in draft.reviews),
+        chat={name: ChatRules(allow_guests=spec.allow_guests) for name, spec in draft.chat.items()},
+        whois=WhoisVisibility(draft.whois),
     )
 
 

@@ -152,7 +152,7 @@ def _at_least_one(value: Any) -> int:
 
 AssignmentKind = Annotated[str, BeforeValidator(_choice("eligible", "active"))]
 DriftAction = Annotated[str, BeforeValidator(_choice("alert", "ignore"))]
-NoResponseAction = Annotated[str, BeforeValidator(_choice("keep", "remove"))]
+NoResponseAction = Annotated[str, BeforeValidator(_choice("keep", "remove", "recommendation"))]
 PositiveInt = Annotated[int, BeforeValidator(_at_least_one)]
 
 

@@ -41,10 +41,13 @@ class ChangeAction(StrEnum):
     ADD = "add"
     CHANGE = "change"
     REMOVE = "remove"
+    HELD = "held"  # the file lists it, but an access review removed it: not added back
 
 
-_PAST = {ChangeAction.ADD: "added", ChangeAction.CHANGE: "changed", ChangeAction.REMOVE: "removed"}
-_SIGN = {ChangeAction.ADD: "+", ChangeAction.CHANGE: "~", ChangeAction.REMOVE: "-"}
+_PAST = {ChangeAction.ADD: "added", ChangeAction.CHANGE: "changed", ChangeAction.REMOVE: "removed",
+         ChangeAction.HELD: "held"}
+_SIGN = {ChangeAction.ADD: "+", ChangeAction.CHANGE: "~", ChangeAction.REMOVE: "-",
+         ChangeAction.HELD: "!"}
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ async def apply_policy(db: Database, policy: Policy, clock: Clock) -> list[Chang
         grant_changes = await _grant_changes(session, policy)
         steps = await _steps(session, policy)
         for step in steps:
+            if step.change.action == ChangeAction.HELD:
+                continue  # nothing changes; plan and apply list it until the file is edited
             await step.apply(session, now)
             await session.flush()
             await append_event(
@@ -121,10 +126,15 @@ def format_plan(changes: list[Change]) -> str:
         for c in changes
     ]
     counts = {action: sum(c.action == action for c in changes) for action in ChangeAction}
-    lines.append(
+    summary = (
         f"{counts[ChangeAction.ADD]} to add, {counts[ChangeAction.CHANGE]} to change, "
         f"{counts[ChangeAction.REMOVE]} to remove."
     )
+    if counts[ChangeAction.HELD]:
+        summary += (f" {counts[ChangeAction.HELD]} held: removed by an access review, not "
+                    "added back until the file drops them (then a new entry is a new "
+                    "decision).")
+    lines.append(summary)
     return "\n".join(lines)
 
 
@@ -237,10 +247,22 @@ async def _assignment_steps(session: AsyncSession, policy: Policy) -> list[_Step
     for row in (await session.scalars(query)).all():
         stored.setdefault((row.email, row.role, row.type), []).append(row)
     wanted = {(a.user, a.role, str(a.type)): a for a in policy.assignments}
+    held = await _held_by_review(session)
     steps: list[_Step] = []
+    for identity, row in held.items():
+        if identity not in wanted:  # the file was edited to drop it: the hold is over
+            change = Change(ChangeKind.ASSIGNMENT, ChangeAction.CHANGE, " ".join(identity),
+                            f"removal by access review {row.removed_by_review} now in the file")
+            steps.append(_Step(change, {"id": row.id}, _release_hold(row.id)))
     for identity, assignment in wanted.items():
         rows = stored.pop(identity, [])
         window = _window(assignment.starts_at, assignment.ends_at)
+        if not rows and identity in held:
+            review = held[identity].removed_by_review
+            change = Change(ChangeKind.ASSIGNMENT, ChangeAction.HELD, " ".join(identity),
+                            f"removed by access review {review}; edit the policy file")
+            steps.append(_Step(change, {"id": held[identity].id}, _nothing))
+            continue
         if not rows:
             change = Change(ChangeKind.ASSIGNMENT, ChangeAction.ADD, " ".join(identity), window)
             steps.append(_Step(change, _audit(assignment), _insert_assignment(assignment)))
@@ -258,6 +280,26 @@ async def _assignment_steps(session: AsyncSession, policy: Policy) -> list[_Step
             change = Change(ChangeKind.ASSIGNMENT, ChangeAction.REMOVE, " ".join(identity), detail)
             steps.append(_Step(change, {"id": row.id}, _remove_assignment(row.id)))
     return steps
+
+
+async def _held_by_review(session: AsyncSession) -> dict[Identity, AssignmentRow]:
+    rows = (await session.scalars(select(AssignmentRow).where(
+        AssignmentRow.source == POLICY_SOURCE, AssignmentRow.review_hold.is_(True))
+        .order_by(AssignmentRow.created_at))).all()
+    return {(row.email, row.role, row.type): row for row in rows}
+
+
+async def _nothing(session: AsyncSession, now: datetime) -> None:
+    return None
+
+
+def _release_hold(row_id: str) -> Apply:
+    async def run(session: AsyncSession, now: datetime) -> None:
+        row = await session.get(AssignmentRow, row_id)
+        if row is not None:
+            row.review_hold = False
+
+    return run
 
 
 def _window(starts_at: datetime | None, ends_at: datetime | None) -> str:

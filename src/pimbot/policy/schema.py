@@ -37,7 +37,12 @@ from pimbot.policy.fields import (
     WeekDuration,
 )
 
-SECTIONS = ("admins", "auditors", "groups", "providers", "roles", "assignments", "reviews")
+CHAT_SECTIONS = ("slack", "teams")  # one section per chat platform: who its adapter may let in
+SECTIONS = (
+    "admins", "auditors", "whois", "groups", "providers", "roles", "assignments", "reviews",
+    *CHAT_SECTIONS,
+)
+WHOIS_CHOICES = ("privileged", "everyone")
 PROVIDER_TYPES = ("postgres", "webhook", "command", "noop", "entra", "azure")
 
 
@@ -89,6 +94,13 @@ class ReviewSpec(Spec):
     reviewers: Any = "approvers"  # "approvers", "admins" or a list; checked in checks.py
     if_no_response: NoResponseAction = "keep"
     recommend_after: OptDuration = None
+
+
+class ChatSpec(Spec):
+    """``slack: {allow_guests: true}`` (or ``teams:``): guest accounts may use pimbot
+    (people of other workspaces and organisations never can)."""
+
+    allow_guests: bool = False
 
 
 # --- providers: one model per type, so each type's keys are checked ---------------------------

@@ -16,10 +16,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pimbot.policy.fields import Email, check_name, show
 from pimbot.policy.issues import Loc, PolicyIssue, issues_from, join_path, unknown_key
 from pimbot.policy.schema import (
+    CHAT_SECTIONS,
     PROVIDER_SPECS,
     PROVIDER_TYPES,
     SECTIONS,
+    WHOIS_CHOICES,
     AssignmentSpec,
+    ChatSpec,
     ProviderSpec,
     ReviewSpec,
     RoleSpec,
@@ -40,6 +43,8 @@ class Draft:
     roles: dict[str, RoleSpec] = field(default_factory=dict)
     assignments: list[tuple[int, AssignmentSpec]] = field(default_factory=list)
     reviews: list[tuple[int, ReviewSpec]] = field(default_factory=list)
+    chat: dict[str, ChatSpec] = field(default_factory=dict)  # platform section → its rules
+    whois: str = "privileged"
     declared: dict[str, list[str]] = field(default_factory=dict)  # section -> names, in order
     broken: set[str] = field(default_factory=set)  # sections with at least one issue
     broken_roles: dict[str, dict[Any, Any]] = field(default_factory=dict)  # name -> raw body
@@ -114,6 +119,16 @@ def _read_people(section: str) -> Callable[[Draft, Any], list[PolicyIssue]]:
     return read
 
 
+def _read_whois(draft: Draft, value: Any) -> list[PolicyIssue]:
+    """``whois: privileged`` (admins, auditors, the role's approvers) or ``everyone``."""
+    if value is None:
+        return []
+    if value not in WHOIS_CHOICES:
+        return [PolicyIssue("whois", f"{show(value)} is not one of: {', '.join(WHOIS_CHOICES)}")]
+    draft.whois = str(value)
+    return []
+
+
 def _read_groups(draft: Draft, value: Any) -> list[PolicyIssue]:
     issues: list[PolicyIssue] = []
     for name, members in _named(draft, "groups", value, issues):
@@ -150,6 +165,17 @@ def _read_roles(draft: Draft, value: Any) -> list[PolicyIssue]:
     return issues
 
 
+def _read_chat(section: str) -> Callable[[Draft, Any], list[PolicyIssue]]:
+    def read(draft: Draft, value: Any) -> list[PolicyIssue]:
+        issues: list[PolicyIssue] = []
+        spec = _validate(ChatSpec, {} if value is None else value, (section,), issues)
+        if spec is not None:
+            draft.chat[section] = spec
+        return issues
+
+    return read
+
+
 def _read_list(section: str, model: type[M]) -> Callable[[Draft, Any], list[PolicyIssue]]:
     def read(draft: Draft, value: Any) -> list[PolicyIssue]:
         issues: list[PolicyIssue] = []
@@ -170,9 +196,11 @@ def _read_list(section: str, model: type[M]) -> Callable[[Draft, Any], list[Poli
 _READERS: dict[str, Callable[[Draft, Any], list[PolicyIssue]]] = {
     "admins": _read_people("admins"),
     "auditors": _read_people("auditors"),
+    "whois": _read_whois,
     "groups": _read_groups,
     "providers": _read_providers,
     "roles": _read_roles,
     "assignments": _read_list("assignments", AssignmentSpec),
     "reviews": _read_list("reviews", ReviewSpec),
+    **{section: _read_chat(section) for section in CHAT_SECTIONS},
 }

@@ -7,14 +7,18 @@ class ProviderError(Exception):
     """A grant, revoke or check did not succeed; the caller's job retries it with backoff.
 
     The message is one short line that names the provider and the reason, and never holds a
-    secret, a token or a DSN. ``retryable`` is False when retrying cannot help (for example a
-    role name that is not a valid database identifier); the caller may still retry.
+    secret, a token or a DSN; it may carry text from the target system (standard error, a
+    database's message), so it goes to the audit log and the logs, never to chat. ``public``
+    is an optional reason in pimbot's own words, with nothing from the target system, that
+    chat cards may show. ``retryable`` is False when retrying cannot help (for example a role
+    name that is not a valid database identifier); the caller may still retry.
     """
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, public: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
+        self.public = public
 
 
 class ProviderConfigError(Exception):

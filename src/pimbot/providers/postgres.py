@@ -221,6 +221,7 @@ class PostgresProvider:
             f"postgres {self.name}: login {login} {why}; refusing to grant to it "
             f"(an admin can give {email} a login of their own in providers.{self.name}.logins)",
             retryable=False,
+            public=f"the database login {login} {why} (an admin can give {email} their own)",
         )
 
     async def _create_login(self, conn: Any, login: str, email: str) -> bool:

@@ -46,6 +46,7 @@ class Worker:
         self.running = False
         self.last_tick: datetime | None = None
         self._woken = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()  # across every run_due call
         self._stopping = False
         self._stopped = asyncio.Event()
 
@@ -69,7 +70,11 @@ class Worker:
             while True:
                 free = self.concurrency - len(tasks)
                 jobs = [] if self._stopping or free <= 0 else await self.queue.claim(free)
-                tasks.update(asyncio.create_task(self._execute(job)) for job in jobs)
+                started = [asyncio.create_task(self._execute(job)) for job in jobs]
+                tasks.update(started)
+                self._in_flight.update(started)
+                for task in started:
+                    task.add_done_callback(self._in_flight.discard)
                 ran += len(jobs)
                 if not tasks:
                     return ran
@@ -79,6 +84,14 @@ class Worker:
         finally:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def wait_idle(self) -> bool:
+        """Wait for every job this worker is running (from any ``run_due``, the loop's
+        included) to finish; returns whether there were any."""
+        if not self._in_flight:
+            return False
+        await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+        return True
 
     async def _execute(self, job: ClaimedJob) -> None:
         """Run one job and record its outcome; never raises (a lost write is retried later,

@@ -1,9 +1,12 @@
-"""The append-only, hash-chained audit log.
+"""The append-only, hash-chained, keyed audit log.
 
 Every event is hashed over a canonical form that includes its ``seq`` and the previous event's
-hash, so editing, deleting, reordering or forging an event breaks the chain at a point that
-``verify_chain`` names. Events are appended inside the caller's write transaction, so an event
-exists exactly when the change it describes committed.
+hash, and the hash is MACed under the audit key (``pimbot.store.audit_crypto``), so editing,
+deleting, reordering or forging an event breaks the chain at a point that ``verify_chain``
+names, even when whoever did it recomputed the hashes; checkpoints kept outside the database
+(``pimbot.store.audit_checkpoint``) add removal of the newest events. Events are appended
+inside the caller's write transaction, so an event exists exactly when the change it
+describes committed.
 
 ``detail`` is stored in clear and exported to auditors: callers must never put a token,
 secret, password or OTP code in it (ids, emails, role names, durations and reasons only).
@@ -12,10 +15,8 @@ secret, password or OTP code in it (ids, emails, role names, durations and reaso
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -23,59 +24,18 @@ from sqlalchemy import String, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from pimbot.store.audit_checkpoint import Checkpoint
+from pimbot.store.audit_crypto import GENESIS_HASH, event_hash, format_time
+from pimbot.store.audit_verify import ChainReport, ChainVerifier
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow
 
-GENESIS_HASH = "0" * 64
 EXPORT_COLUMNS = (
     "seq", "at", "actor", "action", "subject", "outcome", "detail", "prev_hash", "hash",
+    "key_id", "mac",
 )
+APPENDED_FLAG = "pimbot_audit_appended"  # session.info: this transaction extended the chain
 _BATCH = 1000
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    """The result of ``verify_chain``: ``first_bad_seq`` names the first event that fails."""
-
-    ok: bool
-    checked: int
-    first_bad_seq: int | None = None
-    problem: str = ""
-    head_seq: int = 0  # the newest event checked, and its hash: keep them outside the
-    head_hash: str = GENESIS_HASH  # database to detect removal of the newest events later
-
-
-def format_time(at: datetime) -> str:
-    """ISO 8601 UTC with microseconds and a ``Z`` (the form that is hashed and exported)."""
-    if at.tzinfo is None:
-        raise ValueError("naive datetime in the audit log; pimbot keeps aware UTC times only")
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def event_hash(
-    *,
-    seq: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    subject: str,
-    outcome: str,
-    detail: dict[str, Any],
-    prev_hash: str,
-) -> str:
-    """SHA-256 (hex) of the canonical JSON form of one event."""
-    canonical = {
-        "seq": seq,
-        "at": format_time(at),
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "outcome": outcome,
-        "detail": detail,
-        "prev_hash": prev_hash,
-    }
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _row_hash(row: AuditEventRow) -> str:
@@ -105,8 +65,8 @@ async def append_event(
     """Append one event to the chain inside the caller's write transaction.
 
     Takes the chain lock (a PostgreSQL advisory transaction lock; SQLite writers are already
-    serial), so concurrent writers extend one chain. ``detail`` must be JSON-serialisable and
-    must never contain secrets (tokens, passwords, OTP codes).
+    serial), so concurrent writers extend one chain; the MAC costs no query. ``detail`` must
+    be JSON-serialisable and must never contain secrets (tokens, passwords, OTP codes).
     """
     if at.tzinfo is None:
         raise ValueError("naive datetime in the audit log; pimbot keeps aware UTC times only")
@@ -116,6 +76,9 @@ async def append_event(
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     body = dict(detail or {})
     at = at.astimezone(UTC)
+    digest = event_hash(seq=seq, at=at, actor=actor, action=action, subject=subject,
+                        outcome=outcome, detail=body, prev_hash=prev_hash)
+    key = db.audit_keyring.current
     row = AuditEventRow(
         seq=seq,
         at=at,
@@ -125,13 +88,13 @@ async def append_event(
         outcome=outcome,
         detail=body,
         prev_hash=prev_hash,
-        hash=event_hash(
-            seq=seq, at=at, actor=actor, action=action, subject=subject,
-            outcome=outcome, detail=body, prev_hash=prev_hash,
-        ),
+        hash=digest,
+        key_id=key.key_id,
+        mac=key.event_mac(digest),
     )
     session.add(row)
     await session.flush()
+    session.info[APPENDED_FLAG] = True
     return row
 
 
@@ -154,45 +117,23 @@ async def _all_events(
         after = rows[-1].seq
 
 
-def _check(row: AuditEventRow, expected_seq: int, prev_hash: str) -> str:
-    """What is wrong with this event given its predecessor ('' when it is sound)."""
-    if row.seq != expected_seq:
-        missing = f"{expected_seq}" if row.seq == expected_seq + 1 else (
-            f"{expected_seq}..{row.seq - 1}"
-        )
-        return f"event {row.seq} follows a gap: event {missing} is missing (deleted?)"
-    if row.prev_hash != prev_hash:
-        return f"event {row.seq} does not link to the event before it (deleted or reordered?)"
-    if _row_hash(row) != row.hash:
-        return f"event {row.seq} does not match its hash (edited or forged)"
-    return ""
+async def verify_chain(
+    db: Database,
+    anchor: tuple[int, str] | None = None,
+    checkpoints: Sequence[Checkpoint] = (),
+) -> ChainReport:
+    """Recompute the whole chain under the handle's keys; name the first bad event.
 
-
-async def verify_chain(db: Database, anchor: tuple[int, str] | None = None) -> ChainReport:
-    """Recompute the whole chain; name the first event that was edited, removed or moved.
-
-    ``anchor`` is a (seq, hash) recorded earlier outside the database (``head_seq`` /
-    ``head_hash`` of an earlier report): the chain must still hold that event unchanged,
-    which catches the one thing a chain cannot show by itself, removal of its newest events.
+    ``checkpoints`` are authentic ones read from outside the database (see
+    ``audit_checkpoint.parse_checkpoints``); ``anchor`` is a (seq, hash) an operator recorded
+    earlier (``head_seq`` / ``head_hash`` of a report). Both catch what a chain cannot show by
+    itself, removal of its newest events. The rules are in ``pimbot.store.audit_verify``.
     """
-    checked = 0
-    expected_seq, prev_hash = 1, GENESIS_HASH
-    anchor_seen = anchor is None
+    verifier = ChainVerifier(db.audit_keyring, tuple(checkpoints), anchor)
     async for row in _all_events(db):
-        problem = _check(row, expected_seq, prev_hash)
-        if not problem and anchor is not None and row.seq == anchor[0]:
-            anchor_seen = True
-            if row.hash != anchor[1]:
-                problem = f"event {row.seq} does not match the anchored hash"
-        if problem:
-            return ChainReport(False, checked, row.seq, problem, expected_seq - 1, prev_hash)
-        checked += 1
-        expected_seq, prev_hash = row.seq + 1, row.hash
-    if not anchor_seen and anchor is not None:
-        return ChainReport(False, checked, anchor[0],
-                           f"event {anchor[0]} of the anchor is missing (newest events removed?)",
-                           expected_seq - 1, prev_hash)
-    return ChainReport(True, checked, head_seq=expected_seq - 1, head_hash=prev_hash)
+        if not verifier.feed(row, _row_hash(row)):
+            break
+    return verifier.finish()
 
 
 def _inert(value: Any) -> Any:
@@ -214,6 +155,8 @@ def event_record(row: AuditEventRow) -> dict[str, Any]:
         "detail": row.detail,
         "prev_hash": row.prev_hash,
         "hash": row.hash,
+        "key_id": row.key_id,
+        "mac": row.mac,
     }
 
 
@@ -282,3 +225,18 @@ async def query_events(
     query = query.order_by(AuditEventRow.seq.desc()).limit(limit)
     async with db.read() as session:
         return list((await session.execute(query)).scalars().all())
+
+
+__all__ = [
+    "APPENDED_FLAG",
+    "EXPORT_COLUMNS",
+    "GENESIS_HASH",
+    "ChainReport",
+    "append_event",
+    "event_hash",
+    "event_record",
+    "export_events",
+    "format_time",
+    "query_events",
+    "verify_chain",
+]

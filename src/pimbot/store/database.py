@@ -3,6 +3,7 @@
 SQLite runs in WAL mode with a busy timeout, and every write transaction begins IMMEDIATE
 (one writer at a time, so compare-and-set and the audit chain are serial). PostgreSQL runs
 through asyncpg; writers that extend the audit chain take a transaction-level advisory lock.
+The handle also carries the audit chain's keys (never stored in the database itself).
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from pimbot.store.audit_crypto import AuditKeyring
+
 AUDIT_LOCK_KEY = 0x70696D626F74  # "pimbot"
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    """``audit_keyring`` MACs the audit events this handle appends and checks them on verify.
+    The composition root passes the configured one; without it a random key is used, which
+    suits tests and benchmarks (they verify in-process) and fails ``pimbot audit verify``."""
+
+    def __init__(
+        self, url: str, *, echo: bool = False, audit_keyring: AuditKeyring | None = None
+    ) -> None:
         self.url = url
+        self.audit_keyring = audit_keyring or AuditKeyring.ephemeral()
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}

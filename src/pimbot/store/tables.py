@@ -113,6 +113,10 @@ class AssignmentRow(Base):
     created_by: Mapped[str] = mapped_column(String(320), default="")
     created_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]
+    # Set when an access review removed it: a policy apply never adds it back until the
+    # policy file has been edited to drop it (a new decision), which clears ``review_hold``.
+    removed_by_review: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    review_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class RequestRow(Base):
@@ -213,6 +217,65 @@ class VoteRow(Base):
     at: Mapped[datetime]
 
 
+class ReviewCampaignRow(Base):
+    """An access review: the assignments of its roles at its start, one item each."""
+
+    __tablename__ = "review_campaigns"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))  # the policy schedule's name, or ad-hoc
+    # Scheduled campaigns start once per period across replicas (NAME:PERIOD is unique).
+    period_key: Mapped[str | None] = mapped_column(String(240), nullable=True, unique=True)
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    reviewers: Mapped[str] = mapped_column(String(2000))  # approvers | admins | self | list
+    if_no_response: Mapped[str] = mapped_column(String(20))
+    recommend_after_s: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # open | closed
+    created_by: Mapped[str] = mapped_column(String(320))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ReviewItemRow(Base):
+    """One person's access to one role under review, or a break-glass to account for."""
+
+    __tablename__ = "review_items"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # assignment | breakglass
+    assignment_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(200))
+    assignment_type: Mapped[str] = mapped_column(String(16), default="")
+    since: Mapped[datetime | None]
+    last_activation_at: Mapped[datetime | None]
+    activations_90d: Mapped[int] = mapped_column(Integer, default=0)
+    recommendation: Mapped[str] = mapped_column(String(16))  # keep | remove
+    recommendation_reason: Mapped[str] = mapped_column(Text, default="")
+    reviewers: Mapped[list[str]] = mapped_column(JSON)
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    decided_by: Mapped[str] = mapped_column(String(320), default="")
+    decided_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # kept | removed (at close)
+    applied_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (Index("ix_review_items_open", "decision", "campaign_id"),)
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class ReviewerRow(Base):
+    """Who may answer a review item (so "what waits for me" is one indexed query)."""
+
+    __tablename__ = "review_reviewers"
+    item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+
+
 class MessageRow(Base):
     """A card pimbot sent about an object, so every copy can be redrawn when it changes."""
 
@@ -259,6 +322,8 @@ class AuditEventRow(Base):
     """Append-only, hash-chained audit log (``pimbot.store.audit_log``).
 
     ``seq`` is assigned explicitly (last seq + 1 under the chain lock) because it is hashed.
+    ``mac`` is HMAC-SHA256 of ``hash`` under the audit key named by ``key_id`` (the key itself
+    is never stored); both are NULL on events written before the chain was keyed (0004).
     """
 
     __tablename__ = "audit_events"
@@ -271,6 +336,8 @@ class AuditEventRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class MfaEnrollmentRow(Base):
@@ -294,6 +361,19 @@ class MfaUsedStepRow(Base):
     email: Mapped[str] = mapped_column(String(320), primary_key=True)
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     used_at: Mapped[datetime]
+
+
+class InboundDeliveryRow(Base):
+    """An inbound chat request already acted on, keyed by what the platform makes unique
+    (a Slack ``trigger_id``, ``action_ts`` or ``event_id``): the primary key turns a replay,
+    on any replica, into a conflict. Rows outlive the platform's replay window, then go
+    (``pimbot.store.deliveries``)."""
+
+    __tablename__ = "inbound_deliveries"
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the key
+    kind: Mapped[str] = mapped_column(String(32))  # command | block_actions | event | …
+    seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class SettingRow(Base):
@@ -337,6 +417,7 @@ __all__ = [
     "GrantRow",
     "GrantState",
     "GroupMemberRow",
+    "InboundDeliveryRow",
     "JobRow",
     "MessageRow",
     "MfaEnrollmentRow",
@@ -344,6 +425,9 @@ __all__ = [
     "PersonRow",
     "PlatformIdentityRow",
     "RequestRow",
+    "ReviewCampaignRow",
+    "ReviewItemRow",
+    "ReviewerRow",
     "RoleRow",
     "SettingRow",
     "TeamsCardRow",

@@ -103,6 +103,7 @@ class Delivery:
     card: Card
     ref: SentMessage
     updates: list[Card] = field(default_factory=list)
+    deleted: bool = False
 
     @property
     def latest(self) -> Card:
@@ -110,12 +111,17 @@ class Delivery:
 
 
 class RecordingChatGateway:
-    """An in-memory chat platform: every card sent and every update, per audience."""
+    """An in-memory chat platform: every card sent, updated and deleted, per audience.
 
-    def __init__(self, platform: str = "console", unreachable: set[str] | None = None) -> None:
+    ``fail_deletes`` makes that many ``delete`` calls raise (a platform outage)."""
+
+    def __init__(self, platform: str = "console", unreachable: set[str] | None = None,
+                 *, fail_deletes: int = 0) -> None:
         self.platform = platform
         self.deliveries: list[Delivery] = []
         self.unreachable = unreachable or set()
+        self.fail_deletes = fail_deletes
+        self.delete_calls = 0
 
     async def can_reach(self, email: str) -> bool:
         return email not in self.unreachable
@@ -132,6 +138,13 @@ class RecordingChatGateway:
         index = int(sent.ref["index"])
         self.deliveries[index].updates.append(card)
 
+    async def delete(self, sent: SentMessage) -> None:
+        self.delete_calls += 1
+        if self.fail_deletes > 0:
+            self.fail_deletes -= 1
+            raise RuntimeError("chat platform unavailable")
+        self.deliveries[int(sent.ref["index"])].deleted = True
+
     def _record(self, audience: str, card: Card) -> SentMessage:
         ref = SentMessage(self.platform, {"index": str(len(self.deliveries))})
         self.deliveries.append(Delivery(audience, card, ref))
@@ -139,3 +152,7 @@ class RecordingChatGateway:
 
     def to(self, audience: str) -> list[Delivery]:
         return [d for d in self.deliveries if d.audience == audience]
+
+    def visible_to(self, audience: str) -> list[Delivery]:
+        """What the audience can still read: their messages that were not deleted."""
+        return [d for d in self.to(audience) if not d.deleted]

@@ -1,8 +1,11 @@
 """The neutral Card / Button / Form model every adapter renders.
 
-Text in a card is plain text written by pimbot or typed by a person; adapters escape it for
-their platform. A ``Mention`` or ``Time`` inside ``Field.value`` lets an adapter draw a person
-or a time natively (``<@U…>`` / ``<!date^…>`` on Slack).
+Text in a card is plain text; adapters escape it for their platform. Text a person supplied
+(a reason, ticket, comment, decision note) is a ``UserText`` field value, and a ``Mention``'s
+``name`` is the person's own display name: adapters show both so they cannot pass for
+pimbot's own words (see ``pimbot.ui.quoting``). Titles, ``text`` and ``context`` are pimbot's
+words only. A ``Mention`` or ``Time`` inside ``Field.value`` lets an adapter draw a person or a
+time natively (``<@U…>`` / ``<!date^…>`` on Slack).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ class ActionId(StrEnum):
     ACTIVATE = "pim_activate"  # opens the activation form for a role (value = role name)
     REVIEW_KEEP = "pim_review_keep"
     REVIEW_REMOVE = "pim_review_remove"
+    REVIEW_ACCEPT = "pim_review_accept"  # accept the recommendations on every item waiting
+    SUBMIT_REVIEW_REMOVE = "pim_submit_review_remove"  # a removal with its reason
     SUBMIT_ACTIVATION = "pim_submit_activation"
     SUBMIT_DENY = "pim_submit_deny"
     SUBMIT_APPROVE = "pim_submit_approve"  # approval with an MFA code
@@ -45,7 +50,7 @@ class Button:
 @dataclass(frozen=True)
 class Mention:
     email: str
-    name: str = ""
+    name: str = ""  # the person's display name, which they chose: user-supplied text
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,14 @@ class Time:
     at: datetime
 
 
-FieldValue = str | Mention | Time
+@dataclass(frozen=True)
+class UserText:
+    """Text a person supplied, shown as a quotation: never formatted, never a link, one line."""
+
+    text: str
+
+
+FieldValue = str | Mention | Time | UserText
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Pure view builders: a request snapshot in, a neutral Card out.
 
 Every card about a request is drawn from the database through these functions, both when it
-is first sent and whenever it is redrawn, so every copy shows the same state.
+is first sent and whenever it is redrawn, so every copy shows the same state. What people
+typed (reason, ticket, decision note) goes into ``UserText`` fields, never into a card's title
+or text, so no adapter can show it as pimbot's own words.
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ from enum import StrEnum
 
 from pimbot.domain.durations import format_duration
 from pimbot.domain.states import RequestKind, RequestState
-from pimbot.ui.cards import ActionId, Button, ButtonStyle, Card, Field, Mention, Time, Tone
+from pimbot.ui.cards import (
+    ActionId,
+    Button,
+    ButtonStyle,
+    Card,
+    Field,
+    Mention,
+    Time,
+    Tone,
+    UserText,
+)
 
 
 class View(StrEnum):
@@ -24,7 +36,11 @@ class View(StrEnum):
     REMINDER = "reminder"
     APPROVER_REMINDER = "approver_reminder"
     PROBLEM = "problem"
+    INFO = "info"  # a one-off note with its own title and text (no request behind it)
     BREAKGLASS = "breakglass"
+    REVIEW_ITEM = "review_item"  # subject: a review item
+    REVIEW_LIST = "review_list"  # subject: a reviewer's open items (payload: reviewer)
+    REVIEW_NOTICE = "review_notice"  # a campaign's start, progress or summary (payload text)
 
 
 @dataclass(frozen=True)
@@ -98,9 +114,9 @@ def _request_fields(snapshot: RequestSnapshot) -> list[Field]:
         Field("Duration", _duration(snapshot)),
     ]
     if snapshot.reason:
-        fields.append(Field("Reason", snapshot.reason))
+        fields.append(Field("Reason", UserText(snapshot.reason)))
     if snapshot.ticket:
-        fields.append(Field("Ticket", snapshot.ticket))
+        fields.append(Field("Ticket", UserText(snapshot.ticket)))
     if snapshot.start_at > snapshot.requested_at + timedelta(seconds=5):
         fields.append(Field("Starts", Time(snapshot.start_at)))
     return fields
@@ -112,8 +128,7 @@ def _decision_line(snapshot: RequestSnapshot) -> tuple[str, Tone]:
         case RequestState.PENDING_APPROVAL:
             return "", Tone.WARNING
         case RequestState.DENIED:
-            note = f": {snapshot.decision_note}" if snapshot.decision_note else ""
-            return f"Denied by {who}{note}", Tone.DANGER
+            return f"Denied by {who}", Tone.DANGER
         case RequestState.CANCELLED:
             return f"Cancelled by {who or snapshot.email}", Tone.INFO
         case RequestState.TIMED_OUT:
@@ -124,6 +139,13 @@ def _decision_line(snapshot: RequestSnapshot) -> tuple[str, Tone]:
             approvers = ", ".join(v.approver for v in snapshot.votes if v.decision == "approve")
             by = approvers or who or "policy"
             return f"Approved by {by} — now {state_words(snapshot)}", Tone.GOOD
+
+
+def _note_field(snapshot: RequestSnapshot) -> list[Field]:
+    """The denier's words, as a field of their own (never inside the card's text)."""
+    if snapshot.state is not RequestState.DENIED or not snapshot.decision_note:
+        return []
+    return [Field("Denial reason", UserText(snapshot.decision_note))]
 
 
 def approval_card(snapshot: RequestSnapshot) -> Card:
@@ -151,6 +173,7 @@ def approval_card(snapshot: RequestSnapshot) -> Card:
         context = f"Request {snapshot.id} · decided"
     if snapshot.decided_at is not None and snapshot.state is not RequestState.PENDING_APPROVAL:
         fields.append(Field("Decided", Time(snapshot.decided_at)))
+    fields.extend(_note_field(snapshot))
     return Card(title=title, text=decision, fields=tuple(fields), actions=actions,
                 context=context, tone=tone)
 
@@ -183,6 +206,7 @@ def requester_card(snapshot: RequestSnapshot) -> Card:
             tone = Tone.GOOD
         case _:
             decision, tone = _decision_line(snapshot)
+            fields.extend(_note_field(snapshot))
             text = decision if snapshot.state in {
                 RequestState.DENIED, RequestState.CANCELLED, RequestState.TIMED_OUT,
                 RequestState.FAILED} else f"Access {state_words(snapshot)}."
@@ -260,6 +284,10 @@ def problem_card(title: str, text: str) -> Card:
     return Card(title=title, text=text, tone=Tone.DANGER)
 
 
+def info_card(title: str, text: str) -> Card:
+    return Card(title=title, text=text, tone=Tone.INFO)
+
+
 def render(view: View, snapshot: RequestSnapshot, event: str = "") -> Card:
     match view:
         case View.APPROVAL:
@@ -276,3 +304,7 @@ def render(view: View, snapshot: RequestSnapshot, event: str = "") -> Card:
             return breakglass_card(snapshot)
         case View.PROBLEM:
             return problem_card(event, snapshot.failure)
+        case View.REVIEW_ITEM | View.REVIEW_LIST | View.REVIEW_NOTICE:
+            raise ValueError(f"{view} is drawn from a review item, not a request")
+        case View.INFO:
+            return info_card(event, "")

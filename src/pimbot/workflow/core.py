@@ -16,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from pimbot.commands import parse
 from pimbot.commands.model import Command
+from pimbot.domain.admission import Caller
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Policy
@@ -23,8 +24,10 @@ from pimbot.ports import ChatGateway, Clock, PlatformIdentity, Provider
 from pimbot.scheduling.queue import ClaimedJob, JobQueue
 from pimbot.scheduling.worker import Worker
 from pimbot.store.database import Database
+from pimbot.store.deliveries import DeliveryLedger
 from pimbot.store.tables import PersonRow, PlatformIdentityRow
 from pimbot.ui.cards import ActionId, Card, Reply
+from pimbot.workflow import inbound
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
@@ -33,8 +36,10 @@ from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.jobs.drift import schedule_next as schedule_drift_check
 from pimbot.workflow.jobs.handlers import dispatch
 from pimbot.workflow.mfa.service import MfaService
+from pimbot.workflow.people import NamedByDisplayName
 from pimbot.workflow.usecases import queries
 from pimbot.workflow.usecases.assignment import reconcile
+from pimbot.workflow.usecases.review_campaigns import schedule_next_starts
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,7 @@ class PimCore:
         self.queue = JobQueue(db, clock, self.owner)
         self.worker = Worker(self.queue, self._run_job, max_sleep=max_sleep)
         self.worker.attach(db)
+        self.deliveries = DeliveryLedger(db)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -68,6 +74,7 @@ class PimCore:
         await self.worker.run_due()  # overdue expiries first: revoke what outlived its time
         await reconcile(self.ctx)
         await schedule_drift_check(self.ctx, self.clock.now())
+        await schedule_next_starts(self.ctx)
         await self.worker.run_due()
         self._task = asyncio.create_task(self.worker.run(), name="pimbot-worker")
 
@@ -78,9 +85,12 @@ class PimCore:
             self._task = None
 
     async def drain(self, rounds: int = 50) -> None:
-        """Run every job due now, including the ones those jobs enqueue."""
+        """Run every job due now, including the ones those jobs enqueue, and wait for the
+        jobs the background loop is running (so their notices land before the next turn)."""
         for _ in range(rounds):
-            if await self.worker.run_due() == 0:
+            ran = await self.worker.run_due()
+            waited = await self.worker.wait_idle()
+            if ran == 0 and not waited:
                 return
 
     def is_ready(self) -> bool:
@@ -130,6 +140,18 @@ class PimCore:
 
     async def home(self, actor: Actor) -> list[Card]:
         return await queries.home(self.ctx, actor)
+
+    # -- the edge: before a request becomes a turn (see workflow/inbound.py) ---------------
+
+    async def first_delivery(self, platform: str, key: str, kind: str, user_id: str = "",
+                             **detail: Any) -> bool:
+        """False for a replay of a request already taken (acked, audited, not acted on)."""
+        return await inbound.first_delivery(self.ctx, self.deliveries, platform, key, kind,
+                                            user_id, **detail)
+
+    async def admit(self, caller: Caller, what: str) -> Reply | None:
+        """None if the caller may go on, else the (audited) refusal to answer with."""
+        return await inbound.admit(self.ctx, caller, what)
 
     # -- turns -----------------------------------------------------------------------------
 
@@ -213,7 +235,8 @@ def error_reply(error: PimError, platform: str, form: bool = False) -> Reply:
         field = FORM_FIELDS.get(error.code)
         if field:
             fields[field] = error.message
-    return Reply(ok=False, text=text, field_errors=fields)
+    card = error.card() if isinstance(error, NamedByDisplayName) else None
+    return Reply(ok=False, text=text, card=card, field_errors=fields)
 
 
 VERBS = frozenset({

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
-
 from pimbot.commands import help_text
 from pimbot.commands import model as c
 from pimbot.commands.model import Command, UserRef, UserRefKind
 from pimbot.domain.durations import parse_duration
 from pimbot.domain.errors import ErrorCode, PimError
-from pimbot.store.tables import PersonRow, PlatformIdentityRow
+from pimbot.domain.reviews import Decision
 from pimbot.ui.cards import ActionId, Reply
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.context import Context
 from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.mfa import commands as mfa_commands
-from pimbot.workflow.usecases import activation, approval, assignment, ending, extension, queries
+from pimbot.workflow.people import resolve_user
+from pimbot.workflow.permissions import require_admin
+from pimbot.workflow.usecases import (
+    activation,
+    approval,
+    assignment,
+    ending,
+    extension,
+    queries,
+    review_answers,
+    review_campaigns,
+)
 from pimbot.workflow.usecases.activation import ActivationInput
 
 
@@ -49,11 +58,14 @@ async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
             return await activation.breakglass(ctx, actor, command.role, command.reason,
                                                command.duration, command.code)
         case c.Assign():
+            await require_admin(ctx, actor, "assign")  # before anyone is looked up by name
             email = await resolve_user(ctx, actor, command.user)
             return await assignment.assign(ctx, actor, email, command.role, command.type,
                                            command.duration, command.until)
         case c.Unassign():
-            email = await resolve_user(ctx, actor, command.user)
+            await require_admin(ctx, actor, "unassign")
+            email = await resolve_user(ctx, actor, command.user,
+                                       "unassign bob@example.com ROLE")
             return await assignment.unassign(ctx, actor, email, command.role)
         case c.Audit(subject=subject, since=since):
             return await queries.audit(ctx, actor, await _audit_subject(ctx, actor, subject),
@@ -65,11 +77,19 @@ async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
         case c.MfaStatus():
             return await mfa_commands.status(ctx, actor)
         case c.MfaReset():
-            email = await resolve_user(ctx, actor, command.user)
+            await require_admin(ctx, actor, "mfa reset")
+            email = await resolve_user(ctx, actor, command.user, "mfa reset bob@example.com")
             return await mfa_commands.reset(ctx, actor, email, command.code)
-        case c.Reviews() | c.ReviewStart():
-            return Reply(ok=False, text="Access reviews are not available in this version of "
-                                        "pimbot yet; nothing was changed.")
+        case c.Reviews():
+            return await review_answers.reviews(ctx, actor)
+        case c.ReviewStart(roles=roles, duration=duration):
+            return await review_campaigns.start_ad_hoc(ctx, actor, roles, duration)
+        case c.ReviewKeep(item_id=item_id, reason=reason):
+            return await review_answers.decide(ctx, actor, item_id, Decision.KEEP, reason)
+        case c.ReviewRemove(item_id=item_id, reason=reason):
+            return await review_answers.decide(ctx, actor, item_id, Decision.REMOVE, reason)
+        case c.ReviewAccept():
+            return await review_answers.accept_recommendations(ctx, actor)
     raise PimError(ErrorCode.UNKNOWN_COMMAND, "That command is not handled.", "help")
 
 
@@ -107,36 +127,16 @@ async def run_action(ctx: Context, actor: Actor, action: ActionId, value: str,
                 inputs.get("code") or None, inputs.get("at") or None))
         case ActionId.SUBMIT_MFA_CONFIRM:
             return await mfa_commands.confirm(ctx, actor, inputs.get("code", "").strip())
-        case ActionId.REVIEW_KEEP | ActionId.REVIEW_REMOVE:
-            return Reply(ok=False, text="Access reviews are not available yet.")
+        case ActionId.REVIEW_KEEP:
+            return await review_answers.decide(ctx, actor, value, Decision.KEEP, None)
+        case ActionId.REVIEW_REMOVE:
+            return await review_answers.click_remove(ctx, actor, value)
+        case ActionId.SUBMIT_REVIEW_REMOVE:
+            return await review_answers.decide(ctx, actor, value, Decision.REMOVE,
+                                               inputs.get("reason"))
+        case ActionId.REVIEW_ACCEPT:
+            return await review_answers.accept_recommendations(ctx, actor)
     raise PimError(ErrorCode.UNKNOWN_COMMAND, f"Unknown button '{action}'.")
-
-
-async def resolve_user(ctx: Context, actor: Actor, ref: UserRef) -> str:
-    """A mention, an email or a display name matching exactly one person → email."""
-    async with ctx.db.read() as session:
-        if ref.kind is UserRefKind.EMAIL:
-            return ref.value.lower()
-        if ref.kind is UserRefKind.MENTION:
-            row = await session.get(PlatformIdentityRow, (actor.platform, ref.value))
-            if row is None:
-                raise PimError(ErrorCode.UNKNOWN_USER,
-                               f"I don't know {ref} yet; use their email instead.",
-                               "assign bob@example.com ROLE eligible")
-            return row.email
-        name = ref.value.strip().lower()
-        found = set((await session.execute(select(PlatformIdentityRow.email).where(
-            func.lower(PlatformIdentityRow.display_name) == name))).scalars())
-        found |= set((await session.execute(select(PersonRow.email).where(or_(
-            func.lower(PersonRow.display_name) == name)))).scalars())
-    if len(found) == 1:
-        return found.pop()
-    if not found:
-        raise PimError(ErrorCode.UNKNOWN_USER, f"Nobody is called '{ref.value}'.",
-                       "assign bob@example.com ROLE eligible")
-    raise PimError(ErrorCode.UNKNOWN_USER,
-                   f"'{ref.value}' matches {len(found)} people; use an email instead.",
-                   "assign bob@example.com ROLE eligible")
 
 
 async def _audit_subject(ctx: Context, actor: Actor, subject: str | None) -> str | None:
@@ -144,5 +144,5 @@ async def _audit_subject(ctx: Context, actor: Actor, subject: str | None) -> str
         return subject.lower() if subject and "@" in subject else subject
     if subject.startswith("<@"):
         ref = UserRef(UserRefKind.MENTION, subject.strip("<@>").split("|")[0])
-        return await resolve_user(ctx, actor, ref)
+        return await resolve_user(ctx, actor, ref, "audit bob@example.com")
     return subject

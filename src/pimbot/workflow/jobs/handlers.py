@@ -57,7 +57,9 @@ async def remind_expiry(ctx: Context, job: ClaimedJob) -> None:
 async def dispatch(ctx: Context, job: ClaimedJob) -> None:
     """Run a claimed job by kind (notifications live in workflow.notify)."""
     from pimbot.workflow.jobs.drift import check_drift
+    from pimbot.workflow.mfa.enrolment_message import delete_message
     from pimbot.workflow.notices import handlers as notify
+    from pimbot.workflow.usecases import review_campaigns
     from pimbot.workflow.usecases.assignment import reconcile
 
     try:
@@ -85,5 +87,13 @@ async def dispatch(ctx: Context, job: ClaimedJob) -> None:
             await reconcile(ctx)
         case JobKind.DRIFT_CHECK:
             await check_drift(ctx)
+        case JobKind.REVIEW_START:
+            await review_campaigns.start_scheduled(ctx, job.payload["name"])
+        case JobKind.REVIEW_REMIND:
+            await review_campaigns.remind(ctx, job.payload["campaign_id"])
+        case JobKind.REVIEW_CLOSE:
+            await review_campaigns.close(ctx, job.payload["campaign_id"])
+        case JobKind.DELETE_MESSAGE:
+            await delete_message(ctx, job)
         case _:  # pragma: no cover - JobKind() already refused unknown kinds
             raise PermanentJobError(f"unknown job kind {job.kind}")

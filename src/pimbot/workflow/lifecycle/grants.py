@@ -28,6 +28,7 @@ from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle import leases
 from pimbot.workflow.lifecycle.eligibility import backing
+from pimbot.workflow.lifecycle.failures import Failure, failure_of
 from pimbot.workflow.lifecycle.holds import (
     due_for_revoke,
     holders,
@@ -60,10 +61,6 @@ def _provider(ctx: Context, grant: GrantRow) -> Provider:
             from None
 
 
-def _brief(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
-
-
 # -- grant -------------------------------------------------------------------------------------
 
 
@@ -82,7 +79,8 @@ async def grant(ctx: Context, job: ClaimedJob) -> None:
         await leases.release(ctx, grant_id, token)
         final = isinstance(exc, ProviderError) and not exc.retryable
         if final or job.attempts + 1 >= job.max_attempts:
-            await _grant_failed(ctx, job.payload["request_id"], grant_id, _brief(exc))
+            await _grant_failed(ctx, job.payload["request_id"], grant_id,
+                                failure_of(exc, "grant"))
             return
         raise
     await _granted(ctx, grant_id, token, ref)
@@ -171,18 +169,22 @@ async def _granted(ctx: Context, grant_id: str, token: str, ref: str | None) -> 
             await due_for_revoke(ctx, session, record_row)
 
 
-async def _grant_failed(ctx: Context, request_id: str, grant_id: str, reason: str) -> None:
+async def _grant_failed(ctx: Context, request_id: str, grant_id: str, failure: Failure) -> None:
+    """Cards say the short reason and the error id; the audit event and the log, the detail."""
+    log.warning("grant %s of request %s failed (error %s): %s", grant_id, request_id,
+                failure.error_id, failure.detail)
     async with ctx.db.transaction() as session:
         record_row = await session.get(GrantRow, grant_id, with_for_update=True)
         assert record_row is not None
-        record_row.failure = reason
+        record_row.failure = failure.recorded
         if record_row.state == GrantState.GRANTING.value:
             # The provider may have applied part of it: make sure nothing is left behind.
             await due_for_revoke(ctx, session, record_row)
         row = await get_request(session, request_id)
         if row.state == RequestState.APPROVED.value:
-            row.failure = reason
-            await move(ctx, session, row, Cause.GRANT_FAILED, outcome="failed", error=reason)
+            row.failure = failure.shown
+            await move(ctx, session, row, Cause.GRANT_FAILED, outcome="failed",
+                       error=failure.detail, error_id=failure.error_id)
 
 
 # -- expire and revoke ---------------------------------------------------------------------------
@@ -230,30 +232,33 @@ async def revoke_grant(ctx: Context, grant_id: str, attempts: int | None) -> Non
             ctx, record_row).revoke(target_of(record_row), record_row.ref))
     except Exception as exc:
         await leases.release(ctx, grant_id, token)
-        await _revoke_failed(ctx, grant_id, _brief(exc), retry_now=attempts is None)
+        failure = failure_of(exc, "revoke")
+        log.warning("revoke of grant %s failed (error %s): %s", grant_id, failure.error_id,
+                    failure.detail)
+        await _revoke_failed(ctx, grant_id, failure, retry_now=attempts is None)
         if attempts is None:
-            log.warning("revoke of grant %s failed; the revoke job retries: %s", grant_id,
-                        type(exc).__name__)
-            return
+            return  # the revoke job retries
         raise
     await _revoked(ctx, grant_id, token)
 
 
-async def _revoke_failed(ctx: Context, grant_id: str, reason: str, *, retry_now: bool) -> None:
+async def _revoke_failed(ctx: Context, grant_id: str, failure: Failure, *,
+                         retry_now: bool) -> None:
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         record_row = await session.get(GrantRow, grant_id)
         assert record_row is not None
         record_row.failures += 1
-        record_row.failure = reason
+        record_row.failure = failure.recorded
         if retry_now:
             await reschedule(session, revoke_key(grant_id), now)
         if (record_row.failures - 1) % ALERT_EVERY:
             return
         await record(ctx, session, "pimbot", "revoke.failing", record_row.role, "failed",
-                     grant=grant_id, user=record_row.email, error=reason)
+                     grant=grant_id, user=record_row.email, error=failure.detail,
+                     error_id=failure.error_id)
         for row in await _holds_of(session, grant_id):
-            row.failure = reason
+            row.failure = failure.shown
             await session.flush()
             await notify_channels(session, now, _channels(ctx, row.role), View.NOTICE, row.id,
                                   "revoke_failing")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pimbot.domain.errors import ErrorCode, PimError
-from pimbot.ui.cards import ActionId, Card, Form, Input, InputKind, Reply, Tone
+from pimbot.ui.cards import Card, Reply, Tone
 from pimbot.ui.views import View
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.context import Context
 from pimbot.workflow.forms import prefix_for
+from pimbot.workflow.mfa import enrolment_message
 from pimbot.workflow.mfa.service import MfaService
 from pimbot.workflow.notices.outbox import JobKind, schedule
 from pimbot.workflow.permissions import require_admin
+
+KEEP_WORDS = (f"once you confirm, or after {enrolment_message.KEEP_FOR.seconds // 60} minutes "
+              "if you do not")
 
 
 def _service(ctx: Context) -> MfaService:
@@ -44,19 +48,22 @@ async def enroll(ctx: Context, actor: Actor, current_code: str | None = None) ->
               f"Link: {enrollment.uri}"),
         image_png=enrollment.qr_png, image_alt="QR code for your authenticator app",
         image_text=enrollment.qr_text,
-        context="Until you confirm, your previous authenticator (if any) keeps working.",
+        context=(f"pimbot deletes this message {KEEP_WORDS}. Until you confirm, your previous "
+                 "authenticator (if any) keeps working."),
         tone=Tone.WARNING,
     )
-    form = Form(title="Confirm your authenticator", submit=ActionId.SUBMIT_MFA_CONFIRM,
-                submit_label="Confirm", inputs=(Input("code", "First code", InputKind.CODE,
-                                                      max_length=6),))
-    return Reply(card=card, form=form)
+    await enrolment_message.send(ctx, actor, card)
+    return Reply(text=(f"Your new authenticator key and its QR code are in a direct message to "
+                       f"you. Confirm with the first code: {prefix}mfa confirm 123456. pimbot "
+                       f"deletes that message {KEEP_WORDS}."))
 
 
 async def confirm(ctx: Context, actor: Actor, code: str) -> Reply:
     await _service(ctx).confirm(actor.email, code)
+    await enrolment_message.delete_soon(ctx, actor.email)
     await _tell_admins(ctx, actor)
-    return Reply(text="Your authenticator is confirmed. Roles that need MFA will ask for a code.")
+    return Reply(text="Your authenticator is confirmed. Roles that need MFA will ask for a code. "
+                      "The message with your key is being deleted.")
 
 
 async def _tell_admins(ctx: Context, actor: Actor) -> None:
@@ -95,4 +102,5 @@ async def reset(ctx: Context, actor: Actor, email: str, code: str | None) -> Rep
     service = _service(ctx)
     await service.verify(actor.email, code, purpose=f"mfa reset {email}")
     await service.reset(actor.email, email)
+    await enrolment_message.delete_soon(ctx, email)  # its key is void now
     return Reply(text=f"MFA for {email} was reset; they can enrol again with mfa enroll.")

@@ -15,7 +15,8 @@ from pimbot.ui.cards import Card
 log = logging.getLogger(__name__)
 
 # Which views are redrawn when their request changes (the others are one-off notices).
-UPDATABLE_VIEWS = frozenset({"approval", "requester", "approver_reminder", "reminder"})
+UPDATABLE_VIEWS = frozenset({"approval", "requester", "approver_reminder", "reminder",
+                             "review_item"})
 
 
 def channel_platform(channel: str) -> tuple[str, str]:
@@ -30,6 +31,10 @@ class Delivery:
     def __init__(self, db: Database, gateways: list[ChatGateway]) -> None:
         self.db = db
         self.gateways = gateways
+
+    def gateway_for(self, platform: str) -> ChatGateway | None:
+        """The gateway of that platform in this process, if its adapter runs here."""
+        return self._by_platform(platform)
 
     def _by_platform(self, platform: str) -> ChatGateway | None:
         for gateway in self.gateways:

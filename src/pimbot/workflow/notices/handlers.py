@@ -3,17 +3,50 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from pimbot.ports import Unreachable
 from pimbot.scheduling.queue import ClaimedJob
-from pimbot.ui.views import View, problem_card, render
+from pimbot.store.tables import RequestRow, ReviewItemRow
+from pimbot.ui.cards import Card
+from pimbot.ui.review_views import review_item_card, review_list_card, review_notice_card
+from pimbot.ui.views import View, info_card, problem_card, render
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
 from pimbot.workflow.notices.delivery import Delivery
 from pimbot.workflow.notices.outbox import JobKind, schedule
 from pimbot.workflow.records import get_request, snapshot
+from pimbot.workflow.review_records import get_item, item_snapshot, waiting_for
 
 log = logging.getLogger(__name__)
+
+
+REVIEW_VIEWS = frozenset({View.REVIEW_ITEM, View.REVIEW_LIST, View.REVIEW_NOTICE})
+
+
+async def _draw(ctx: Context, view: View, payload: dict[str, Any]
+                ) -> tuple[Card, str, str, int | None]:
+    """The card for a notice: (card, subject id, the request's platform, the version drawn;
+    None when the card is never redrawn)."""
+    subject = str(payload.get("request_id", ""))
+    if view in (View.PROBLEM, View.INFO):
+        draw = problem_card if view is View.PROBLEM else info_card
+        return draw(payload.get("title", "pimbot"), payload.get("text", "")), subject, \
+            str(payload.get("platform", "")), None
+    if view is View.REVIEW_NOTICE:
+        return review_notice_card(payload.get("title", "pimbot"), payload.get("text", "")), \
+            subject, "", None
+    async with ctx.db.read() as session:
+        if view is View.REVIEW_LIST:
+            items, total = await waiting_for(session, str(payload["reviewer"]))
+            return review_list_card(items, total), subject, "", None
+        if view is View.REVIEW_ITEM:
+            item = await get_item(session, subject)
+            return review_item_card(await item_snapshot(session, item)), item.id, "", \
+                item.version
+        row = await get_request(session, subject)
+        card = render(view, await snapshot(session, ctx.policy, row), payload.get("event", ""))
+        return card, row.id, row.platform, row.version
 
 
 async def deliver(ctx: Context, job: ClaimedJob) -> None:
@@ -22,21 +55,17 @@ async def deliver(ctx: Context, job: ClaimedJob) -> None:
     view = View(payload["view"])
     now = ctx.clock.now()
     delivery = Delivery(ctx.db, ctx.gateways)
-    if view is View.PROBLEM:
-        card = problem_card(payload.get("title", "pimbot"), payload.get("text", ""))
-        request_id = payload.get("request_id", "")
-        platform, drawn_version = "", 0
-    else:
-        async with ctx.db.read() as session:
-            row = await get_request(session, payload["request_id"])
-            card = render(view, await snapshot(session, ctx.policy, row), payload.get("event", ""))
-        request_id, platform, drawn_version = row.id, row.platform, row.version
+    card, request_id, platform, drawn_version = await _draw(ctx, view, payload)
     if audience.startswith("user:"):
         email = audience.removeprefix("user:")
         try:
             sent = await delivery.to_user(email, card, prefer=platform)
         except Unreachable:
-            await _report_unreachable(ctx, email, request_id, view)
+            if view in REVIEW_VIEWS:
+                log.warning("cannot reach reviewer %s on any platform", email)
+                await _report_unreachable_reviewer(ctx, email, request_id)
+            else:
+                await _report_unreachable(ctx, email, request_id, view)
             return
     else:
         maybe = await delivery.to_channel(audience.removeprefix("channel:"), card)
@@ -44,15 +73,19 @@ async def deliver(ctx: Context, job: ClaimedJob) -> None:
             return
         sent = maybe
     await delivery.remember(request_id, view.value, audience, sent, now)
-    if view is not View.PROBLEM:
-        await _redraw_if_changed(ctx, request_id, drawn_version)
+    if drawn_version is not None:
+        await _redraw_if_changed(ctx, view, request_id, drawn_version)
 
 
-async def _redraw_if_changed(ctx: Context, request_id: str, drawn_version: int) -> None:
-    """The request may have changed while this card was on its way (a slow send, a 429):
+async def _redraw_if_changed(ctx: Context, view: View, subject_id: str,
+                             drawn_version: int) -> None:
+    """The subject may have changed while this card was on its way (a slow send, a 429):
     its copy was not stored yet when the other copies were redrawn, so redraw them again."""
     async with ctx.db.read() as session:
-        row = await get_request(session, request_id)
+        row: RequestRow | ReviewItemRow = await (
+            get_item(session, subject_id) if view is View.REVIEW_ITEM
+            else get_request(session, subject_id))
+    request_id = subject_id
     if row.version != drawn_version:
         async with ctx.db.transaction() as session:
             await schedule(session, JobKind.REFRESH_CARDS, ctx.clock.now(),
@@ -62,7 +95,7 @@ async def _redraw_if_changed(ctx: Context, request_id: str, drawn_version: int) 
 async def _report_unreachable(ctx: Context, email: str, request_id: str, view: View) -> None:
     """Someone the bot cannot reach is reported, never skipped silently."""
     log.warning("cannot reach %s on any platform (request %s)", email, request_id)
-    if view is View.PROBLEM or not request_id:
+    if view in (View.PROBLEM, View.INFO) or not request_id:
         return
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
@@ -81,13 +114,32 @@ async def _report_unreachable(ctx: Context, email: str, request_id: str, view: V
 
 
 async def refresh(ctx: Context, job: ClaimedJob) -> None:
-    """Redraw every copy of the cards sent about a request from its current state."""
+    """Redraw every copy of the cards sent about a request (or a review item) from its
+    current state."""
     delivery = Delivery(ctx.db, ctx.gateways)
     copies = await delivery.sent_copies(job.payload["request_id"])
     if not copies:
         return
-    async with ctx.db.read() as session:
-        row = await get_request(session, job.payload["request_id"])
-        current = await snapshot(session, ctx.policy, row)
     for copy in copies:
-        await delivery.update(copy, render(View(copy.view), current))
+        card, *_ = await _draw(ctx, View(copy.view), {"request_id": copy.subject_id})
+        await delivery.update(copy, card)
+
+
+async def _report_unreachable_reviewer(ctx: Context, email: str, item_id: str) -> None:
+    """A reviewer nobody can reach is reported to the role's channels (or the admins)."""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        role = ""
+        if item_id:
+            role = (await get_item(session, item_id)).role
+        await record(ctx, session, "pimbot", "notify.unreachable", role, "failed",
+                     item=item_id, user=email)
+        found = ctx.policy.roles.get(role)
+        targets = [f"channel:{c}" for c in (found.notify if found else ())] or [
+            f"user:{a}" for a in ctx.policy.admins if a != email]
+        for target in targets:
+            await schedule(session, JobKind.NOTIFY, now, audience=target,
+                           view=View.PROBLEM.value, request_id="",
+                           title=f"pimbot could not reach reviewer {email}",
+                           text=f"{email} was not found on any connected chat platform, so "
+                                "they did not get their access-review prompt.")

@@ -27,14 +27,20 @@ class JobKind(StrEnum):
     REFRESH_CARDS = "refresh_cards"
     RECONCILE = "reconcile_assignments"
     DRIFT_CHECK = "drift_check"
+    REVIEW_START = "review_start"  # a scheduled campaign of the policy's reviews
+    REVIEW_REMIND = "review_remind"
+    REVIEW_CLOSE = "review_close"
+    DELETE_MESSAGE = "delete_message"  # a sent message that must not stay (an MFA key)
 
 
 # Attempts before a job is given up: a grant fails loudly after ~1 minute of retries; a revoke
 # never gives up on its own (each failure alerts the role's channels).
-MAX_ATTEMPTS = {JobKind.GRANT: 6, JobKind.REVOKE: 10_000, JobKind.NOTIFY: 12}
+# A message holding a secret is deleted however long the platform takes to let us.
+MAX_ATTEMPTS = {JobKind.GRANT: 6, JobKind.REVOKE: 10_000, JobKind.NOTIFY: 12,
+                JobKind.DELETE_MESSAGE: 10_000}
 # Among due jobs, taking access away comes first, then giving it, then everything else.
 PRIORITY = {JobKind.EXPIRE: 0, JobKind.REVOKE: 0, JobKind.GRANT: 1,
-            JobKind.APPROVAL_TIMEOUT: 2}
+            JobKind.DELETE_MESSAGE: 1, JobKind.APPROVAL_TIMEOUT: 2}
 
 
 async def schedule(

@@ -37,6 +37,7 @@ from pimbot.workflow.notices.outbox import (
     schedule,
 )
 from pimbot.workflow.records import eligibility, eligible_roles, open_requests, snapshot
+from pimbot.workflow.usecases.review_answers import open_breakglass_item
 
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
 
@@ -241,5 +242,4 @@ async def _alert_breakglass(ctx: Context, session: AsyncSession, row: RequestRow
     for admin in ctx.policy.admins:
         if admin != row.email:
             await notify_user(session, now, admin, View.BREAKGLASS, row.id)
-    await record(ctx, session, "pimbot", "breakglass.review_required", row.role,
-                 request=row.id, user=row.email)
+    await open_breakglass_item(ctx, session, row, now)

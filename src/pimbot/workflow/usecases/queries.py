@@ -14,11 +14,13 @@ from pimbot.domain.times import resolve_when
 from pimbot.store.audit_log import query_events
 from pimbot.store.tables import AssignmentRow, RequestRow
 from pimbot.ui.cards import ActionId, Button, ButtonStyle, Card, Reply
+from pimbot.ui.review_views import review_list_card
 from pimbot.ui.views import approval_card, requester_card
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
 from pimbot.workflow.records import eligible_roles, open_requests, snapshot, votes_of
+from pimbot.workflow.review_records import waiting_for as reviews_waiting_for
 
 
 def _left(until: datetime | None, now: datetime) -> str:
@@ -98,6 +100,11 @@ async def waiting_for(ctx: Context, actor: Actor) -> list[Card]:
 
 async def whois(ctx: Context, actor: Actor, role_name: str) -> Reply:
     role = ctx.role(role_name)
+    if not ctx.policy.may_see_holders(actor.email, role):
+        await record_alone(ctx, actor.email, "whois.refused", role.name, reason="not_privileged")
+        raise PimError(ErrorCode.FORBIDDEN,
+                       f"Only admins, auditors and the approvers of {role.name} can see who "
+                       "holds it.", "roles")
     now = ctx.clock.now()
     async with ctx.db.read() as session:
         holders = await open_requests(session, role=role.name,
@@ -150,4 +157,8 @@ async def home(ctx: Context, actor: Actor) -> list[Card]:
                               actions=(Button("Activate", ActionId.ACTIVATE, name,
                                               ButtonStyle.PRIMARY),)))
     cards += await waiting_for(ctx, actor)
+    async with ctx.db.read() as session:
+        items, total = await reviews_waiting_for(session, actor.email)
+    if total:
+        cards.append(review_list_card(items, total))
     return cards

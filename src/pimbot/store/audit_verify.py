@@ -1,0 +1,166 @@
+"""Verifying the audit chain, one event at a time, against its keys and checkpoints.
+
+Rules, checked in ``seq`` order; the first one broken names the first bad event:
+1. seqs run 1, 2, 3… without a gap; each event links to the hash before it (``prev_hash``)
+   and matches its own hash (an edit, a deletion or a move breaks one of these);
+2. an event with a MAC under a configured key must match it (an edit whose hashes were
+   recomputed, with plain SHA-256 or a guessed key under the real key id, fails here);
+3. an event without a MAC is allowed only before the chain was keyed: never after an event
+   with a MAC, never at or after a checkpoint's ``keyed_from`` (stripping MACs fails here);
+4. an event is *vouched for* by its own valid MAC, by any later valid MAC (each hash commits
+   to everything before it), or by a checkpoint naming it; events under a key id that is not
+   configured, or from before the keys, must be vouched for by the end, else they fail
+   (a chain rewritten under another key, or a wrong ``PIMBOT_AUDIT_KEY``, fails here);
+5. every authentic checkpoint must name an event that is still there, unchanged (removal of
+   the newest events, or a chain re-written from some point on, fails here).
+An ``anchor`` (seq, hash) given by an operator must be present and unchanged too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pimbot.store.audit_checkpoint import ChainHead, Checkpoint
+from pimbot.store.audit_crypto import GENESIS_HASH, AuditKeyring, macs_match
+from pimbot.store.tables import AuditEventRow
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The result of ``verify_chain``: ``first_bad_seq`` names the first event that fails."""
+
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str = ""
+    head_seq: int = 0  # the newest event checked, and its hash: keep them outside the
+    head_hash: str = GENESIS_HASH  # database to detect removal of the newest events later
+    checkpoints: int = 0  # authentic checkpoints compared with the chain
+
+
+class ChainVerifier:
+    """Feed every event in seq order (``feed`` says whether to go on), then ``finish``."""
+
+    def __init__(
+        self,
+        keyring: AuditKeyring,
+        checkpoints: tuple[Checkpoint, ...] = (),
+        anchor: tuple[int, str] | None = None,
+    ) -> None:
+        self.keyring = keyring
+        self.anchor = anchor
+        self.checkpoints = checkpoints
+        self._at_seq: dict[int, list[Checkpoint]] = {}
+        for checkpoint in checkpoints:
+            self._at_seq.setdefault(checkpoint.head_seq, []).append(checkpoint)
+        self._keyed_from = min((c.keyed_from for c in checkpoints), default=None)
+        self._checked = 0
+        self._expected_seq, self._prev_hash = 1, GENESIS_HASH
+        self._keyed_seen = False
+        self._anchor_seen = anchor is None
+        self._unvouched: tuple[int, str | None] | None = None  # (first seq, its key id)
+        self._failure: ChainReport | None = None
+
+    def feed(self, row: AuditEventRow, recomputed_hash: str) -> bool:
+        problem = (self._structure(row, recomputed_hash) or self._mac(row)
+                   or self._against_checkpoints(row) or self._against_anchor(row))
+        if problem:
+            first_bad, text = problem
+            self._failure = self._report(False, first_bad, text)
+            return False
+        self._checked += 1
+        self._expected_seq, self._prev_hash = row.seq + 1, row.hash
+        return True
+
+    def finish(self) -> ChainReport:
+        if self._failure is not None:
+            return self._failure
+        head = self._expected_seq - 1
+        if not self._anchor_seen and self.anchor is not None:
+            return self._report(False, self.anchor[0], f"event {self.anchor[0]} of the anchor "
+                                "is missing (newest events removed?)")
+        beyond = [c for c in self.checkpoints if c.head_seq > head]
+        if beyond:
+            last = max(beyond, key=lambda c: c.head_seq)
+            return self._report(False, head + 1, (
+                f"the log ends at event {head}, but the checkpoint of {last.at} names event "
+                f"{last.head_seq}: events {head + 1}..{last.head_seq} were removed (or the "
+                "database was restored from an older backup)"))
+        if self._unvouched is not None:
+            start, key_id = self._unvouched
+            return self._report(False, start, self._unvouched_problem(start, head, key_id))
+        return self._report(True, None, "")
+
+    def _report(self, ok: bool, first_bad: int | None, problem: str) -> ChainReport:
+        return ChainReport(ok, self._checked, first_bad, problem, self._expected_seq - 1,
+                           self._prev_hash, len(self.checkpoints))
+
+    def _structure(self, row: AuditEventRow, recomputed: str) -> tuple[int, str] | None:
+        expected = self._expected_seq
+        if row.seq != expected:
+            missing = f"{expected}" if row.seq == expected + 1 else f"{expected}..{row.seq - 1}"
+            return row.seq, f"event {row.seq} follows a gap: event {missing} is missing (deleted?)"
+        if row.prev_hash != self._prev_hash:
+            return row.seq, (f"event {row.seq} does not link to the event before it "
+                             "(deleted or reordered?)")
+        if recomputed != row.hash:
+            return row.seq, f"event {row.seq} does not match its hash (edited or forged)"
+        return None
+
+    def _mac(self, row: AuditEventRow) -> tuple[int, str] | None:
+        if row.mac is None:
+            if self._keyed_seen:
+                return row.seq, (f"event {row.seq} carries no MAC although the events before "
+                                 "it do (rewritten without the audit key?)")
+            if self._keyed_from is not None and row.seq >= self._keyed_from:
+                return row.seq, (f"event {row.seq} carries no MAC, but the checkpoints say "
+                                 f"every event from {self._keyed_from} on has one (MACs "
+                                 "stripped and the chain recomputed?)")
+            self._unvouched = self._unvouched or (row.seq, None)
+            return None
+        self._keyed_seen = True
+        key = self.keyring.find(row.key_id)
+        if key is None:
+            self._unvouched = self._unvouched or (row.seq, row.key_id)
+            return None
+        if not macs_match(key.event_mac(row.hash), row.mac):
+            text = (f"event {row.seq} does not match its MAC under audit key {row.key_id} "
+                    "(edited or forged, and the hashes recomputed without the key?)")
+            if self._unvouched is None:
+                return row.seq, text
+            start, key_id = self._unvouched
+            return start, f"{self._unvouched_problem(start, row.seq - 1, key_id)}; {text}"
+        self._unvouched = None
+        return None
+
+    def _against_checkpoints(self, row: AuditEventRow) -> tuple[int, str] | None:
+        head = ChainHead(row.seq, row.hash, row.mac)
+        for checkpoint in self._at_seq.get(row.seq, ()):
+            if not checkpoint.matches(head):
+                text = (f"event {row.seq} differs from the checkpoint of {checkpoint.at} "
+                        "(the chain was rewritten up to it)")
+                if self._unvouched is None:
+                    return row.seq, text
+                start, key_id = self._unvouched
+                return start, f"{self._unvouched_problem(start, row.seq, key_id)}; {text}"
+            self._unvouched = None
+        return None
+
+    def _against_anchor(self, row: AuditEventRow) -> tuple[int, str] | None:
+        if self.anchor is None or row.seq != self.anchor[0]:
+            return None
+        self._anchor_seen = True
+        if row.hash != self.anchor[1]:
+            return row.seq, f"event {row.seq} does not match the anchored hash"
+        return None
+
+    def _unvouched_problem(self, start: int, head: int, key_id: str | None) -> str:
+        one = start == head
+        span, them = (f"event {start}", "it") if one else (f"events {start}..{head}", "them")
+        if key_id is None:
+            return (f"{span} {'carries' if one else 'carry'} no MAC (written before the audit "
+                    f"chain was keyed) and no checkpoint vouches for {them}: "
+                    "`pimbot db upgrade` seals the older events with one")
+        return (f"{span} {'is' if one else 'are'} MACed under audit key {key_id}, which is "
+                "neither PIMBOT_AUDIT_KEY nor in PIMBOT_AUDIT_KEY_PREVIOUS (a wrong key, or a "
+                f"chain rewritten under another key?), and nothing later vouches for {them}")

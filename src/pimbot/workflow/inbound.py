@@ -1,0 +1,57 @@
+"""Inbound requests at the edge, before they become turns: each is acted on once, and only
+for people the deployment serves. Adapters ask; the core decides and audits.
+
+- ``first_delivery``: a request whose platform-unique key was seen before (a replayed signed
+  request, or the platform's own retry) is a replay: the adapter acks it and does nothing.
+- ``admit``: a caller who is not a member of the served workspace (another workspace, a
+  person from another organisation, a guest unless the policy allows guests) is refused.
+
+Both refusals are audited (never with the request's content); the answer is one line.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pimbot.domain.admission import Caller, decide_admission
+from pimbot.store.deliveries import DeliveryLedger
+from pimbot.store.tables import PlatformIdentityRow
+from pimbot.ui.cards import Reply
+from pimbot.workflow.audit import record, record_alone
+from pimbot.workflow.context import Context
+
+log = logging.getLogger(__name__)
+
+REPLAYED = "inbound.replayed"
+REFUSED = "inbound.refused"
+
+
+async def first_delivery(
+    ctx: Context, ledger: DeliveryLedger, platform: str, key: str, kind: str,
+    user_id: str = "", **detail: Any,
+) -> bool:
+    """True the first time ``key`` is delivered (on any replica); a replay is audited."""
+    async with ctx.db.transaction() as session:
+        if await ledger.take(session, platform, key, kind, ctx.clock.now()):
+            return True
+        identity = await session.get(PlatformIdentityRow, (platform, user_id))
+        actor = identity.email if identity is not None else f"{platform}:{user_id or 'unknown'}"
+        await record(ctx, session, actor, REPLAYED, kind, outcome="ignored",
+                     platform=platform, user_id=user_id, **detail)
+    log.info("replayed request ignored", extra={"platform": platform, "kind": kind})
+    return False
+
+
+async def admit(ctx: Context, caller: Caller, what: str) -> Reply | None:
+    """None when the caller may go on; else the refusal (audited) to answer with."""
+    decision = decide_admission(caller.standing, ctx.policy.chat_rules(caller.platform))
+    if decision.allowed:
+        return None
+    await record_alone(ctx, caller.label, REFUSED, what, outcome="refused",
+                       reason=str(decision.verdict), standing=str(caller.standing),
+                       platform=caller.platform, user_id=caller.user_id, team=caller.team)
+    log.info("request refused at the edge",
+             extra={"platform": caller.platform, "verdict": str(decision.verdict)})
+    return Reply(text=decision.message, ok=False)
+

@@ -1,0 +1,72 @@
+"""What someone with write access to the database (and nothing else) can do to the audit log.
+
+Each helper rewrites ``audit_events`` directly, the way such an attacker would, and recomputes
+whatever they can recompute: the SHA-256 chain (public), and MACs under a key of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select
+
+from pimbot.store.audit_crypto import AuditKey, event_hash
+from pimbot.store.database import Database
+from pimbot.store.tables import AuditEventRow
+
+
+@dataclass
+class Attacker:
+    db: Database  # a plain handle on the same database (its own key is of no use to anyone)
+    key: AuditKey | None = None  # a key of their own, to MAC a rewritten chain with
+    fake_key_id: str | None = None  # claim the real key id while MACing with ``key``
+    strip_macs: bool = False
+    touched: list[int] = field(default_factory=list)
+
+    async def rewrite(self, change: Callable[[dict[int, AuditEventRow]], None],
+                      rechain_from: int) -> None:
+        """Apply ``change`` to the rows, then recompute every hash from ``rechain_from`` on
+        (and the MACs, as far as this attacker can)."""
+        async with self.db.transaction() as session:
+            rows = {r.seq: r for r in (await session.execute(
+                select(AuditEventRow).order_by(AuditEventRow.seq))).scalars()}
+            change(rows)
+            prev = rows[rechain_from - 1].hash if rechain_from > 1 else "0" * 64
+            for seq in sorted(s for s in rows if s >= rechain_from):
+                row = rows[seq]
+                row.prev_hash = prev
+                row.hash = event_hash(seq=row.seq, at=row.at, actor=row.actor,
+                                      action=row.action, subject=row.subject,
+                                      outcome=row.outcome, detail=dict(row.detail),
+                                      prev_hash=prev)
+                self._mac(row)
+                prev = row.hash
+                self.touched.append(seq)
+
+    def _mac(self, row: AuditEventRow) -> None:
+        if self.strip_macs:
+            row.key_id, row.mac = None, None
+        elif self.key is not None:
+            row.key_id = self.fake_key_id or self.key.key_id
+            forger = AuditKey(self.key.secret, row.key_id)
+            row.mac = forger.event_mac(row.hash)
+
+    async def edit_actor(self, seq: int, actor: str = "mallory@example.com") -> None:
+        def change(rows: dict[int, AuditEventRow]) -> None:
+            rows[seq].actor = actor
+        await self.rewrite(change, rechain_from=seq)
+
+    async def swap(self, first: int, second: int) -> None:
+        """Reorder: the contents of two events trade places, and the chain is recomputed."""
+        def change(rows: dict[int, AuditEventRow]) -> None:
+            a, b = rows[first], rows[second]
+            for name in ("at", "actor", "action", "subject", "outcome", "detail"):
+                value_a, value_b = getattr(a, name), getattr(b, name)
+                setattr(a, name, value_b)
+                setattr(b, name, value_a)
+        await self.rewrite(change, rechain_from=min(first, second))
+
+    async def delete_from(self, seq: int) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(delete(AuditEventRow).where(AuditEventRow.seq >= seq))
