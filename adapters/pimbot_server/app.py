@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pimbot.domain.model import Policy
+from pimbot.oncall import build_oncall_sources
 from pimbot.policy import load_policy, resolve_policy_path
 from pimbot.policy.plan import apply_policy, format_plan
 from pimbot.ports import Clock, Provider, SystemClock
@@ -51,6 +52,9 @@ class Runtime:
         for provider in self.providers.values():
             with contextlib.suppress(Exception):
                 await provider.close()
+        for source in self.core.ctx.oncall.values():
+            with contextlib.suppress(Exception):
+                await source.close()
         await self.db.dispose()
 
 
@@ -73,7 +77,8 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
         raise
     mfa = MfaService(db, box, clock)
     owner = f"{socket.gethostname()}:{os.getpid()}"
-    core = PimCore(db, policy, providers, clock, mfa=mfa, owner=owner)
+    core = PimCore(db, policy, providers, clock, mfa=mfa, owner=owner,
+                   oncall=build_oncall_sources(policy.oncall, settings.env))
     return Runtime(settings, db, policy, providers, core, clock)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -48,11 +47,6 @@ NO_EMAIL = (
 )
 FAILED = "Something went wrong on pimbot's side; nothing was changed (try: again in a minute)"
 FORM_EXPIRED = "Slack's form window closed before pimbot could open it (try: the command again)"
-IMAGE_SENT = "The QR code is in your direct message with pimbot."
-IMAGE_FAILED = (
-    "pimbot could not upload the QR code to your direct message; enter the key by hand in "
-    "your authenticator app instead."
-)
 
 
 class NoEmail(Exception):
@@ -209,8 +203,6 @@ class Answer:
         self.response_url = response_url
 
     async def send(self, reply: Reply, trigger_id: str = "") -> None:
-        if reply.card is not None and reply.card.image_png is not None:
-            reply = await self.image_to_dm(reply)
         if reply.form is not None:
             metadata = form_metadata(reply.form.value, self.response_url)
             view = render_modal(reply.form, metadata)
@@ -229,22 +221,6 @@ class Answer:
         if response.status_code >= 300:
             log.warning("response_url refused the answer", extra={"status": response.status_code})
             await self.gateway.post_reply_dm(self.user_id, reply)
-
-    async def image_to_dm(self, reply: Reply) -> Reply:
-        """A card's image (an MFA enrolment QR code) is uploaded into the person's DM; the
-        card's text follows as the answer, with a note saying where the image went or that
-        it could not be sent. The card's form is not opened over it: the text says how to
-        confirm (``/pim mfa confirm CODE``), and a modal would hide the QR code."""
-        card = reply.card
-        assert card is not None and card.image_png is not None
-        uploaded = await self.gateway.upload_image(
-            self.user_id, card.image_png, title=card.image_alt or card.title, alt=card.image_alt
-        )
-        note = IMAGE_SENT if uploaded else IMAGE_FAILED
-        context = "\n".join(part for part in (note, card.context) if part)
-        text_card = replace(card, image_png=None, image_text="", context=context)
-        return Reply(text=reply.text, card=text_card, field_errors=reply.field_errors,
-                     ok=reply.ok)
 
 
 async def guarded(work: Callable[[], Awaitable[Reply]]) -> Reply:

@@ -22,6 +22,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "auth_test": (),  # which workspace the token serves
     "chat_postMessage": ("chat:write", "chat:write.public"),  # .public: channels not joined
     "chat_update": ("chat:write",),
+    "chat_delete": ("chat:write",),  # the bot's own MFA enrolment message
+    "files_delete": ("files:write",),  # the enrolment QR code it uploaded
     "conversations_open": ("im:write",),
     "files_upload_v2": ("files:write",),  # files.getUploadURLExternal + completeUploadExternal
     "users_info": ("users:read", "users:read.email"),  # .email: profile.email
@@ -33,11 +35,11 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
 BOT_SCOPES: dict[str, str] = {
     "commands": "the /pim slash command",
     "chat:write": "approval cards and notices as DMs and channel posts, redrawn with "
-    "chat.update (and, later, chat.delete of MFA enrolment messages)",
+    "chat.update, and chat.delete of the MFA enrolment message once confirmed",
     "chat:write.public": "notices to the public channels in a role's notify: list without "
     "inviting pimbot first",
-    "files:write": "the MFA enrolment QR code, uploaded into the person's DM (and, later, "
-    "files.delete once enrolment is confirmed)",
+    "files:write": "the MFA enrolment QR code, uploaded into the person's DM, and "
+    "files.delete of it once enrolment is confirmed (or after 15 minutes)",
     "im:write": "conversations.open: the DM channel an MFA QR code is uploaded into",
     "users:read": "users.info: who sent a request, their workspace and whether they are "
     "a guest or from another organisation",

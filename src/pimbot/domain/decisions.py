@@ -30,14 +30,16 @@ class ApprovalDecision:
 
 
 def decide_approver(
-    policy: Policy, role: Role, requester: str, actor: str, voted: frozenset[str]
+    policy: Policy, role: Role, requester: str, actor: str, voted: frozenset[str],
+    escalation: int = 0,
 ) -> ApprovalDecision:
-    """May ``actor`` approve or deny ``requester``'s request for ``role``?"""
+    """May ``actor`` approve or deny ``requester``'s request for ``role`` (escalated
+    ``escalation`` steps, whose approvers may answer too)?"""
     if actor == requester:
         return ApprovalDecision(
             ApprovalVerdict.SELF_APPROVAL, "You cannot approve or deny your own request."
         )
-    if actor not in policy.approvers_of(role):
+    if actor not in policy.approvers_of(role, escalation):
         return ApprovalDecision(
             ApprovalVerdict.NOT_APPROVER, f"You are not an approver for {role.name}."
         )

@@ -30,6 +30,36 @@ class ApprovalRule:
 
 
 @dataclass(frozen=True)
+class AutoApproveRule:
+    """Approve at once, MFA still required: someone on call, or inside / outside windows."""
+
+    on_call: str | None = None  # "pagerduty:SCHEDULE_ID" | "opsgenie:SCHEDULE_ID"
+    windows: tuple[str, ...] = ()  # approve inside these ("Mon-Fri 09:00-18:00 Europe/Berlin")
+    outside: tuple[str, ...] = ()  # approve outside these (a freeze: a human inside them)
+    max_duration: timedelta | None = None  # longer requests go to a human
+    end_with_shift: bool = False  # access ends when the on-call shift does
+
+
+@dataclass(frozen=True)
+class UsageCap:
+    count: int
+    per: timedelta
+
+
+@dataclass(frozen=True)
+class Escalation:
+    after: timedelta  # from the request
+    to: tuple[str, ...]  # emails and "group:NAME"
+
+
+@dataclass(frozen=True)
+class OnCallSourceConfig:
+    kind: str  # pagerduty | opsgenie
+    token_env: str
+    api_url: str
+
+
+@dataclass(frozen=True)
 class BreakglassRule:
     allowed: bool = False
     max_duration: timedelta = timedelta(hours=1)
@@ -50,6 +80,9 @@ class Role:
     breakglass: BreakglassRule = BreakglassRule()
     notify: tuple[str, ...] = ()
     expiry_reminder: timedelta | None = None
+    auto_approve: AutoApproveRule | None = None
+    max_activations: UsageCap | None = None
+    escalate: tuple[Escalation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,10 +129,11 @@ class Policy:
     assignments: tuple[Assignment, ...] = ()
     reviews: tuple[ReviewSchedule, ...] = ()
     chat: dict[str, ChatRules] = field(default_factory=dict)  # platform → its rules
+    whois: WhoisVisibility = WhoisVisibility.PRIVILEGED
+    oncall: dict[str, OnCallSourceConfig] = field(default_factory=dict)  # pagerduty, opsgenie
 
     def chat_rules(self, platform: str) -> ChatRules:
         return self.chat.get(platform, ChatRules())
-    whois: WhoisVisibility = WhoisVisibility.PRIVILEGED
 
     def is_admin(self, email: str) -> bool:
         return email.lower() in self.admins
@@ -118,8 +152,12 @@ class Policy:
                 seen[principal] = None
         return tuple(seen)
 
-    def approvers_of(self, role: Role) -> tuple[str, ...]:
-        return self.expand(role.approval.approvers)
+    def approvers_of(self, role: Role, escalation: int = 0) -> tuple[str, ...]:
+        """The role's approvers, and those of its first ``escalation`` escalation steps."""
+        named = role.approval.approvers
+        for step in role.escalate[:escalation]:
+            named += step.to
+        return self.expand(named)
 
     def may_see_holders(self, email: str, role: Role) -> bool:
         """``whois ROLE``: everyone, or (the default) admins, auditors and its approvers."""

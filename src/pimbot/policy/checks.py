@@ -63,6 +63,30 @@ def _check_role(draft: Draft, name: str, role: RoleSpec) -> list[PolicyIssue]:
             )
         )
     issues.extend(_check_approvers(draft, f"{at}.approval", role))
+    issues.extend(_check_rules(draft, at, role))
+    return issues
+
+
+def _check_rules(draft: Draft, at: str, role: RoleSpec) -> list[PolicyIssue]:
+    """Approval rules that name things elsewhere in the policy."""
+    issues: list[PolicyIssue] = []
+    auto = role.auto_approve
+    if auto is not None:
+        if not role.approval.required:
+            issues.append(PolicyIssue(f"{at}.auto_approve", "auto_approve needs approval."
+                                      "required: true (there is nothing to approve)"))
+        kind = (auto.on_call or "").partition(":")[0]
+        if kind and kind not in draft.oncall and "oncall" not in draft.broken:
+            issues.append(PolicyIssue(f"{at}.auto_approve.on_call",
+                                      f"{kind} is not configured: add oncall: {{{kind}: "
+                                      "{token_env: …}}"))
+    if role.max_activations is not None and not role.approval.approvers:
+        issues.append(PolicyIssue(f"{at}.max_activations", "after the cap approval is needed: "
+                                  "name approval.approvers"))
+    for index, step in enumerate(role.escalate):
+        issues.extend(_check_groups(draft, f"{at}.escalate[{index}].to", step.to))
+    if role.escalate and not role.approval.required:
+        issues.append(PolicyIssue(f"{at}.escalate", "escalate needs approval.required: true"))
     return issues
 
 

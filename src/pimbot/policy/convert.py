@@ -6,16 +6,26 @@ from pimbot.domain.model import (
     ApprovalRule,
     Assignment,
     AssignmentType,
+    AutoApproveRule,
     BreakglassRule,
     ChatRules,
+    Escalation,
+    OnCallSourceConfig,
     Policy,
     ProviderConfig,
     ReviewSchedule,
     Role,
+    UsageCap,
     WhoisVisibility,
 )
 from pimbot.policy.checks import default_duration_of, parse_reviewers
-from pimbot.policy.schema import AssignmentSpec, ProviderSpec, ReviewSpec, RoleSpec
+from pimbot.policy.schema import (
+    ONCALL_KINDS,
+    AssignmentSpec,
+    ProviderSpec,
+    ReviewSpec,
+    RoleSpec,
+)
 from pimbot.policy.sections import Draft
 
 
@@ -30,6 +40,9 @@ def to_policy(draft: Draft) -> Policy:
         reviews=tuple(to_review(spec) for _, spec in draft.reviews),
         chat={name: ChatRules(allow_guests=spec.allow_guests) for name, spec in draft.chat.items()},
         whois=WhoisVisibility(draft.whois),
+        oncall={name: OnCallSourceConfig(kind=name, token_env=spec.token_env,
+                                         api_url=spec.api_url or ONCALL_KINDS[name])
+                for name, spec in draft.oncall.items()},
     )
 
 
@@ -64,6 +77,15 @@ def to_role(name: str, spec: RoleSpec) -> Role:
         ),
         notify=tuple(dict.fromkeys(spec.notify)),
         expiry_reminder=spec.expiry_reminder,
+        auto_approve=None if spec.auto_approve is None else AutoApproveRule(
+            on_call=spec.auto_approve.on_call, windows=tuple(spec.auto_approve.windows),
+            outside=tuple(spec.auto_approve.outside),
+            max_duration=spec.auto_approve.max_duration,
+            end_with_shift=spec.auto_approve.end_with_shift),
+        max_activations=None if spec.max_activations is None else UsageCap(
+            spec.max_activations.count, spec.max_activations.per),
+        escalate=tuple(Escalation(step.after, tuple(dict.fromkeys(step.to)))
+                       for step in spec.escalate),
     )
 
 

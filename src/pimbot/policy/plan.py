@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pimbot.domain.approval_rules import describe_rules
 from pimbot.domain.durations import format_duration
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Assignment, Policy, Role
@@ -175,6 +176,7 @@ def _role_summary(role: Role) -> str:
         parts.append("approval by " + ", ".join(role.approval.approvers))
     if role.breakglass.allowed:
         parts.append("break-glass")
+    parts.extend(describe_rules(role))
     return ", ".join(parts)
 
 

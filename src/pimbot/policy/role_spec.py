@@ -35,7 +35,26 @@ def role_spec(role: Role) -> dict[str, Any]:
         },
         "notify": list(role.notify),
         "expiry_reminder": _optional(role.expiry_reminder),
+        **_rules(role),
     }
+
+
+def _rules(role: Role) -> dict[str, Any]:
+    """Approval rules, only when set (so roles without them keep their stored spec)."""
+    rules: dict[str, Any] = {}
+    auto = role.auto_approve
+    if auto is not None:
+        rules["auto_approve"] = {
+            "on_call": auto.on_call, "windows": list(auto.windows),
+            "outside": list(auto.outside), "max_duration": _optional(auto.max_duration),
+            "end_with_shift": auto.end_with_shift}
+    if role.max_activations is not None:
+        rules["max_activations"] = {"count": role.max_activations.count,
+                                    "per": format_duration(role.max_activations.per)}
+    if role.escalate:
+        rules["escalate"] = [{"after": format_duration(step.after), "to": list(step.to)}
+                             for step in role.escalate]
+    return rules
 
 
 def canonical(spec: Any) -> str:

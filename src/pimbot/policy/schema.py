@@ -8,10 +8,12 @@ over max) live in ``checks.py``.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
+from pimbot.domain.windows import WindowError, parse_window
 from pimbot.policy.fields import (
     AssignmentKind,
     CommandLine,
@@ -40,8 +42,9 @@ from pimbot.policy.fields import (
 CHAT_SECTIONS = ("slack", "teams")  # one section per chat platform: who its adapter may let in
 SECTIONS = (
     "admins", "auditors", "whois", "groups", "providers", "roles", "assignments", "reviews",
-    *CHAT_SECTIONS,
+    "oncall", *CHAT_SECTIONS,
 )
+ONCALL_KINDS = {"pagerduty": "https://api.pagerduty.com", "opsgenie": "https://api.opsgenie.com"}
 WHOIS_CHOICES = ("privileged", "everyone")
 PROVIDER_TYPES = ("postgres", "webhook", "command", "noop", "entra", "azure")
 
@@ -63,6 +66,57 @@ class BreakglassSpec(Spec):
     max_duration: DayDuration = timedelta(hours=1)
 
 
+def _on_call_source(value: Any) -> str:
+    if not isinstance(value, str) or ":" not in value:
+        raise PydanticCustomError("on_call", "{value} is not pagerduty:SCHEDULE_ID or "
+                                  "opsgenie:SCHEDULE_ID", {"value": repr(value)})
+    kind, _, schedule = value.partition(":")
+    if kind not in ONCALL_KINDS or not schedule.strip():
+        raise PydanticCustomError("on_call", "{value} is not pagerduty:SCHEDULE_ID or "
+                                  "opsgenie:SCHEDULE_ID", {"value": repr(value)})
+    return f"{kind}:{schedule.strip()}"
+
+
+def _window(value: Any) -> str:
+    try:
+        return parse_window(str(value)).text
+    except WindowError as exc:
+        raise PydanticCustomError("window", str(exc)) from None
+
+
+class AutoApproveSpec(Spec):
+    on_call: Annotated[str, BeforeValidator(_on_call_source)] | None = None
+    windows: list[Annotated[str, BeforeValidator(_window)]] = []
+    outside: list[Annotated[str, BeforeValidator(_window)]] = []
+    max_duration: OptDayDuration = None
+    end_with_shift: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> AutoApproveSpec:
+        kinds = [k for k in ("on_call", "windows", "outside") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise PydanticCustomError("auto_approve", "give exactly one of on_call, windows "
+                                      "or outside")
+        if self.end_with_shift and not self.on_call:
+            raise PydanticCustomError("auto_approve", "end_with_shift needs on_call")
+        return self
+
+
+class UsageCapSpec(Spec):
+    count: PositiveInt
+    per: WeekDuration
+
+
+class EscalationSpec(Spec):
+    after: WeekDuration
+    to: list[Principal]
+
+
+class OnCallSourceSpec(Spec):
+    token_env: Text
+    api_url: str | None = None
+
+
 class RoleSpec(Spec):
     description: str = ""
     provider: Text
@@ -76,6 +130,9 @@ class RoleSpec(Spec):
     breakglass: BreakglassSpec = BreakglassSpec()
     notify: list[NotifyTarget] = []
     expiry_reminder: OptDuration = None
+    auto_approve: AutoApproveSpec | None = None
+    max_activations: UsageCapSpec | None = None
+    escalate: list[EscalationSpec] = []
 
 
 class AssignmentSpec(Spec):

@@ -17,12 +17,14 @@ from pimbot.policy.fields import Email, check_name, show
 from pimbot.policy.issues import Loc, PolicyIssue, issues_from, join_path, unknown_key
 from pimbot.policy.schema import (
     CHAT_SECTIONS,
+    ONCALL_KINDS,
     PROVIDER_SPECS,
     PROVIDER_TYPES,
     SECTIONS,
     WHOIS_CHOICES,
     AssignmentSpec,
     ChatSpec,
+    OnCallSourceSpec,
     ProviderSpec,
     ReviewSpec,
     RoleSpec,
@@ -44,6 +46,7 @@ class Draft:
     assignments: list[tuple[int, AssignmentSpec]] = field(default_factory=list)
     reviews: list[tuple[int, ReviewSpec]] = field(default_factory=list)
     chat: dict[str, ChatSpec] = field(default_factory=dict)  # platform section → its rules
+    oncall: dict[str, OnCallSourceSpec] = field(default_factory=dict)
     whois: str = "privileged"
     declared: dict[str, list[str]] = field(default_factory=dict)  # section -> names, in order
     broken: set[str] = field(default_factory=set)  # sections with at least one issue
@@ -165,6 +168,24 @@ def _read_roles(draft: Draft, value: Any) -> list[PolicyIssue]:
     return issues
 
 
+def _read_oncall(draft: Draft, value: Any) -> list[PolicyIssue]:
+    issues: list[PolicyIssue] = []
+    if value is None:
+        return issues
+    if not isinstance(value, dict):
+        return [PolicyIssue("oncall", f"must be a mapping of pagerduty / opsgenie, not "
+                                      f"{show(value)}")]
+    for name, body in value.items():
+        if name not in ONCALL_KINDS:
+            issues.append(PolicyIssue(f"oncall.{name}", f"{show(name)} is not an on-call "
+                                      f"source (one of: {', '.join(ONCALL_KINDS)})"))
+            continue
+        spec = _validate(OnCallSourceSpec, body, ("oncall", name), issues)
+        if spec is not None:
+            draft.oncall[name] = spec
+    return issues
+
+
 def _read_chat(section: str) -> Callable[[Draft, Any], list[PolicyIssue]]:
     def read(draft: Draft, value: Any) -> list[PolicyIssue]:
         issues: list[PolicyIssue] = []
@@ -202,5 +223,6 @@ _READERS: dict[str, Callable[[Draft, Any], list[PolicyIssue]]] = {
     "roles": _read_roles,
     "assignments": _read_list("assignments", AssignmentSpec),
     "reviews": _read_list("reviews", ReviewSpec),
+    "oncall": _read_oncall,
     **{section: _read_chat(section) for section in CHAT_SECTIONS},
 }

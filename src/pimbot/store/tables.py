@@ -147,6 +147,8 @@ class RequestRow(Base):
     ended_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]  # the provider confirmed the revoke
     grant_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    rule_note: Mapped[str] = mapped_column(Text, default="", server_default="")  # approval rule
+    escalation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failure: Mapped[str] = mapped_column(Text, default="")
     votes_count: Mapped[int] = mapped_column(Integer, default=0)
 

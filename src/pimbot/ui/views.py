@@ -75,6 +75,9 @@ class RequestSnapshot:
     approvers: tuple[str, ...]
     votes: tuple[Vote, ...]
     kept_by: str = ""  # ended, but another of the person's requests still holds the grant
+    rule_note: str = ""  # what an approval rule decided or why it could not (on-call down)
+    rules: tuple[str, ...] = ()  # the role's approval rules in words
+    escalated_to: tuple[str, ...] = ()  # approvers added by escalation so far
 
     @property
     def approvals(self) -> int:
@@ -173,9 +176,22 @@ def approval_card(snapshot: RequestSnapshot) -> Card:
         context = f"Request {snapshot.id} · decided"
     if snapshot.decided_at is not None and snapshot.state is not RequestState.PENDING_APPROVAL:
         fields.append(Field("Decided", Time(snapshot.decided_at)))
+    fields.extend(_rule_fields(snapshot))
     fields.extend(_note_field(snapshot))
     return Card(title=title, text=decision, fields=tuple(fields), actions=actions,
                 context=context, tone=tone)
+
+
+def _rule_fields(snapshot: RequestSnapshot) -> list[Field]:
+    """The role's approval rules, what they decided here, and any escalation so far."""
+    fields = []
+    if snapshot.rules:
+        fields.append(Field("Approval rules", "; ".join(snapshot.rules)))
+    if snapshot.rule_note:
+        fields.append(Field("Rule", snapshot.rule_note))
+    if snapshot.escalated_to:
+        fields.append(Field("Escalated", "also asked: " + ", ".join(snapshot.escalated_to)))
+    return fields
 
 
 def requester_card(snapshot: RequestSnapshot) -> Card:
@@ -236,12 +252,17 @@ def notice_card(snapshot: RequestSnapshot, event: str) -> Card:
         "failed": (f"Grant of {snapshot.role} to {snapshot.email} failed", Tone.DANGER),
         "revoke_failing": (
             f"Revoking {snapshot.role} from {snapshot.email} is failing; retrying", Tone.DANGER),
+        "auto_approved": (
+            f"{snapshot.email}'s {snapshot.role} request was approved by a rule", Tone.WARNING),
     }
     title, tone = words.get(event, (f"{snapshot.role}: {event}", Tone.INFO))
     fields = _request_fields(snapshot)
     if snapshot.expires_at is not None and event == "activated":
         fields.append(Field("Expires", Time(snapshot.expires_at)))
     text = snapshot.failure if event in {"failed", "revoke_failing"} else ""
+    if event == "auto_approved":
+        text = snapshot.rule_note
+        fields.extend(_rule_fields(snapshot))
     return Card(title=title, text=text, fields=tuple(fields), context=f"Request {snapshot.id}",
                 tone=tone)
 

@@ -12,6 +12,7 @@ from pimbot.ports import ChatGateway, Clock, Provider
 from pimbot.store.database import Database
 
 if TYPE_CHECKING:
+    from pimbot.oncall import OnCallSource
     from pimbot.workflow.mfa.service import MfaService
 
 
@@ -23,6 +24,7 @@ class Context:
     providers: Mapping[str, Provider]
     mfa: MfaService | None = None
     gateways: list[ChatGateway] = field(default_factory=list)
+    oncall: Mapping[str, OnCallSource] = field(default_factory=dict)  # pagerduty, opsgenie
 
     def role(self, name: str | None) -> Role:
         """The role called ``name``, or a one-line error with a did-you-mean."""

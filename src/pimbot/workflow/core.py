@@ -20,6 +20,7 @@ from pimbot.domain.admission import Caller
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Policy
+from pimbot.oncall import OnCallSource
 from pimbot.ports import ChatGateway, Clock, PlatformIdentity, Provider
 from pimbot.scheduling.queue import ClaimedJob, JobQueue
 from pimbot.scheduling.worker import Worker
@@ -49,10 +50,12 @@ RETRIES = 4  # compare-and-set conflicts (two clicks at once) are retried agains
 class PimCore:
     def __init__(self, db: Database, policy: Policy, providers: Mapping[str, Provider],
                  clock: Clock, *, mfa: MfaService | None = None, owner: str | None = None,
-                 max_sleep: float = 1.0) -> None:
+                 max_sleep: float = 1.0,
+                 oncall: Mapping[str, OnCallSource] | None = None) -> None:
         self.db = db
         self.clock = clock
-        self.ctx = Context(db=db, clock=clock, policy=policy, providers=providers, mfa=mfa)
+        self.ctx = Context(db=db, clock=clock, policy=policy, providers=providers, mfa=mfa,
+                           oncall=dict(oncall or {}))
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
         self.queue = JobQueue(db, clock, self.owner)
         self.worker = Worker(self.queue, self._run_job, max_sleep=max_sleep)

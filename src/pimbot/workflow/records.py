@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pimbot.domain.approval_rules import describe_rules
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.model import AssignmentType, Policy
 from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState, is_terminal
@@ -32,7 +33,7 @@ async def votes_of(session: AsyncSession, request_id: str) -> list[VoteRow]:
 async def snapshot(session: AsyncSession, policy: Policy, row: RequestRow) -> RequestSnapshot:
     votes = await votes_of(session, row.id)
     role = policy.roles.get(row.role)
-    approvers = policy.approvers_of(role) if role else ()
+    approvers = policy.approvers_of(role, row.escalation) if role else ()
     return RequestSnapshot(
         id=row.id, kind=RequestKind(row.kind), email=row.email, role=row.role,
         state=RequestState(row.state),
@@ -44,6 +45,10 @@ async def snapshot(session: AsyncSession, policy: Policy, row: RequestRow) -> Re
         min_approvals=row.min_approvals, approvers=approvers,
         votes=tuple(Vote(v.approver, v.decision, v.comment, v.at) for v in votes),
         kept_by=await _kept_by(session, row),
+        rule_note=row.rule_note,
+        rules=tuple(describe_rules(role)) if role else (),
+        escalated_to=tuple(t for step in (role.escalate[:row.escalation] if role else ())
+                           for t in step.to),
     )
 
 

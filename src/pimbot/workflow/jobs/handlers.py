@@ -59,7 +59,7 @@ async def dispatch(ctx: Context, job: ClaimedJob) -> None:
     from pimbot.workflow.jobs.drift import check_drift
     from pimbot.workflow.mfa.enrolment_message import delete_message
     from pimbot.workflow.notices import handlers as notify
-    from pimbot.workflow.usecases import review_campaigns
+    from pimbot.workflow.usecases import approval_rules, review_campaigns
     from pimbot.workflow.usecases.assignment import reconcile
 
     try:
@@ -93,6 +93,9 @@ async def dispatch(ctx: Context, job: ClaimedJob) -> None:
             await review_campaigns.remind(ctx, job.payload["campaign_id"])
         case JobKind.REVIEW_CLOSE:
             await review_campaigns.close(ctx, job.payload["campaign_id"])
+        case JobKind.ESCALATE:
+            await approval_rules.escalate(ctx, job.payload["request_id"],
+                                          int(job.payload["level"]))
         case JobKind.DELETE_MESSAGE:
             await delete_message(ctx, job)
         case _:  # pragma: no cover - JobKind() already refused unknown kinds

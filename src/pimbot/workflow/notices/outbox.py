@@ -30,6 +30,7 @@ class JobKind(StrEnum):
     REVIEW_START = "review_start"  # a scheduled campaign of the policy's reviews
     REVIEW_REMIND = "review_remind"
     REVIEW_CLOSE = "review_close"
+    ESCALATE = "escalate"  # an unanswered request goes to the next approvers
     DELETE_MESSAGE = "delete_message"  # a sent message that must not stay (an MFA key)
 
 

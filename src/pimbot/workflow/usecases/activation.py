@@ -9,6 +9,7 @@ from typing import NoReturn
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pimbot.domain.approval_rules import ApprovalPlan
 from pimbot.domain.decisions import (
     approvals_needed,
     bound_duration,
@@ -37,6 +38,11 @@ from pimbot.workflow.notices.outbox import (
     schedule,
 )
 from pimbot.workflow.records import eligibility, eligible_roles, open_requests, snapshot
+from pimbot.workflow.usecases.approval_rules import (
+    approval_plan,
+    record_automatic,
+    schedule_escalations,
+)
 from pimbot.workflow.usecases.review_answers import open_breakglass_item
 
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
@@ -88,7 +94,9 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
         await _refuse_duplicate(session, actor.email, role.name)
     if role.require_mfa:
         await _verify_mfa(ctx, actor.email, given.code, f"activate {role.name}")
-    return await _create(ctx, actor, role, RequestKind.ACTIVATION, duration, given, start_at)
+    plan = await approval_plan(ctx, actor.email, role, duration, now)
+    return await _create(ctx, actor, role, RequestKind.ACTIVATION, duration, given, start_at,
+                         plan)
 
 
 async def breakglass(ctx: Context, actor: Actor, role_name: str, reason: str,
@@ -187,9 +195,14 @@ async def _verify_mfa(ctx: Context, email: str, code: str | None, purpose: str) 
 
 
 async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
-                  duration: timedelta, given: ActivationInput, start_at: datetime) -> Reply:
+                  duration: timedelta, given: ActivationInput, start_at: datetime,
+                  plan: ApprovalPlan | None = None) -> Reply:
     now = ctx.clock.now()
-    needs_approval = role.approval.required and kind is RequestKind.ACTIVATION
+    needs_approval = plan is not None and plan.needs_approval and \
+        kind is RequestKind.ACTIVATION
+    automatic = plan is not None and plan.automatic
+    if plan is not None and plan.ends_by is not None:
+        duration = max(min(duration, plan.ends_by - start_at), timedelta(seconds=1))
     row = RequestRow(
         id=new_id(), kind=kind.value, email=actor.email, role=role.name,
         state=(RequestState.PENDING_APPROVAL if needs_approval else RequestState.APPROVED).value,
@@ -199,7 +212,9 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
         approval_due_at=now + role.approval.timeout if needs_approval else None,
         decided_at=None if needs_approval else now,
         decided_by="" if needs_approval else ("break-glass" if kind is RequestKind.BREAKGLASS
+                                              else f"rule:{plan.rule}" if plan and automatic
                                               else "policy"),
+        rule_note=plan.reason if plan is not None else "",
         votes_count=0,
     )
     async with ctx.db.transaction() as session:
@@ -215,7 +230,10 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
                      start_at=start_at.isoformat(), approval_required=needs_approval)
         if needs_approval:
             await _follow_up_pending(ctx, session, row, now)
+            await schedule_escalations(ctx, session, row)
         else:
+            if plan is not None and automatic:
+                await record_automatic(ctx, session, row, plan, now)
             await schedule(session, JobKind.GRANT, start_at, dedupe_key=f"grant:{row.id}",
                            request_id=row.id)
         if kind is RequestKind.BREAKGLASS:

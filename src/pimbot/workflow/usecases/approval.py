@@ -55,7 +55,7 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
         return Reply(ok=False, text=f"{row.email} is no longer eligible for {row.role}, so "
                                     f"request {row.id} was cancelled; nothing was approved.")
     voted = frozenset(v.approver for v in await votes_of(session, row.id))
-    decision = decide_approver(ctx.policy, role, row.email, actor.email, voted)
+    decision = decide_approver(ctx.policy, role, row.email, actor.email, voted, row.escalation)
     if decision.allowed:
         return None
     await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",

@@ -1,7 +1,7 @@
 """the Teams adapter's tables: teams and channels it can post to, the cards its messages show
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-01 12:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import pimbot.store.tables
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
