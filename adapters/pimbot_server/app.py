@@ -30,7 +30,7 @@ from pimbot_console.app import ConsoleAdapter
 from pimbot_server.checkpoints import SERVER_DEFAULT, CheckpointWriter, checkpoint_store
 from pimbot_server.http import HttpServer
 from pimbot_server.mounting import MountedAdapter, load_adapter
-from pimbot_server.settings import AdapterName, Settings
+from pimbot_server.settings import AdapterName, Settings, teams_left_off
 from pimbot_server.storage import audit_keyring, secret_box, secret_key
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,9 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    reason = teams_left_off(settings.env, settings.adapters)
+    if reason:
+        log.warning(reason)
     try:
         for name in settings.adapters:
             if name in (AdapterName.SLACK, AdapterName.TEAMS):

@@ -114,6 +114,8 @@ def _manifest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     teams = platforms.add_parser("teams", help="the Teams app manifest (JSON)")
     teams.add_argument("--app-id", help="default: MICROSOFT_APP_ID")
+    teams.add_argument("--out", metavar="FILE.zip",
+                       help="write the app package (manifest and icons) to upload to Teams")
 
 
 def configure_logging(args: argparse.Namespace, settings: Settings | None) -> None:

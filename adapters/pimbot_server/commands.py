@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -195,15 +196,19 @@ async def manifest(args: argparse.Namespace, settings: Settings) -> int:
             )
         print(render(args.url, socket_mode=socket_mode))
         return 0
-    render = _adapter_function("pimbot_teams.manifest", "render_manifest", "teams")
     app_id = args.app_id or settings.env.get("MICROSOFT_APP_ID", "")
     if not app_id:
         raise CommandFailed("the Teams manifest needs an app id: --app-id or MICROSOFT_APP_ID")
-    print(render(app_id))
+    if getattr(args, "out", None):
+        build = _adapter_function("pimbot_teams.manifest", "build_package", "teams")
+        print(f"Teams app package written to {build(app_id, Path(args.out))}")
+        return 0
+    render = _adapter_function("pimbot_teams.manifest", "render_manifest", "teams")
+    print(render(app_id), end="")
     return 0
 
 
-def _adapter_function(module_name: str, name: str, platform: str) -> Callable[..., str]:
+def _adapter_function(module_name: str, name: str, platform: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError:
@@ -211,7 +216,7 @@ def _adapter_function(module_name: str, name: str, platform: str) -> Callable[..
     function = getattr(module, name, None)
     if function is None:
         raise CommandFailed(f"the {platform} adapter in this build has no manifest ({module_name})")
-    render: Callable[..., str] = function
+    render: Callable[..., Any] = function
     return render
 
 

@@ -141,6 +141,23 @@ def choose_adapters(env: Mapping[str, str]) -> tuple[AdapterName, ...]:
     return tuple(chosen) or (AdapterName.CONSOLE,)
 
 
+def teams_left_off(env: Mapping[str, str], adapters: tuple[AdapterName, ...]) -> str | None:
+    """Why Teams does not run although some of its settings are present (None otherwise)."""
+    if AdapterName.TEAMS in adapters:
+        return None
+    app_id, password = env.get("MICROSOFT_APP_ID", ""), env.get("MICROSOFT_APP_PASSWORD", "")
+    dev_mode = env.get("PIMBOT_TEAMS_DEV_MODE", "").strip()
+    if not (app_id or password or dev_mode):
+        return None
+    if env.get("PIMBOT_ADAPTERS", "").strip():
+        return "Teams stays off: PIMBOT_ADAPTERS does not name it"
+    if dev_mode and dev_mode != "1":
+        return f"Teams stays off: PIMBOT_TEAMS_DEV_MODE={dev_mode!r} (only 1 turns dev mode on)"
+    missing = "MICROSOFT_APP_PASSWORD" if app_id else "MICROSOFT_APP_ID"
+    return (f"Teams stays off: {missing} is empty, and requests to /api/messages could not be "
+            "authenticated without both (PIMBOT_TEAMS_DEV_MODE=1 is for local tests only)")
+
+
 def _parse_adapters(text: str) -> tuple[AdapterName, ...]:
     names: list[AdapterName] = []
     for part in text.replace(" ", ",").split(","):

@@ -28,6 +28,18 @@ class SentMessage:
     ref: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PlatformIdentity:
+    """A person's account on a chat platform as the core stored it (``remember_identity``)."""
+
+    platform: str
+    user_id: str
+    email: str
+    display_name: str
+    conversation_ref: dict[str, Any] | None
+    updated_at: datetime
+
+
 class Unreachable(Exception):
     """The gateway cannot reach this person or channel (reported, never skipped silently)."""
 

@@ -17,13 +17,16 @@ if SLACK_TESTS not in sys.path:
 from console_scenario import console_driver  # noqa: E402
 from scenario_driver import POLICY, Driver  # noqa: E402
 from slack_scenario import slack_driver  # noqa: E402
+from teams_scenario import teams_driver  # noqa: E402
 
 from pimbot.store.database import Database  # noqa: E402
 
+DRIVERS = {"console": console_driver, "slack": slack_driver, "teams": teams_driver}
 
-@pytest.fixture(params=["console", "slack"])
+
+@pytest.fixture(params=sorted(DRIVERS))
 async def driver(request: pytest.FixtureRequest, sqlite_db: Database) -> AsyncIterator[Driver]:
-    start = console_driver if request.param == "console" else slack_driver
+    start = DRIVERS[request.param]
     running: AbstractAsyncContextManager[Driver] = start(sqlite_db, POLICY)
     async with running as value:
         yield value

@@ -39,7 +39,7 @@ from pimbot.policy.fields import (
     WeekDuration,
 )
 
-CHAT_SECTIONS = ("slack",)  # one section per chat platform: who its adapter may let in
+CHAT_SECTIONS = ("slack", "teams")  # one section per chat platform: who its adapter may let in
 SECTIONS = (
     "admins", "auditors", "whois", "groups", "providers", "roles", "assignments", "reviews",
     "oncall", *CHAT_SECTIONS,
@@ -154,7 +154,7 @@ class ReviewSpec(Spec):
 
 
 class ChatSpec(Spec):
-    """``slack: {allow_guests: true}``: guest accounts of the workspace may use pimbot
+    """``slack: {allow_guests: true}`` (or ``teams:``): guest accounts may use pimbot
     (people of other workspaces and organisations never can)."""
 
     allow_guests: bool = False

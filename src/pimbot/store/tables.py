@@ -384,6 +384,34 @@ class SettingRow(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+# -- the Teams adapter's own tables (revision 0007) -------------------------------------------
+
+
+class TeamsConversationRow(Base):
+    """A Teams team or channel pimbot was added to or heard from: where to post to it."""
+
+    __tablename__ = "teams_conversations"
+    conversation_id: Mapped[str] = mapped_column(String(400), primary_key=True)  # 19:…@thread…
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
+    service_url: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(32), default="channel")  # channel | team
+    name: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime]
+
+
+class TeamsCardRow(Base):
+    """The Adaptive Card a Teams message shows now (as last drawn by the core), so that an
+    ``adaptiveCard/action`` refresh or an invoke answer can return it without reading it back
+    from the chat. Cards holding a secret (MFA enrolment) are never stored."""
+
+    __tablename__ = "teams_cards"
+    conversation_id: Mapped[str] = mapped_column(String(400), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    service_url: Mapped[str] = mapped_column(String(500))
+    card: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
 __all__ = [
     "AssignmentRow",
     "AuditEventRow",
@@ -404,6 +432,8 @@ __all__ = [
     "ReviewerRow",
     "RoleRow",
     "SettingRow",
+    "TeamsCardRow",
+    "TeamsConversationRow",
     "UniqueConstraint",
     "VoteRow",
 ]

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -20,7 +21,7 @@ from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Policy
 from pimbot.oncall import OnCallSource
-from pimbot.ports import ChatGateway, Clock, Provider
+from pimbot.ports import ChatGateway, Clock, PlatformIdentity, Provider
 from pimbot.scheduling.queue import ClaimedJob, JobQueue
 from pimbot.scheduling.worker import Worker
 from pimbot.store.database import Database
@@ -104,7 +105,10 @@ class PimCore:
 
     async def remember_identity(self, platform: str, user_id: str, email: str,
                                 display_name: str = "",
-                                conversation_ref: dict[str, Any] | None = None) -> None:
+                                conversation_ref: dict[str, Any] | None = None, *,
+                                ref_if_unset: dict[str, Any] | None = None) -> None:
+        """Store a platform account; ``conversation_ref`` replaces the stored reference,
+        ``ref_if_unset`` is stored only while there is none (decided in the transaction)."""
         email = email.strip().lower()
         now = self.clock.now()
         async with self.db.transaction() as session:
@@ -112,13 +116,29 @@ class PimCore:
             if row is None:
                 session.add(PlatformIdentityRow(
                     platform=platform, user_id=user_id, email=email, display_name=display_name,
-                    conversation_ref=conversation_ref, updated_at=now))
+                    conversation_ref=conversation_ref or ref_if_unset, updated_at=now))
             else:
                 row.email, row.updated_at = email, now
                 row.display_name = display_name or row.display_name
-                row.conversation_ref = conversation_ref or row.conversation_ref
+                row.conversation_ref = conversation_ref or row.conversation_ref or ref_if_unset
             if await session.get(PersonRow, email) is None:
                 session.add(PersonRow(email=email, display_name=display_name, created_at=now))
+
+    async def identity(self, platform: str, user_id: str) -> PlatformIdentity | None:
+        """What ``remember_identity`` stored for this platform account, if anything."""
+        async with self.db.read() as session:
+            row = await session.get(PlatformIdentityRow, (platform, user_id))
+            return None if row is None else _identity(row)
+
+    async def identity_by_email(self, platform: str, email: str) -> PlatformIdentity | None:
+        """The person's most recently seen account on ``platform`` (one with a conversation
+        reference first, for platforms that message people through one)."""
+        async with self.db.read() as session:
+            rows = list((await session.execute(select(PlatformIdentityRow).where(
+                PlatformIdentityRow.platform == platform,
+                PlatformIdentityRow.email == email.strip().lower()))).scalars())
+        rows.sort(key=lambda r: (r.conversation_ref is not None, r.updated_at), reverse=True)
+        return _identity(rows[0]) if rows else None
 
     async def home(self, actor: Actor) -> list[Card]:
         return await queries.home(self.ctx, actor)
@@ -198,6 +218,11 @@ class PimCore:
             return True
         async with self.db.read() as session:
             return await session.get(PersonRow, email) is not None
+
+
+def _identity(row: PlatformIdentityRow) -> PlatformIdentity:
+    return PlatformIdentity(row.platform, row.user_id, row.email, row.display_name,
+                            row.conversation_ref, row.updated_at)
 
 
 def error_reply(error: PimError, form: bool = False) -> Reply:

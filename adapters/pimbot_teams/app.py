@@ -1,0 +1,141 @@
+"""``TeamsAdapter``: ``POST /api/messages`` on pimbot's aiohttp server, wired to the core.
+
+Every request is authenticated first (``auth.BotFrameworkAuth``: 401 without a valid Bot
+Connector token, 403 for a token meant for another bot or another service URL, also 401
+when the signing keys cannot be fetched), then its tenant is checked (403 for a tenant not
+in ``MICROSOFT_APP_TENANT_ID``); only then is anything read or changed. Invokes are
+answered in the HTTP response (HTTP 200, body ``{statusCode, type, value}``); every other
+activity is answered 201 at once and worked on in the background, its replies sent through
+the Bot Connector.
+
+Built on botbuilder's schema (``Activity``, ``ConversationReference``) and ``TurnContext``
+helpers, not on ``CloudAdapter``, whose auth path blocks the event loop and answers 500 when
+the signing keys are unreachable, and whose invoke responses 4.17.1 serialises twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Coroutine, Mapping
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from pimbot.domain.admission import Caller, Standing
+from pimbot_teams.auth import AuthError, BotFrameworkAuth, OpenIdKeys
+from pimbot_teams.connector import BotConnector
+from pimbot_teams.core_port import TeamsCore
+from pimbot_teams.directory import PLATFORM, TeamsPeople
+from pimbot_teams.gateway import TeamsGateway
+from pimbot_teams.handlers import TeamsHandlers
+from pimbot_teams.settings import TeamsSettings
+from pimbot_teams.store import TeamsStore
+from pimbot_teams.translate import CHANNEL_ID, Inbound, read_activity
+
+log = logging.getLogger(__name__)
+
+MESSAGES_PATH = "/api/messages"
+DEV_MODE_WARNING = (
+    "PIMBOT_TEAMS_DEV_MODE=1 with no MICROSOFT_APP_ID: requests to /api/messages are NOT "
+    "authenticated, so anyone who can reach this port can act as anyone and choose where "
+    "replies go. Use this only with the Bot Framework Emulator or local tests."
+)
+
+
+class TeamsAdapter:
+    """Teams in pimbot: authenticate, translate activities to core calls, render cards."""
+
+    def __init__(self, settings: TeamsSettings, core: TeamsCore,
+                 session: aiohttp.ClientSession | None = None) -> None:
+        self.settings = settings
+        self.core = core
+        self.session = session or aiohttp.ClientSession()
+        self._own_session = session is None
+        keys = OpenIdKeys(settings.openid_metadata_url, self.session)
+        self.auth = BotFrameworkAuth(settings.app_id, settings.token_issuer,
+                                     keys if settings.authenticates else None)
+        self.connector = BotConnector(settings, self.session)
+        self.store = TeamsStore(core.db, core.clock)
+        self.people = TeamsPeople(core, self.connector,
+                                  timedelta(seconds=settings.identity_ttl_s))
+        self.gateway = TeamsGateway(core, self.connector, self.store, settings)
+        self.handlers = TeamsHandlers(core, self.people, self.gateway, self.store)
+        self._inflight: set[asyncio.Task[None]] = set()
+        if not settings.authenticates:
+            log.warning(DEV_MODE_WARNING)
+        core.add_gateway(self.gateway)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], core: TeamsCore) -> TeamsAdapter:
+        return cls(TeamsSettings.from_env(env), core)
+
+    def mount(self, app: web.Application) -> None:
+        app.router.add_post(MESSAGES_PATH, self.handle_http)
+
+    async def start(self) -> None:
+        """Nothing to connect: the Bot Connector calls in, and pimbot calls out per send."""
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        try:
+            await asyncio.wait_for(self.idle(), timeout=grace_s)
+        except TimeoutError:
+            log.warning("Teams activities still running at stop (%d)", len(self._inflight))
+        if self._own_session:
+            await self.session.close()
+
+    async def idle(self) -> None:
+        """Wait until every activity already answered 201 has finished its work."""
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        if request.content_type != "application/json":
+            return _refusal(415, "activities are JSON")
+        try:
+            body = json.loads(await request.text())
+            inbound = read_activity(body)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return _refusal(400, "not a Bot Framework activity")
+        try:
+            await self.auth.check(request.headers.get("Authorization", ""),
+                                  inbound.channel_id, inbound.service_url)
+        except AuthError as exc:
+            log.warning("Teams request refused (%s): %s", exc.status, exc.reason)
+            return _refusal(exc.status, exc.reason)
+        if self.settings.authenticates and inbound.channel_id != CHANNEL_ID:
+            return _refusal(403, f"pimbot serves Microsoft Teams, not {inbound.channel_id!r}")
+        if not self.settings.serves_tenant(inbound.tenant_id):
+            log.warning("Teams request from a tenant pimbot does not serve refused")
+            await self.core.admit(Caller(PLATFORM, inbound.user_id, Standing.OTHER_WORKSPACE,
+                                         team=inbound.tenant_id), inbound.type)  # audited
+            return _refusal(403, "this tenant is not served by this pimbot")
+        if inbound.type == "invoke":
+            status, answer = await self.handlers.on_invoke(inbound)
+            return web.json_response(answer, status=status)
+        if not await self._first_delivery(inbound):
+            return web.Response(status=201)  # the Bot Connector's retry: done once already
+        self._track(self.handlers.on_activity(inbound))
+        return web.Response(status=201)
+
+    async def _first_delivery(self, inbound: Inbound) -> bool:
+        """The Bot Connector may deliver an activity twice (a slow answer): do it once, on
+        any replica (the core's delivery ledger). Invokes are not deduplicated: a retried
+        press must get an answer, and the core decides it once anyway."""
+        activity_id = str(inbound.activity.id or "")
+        if not activity_id:
+            return True
+        key = f"{inbound.conversation_id}|{activity_id}"
+        return await self.core.first_delivery(PLATFORM, key, inbound.type, inbound.user_id)
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+
+def _refusal(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)

@@ -1,0 +1,81 @@
+# ruff: noqa: E501  (a table of code snippets, kept one per line)
+"""Remove each Teams guard once and check its test goes red (run by hand, not by pytest):
+
+    .venv/bin/python tests/teams/guard_mutations.py [NAME …]
+
+Each entry is (name, file, the guard's code, what replaces it, the tests that must fail).
+The file is restored after every run.
+"""
+
+import pathlib
+import subprocess
+import sys
+
+MUTATIONS = [
+ ("auth: no token check at all", "adapters/pimbot_teams/app.py",
+  "            await self.auth.check(request.headers.get(\"Authorization\", \"\"),\n                                  inbound.channel_id, inbound.service_url)",
+  "            pass", "tests/teams/test_teams_auth.py"),
+ ("auth: serviceurl claim", "adapters/pimbot_teams/auth.py",
+  'if str(claims.get("serviceurl", "")) != service_url:', 'if False:', "tests/teams/test_teams_auth.py -k service"),
+ ("auth: audience", "adapters/pimbot_teams/auth.py",
+  'options={"require": ["exp", "iss", "aud"]},', 'options={"require": ["exp", "iss"], "verify_aud": False},', "tests/teams/test_teams_auth.py -k audience"),
+ ("auth: endorsement", "adapters/pimbot_teams/auth.py",
+  'if signing.endorsements and channel_id not in signing.endorsements:', 'if False:', "tests/teams/test_teams_auth.py -k endorsed"),
+ ("auth: keys unreachable handled", "adapters/pimbot_teams/auth.py",
+  '            except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as exc:', '            except ZeroDivisionError as exc:', "tests/teams/test_teams_auth.py -k unreachable"),
+ ("tenant check", "adapters/pimbot_teams/app.py",
+  'if not self.settings.serves_tenant(inbound.tenant_id):', 'if False:', "tests/teams/test_teams_auth.py -k tenant"),
+ ("dev mode only with PIMBOT_TEAMS_DEV_MODE=1", "adapters/pimbot_teams/settings.py",
+  '        if dev_mode:\n            return None', '        return None', "tests/teams/test_teams_auth.py -k stays_off"),
+ ("retries", "adapters/pimbot_teams/connector.py",
+  'if (status in RETRYABLE_STATUSES or status == 0) and attempt < MAX_ATTEMPTS:', 'if False:', "tests/teams/test_teams_gateway.py -k retried"),
+ ("pacing", "adapters/pimbot_teams/connector.py",
+  '                await self.limiter.wait(pace)', '                pass', "tests/teams/test_teams_gateway.py -k paces"),
+ ("403 is Unreachable", "adapters/pimbot_teams/gateway.py",
+  '        except ConversationGone as exc:\n            raise Unreachable(f"Teams refused a message', '        except ZeroDivisionError as exc:\n            raise Unreachable(f"Teams refused a message', "tests/teams/test_teams_gateway.py -k uninstalled"),
+ ("secret cards never stored", "adapters/pimbot_teams/gateway.py",
+  'if activity_id and card.image_png is None:', 'if activity_id:', "tests/teams/test_teams_mfa.py -k deletes"),
+ ("a channel never replaces a personal reference", "adapters/pimbot_teams/directory.py",
+  'personal, ref_if_unset=reach)', 'personal or reach)', "tests/teams/test_teams_messages.py"),
+ ("a channel thread is never stored as a personal chat", "adapters/pimbot_teams/directory.py",
+  'personal = conversation_ref(inbound) if inbound.personal else None', 'personal = conversation_ref(inbound)', "tests/teams/test_teams_messages.py -k channel"),
+ ("user text is a TextRun, never markdown", "adapters/pimbot_teams/render.py",
+  '        blocks.append(rich(run(line, **style), **({"spacing": "None"} if blocks else {})))', '        blocks.append({"type": "TextBlock", "text": line, "wrap": True})', "tests/teams/test_teams_gateway.py -k updated_in_place"),
+ ("field values are TextRuns, never markdown", "adapters/pimbot_teams/render.py",
+  '    return rich(run(f"{field.label}: ", weight="Bolder"), run(render_value(field.value), **style),\n                **spacing)', '    return {"type": "TextBlock", "text": f"{field.label}: {render_value(field.value)}", "wrap": True}', "tests/teams/test_teams_render.py -k escaped"),
+ ("redelivery done once", "adapters/pimbot_teams/app.py",
+  '        if not await self._first_delivery(inbound):', '        if False:', "tests/teams/test_teams_messages.py -k twice"),
+ ("guests and other tenants refused", "adapters/pimbot_teams/directory.py",
+  '        if refusal is not None:\n            raise Refused(refusal)', '', "tests/teams/test_teams_messages.py -k refused"),
+ ("the MFA enrolment message is deleted", "adapters/pimbot_teams/gateway.py",
+  '        ref = sent.ref\n        if not ref.get("activity"):\n            return\n        try:', '        ref = sent.ref\n        if ref:\n            return\n        try:', "tests/teams/test_teams_mfa.py -k deletes"),
+ ("bot mention stripped", "adapters/pimbot_teams/translate.py",
+  '        text = str(TurnContext.remove_mention_text(activity, inbound.bot_id) or text)', '        pass', "tests/teams/test_teams_messages.py -k channel"),
+]
+
+def main() -> int:
+    chosen = [m for m in MUTATIONS if m[0] in sys.argv[1:]] or MUTATIONS
+    green = 0
+    for name, path, old, new, tests in chosen:
+        file = pathlib.Path(path)
+        source = file.read_text()
+        if old not in source:
+            print("!! the guard's code was not found:", name)
+            green += 1
+            continue
+        file.write_text(source.replace(old, new, 1))
+        try:
+            command = f"{sys.executable} -m pytest -q -x -p no:cacheprovider {tests}"
+            run = subprocess.run(command, shell=True, capture_output=True, text=True,
+                                 timeout=300, check=False)
+        finally:
+            file.write_text(source)
+        lines = run.stdout.strip().splitlines()
+        verdict = {0: "GREEN(!)", 1: "RED  "}.get(run.returncode, "NO TEST(!)")
+        print(verdict, name, "|", lines[-1] if lines else "")
+        green += run.returncode != 1
+    return 1 if green else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
