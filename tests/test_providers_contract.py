@@ -10,6 +10,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from microsoft_support import build_microsoft, grant_for, people
+from msfake import microsoft_cloud
 from pimbot.domain.model import ProviderConfig
 from pimbot.ports import GrantTarget, Provider
 from pimbot.providers import build_providers
@@ -34,12 +36,20 @@ def _build(config: ProviderConfig, env: dict[str, str] | None = None) -> Provide
     return providers[config.name]
 
 
+MICROSOFT = [f"{kind}:{mode}" for kind in ("entra-group", "entra-role", "azure-rbac")
+             for mode in ("direct", "pim")]
+
+
 @pytest.fixture(
-    params=["noop", "webhook", "command", pytest.param("postgres", marks=pytest.mark.postgres)]
+    params=["noop", "webhook", "command", pytest.param("postgres", marks=pytest.mark.postgres),
+            *MICROSOFT]
 )
 async def subject(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Subject]:
     kind = request.param
-    if kind == "noop":
+    if kind in MICROSOFT:
+        async for subject in _microsoft_subject(tmp_path, *kind.split(":")):
+            yield subject
+    elif kind == "noop":
         provider = _build(ProviderConfig("sandbox", "noop"))
         yield Subject(provider, make_target())
     elif kind == "webhook":
@@ -57,6 +67,15 @@ async def subject(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     else:
         async for subject in _postgres_subject():
             yield subject
+
+
+async def _microsoft_subject(tmp_path: Path, kind: str, mode: str) -> AsyncIterator[Subject]:
+    """Against the local fake of Graph, ARM and the token endpoint (tests/msfake)."""
+    async with microsoft_cloud(tmp_path) as cloud:
+        people(cloud)
+        provider = build_microsoft(cloud, kind, mode=mode)
+        yield Subject(provider, make_target(grant=grant_for(cloud, kind)))
+        await provider.close()
 
 
 async def _postgres_subject() -> AsyncIterator[Subject]:

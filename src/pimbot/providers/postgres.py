@@ -16,12 +16,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from enum import StrEnum
 from typing import Any
 
 import asyncpg
 
 from pimbot.ports import GrantTarget
+from pimbot.providers.drift import DriftMode
 from pimbot.providers.errors import ProviderError
 from pimbot.providers.postgres_names import (
     ROLE_PATTERN,
@@ -37,7 +37,7 @@ from pimbot.providers.postgres_names import (
     quote_literal,
 )
 
-__all__ = ["DriftPolicy", "PostgresProvider", "login_for", "login_template_errors", "quote_ident"]
+__all__ = ["PostgresProvider", "login_for", "login_template_errors", "quote_ident"]
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,6 @@ WHERE r.rolname = $1 AND u.rolname = $2
 """
 
 
-class DriftPolicy(StrEnum):
-    ALERT = "alert"
-    IGNORE = "ignore"
-
-
 class PostgresProvider:
     """Grants the role's ``grant: {role: NAME}`` PostgreSQL role to the person's own login."""
 
@@ -77,7 +72,7 @@ class PostgresProvider:
         *,
         login: str = "{email_local}",
         logins: Mapping[str, str] | None = None,
-        drift: DriftPolicy = DriftPolicy.ALERT,
+        drift: DriftMode = DriftMode.ALERT,
         timeout: float = 10.0,
     ) -> None:
         self.name = name
