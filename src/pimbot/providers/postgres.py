@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,6 +23,7 @@ import asyncpg
 from pimbot.ports import GrantTarget
 from pimbot.providers.drift import DriftMode
 from pimbot.providers.errors import ProviderError
+from pimbot.providers.holders import ProbeFinding, ProbeOutcome
 from pimbot.providers.postgres_names import (
     ROLE_PATTERN,
     GrantRef,
@@ -51,6 +52,17 @@ SELECT r.rolcanlogin AS can_login, r.rolsuper AS superuser,
                AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user))
          AS has_members,
        shobj_description(r.oid, 'pg_authid') AS note
+FROM pg_roles r WHERE r.rolname = $1
+"""
+_ME = """
+SELECT current_user AS name, rolsuper AS superuser, rolcreaterole AS createrole
+FROM pg_roles WHERE rolname = current_user
+"""
+_GRANTABLE = """
+-- before PostgreSQL 16, CREATEROLE could grant any role that is not a superuser
+SELECT pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')
+       OR (current_setting('server_version_num')::int < 160000 AND NOT r.rolsuper
+           AND (SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user)) AS admin
 FROM pg_roles r WHERE r.rolname = $1
 """
 _MEMBERSHIP = """
@@ -150,6 +162,28 @@ class PostgresProvider:
 
     async def close(self) -> None:
         return None  # one connection per call: nothing is held open
+
+    async def probe(self, grants: Sequence[Mapping[str, Any]]) -> list[ProbeFinding]:
+        """Connect, and see that pimbot's user may create logins and that each granted role
+        exists and is pimbot's to grant (``pimbot providers check``)."""
+        ok, problem = ProbeOutcome.OK, ProbeOutcome.PROBLEM
+        async with self._connect("check") as conn:
+            me = await conn.fetchrow(_ME)
+            findings = [ProbeFinding(ok, "connect", f"as {me['name']}")]
+            may_create = me["superuser"] or me["createrole"]
+            findings.append(ProbeFinding(
+                ok if may_create else problem, "create login roles",
+                "CREATEROLE" if may_create else f"{me['name']} needs CREATEROLE"))
+            for role in sorted({str(g.get("role")) for g in grants if is_role_name(g.get("role"))}):
+                row = await conn.fetchrow(_GRANTABLE, role)
+                if row is None:
+                    findings.append(ProbeFinding(problem, f"role {role}", "does not exist"))
+                elif not (me["superuser"] or row["admin"]):
+                    findings.append(ProbeFinding(problem, f"role {role}", f"{me['name']} may not "
+                                                 "grant it (needs ADMIN OPTION on it)"))
+                else:
+                    findings.append(ProbeFinding(ok, f"role {role}", "exists, grantable"))
+        return findings
 
     async def _may_be_theirs(self, conn: Any, login: str, email: str) -> bool:
         if self.logins.reserved_for(login) not in (None, email):
