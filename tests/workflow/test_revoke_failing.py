@@ -5,6 +5,7 @@ the role's channels alerted at the first failure and hourly after (not at every 
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 from sqlalchemy import select
 
@@ -74,7 +75,7 @@ async def test_a_failing_revoke_alerts_hourly_and_is_done_only_when_confirmed(
         alerts = (await session.execute(select(AuditEventRow).where(
             AuditEventRow.action == "revoke.failing").order_by(AuditEventRow.seq))).scalars().all()
     times = [a.at for a in alerts]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in pairwise(times)]
     assert len(times) >= 3, times
     assert all(timedelta(hours=1) <= gap <= timedelta(hours=1, minutes=6) for gap in gaps), gaps
     assert grant.failures > 5 * len(times)  # retried far more often than it alerted
