@@ -23,7 +23,7 @@ import asyncpg
 from pimbot.ports import GrantTarget
 from pimbot.providers.drift import DriftMode
 from pimbot.providers.errors import ProviderError
-from pimbot.providers.holders import ProbeFinding, ProbeOutcome
+from pimbot.providers.holders import Holder, HolderKind, ProbeFinding, ProbeOutcome
 from pimbot.providers.postgres_names import (
     ROLE_PATTERN,
     GrantRef,
@@ -64,6 +64,16 @@ SELECT pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')
        OR (current_setting('server_version_num')::int < 160000 AND NOT r.rolsuper
            AND (SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user)) AS admin
 FROM pg_roles r WHERE r.rolname = $1
+"""
+_MEMBERS = """
+-- everyone who is a direct member of the role, but pimbot's own user (see _LOGIN)
+SELECT u.rolname AS login, u.rolcanlogin AS can_login,
+       shobj_description(u.oid, 'pg_authid') AS note
+FROM pg_auth_members m
+JOIN pg_roles r ON r.oid = m.roleid
+JOIN pg_roles u ON u.oid = m.member
+WHERE r.rolname = $1 AND u.rolname <> current_user
+ORDER BY u.rolname
 """
 _MEMBERSHIP = """
 SELECT shobj_description(u.oid, 'pg_authid') AS note
@@ -162,6 +172,43 @@ class PostgresProvider:
 
     async def close(self) -> None:
         return None  # one connection per call: nothing is held open
+
+    # -- drift: who holds the role (``HolderListing``) --------------------------------------
+
+    async def holders(self, grant: Mapping[str, Any]) -> list[Holder]:
+        """Every direct member of the grant's role: logins pimbot made carry their owner's
+        email (their comment), logins the policy names carry that person's."""
+        role = self._role_of(GrantTarget("drift", "", "", dict(grant), None, None))
+        async with self._connect("list members") as conn:
+            if not await conn.fetchval(_ROLE_EXISTS, role):
+                return []
+            rows = await conn.fetch(_MEMBERS, role)
+        holders = []
+        for row in rows:
+            emails = {e for e in (marker_owner(row["note"]),
+                                  self.logins.reserved_for(row["login"])) if e}
+            kind = HolderKind.LOGIN if row["can_login"] else HolderKind.GROUP
+            holders.append(Holder(row["login"], row["login"], kind, frozenset(emails)))
+        return holders
+
+    def holder_key(self, target: GrantTarget, ref: str | None) -> str | None:
+        try:
+            recorded = GrantRef.parse(ref)
+        except ValueError:
+            return None
+        if recorded is not None:
+            return recorded.login
+        login = self.logins.of(target.email)
+        return None if login_name_problem(login) else login
+
+    async def remove_holder(self, grant: Mapping[str, Any], holder: Holder) -> None:
+        role = self._role_of(GrantTarget("drift", "", "", dict(grant), None, None))
+        async with self._connect("revoke drift") as conn:
+            if not await conn.fetchval(_ROLE_EXISTS, holder.key):
+                return
+            await conn.execute(f"REVOKE {quote_ident(role)} FROM {quote_ident(holder.key)}")
+        log.info("postgres %s: revoked %s from %s (drift: not granted by pimbot)", self.name,
+                 role, holder.key)
 
     async def probe(self, grants: Sequence[Mapping[str, Any]]) -> list[ProbeFinding]:
         """Connect, and see that pimbot's user may create logins and that each granted role
