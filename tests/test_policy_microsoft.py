@@ -143,3 +143,14 @@ def test_managed_and_workload_identity_need_no_secret(tmp_path: Path) -> None:
             k: v for k, v in {"tenant_id": TENANT, "client_id": APP, **settings}.items()
             if v is not None})
         assert provider_config_errors({"entra": config}, env) == []
+
+
+def test_the_readme_policy_for_the_microsoft_providers_is_valid() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Microsoft: entra-group, entra-role, azure-rbac", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    policy = parse_policy("admins: [sec-lead@example.com]\n" + block)
+    assert {p.type for p in policy.providers.values()} == {"entra-group", "entra-role",
+                                                           "azure-rbac"}
+    env = {"PIM_GRAPH_SECRET": "x", "PIM_ARM_SECRET": "y"}
+    assert provider_config_errors(policy.providers, env) == []
