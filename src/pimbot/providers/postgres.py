@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from pimbot.ports import GrantTarget
+from pimbot.providers import postgres_sql as sql
 from pimbot.providers.drift import DriftMode
 from pimbot.providers.errors import ProviderError
 from pimbot.providers.holders import Holder, HolderKind, ProbeFinding, ProbeOutcome
@@ -41,47 +42,6 @@ from pimbot.providers.postgres_names import (
 __all__ = ["PostgresProvider", "login_for", "login_template_errors", "quote_ident"]
 
 log = logging.getLogger(__name__)
-
-_ROLE_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)"
-_LOGIN = """
--- pimbot's own user is left out of the members: PostgreSQL 16 makes a CREATEROLE user a
--- member (with ADMIN OPTION) of every role it creates
-SELECT r.rolcanlogin AS can_login, r.rolsuper AS superuser,
-       r.rolname = current_user AS is_pimbot,
-       EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid
-               AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user))
-         AS has_members,
-       shobj_description(r.oid, 'pg_authid') AS note
-FROM pg_roles r WHERE r.rolname = $1
-"""
-_ME = """
-SELECT current_user AS name, rolsuper AS superuser, rolcreaterole AS createrole
-FROM pg_roles WHERE rolname = current_user
-"""
-_GRANTABLE = """
--- before PostgreSQL 16, CREATEROLE could grant any role that is not a superuser
-SELECT pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')
-       OR (current_setting('server_version_num')::int < 160000 AND NOT r.rolsuper
-           AND (SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user)) AS admin
-FROM pg_roles r WHERE r.rolname = $1
-"""
-_MEMBERS = """
--- everyone who is a direct member of the role, but pimbot's own user (see _LOGIN)
-SELECT u.rolname AS login, u.rolcanlogin AS can_login,
-       shobj_description(u.oid, 'pg_authid') AS note
-FROM pg_auth_members m
-JOIN pg_roles r ON r.oid = m.roleid
-JOIN pg_roles u ON u.oid = m.member
-WHERE r.rolname = $1 AND u.rolname <> current_user
-ORDER BY u.rolname
-"""
-_MEMBERSHIP = """
-SELECT shobj_description(u.oid, 'pg_authid') AS note
-FROM pg_auth_members m
-JOIN pg_roles r ON r.oid = m.roleid
-JOIN pg_roles u ON u.oid = m.member
-WHERE r.rolname = $1 AND u.rolname = $2
-"""
 
 
 class PostgresProvider:
@@ -114,7 +74,7 @@ class PostgresProvider:
                 retryable=False,
             )
         async with self._connect("grant") as conn, conn.transaction():
-            if not await conn.fetchval(_ROLE_EXISTS, role):
+            if not await conn.fetchval(sql.ROLE_EXISTS, role):
                 raise ProviderError(f"postgres {self.name}: role {role} does not exist")
             await self._claim(conn, login, email)
             # a concurrent grant of the same membership may win the race: that is success
@@ -141,7 +101,7 @@ class PostgresProvider:
             login = recorded.login
         email = target.email.strip().lower()
         async with self._connect("revoke") as conn:
-            if not await conn.fetchval(_ROLE_EXISTS, login):
+            if not await conn.fetchval(sql.ROLE_EXISTS, login):
                 return  # no login, no membership: nothing to revoke
             if recorded is None and not await self._may_be_theirs(conn, login, email):
                 # no ref (e.g. the clean-up after a refused grant): the login the template
@@ -149,10 +109,10 @@ class PostgresProvider:
                 log.info("postgres %s: %s is not %s's login; nothing to revoke",
                          self.name, login, email)
                 return
-            if not await conn.fetchval(_ROLE_EXISTS, role):
+            if not await conn.fetchval(sql.ROLE_EXISTS, role):
                 return  # the role is gone, so nobody holds it
             await conn.execute(f"REVOKE {quote_ident(role)} FROM {quote_ident(login)}")
-            if await conn.fetchrow(_MEMBERSHIP, role, login):
+            if await conn.fetchrow(sql.MEMBERSHIP, role, login):
                 raise ProviderError(
                     f"postgres {self.name}: {login} is still a member of {role} "
                     "(granted by another role?)"
@@ -167,7 +127,7 @@ class PostgresProvider:
         if self.logins.reserved_for(login) not in (None, email):
             return False
         async with self._connect("check") as conn:
-            row = await conn.fetchrow(_MEMBERSHIP, role, login)
+            row = await conn.fetchrow(sql.MEMBERSHIP, role, login)
         return row is not None and marker_owner(row["note"]) in (None, email)
 
     async def close(self) -> None:
@@ -180,9 +140,9 @@ class PostgresProvider:
         email (their comment), logins the policy names carry that person's."""
         role = self._role_of(GrantTarget("drift", "", "", dict(grant), None, None))
         async with self._connect("list members") as conn:
-            if not await conn.fetchval(_ROLE_EXISTS, role):
+            if not await conn.fetchval(sql.ROLE_EXISTS, role):
                 return []
-            rows = await conn.fetch(_MEMBERS, role)
+            rows = await conn.fetch(sql.MEMBERS, role)
         holders = []
         for row in rows:
             emails = {e for e in (marker_owner(row["note"]),
@@ -204,7 +164,7 @@ class PostgresProvider:
     async def remove_holder(self, grant: Mapping[str, Any], holder: Holder) -> None:
         role = self._role_of(GrantTarget("drift", "", "", dict(grant), None, None))
         async with self._connect("revoke drift") as conn:
-            if not await conn.fetchval(_ROLE_EXISTS, holder.key):
+            if not await conn.fetchval(sql.ROLE_EXISTS, holder.key):
                 return
             await conn.execute(f"REVOKE {quote_ident(role)} FROM {quote_ident(holder.key)}")
         log.info("postgres %s: revoked %s from %s (drift: not granted by pimbot)", self.name,
@@ -215,14 +175,14 @@ class PostgresProvider:
         exists and is pimbot's to grant (``pimbot providers check``)."""
         ok, problem = ProbeOutcome.OK, ProbeOutcome.PROBLEM
         async with self._connect("check") as conn:
-            me = await conn.fetchrow(_ME)
+            me = await conn.fetchrow(sql.ME)
             findings = [ProbeFinding(ok, "connect", f"as {me['name']}")]
             may_create = me["superuser"] or me["createrole"]
             findings.append(ProbeFinding(
                 ok if may_create else problem, "create login roles",
                 "CREATEROLE" if may_create else f"{me['name']} needs CREATEROLE"))
             for role in sorted({str(g.get("role")) for g in grants if is_role_name(g.get("role"))}):
-                row = await conn.fetchrow(_GRANTABLE, role)
+                row = await conn.fetchrow(sql.GRANTABLE, role)
                 if row is None:
                     findings.append(ProbeFinding(problem, f"role {role}", "does not exist"))
                 elif not (me["superuser"] or row["admin"]):
@@ -267,11 +227,11 @@ class PostgresProvider:
         owner = self.logins.reserved_for(login)
         if owner not in (None, email):
             raise refuse("is given to another person by the policy's logins")
-        row = await conn.fetchrow(_LOGIN, login)
+        row = await conn.fetchrow(sql.LOGIN, login)
         if row is None:
             if await self._create_login(conn, login, email):
                 return
-            row = await conn.fetchrow(_LOGIN, login)  # another pimbot created it just now
+            row = await conn.fetchrow(sql.LOGIN, login)  # another pimbot created it just now
             if row is None:
                 raise ProviderError(f"postgres {self.name}: login {login} vanished; retrying")
         if row["superuser"] or row["is_pimbot"]:
