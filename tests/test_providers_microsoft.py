@@ -303,3 +303,32 @@ async def test_a_managed_identity_gets_its_token_from_the_platform(
     monkeypatch.setenv("IDENTITY_HEADER", IDENTITY_HEADER)
     await _grants_with(cloud, managed_identity=True, client_id=None)
     assert [s for s in cloud.state.requests_to("login") if s.path.startswith("/msi/token")]
+
+
+async def test_holders_are_those_exactly_at_the_configured_scope(cloud: MicrosoftCloud) -> None:
+    """Drift's listing: an assignment at the subscription (inherited by the resource group)
+    or at an administrative unit is not one at the grant's scope."""
+    state = cloud.state
+    bob = state.user_by_upn(BOB)
+    assert bob is not None
+    app = state.add_service_principal("deploy-pipeline")
+    subscription = RESOURCE_GROUP.split("/resourceGroups")[0]
+    state.assign_azure_role(bob.id, subscription, CONTRIBUTOR)  # above the scope
+    state.assign_azure_role(app, RESOURCE_GROUP, CONTRIBUTOR, "ServicePrincipal")
+    arm = build_microsoft(cloud, "azure-rbac")
+    [holder] = await arm.holders(grant_for(cloud, "azure-rbac"))
+    assert (holder.key, holder.kind.value, holder.name) == (app, "servicePrincipal",
+                                                            "deploy-pipeline")
+    state.assign_directory_role(bob.id, GLOBAL_ADMIN, "/administrativeUnits/"
+                                "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
+    mallory = state.add_user("mallory@example.com")
+    state.assign_directory_role(mallory, GLOBAL_ADMIN, "/")
+    roles = build_microsoft(cloud, "entra-role")
+    [holder] = await roles.holders({"role_definition_id": GLOBAL_ADMIN})
+    assert holder.key == mallory and holder.emails == frozenset({"mallory@example.com"})
+    await roles.remove_holder({"role_definition_id": GLOBAL_ADMIN}, holder)
+    assert not state.holds_directory_role(mallory, GLOBAL_ADMIN)
+    assert state.holds_directory_role(bob.id, GLOBAL_ADMIN,
+                                      "/administrativeUnits/0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
+    await arm.close()
+    await roles.close()
