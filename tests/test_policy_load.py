@@ -219,7 +219,7 @@ def test_provider_types_and_their_keys() -> None:
         """
     assert problems(text) == [
         "providers.a.type: 'ldap' is not a provider type "
-        "(one of: postgres, webhook, command, noop, entra, azure)",
+        "(one of: postgres, webhook, command, noop, entra-group, entra-role, azure-rbac)",
         "providers.b.url: 'ftp://x' is not an http:// or https:// URL",
         "providers.b.secret_env: is required",
         "providers.b.secret: unknown key (did you mean secret_env?)",

@@ -50,9 +50,10 @@ def test_unknown_type_is_named_with_the_known_ones() -> None:
 
 
 @pytest.mark.parametrize("kind", ["entra", "azure"])
-def test_cloud_types_are_not_available_yet(kind: str) -> None:
+def test_the_old_reserved_cloud_names_point_at_the_real_types(kind: str) -> None:
     error = build_error(ProviderConfig("cloud", kind))
-    assert str(error).startswith(f"providers.cloud.type: '{kind}' is not available yet")
+    assert str(error).startswith(f"providers.cloud.type: unknown provider type '{kind}'")
+    assert "entra-group, entra-role, azure-rbac" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +123,7 @@ def test_postgres_drift_and_dsn_env_are_read() -> None:
     )
     provider = build_providers({"db": config}, {"PROD_DSN": "postgresql://u:pw@db/x"})["db"]
     assert isinstance(provider, PostgresProvider)
-    assert provider.drift == "ignore"
+    assert provider.drift == "off"  # "ignore" is the older spelling of "off"
     assert (
         build_error(
             ProviderConfig("db", "postgres", {**config.settings, "drift": "shout"}),

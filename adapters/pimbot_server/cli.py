@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     _db_parser(sub)
     _policy_parser(sub)
     _audit_parser(sub)
+    providers = sub.add_parser("providers", help="the providers of the policy file")
+    providers_sub = providers.add_subparsers(dest="providers_command", metavar="ACTION",
+                                             required=True)
+    check = providers_sub.add_parser(
+        "check", help="test each provider's credentials and permissions, granting nothing")
+    check.add_argument("file", nargs="?", metavar="FILE", help="default: PIMBOT_POLICY")
     sub.add_parser("keygen", help="print a new PIMBOT_SECRET_KEY (or PIMBOT_AUDIT_KEY)")
     mfa = sub.add_parser("mfa", help="MFA administration").add_subparsers(
         dest="mfa_command", metavar="ACTION", required=True

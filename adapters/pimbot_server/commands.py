@@ -32,7 +32,7 @@ def keygen() -> int:
 async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     key = args.command
     for attribute in ("db_command", "policy_command", "audit_command", "mfa_command",
-                      "review_command", "platform"):
+                      "review_command", "providers_command", "platform"):
         if hasattr(args, attribute):
             key = f"{args.command} {getattr(args, attribute)}"
     return await COMMANDS[key](args, settings)
@@ -85,6 +85,22 @@ async def policy_validate(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"policy OK: {len(policy.roles)} roles, {len(policy.assignments)} assignments")
     return 0
+
+
+async def providers_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Sign in to every provider and read what it needs, granting nothing; 1 on a problem."""
+    from pimbot.policy import PolicyError, load_policy, resolve_policy_path
+    from pimbot.providers.checking import check_providers, format_reports
+
+    path = resolve_policy_path(args.file or settings.policy_file, Path.cwd())
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    reports = await check_providers(policy, settings.env)
+    print(format_reports(reports))
+    return 0 if all(report.ok for report in reports) else 1
 
 
 async def policy_plan(args: argparse.Namespace, settings: Settings) -> int:
@@ -232,6 +248,7 @@ COMMANDS: dict[str, Command] = {
     "policy validate": policy_validate,
     "policy plan": policy_plan,
     "policy apply": policy_apply,
+    "providers check": providers_check,
     "audit verify": audit,
     "audit export": audit,
     "audit rotate-key": audit,

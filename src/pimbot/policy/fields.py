@@ -151,7 +151,8 @@ def _at_least_one(value: Any) -> int:
 
 
 AssignmentKind = Annotated[str, BeforeValidator(_choice("eligible", "active"))]
-DriftAction = Annotated[str, BeforeValidator(_choice("alert", "ignore"))]
+DriftAction = Annotated[str, BeforeValidator(_choice("off", "alert", "revoke", "ignore"))]
+ProviderMode = Annotated[str, BeforeValidator(_choice("direct", "pim"))]
 NoResponseAction = Annotated[str, BeforeValidator(_choice("keep", "remove", "recommendation"))]
 PositiveInt = Annotated[int, BeforeValidator(_at_least_one)]
 

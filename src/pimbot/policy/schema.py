@@ -32,6 +32,7 @@ from pimbot.policy.fields import (
     OptText,
     PositiveInt,
     Principal,
+    ProviderMode,
     Seconds,
     StartTime,
     Text,
@@ -46,7 +47,8 @@ SECTIONS = (
 )
 ONCALL_KINDS = {"pagerduty": "https://api.pagerduty.com", "opsgenie": "https://api.opsgenie.com"}
 WHOIS_CHOICES = ("privileged", "everyone")
-PROVIDER_TYPES = ("postgres", "webhook", "command", "noop", "entra", "azure")
+PROVIDER_TYPES = ("postgres", "webhook", "command", "noop", "entra-group", "entra-role",
+                  "azure-rbac")
 
 
 class Spec(BaseModel):
@@ -167,9 +169,13 @@ class ChatSpec(Spec):
 
 class ProviderSpec(Spec):
     type: Text
-    # Drift detection: "alert" checks every 15 minutes that grants at the provider match
-    # activations and reports any difference to the role's notify channels.
-    drift: DriftAction = "ignore"
+    # Drift detection (``pimbot.providers.drift``): "alert" checks every reconcile_every that
+    # grants at the provider match activations and reports any difference to the role's
+    # notify channels; "revoke" also removes holders pimbot did not grant (providers that can
+    # list their holders), except those in ``allow``. "off" (or "ignore") checks nothing.
+    drift: DriftAction = "off"
+    reconcile_every: Seconds = 900.0
+    allow: list[Text] = []  # holders drift never touches: break-glass accounts, apps
 
 
 class NoopProvider(ProviderSpec):
@@ -199,18 +205,35 @@ class CommandProvider(ProviderSpec):
     pass_env: list[Text] = []  # environment variables passed on to the program
 
 
-class EntraProvider(ProviderSpec):
+class MicrosoftProvider(ProviderSpec):
+    """entra-group, entra-role, azure-rbac: one credential of four (checked, with GUIDs and
+    URLs, by ``pimbot.providers.microsoft.settings``)."""
+
     tenant_id: Text
-    client_id: Text
-    client_secret_env: Text
-    graph_url: HttpUrl = "https://graph.microsoft.com/v1.0/"
+    client_id: OptText = None  # the app; for a managed identity, a user-assigned one
+    client_secret_env: OptText = None  # environment variable holding the client secret
+    certificate_path: OptText = None  # or a PEM / PKCS#12 file with key and certificate
+    certificate_password_env: OptText = None
+    managed_identity: bool = False
+    workload_identity: bool = False
+    federated_token_file: OptText = None  # default: $AZURE_FEDERATED_TOKEN_FILE
+    authority: HttpUrl = "https://login.microsoftonline.com"
+    graph_url: HttpUrl = "https://graph.microsoft.com"
+    mode: ProviderMode = "direct"  # pim: Entra / Azure PIM schedule requests
+    drift: DriftAction = "alert"
+    timeout: Seconds = 20.0
 
 
-class AzureProvider(ProviderSpec):
-    tenant_id: Text
-    client_id: Text
-    client_secret_env: Text
-    management_url: HttpUrl = "https://management.azure.com/"
+class EntraGroupProvider(MicrosoftProvider):
+    pass
+
+
+class EntraRoleProvider(MicrosoftProvider):
+    pass
+
+
+class AzureRbacProvider(MicrosoftProvider):
+    arm_url: HttpUrl = "https://management.azure.com"
 
 
 PROVIDER_SPECS: dict[str, type[ProviderSpec]] = {
@@ -218,6 +241,7 @@ PROVIDER_SPECS: dict[str, type[ProviderSpec]] = {
     "webhook": WebhookProvider,
     "command": CommandProvider,
     "noop": NoopProvider,
-    "entra": EntraProvider,
-    "azure": AzureProvider,
+    "entra-group": EntraGroupProvider,
+    "entra-role": EntraRoleProvider,
+    "azure-rbac": AzureRbacProvider,
 }

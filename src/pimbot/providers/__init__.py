@@ -1,4 +1,5 @@
-"""Where access is really granted: noop, webhook, postgres, command (entra, azure to come)."""
+"""Where access is really granted: noop, webhook, postgres, command, and in the Microsoft
+cloud entra-group, entra-role and azure-rbac (``providers.microsoft``)."""
 
 from pimbot.providers.errors import ProviderConfigError, ProviderError
 from pimbot.providers.registry import (

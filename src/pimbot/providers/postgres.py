@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from enum import StrEnum
 from typing import Any
 
 import asyncpg
 
 from pimbot.ports import GrantTarget
+from pimbot.providers import postgres_sql as sql
+from pimbot.providers.drift import DriftMode
 from pimbot.providers.errors import ProviderError
+from pimbot.providers.holders import Holder, HolderKind, ProbeFinding, ProbeOutcome
 from pimbot.providers.postgres_names import (
     ROLE_PATTERN,
     GrantRef,
@@ -37,34 +39,9 @@ from pimbot.providers.postgres_names import (
     quote_literal,
 )
 
-__all__ = ["DriftPolicy", "PostgresProvider", "login_for", "login_template_errors", "quote_ident"]
+__all__ = ["PostgresProvider", "login_for", "login_template_errors", "quote_ident"]
 
 log = logging.getLogger(__name__)
-
-_ROLE_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)"
-_LOGIN = """
--- pimbot's own user is left out of the members: PostgreSQL 16 makes a CREATEROLE user a
--- member (with ADMIN OPTION) of every role it creates
-SELECT r.rolcanlogin AS can_login, r.rolsuper AS superuser,
-       r.rolname = current_user AS is_pimbot,
-       EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid
-               AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user))
-         AS has_members,
-       shobj_description(r.oid, 'pg_authid') AS note
-FROM pg_roles r WHERE r.rolname = $1
-"""
-_MEMBERSHIP = """
-SELECT shobj_description(u.oid, 'pg_authid') AS note
-FROM pg_auth_members m
-JOIN pg_roles r ON r.oid = m.roleid
-JOIN pg_roles u ON u.oid = m.member
-WHERE r.rolname = $1 AND u.rolname = $2
-"""
-
-
-class DriftPolicy(StrEnum):
-    ALERT = "alert"
-    IGNORE = "ignore"
 
 
 class PostgresProvider:
@@ -77,7 +54,7 @@ class PostgresProvider:
         *,
         login: str = "{email_local}",
         logins: Mapping[str, str] | None = None,
-        drift: DriftPolicy = DriftPolicy.ALERT,
+        drift: DriftMode = DriftMode.ALERT,
         timeout: float = 10.0,
     ) -> None:
         self.name = name
@@ -97,7 +74,7 @@ class PostgresProvider:
                 retryable=False,
             )
         async with self._connect("grant") as conn, conn.transaction():
-            if not await conn.fetchval(_ROLE_EXISTS, role):
+            if not await conn.fetchval(sql.ROLE_EXISTS, role):
                 raise ProviderError(f"postgres {self.name}: role {role} does not exist")
             await self._claim(conn, login, email)
             # a concurrent grant of the same membership may win the race: that is success
@@ -124,7 +101,7 @@ class PostgresProvider:
             login = recorded.login
         email = target.email.strip().lower()
         async with self._connect("revoke") as conn:
-            if not await conn.fetchval(_ROLE_EXISTS, login):
+            if not await conn.fetchval(sql.ROLE_EXISTS, login):
                 return  # no login, no membership: nothing to revoke
             if recorded is None and not await self._may_be_theirs(conn, login, email):
                 # no ref (e.g. the clean-up after a refused grant): the login the template
@@ -132,10 +109,10 @@ class PostgresProvider:
                 log.info("postgres %s: %s is not %s's login; nothing to revoke",
                          self.name, login, email)
                 return
-            if not await conn.fetchval(_ROLE_EXISTS, role):
+            if not await conn.fetchval(sql.ROLE_EXISTS, role):
                 return  # the role is gone, so nobody holds it
             await conn.execute(f"REVOKE {quote_ident(role)} FROM {quote_ident(login)}")
-            if await conn.fetchrow(_MEMBERSHIP, role, login):
+            if await conn.fetchrow(sql.MEMBERSHIP, role, login):
                 raise ProviderError(
                     f"postgres {self.name}: {login} is still a member of {role} "
                     "(granted by another role?)"
@@ -150,11 +127,70 @@ class PostgresProvider:
         if self.logins.reserved_for(login) not in (None, email):
             return False
         async with self._connect("check") as conn:
-            row = await conn.fetchrow(_MEMBERSHIP, role, login)
+            row = await conn.fetchrow(sql.MEMBERSHIP, role, login)
         return row is not None and marker_owner(row["note"]) in (None, email)
 
     async def close(self) -> None:
         return None  # one connection per call: nothing is held open
+
+    # -- drift: who holds the role (``HolderListing``) --------------------------------------
+
+    async def holders(self, grant: Mapping[str, Any]) -> list[Holder]:
+        """Every direct member of the grant's role: logins pimbot made carry their owner's
+        email (their comment), logins the policy names carry that person's."""
+        role = self._role_of(GrantTarget("drift", "", "", dict(grant), None, None))
+        async with self._connect("list members") as conn:
+            if not await conn.fetchval(sql.ROLE_EXISTS, role):
+                return []
+            rows = await conn.fetch(sql.MEMBERS, role)
+        holders = []
+        for row in rows:
+            emails = {e for e in (marker_owner(row["note"]),
+                                  self.logins.reserved_for(row["login"])) if e}
+            kind = HolderKind.LOGIN if row["can_login"] else HolderKind.GROUP
+            holders.append(Holder(row["login"], row["login"], kind, frozenset(emails)))
+        return holders
+
+    def holder_key(self, target: GrantTarget, ref: str | None) -> str | None:
+        try:
+            recorded = GrantRef.parse(ref)
+        except ValueError:
+            return None
+        if recorded is not None:
+            return recorded.login
+        login = self.logins.of(target.email)
+        return None if login_name_problem(login) else login
+
+    async def remove_holder(self, grant: Mapping[str, Any], holder: Holder) -> None:
+        role = self._role_of(GrantTarget("drift", "", "", dict(grant), None, None))
+        async with self._connect("revoke drift") as conn:
+            if not await conn.fetchval(sql.ROLE_EXISTS, holder.key):
+                return
+            await conn.execute(f"REVOKE {quote_ident(role)} FROM {quote_ident(holder.key)}")
+        log.info("postgres %s: revoked %s from %s (drift: not granted by pimbot)", self.name,
+                 role, holder.key)
+
+    async def probe(self, grants: Sequence[Mapping[str, Any]]) -> list[ProbeFinding]:
+        """Connect, and see that pimbot's user may create logins and that each granted role
+        exists and is pimbot's to grant (``pimbot providers check``)."""
+        ok, problem = ProbeOutcome.OK, ProbeOutcome.PROBLEM
+        async with self._connect("check") as conn:
+            me = await conn.fetchrow(sql.ME)
+            findings = [ProbeFinding(ok, "connect", f"as {me['name']}")]
+            may_create = me["superuser"] or me["createrole"]
+            findings.append(ProbeFinding(
+                ok if may_create else problem, "create login roles",
+                "CREATEROLE" if may_create else f"{me['name']} needs CREATEROLE"))
+            for role in sorted({str(g.get("role")) for g in grants if is_role_name(g.get("role"))}):
+                row = await conn.fetchrow(sql.GRANTABLE, role)
+                if row is None:
+                    findings.append(ProbeFinding(problem, f"role {role}", "does not exist"))
+                elif not (me["superuser"] or row["admin"]):
+                    findings.append(ProbeFinding(problem, f"role {role}", f"{me['name']} may not "
+                                                 "grant it (needs ADMIN OPTION on it)"))
+                else:
+                    findings.append(ProbeFinding(ok, f"role {role}", "exists, grantable"))
+        return findings
 
     async def _may_be_theirs(self, conn: Any, login: str, email: str) -> bool:
         if self.logins.reserved_for(login) not in (None, email):
@@ -191,11 +227,11 @@ class PostgresProvider:
         owner = self.logins.reserved_for(login)
         if owner not in (None, email):
             raise refuse("is given to another person by the policy's logins")
-        row = await conn.fetchrow(_LOGIN, login)
+        row = await conn.fetchrow(sql.LOGIN, login)
         if row is None:
             if await self._create_login(conn, login, email):
                 return
-            row = await conn.fetchrow(_LOGIN, login)  # another pimbot created it just now
+            row = await conn.fetchrow(sql.LOGIN, login)  # another pimbot created it just now
             if row is None:
                 raise ProviderError(f"postgres {self.name}: login {login} vanished; retrying")
         if row["superuser"] or row["is_pimbot"]:

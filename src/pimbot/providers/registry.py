@@ -13,9 +13,15 @@ import aiohttp
 from pimbot.domain.model import ProviderConfig
 from pimbot.ports import Clock, Provider, SystemClock
 from pimbot.providers.command import CommandAction, CommandProvider, child_env
+from pimbot.providers.drift import read_drift
 from pimbot.providers.errors import ProviderConfigError
+from pimbot.providers.microsoft.ids import (
+    azure_rbac_problems,
+    entra_group_problems,
+    entra_role_problems,
+)
 from pimbot.providers.noop import NoopProvider
-from pimbot.providers.postgres import DriftPolicy, PostgresProvider
+from pimbot.providers.postgres import PostgresProvider
 from pimbot.providers.postgres_names import (
     GrantProblem,
     grant_problems,
@@ -32,11 +38,12 @@ class ProviderType(StrEnum):
     WEBHOOK = "webhook"
     POSTGRES = "postgres"
     COMMAND = "command"
-    ENTRA = "entra"
-    AZURE = "azure"
+    ENTRA_GROUP = "entra-group"
+    ENTRA_ROLE = "entra-role"
+    AZURE_RBAC = "azure-rbac"
 
 
-NOT_YET_AVAILABLE = frozenset({ProviderType.ENTRA, ProviderType.AZURE})
+DRIFT_KEYS = ("drift", "reconcile_every", "allow")  # every provider takes them
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ def grant_parameter_problems(provider_type: str, grant: Mapping[str, Any]) -> li
     without connecting anywhere (``pimbot policy validate``, plan, apply and run check it)."""
     if provider_type == ProviderType.POSTGRES:
         return grant_problems(grant)
+    if provider_type in _MICROSOFT_GRANTS:
+        return _MICROSOFT_GRANTS[ProviderType(provider_type)](grant)
     if provider_type in (ProviderType.WEBHOOK, ProviderType.COMMAND, ProviderType.NOOP):
         # sent as JSON: the webhook's body, the command's PIMBOT_GRANT
         return [
@@ -91,7 +100,7 @@ def grant_parameter_problems(provider_type: str, grant: Mapping[str, Any]) -> li
 
 
 def build_provider(config: ProviderConfig, context: BuildContext) -> Provider:
-    known = ", ".join(t for t in ProviderType if t not in NOT_YET_AVAILABLE)
+    known = ", ".join(ProviderType)
     try:
         kind = ProviderType(config.type)
     except ValueError:
@@ -100,22 +109,17 @@ def build_provider(config: ProviderConfig, context: BuildContext) -> Provider:
             f"unknown provider type {config.type!r}",
             f"type: one of {known}",
         ) from None
-    if kind in NOT_YET_AVAILABLE:
-        raise ProviderConfigError(
-            f"providers.{config.name}.type",
-            f"{kind.value!r} is not available yet",
-            f"type: one of {known}",
-        )
     return _BUILDERS[kind](config, context)
 
 
 def _noop(config: ProviderConfig, context: BuildContext) -> Provider:
-    SettingsReader(config, allowed=("drift",))
+    read_drift(SettingsReader(config, allowed=DRIFT_KEYS), config.type)
     return NoopProvider(config.name)
 
 
 def _webhook(config: ProviderConfig, context: BuildContext) -> Provider:
-    s = SettingsReader(config, allowed=("url", "secret_env", "timeout", "drift"))
+    s = SettingsReader(config, allowed=("url", "secret_env", "timeout", *DRIFT_KEYS))
+    read_drift(s, config.type)
     url = s.required_str("url", "https://iam.example.com/pim")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -141,7 +145,9 @@ def _webhook(config: ProviderConfig, context: BuildContext) -> Provider:
 
 
 def _postgres(config: ProviderConfig, context: BuildContext) -> Provider:
-    s = SettingsReader(config, allowed=("dsn", "dsn_env", "login", "logins", "drift", "timeout"))
+    s = SettingsReader(config, allowed=("dsn", "dsn_env", "login", "logins", "timeout",
+                                        *DRIFT_KEYS))
+    drift = read_drift(s, config.type)
     dsn = _postgres_dsn(s, context.env)
     login = s.optional_str("login", "{email_local}", '"{email_local}"')
     problem = login_template_errors(login)
@@ -161,7 +167,7 @@ def _postgres(config: ProviderConfig, context: BuildContext) -> Provider:
         dsn,
         login=login,
         logins=logins,
-        drift=DriftPolicy(s.choice("drift", list(DriftPolicy), DriftPolicy.ALERT)),
+        drift=drift.mode,
         timeout=s.positive_seconds("timeout", 10.0),
     )
 
@@ -187,8 +193,9 @@ def _postgres_dsn(s: SettingsReader, env: Mapping[str, str]) -> str:
 
 def _command(config: ProviderConfig, context: BuildContext) -> Provider:
     s = SettingsReader(
-        config, allowed=("grant", "revoke", "check", "timeout", "pass_env", "drift")
+        config, allowed=("grant", "revoke", "check", "timeout", "pass_env", *DRIFT_KEYS)
     )
+    read_drift(s, config.type)
     commands = {action: s.argv(str(action)) for action in CommandAction}
     return CommandProvider(
         config.name,
@@ -198,9 +205,23 @@ def _command(config: ProviderConfig, context: BuildContext) -> Provider:
     )
 
 
+def _microsoft(config: ProviderConfig, context: BuildContext) -> Provider:
+    from pimbot.providers.microsoft.settings import build_microsoft
+
+    return build_microsoft(config, context.env, context.clock, context.http)
+
+
 _BUILDERS: dict[ProviderType, Callable[[ProviderConfig, BuildContext], Provider]] = {
     ProviderType.NOOP: _noop,
     ProviderType.WEBHOOK: _webhook,
     ProviderType.POSTGRES: _postgres,
     ProviderType.COMMAND: _command,
+    ProviderType.ENTRA_GROUP: _microsoft,
+    ProviderType.ENTRA_ROLE: _microsoft,
+    ProviderType.AZURE_RBAC: _microsoft,
+}
+_MICROSOFT_GRANTS: dict[ProviderType, Callable[[Mapping[str, Any]], list[GrantProblem]]] = {
+    ProviderType.ENTRA_GROUP: entra_group_problems,
+    ProviderType.ENTRA_ROLE: entra_role_problems,
+    ProviderType.AZURE_RBAC: azure_rbac_problems,
 }

@@ -70,6 +70,12 @@ class SettingsReader:
             )
         return str(value)
 
+    def flag(self, key: str) -> bool:
+        value = self._settings.get(key, False)
+        if not isinstance(value, bool):
+            raise ProviderConfigError(self.path(key), f"must be true or false, not {value!r}")
+        return value
+
     def argv(self, key: str) -> tuple[str, ...]:
         example = f'{key}: ["/usr/local/bin/pim-{key}"]'
         value = self._settings.get(key)

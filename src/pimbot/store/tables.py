@@ -197,6 +197,9 @@ class GrantRow(Base):
     lease_until: Mapped[datetime | None]
     failures: Mapped[int] = mapped_column(Integer, default=0)
     failure: Mapped[str] = mapped_column(Text, default="")
+    # When the role's channels were last told that this grant's revoke is failing (they are
+    # told at the first failure and hourly after, until the provider confirms).
+    failure_alerted_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __table_args__ = (

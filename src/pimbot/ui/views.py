@@ -194,8 +194,10 @@ def _rule_fields(snapshot: RequestSnapshot) -> list[Field]:
     return fields
 
 
-def requester_card(snapshot: RequestSnapshot) -> Card:
-    """What the requester sees about their own request, with the buttons that apply now."""
+def requester_card(snapshot: RequestSnapshot, *, revoke_failures: int = 0) -> Card:
+    """What the requester sees about their own request, with the buttons that apply now.
+    ``revoke_failures``: its access ended but removing it at the provider has failed so often
+    (the App Home shows such requests as *revoke pending* until the provider confirms)."""
     fields = _request_fields(snapshot)[1:]
     if snapshot.rule_note:
         fields.append(Field("Rule", snapshot.rule_note))
@@ -237,8 +239,14 @@ def requester_card(snapshot: RequestSnapshot) -> Card:
                 elif snapshot.kept_by:
                     text += (f" You still have {snapshot.role} through request "
                              f"{snapshot.kept_by}.")
+                elif revoke_failures:
+                    text += (f" Revoke pending: the provider has not confirmed it after "
+                             f"{revoke_failures} attempt(s)"
+                             + (f" ({snapshot.failure})" if snapshot.failure else "")
+                             + "; pimbot keeps retrying.")
+                    tone = Tone.WARNING
                 else:
-                    text += " Removing access at the provider…"
+                    text += " Removing access at the provider… (revoke pending)"
     return Card(
         title=f"Your {snapshot.kind.value} of {snapshot.role}: {state_words(snapshot)}",
         text=text, fields=tuple(fields), actions=actions,
@@ -256,6 +264,9 @@ def notice_card(snapshot: RequestSnapshot, event: str) -> Card:
             f"Revoking {snapshot.role} from {snapshot.email} is failing; retrying", Tone.DANGER),
         "auto_approved": (
             f"{snapshot.email}'s {snapshot.role} request was approved by a rule", Tone.WARNING),
+        "revoke_recovered": (
+            f"Revoked {snapshot.role} from {snapshot.email} at last (the provider confirmed "
+            "it)", Tone.GOOD),
     }
     title, tone = words.get(event, (f"{snapshot.role}: {event}", Tone.INFO))
     fields = _request_fields(snapshot)

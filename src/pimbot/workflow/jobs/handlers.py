@@ -86,7 +86,7 @@ async def dispatch(ctx: Context, job: ClaimedJob) -> None:
         case JobKind.RECONCILE:
             await reconcile(ctx)
         case JobKind.DRIFT_CHECK:
-            await check_drift(ctx)
+            await check_drift(ctx, job.payload.get("provider"))
         case JobKind.REVIEW_START:
             await review_campaigns.start_scheduled(ctx, job.payload["name"])
         case JobKind.REVIEW_REMIND:

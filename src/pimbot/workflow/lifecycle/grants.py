@@ -43,7 +43,9 @@ from pimbot.workflow.records import get_request
 
 log = logging.getLogger(__name__)
 
-ALERT_EVERY = 10  # a failing revoke alerts on its first failure and every tenth after
+# A failing revoke alerts the role's channels on its first failure and then at most once an
+# hour (time on the grant record, so restarts and replicas do not reset it), until it succeeds.
+ALERT_EVERY = timedelta(hours=1)
 
 
 def target_of(grant: GrantRow) -> GrantTarget:
@@ -252,16 +254,17 @@ async def _revoke_failed(ctx: Context, grant_id: str, failure: Failure, *,
         record_row.failure = failure.recorded
         if retry_now:
             await reschedule(session, revoke_key(grant_id), now)
-        if (record_row.failures - 1) % ALERT_EVERY:
+        last = record_row.failure_alerted_at
+        if last is not None and now - last < ALERT_EVERY:
             return
+        record_row.failure_alerted_at = now
         await record(ctx, session, "pimbot", "revoke.failing", record_row.role, "failed",
                      grant=grant_id, user=record_row.email, error=failure.detail,
-                     error_id=failure.error_id)
+                     error_id=failure.error_id, failures=record_row.failures)
         for row in await _holds_of(session, grant_id):
             row.failure = failure.shown
             await session.flush()
-            await notify_channels(session, now, _channels(ctx, row.role), View.NOTICE, row.id,
-                                  "revoke_failing")
+            await _alert(ctx, session, now, row, "revoke_failing")
 
 
 async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
@@ -274,7 +277,8 @@ async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
         record_row.revoked_at = now
         await session.flush()
         await record(ctx, session, "pimbot", "grant.revoked", record_row.role,
-                     request=record_row.activation_id, user=record_row.email, grant=grant_id)
+                     request=record_row.activation_id, user=record_row.email, grant=grant_id,
+                     failures=record_row.failures)
         for row in await _holds_of(session, grant_id):
             if row.revoked_at is not None:
                 continue
@@ -282,7 +286,21 @@ async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
             await session.flush()
             if row.state != RequestState.FAILED.value:
                 await notify_user(session, now, row.email, View.REQUESTER, row.id)
+            if record_row.failure_alerted_at is not None and row.id == record_row.activation_id:
+                # the channels heard it was failing: tell them it is done
+                await _alert(ctx, session, now, row, "revoke_recovered")
             await refresh_cards(session, now, row.id)
+
+
+async def _alert(ctx: Context, session: AsyncSession, now: datetime, row: RequestRow,
+                 event: str) -> None:
+    """The role's notify channels; the admins when it has none (never nobody)."""
+    channels = _channels(ctx, row.role)
+    if channels:
+        await notify_channels(session, now, channels, View.NOTICE, row.id, event)
+        return
+    for admin in ctx.policy.admins:
+        await notify_user(session, now, admin, View.NOTICE, row.id, event)
 
 
 async def _holds_of(session: AsyncSession, grant_id: str) -> list[RequestRow]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
@@ -12,7 +13,7 @@ from pimbot.domain.model import AssignmentType
 from pimbot.domain.states import RequestState
 from pimbot.domain.times import resolve_when
 from pimbot.store.audit_log import query_events
-from pimbot.store.tables import AssignmentRow, RequestRow
+from pimbot.store.tables import AssignmentRow, GrantRow, GrantState, RequestRow
 from pimbot.ui.cards import ActionId, Button, ButtonStyle, Card, Reply
 from pimbot.ui.review_views import review_list_card
 from pimbot.ui.views import approval_card, requester_card
@@ -58,7 +59,9 @@ async def status(ctx: Context, actor: Actor) -> Reply:
     now = ctx.clock.now()
     async with ctx.db.read() as session:
         rows = await open_requests(session, email=actor.email)
-        lines = [] if rows else ["You have no open requests and no active roles."]
+        pending_revokes = await revoke_pending(session, actor.email)
+        lines = [] if rows or pending_revokes else [
+            "You have no open requests and no active roles."]
         for row in rows:
             if row.state == RequestState.ACTIVE.value:
                 lines.append(f"• {row.role}: active, {_left(row.expires_at, now)} "
@@ -70,7 +73,27 @@ async def status(ctx: Context, actor: Actor) -> Reply:
             else:
                 lines.append(f"• {row.role}: approved, starts {row.start_at:%Y-%m-%d %H:%M} UTC "
                              f"(request {row.id})")
+        lines += [revoke_pending_line(grant, row) for grant, row in pending_revokes]
     return Reply(text="\n".join(lines))
+
+
+async def revoke_pending(session: AsyncSession,
+                         email: str) -> list[tuple[GrantRow, RequestRow | None]]:
+    """The person's grants that ended but whose revoke the provider has not confirmed yet,
+    with the request that made each (the grant's activation)."""
+    grants = (await session.execute(select(GrantRow).where(
+        GrantRow.email == email, GrantRow.state == GrantState.REVOKING.value).order_by(
+        GrantRow.revoke_due_at))).scalars().all()
+    return [(g, await session.get(RequestRow, g.activation_id)) for g in grants]
+
+
+def revoke_pending_line(grant: GrantRow, row: RequestRow | None) -> str:
+    """``status``: access ended, the provider has not confirmed its removal yet."""
+    line = f"• {grant.role}: ended, revoke pending at the provider"
+    if grant.failures:
+        why = f": {row.failure}" if row is not None and row.failure else ""
+        line += f" ({grant.failures} failed attempt(s){why}; pimbot keeps retrying)"
+    return line + (f" (request {row.id})" if row is not None else "")
 
 
 async def pending(ctx: Context, actor: Actor) -> Reply:
@@ -150,6 +173,10 @@ async def home(ctx: Context, actor: Actor) -> list[Card]:
         mine: list[RequestRow] = await open_requests(session, email=actor.email)
         for row in mine:
             cards.append(requester_card(await snapshot(session, ctx.policy, row)))
+        for grant, ended in await revoke_pending(session, actor.email):
+            if ended is not None:  # ended, and the provider has not confirmed the revoke
+                cards.append(requester_card(await snapshot(session, ctx.policy, ended),
+                                            revoke_failures=grant.failures))
     for name in eligible:
         role = ctx.policy.roles.get(name)
         if role is not None:
