@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 from dataclasses import dataclass, field
@@ -62,17 +63,18 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
         secret = secret_key(settings, db)  # refuse early, before touching the database
         box = secret_box(settings, db, secret)
         db.audit_keyring = audit_keyring(settings, db, secret)
-        await db.upgrade()
         path = resolve_policy_path(settings.policy_file, Path.cwd())
         policy = load_policy(path)
-        changes = await apply_policy(db, policy, clock)
+        async with db.startup_lock():  # replicas starting together: one at a time
+            await db.upgrade()
+            changes = await apply_policy(db, policy, clock)
         log.info("policy %s applied:\n%s", path, format_plan(changes))
         providers = build_providers(policy.providers, settings.env, clock=clock)
     except BaseException:
         await db.dispose()
         raise
     mfa = MfaService(db, box, clock)
-    owner = f"{socket.gethostname()}:{os.getpid()}"
+    owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
     core = PimCore(db, policy, providers, clock, mfa=mfa, owner=owner)
     return Runtime(settings, db, policy, providers, core, clock)
 

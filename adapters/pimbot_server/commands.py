@@ -111,7 +111,8 @@ async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply:
     db = await open_database(settings, keys=apply)
     try:
         if apply:
-            changes = await apply_policy(db, policy, SystemClock())
+            async with db.startup_lock():
+                changes = await apply_policy(db, policy, SystemClock())
             await end_stranded(Context(db=db, clock=SystemClock(), policy=policy, providers={}))
             await _ask_running_bots_to_reconcile(db)
             await checkpoint_after_change(db, settings)

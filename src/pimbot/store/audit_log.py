@@ -61,12 +61,16 @@ async def append_event(
     subject: str = "",
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
+    once_key: str | None = None,
 ) -> AuditEventRow:
     """Append one event to the chain inside the caller's write transaction.
 
     Takes the chain lock (a PostgreSQL advisory transaction lock; SQLite writers are already
     serial), so concurrent writers extend one chain; the MAC costs no query. ``detail`` must
     be JSON-serialisable and must never contain secrets (tokens, passwords, OTP codes).
+    ``once_key`` names an event that may be recorded once only (``grant.revoked:ID``): a
+    second one fails the caller's transaction (IntegrityError on the unique constraint, at
+    this flush), whichever replica writes it.
     """
     if at.tzinfo is None:
         raise ValueError("naive datetime in the audit log; pimbot keeps aware UTC times only")
@@ -91,6 +95,7 @@ async def append_event(
         hash=digest,
         key_id=key.key_id,
         mac=key.event_mac(digest),
+        once_key=once_key,
     )
     session.add(row)
     await session.flush()

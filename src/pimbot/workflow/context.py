@@ -23,6 +23,7 @@ class Context:
     providers: Mapping[str, Provider]
     mfa: MfaService | None = None
     gateways: list[ChatGateway] = field(default_factory=list)
+    owner: str = ""  # this process's replica id (who holds the leases it takes)
 
     def role(self, name: str | None) -> Role:
         """The role called ``name``, or a one-line error with a did-you-mean."""

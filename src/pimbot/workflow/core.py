@@ -21,6 +21,7 @@ from pimbot.domain.ids import new_id
 from pimbot.domain.model import Policy
 from pimbot.ports import ChatGateway, Clock, Provider
 from pimbot.scheduling.queue import ClaimedJob, JobQueue
+from pimbot.scheduling.replicas import Replicas
 from pimbot.scheduling.worker import Worker
 from pimbot.store.database import Database
 from pimbot.store.deliveries import DeliveryLedger
@@ -34,6 +35,7 @@ from pimbot.workflow.dispatch import run_action, run_command
 from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.jobs.drift import schedule_next as schedule_drift_check
 from pimbot.workflow.jobs.handlers import dispatch
+from pimbot.workflow.lifecycle.leases import release_owner
 from pimbot.workflow.mfa.service import MfaService
 from pimbot.workflow.people import NamedByDisplayName
 from pimbot.workflow.usecases import queries
@@ -51,9 +53,12 @@ class PimCore:
                  max_sleep: float = 1.0) -> None:
         self.db = db
         self.clock = clock
-        self.ctx = Context(db=db, clock=clock, policy=policy, providers=providers, mfa=mfa)
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
+        self.owner = owner or f"{socket.gethostname()[:60]}:{os.getpid()}:{new_id()}"
+        self.ctx = Context(db=db, clock=clock, policy=policy, providers=providers, mfa=mfa,
+                           owner=self.owner)
         self.queue = JobQueue(db, clock, self.owner)
+        self.replicas = Replicas(db, self.owner)
+        self.replicas.on_release(release_owner)
         self.worker = Worker(self.queue, self._run_job, max_sleep=max_sleep)
         self.worker.attach(db)
         self.deliveries = DeliveryLedger(db)
@@ -69,7 +74,9 @@ class PimCore:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Reconcile assignments, run everything overdue now, then keep the worker running."""
+        """Take over what dead replicas held, reconcile assignments, run everything overdue
+        now, then keep the worker running."""
+        await self.replicas.join()  # a predecessor killed on this host: its leases go now
         await self.worker.run_due()  # overdue expiries first: revoke what outlived its time
         await reconcile(self.ctx)
         await schedule_drift_check(self.ctx, self.clock.now())
@@ -78,10 +85,13 @@ class PimCore:
         self._task = asyncio.create_task(self.worker.run(), name="pimbot-worker")
 
     async def stop(self) -> None:
+        """Stop claiming, let the jobs in flight finish, then release every lease this
+        process still holds (the other replicas need not wait for them to run out)."""
         if self._task is not None:
             await self.worker.stop()
             await self._task
             self._task = None
+            await self.replicas.leave()
 
     async def drain(self, rounds: int = 50) -> None:
         """Run every job due now, including the ones those jobs enqueue, and wait for the

@@ -274,7 +274,8 @@ async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
         record_row.revoked_at = now
         await session.flush()
         await record(ctx, session, "pimbot", "grant.revoked", record_row.role,
-                     request=record_row.activation_id, user=record_row.email, grant=grant_id)
+                     request=record_row.activation_id, user=record_row.email, grant=grant_id,
+                     once_key=f"grant.revoked:{grant_id}")
         for row in await _holds_of(session, grant_id):
             if row.revoked_at is not None:
                 continue

@@ -65,7 +65,7 @@ async def move(ctx: Context, session: AsyncSession, row: RequestRow, cause: Caus
     await session.flush()  # the compare-and-set
     await record(ctx, session, actor, rule.audit, row.role, outcome, request=row.id,
                  user=row.email, state=new.value, **({"reason": note} if note else {}),
-                 **detail)
+                 once_key=f"request.ended:{row.id}" if is_terminal(new) else None, **detail)
     await _follow_up(ctx, session, row, current, new, rule.tell_requester, rule.announce)
     return new
 

@@ -129,6 +129,7 @@ async def reconcile(ctx: Context) -> int:
     opened = 0
     await end_stranded(ctx)
     async with ctx.db.transaction() as session:
+        await ctx.db.lock_key(session, "reconcile")  # replicas at start: one pass at a time
         await end_unbacked(ctx, session, now)
         assignments = (await session.execute(select(AssignmentRow).where(
             AssignmentRow.type == AssignmentType.ACTIVE.value))).scalars().all()
