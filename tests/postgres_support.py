@@ -65,11 +65,11 @@ def _probe(url: str, timeout: float = 2.0) -> str | None:
     return None
 
 
-async def _connect(url: str, timeout: float) -> None:
+async def _connect(url: str, seconds: float) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"),
-                                 timeout=timeout)
+                                 timeout=seconds)
     await conn.close()
 
 

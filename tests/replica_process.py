@@ -64,12 +64,12 @@ class Replica:
             self.process.kill()
             self.killed = True
 
-    async def stop(self, timeout: float = 60.0) -> int:
+    async def stop(self, within: float = 60.0) -> int:
         """SIGTERM, then wait for the graceful shutdown to end (killed if it never does)."""
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 code = await self.process.wait()
         except TimeoutError:
             self.process.kill()

@@ -13,8 +13,9 @@ E2E = str(Path(__file__).resolve().parents[1] / "e2e")
 if E2E not in sys.path:
     sys.path.insert(0, E2E)
 
-from postgres_support import postgres_url  # noqa: E402
 from webhook_receiver import WebhookReceiver  # noqa: E402
+
+from postgres_support import postgres_url  # noqa: E402
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from pimbot.store.audit_crypto import AuditKeyring
 AUDIT_LOCK_KEY = 0x70696D626F74  # "pimbot"
 STARTUP_LOCK_KEY = 0x70696D7374  # "pimst": migrations and the policy apply, one process at a time
 STARTUP_LOCK_SUFFIX = ".startup.lock"
+PING_SECONDS = 3.0  # a readiness probe answers within this, database or not
 
 
 class Database:
@@ -152,11 +153,11 @@ class Database:
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
-    async def ping(self, timeout: float = 3.0) -> bool:
-        """Whether the database answers ``SELECT 1`` within ``timeout`` seconds (on a new
-        or pooled connection: a dead pooled one is replaced, see ``pool_pre_ping``)."""
+    async def ping(self) -> bool:
+        """Whether the database answers ``SELECT 1`` within ``PING_SECONDS`` (on a new or
+        pooled connection: a dead pooled one is replaced, see ``pool_pre_ping``)."""
         try:
-            async with asyncio.timeout(timeout), self.engine.connect() as conn:
+            async with asyncio.timeout(PING_SECONDS), self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
         except Exception:
