@@ -23,12 +23,14 @@ from pimbot.policy import load_policy, resolve_policy_path
 from pimbot.policy.plan import apply_policy, format_plan
 from pimbot.ports import Clock, Provider, SystemClock
 from pimbot.providers import build_providers
+from pimbot.providers.instrumented import instrumented
 from pimbot.store.database import Database
 from pimbot.workflow.core import PimCore
 from pimbot.workflow.mfa.service import MfaService
 from pimbot_console.app import ConsoleAdapter
 from pimbot_server.checkpoints import SERVER_DEFAULT, CheckpointWriter, checkpoint_store
 from pimbot_server.http import HttpServer
+from pimbot_server.metrics import Metrics
 from pimbot_server.mounting import MountedAdapter, load_adapter
 from pimbot_server.settings import AdapterName, Settings
 from pimbot_server.storage import audit_keyring, secret_box, secret_key
@@ -46,6 +48,7 @@ class Runtime:
     providers: dict[str, Provider]
     core: PimCore
     clock: Clock
+    metrics: Metrics
     adapters: list[MountedAdapter] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -69,14 +72,16 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
             await db.upgrade()
             changes = await apply_policy(db, policy, clock)
         log.info("policy %s applied:\n%s", path, format_plan(changes))
-        providers = build_providers(policy.providers, settings.env, clock=clock)
+        metrics = Metrics(db, clock)
+        providers = instrumented(build_providers(policy.providers, settings.env, clock=clock),
+                                 metrics)
     except BaseException:
         await db.dispose()
         raise
     mfa = MfaService(db, box, clock)
     owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
-    core = PimCore(db, policy, providers, clock, mfa=mfa, owner=owner)
-    return Runtime(settings, db, policy, providers, core, clock)
+    core = PimCore(db, policy, providers, clock, mfa=mfa, owner=owner, telemetry=metrics)
+    return Runtime(settings, db, policy, providers, core, clock, metrics)
 
 
 def console_actor(policy: Policy) -> str:
@@ -109,7 +114,8 @@ async def serve(settings: Settings) -> int:
         for adapter in runtime.adapters:
             await adapter.start()
         if settings.needs_http:
-            http = HttpServer(core, runtime.adapters, metrics_token=settings.metrics_token)
+            http = HttpServer(core, runtime.adapters, metrics_token=settings.metrics_token,
+                              metrics=runtime.metrics)
             await http.start(settings.host, settings.port)
         await _run_until_done(console, core, stopping)
     finally:

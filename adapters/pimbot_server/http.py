@@ -48,11 +48,14 @@ def build_http_app(core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
         return web.Response(text="ok\n")
 
     async def readyz(_request: web.Request) -> web.Response:
+        """Ready when the database answers, the scheduler loop is alive and the policy has
+        been applied (``pimbot run`` serves HTTP only after applying it)."""
         if not await core.db.ping():
             return web.Response(status=503, text="not ready: database unreachable\n")
         if not core.is_ready():
-            return web.Response(status=503, text="not ready: scheduler not running\n")
-        return web.Response(text="ready\n")
+            return web.Response(status=503, text="not ready: scheduler loop not running\n")
+        return web.Response(text="ready: database reachable, scheduler running, "
+                                 "policy applied\n")
 
     async def metrics_route(request: web.Request) -> web.Response:
         if metrics_token and not bearer_matches(request, metrics_token):
@@ -107,8 +110,8 @@ class HttpServer:
     """Runs the app on HOST:PORT; ``port`` is the bound one (useful with port 0)."""
 
     def __init__(self, core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
-                 metrics_token: str | None = None) -> None:
-        self.app = build_http_app(core, adapters, metrics_token=metrics_token)
+                 metrics_token: str | None = None, metrics: Metrics | None = None) -> None:
+        self.app = build_http_app(core, adapters, metrics_token=metrics_token, metrics=metrics)
         self._runner: web.AppRunner | None = None
         self.port = 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 JobHandler = Callable[[ClaimedJob], Awaitable[None]]
 _MIN_SLEEP = 0.01
+ALIVE_LOOKS = 5  # the loop is alive while it has looked at the queue within 5 max sleeps
 _MAX_LOGGED_ERROR = 300
 
 
@@ -49,6 +51,7 @@ class Worker:
         self._in_flight: set[asyncio.Task[None]] = set()  # across every run_due call
         self._stopping = False
         self._stopped = asyncio.Event()
+        self._looked_at = time.monotonic()  # the last time the loop claimed or slept
 
     def attach(self, db: Database) -> None:
         """Wake this worker after every commit on ``db`` that enqueued a job."""
@@ -61,6 +64,12 @@ class Worker:
     def wake(self) -> None:
         self._woken.set()
 
+    def alive(self) -> bool:
+        """Running, and the loop looked at the queue within ``ALIVE_LOOKS`` of its longest
+        sleep (a loop stuck on a database that does not answer is not alive)."""
+        limit = max(self.max_sleep, 1.0) * ALIVE_LOOKS
+        return self.running and time.monotonic() - self._looked_at <= limit
+
     async def run_due(self) -> int:
         """Claim and run every job due now (including ones that become due while running);
         return how many ran. In-flight jobs always finish before this returns."""
@@ -70,6 +79,7 @@ class Worker:
             while True:
                 free = self.concurrency - len(tasks)
                 jobs = [] if self._stopping or free <= 0 else await self.queue.claim(free)
+                self._looked_at = time.monotonic()
                 started = [asyncio.create_task(self._execute(job)) for job in jobs]
                 tasks.update(started)
                 self._in_flight.update(started)
@@ -145,6 +155,7 @@ class Worker:
 
     async def _sleep_seconds(self) -> float:
         next_due = await self.queue.next_due_at()
+        self._looked_at = time.monotonic()  # the queue answered
         if next_due is None:
             return self.max_sleep
         wait = (next_due - self.queue.clock.now()).total_seconds()

@@ -19,7 +19,7 @@ from pimbot.domain.admission import Caller
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Policy
-from pimbot.ports import ChatGateway, Clock, Provider
+from pimbot.ports import ChatGateway, Clock, NullTelemetry, Provider, Telemetry
 from pimbot.scheduling.queue import ClaimedJob, JobQueue
 from pimbot.scheduling.replicas import Replicas
 from pimbot.scheduling.worker import Worker
@@ -50,9 +50,10 @@ RETRIES = 4  # compare-and-set conflicts (two clicks at once) are retried agains
 class PimCore:
     def __init__(self, db: Database, policy: Policy, providers: Mapping[str, Provider],
                  clock: Clock, *, mfa: MfaService | None = None, owner: str | None = None,
-                 max_sleep: float = 1.0) -> None:
+                 max_sleep: float = 1.0, telemetry: Telemetry | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.telemetry: Telemetry = telemetry or NullTelemetry()  # adapters report here too
         self.owner = owner or f"{socket.gethostname()[:60]}:{os.getpid()}:{new_id()}"
         self.ctx = Context(db=db, clock=clock, policy=policy, providers=providers, mfa=mfa,
                            owner=self.owner)
@@ -103,7 +104,8 @@ class PimCore:
                 return
 
     def is_ready(self) -> bool:
-        return self._task is not None and not self._task.done() and self.worker.running
+        """The scheduler loop is running and has looked at the queue lately."""
+        return self._task is not None and not self._task.done() and self.worker.alive()
 
     async def _run_job(self, job: ClaimedJob) -> None:
         await dispatch(self.ctx, job)

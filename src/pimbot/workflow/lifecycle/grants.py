@@ -22,6 +22,7 @@ from pimbot.domain.states import RequestKind, RequestState
 from pimbot.ports import GrantTarget, Provider
 from pimbot.providers.errors import ProviderError
 from pimbot.scheduling.queue import ClaimedJob, reschedule
+from pimbot.store.observations import Figure, observe
 from pimbot.store.tables import GrantRow, GrantState, RequestRow
 from pimbot.ui.views import View
 from pimbot.workflow.audit import record
@@ -276,7 +277,9 @@ async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
         await record(ctx, session, "pimbot", "grant.revoked", record_row.role,
                      request=record_row.activation_id, user=record_row.email, grant=grant_id,
                      once_key=f"grant.revoked:{grant_id}")
-        for row in await _holds_of(session, grant_id):
+        holds = await _holds_of(session, grant_id)
+        observe(session, Figure.REVOKED_LATE, _lateness(record_row, holds, now))
+        for row in holds:
             if row.revoked_at is not None:
                 continue
             row.revoked_at = now
@@ -284,6 +287,16 @@ async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
             if row.state != RequestState.FAILED.value:
                 await notify_user(session, now, row.email, View.REQUESTER, row.id)
             await refresh_cards(session, now, row.id)
+
+
+def _lateness(grant: GrantRow, holds: list[RequestRow], now: datetime) -> float:
+    """Seconds from when the access should have ended to the confirmed revoke: the last
+    hold's end (its expiry time for an expired one, however late its job ran)."""
+    ends = [row.expires_at if row.state == RequestState.EXPIRED.value and row.expires_at
+            else row.ended_at for row in holds]
+    known = [end for end in ends if end is not None]
+    due = max(known) if known else grant.revoke_due_at
+    return max(0.0, (now - due).total_seconds()) if due is not None else 0.0
 
 
 async def _holds_of(session: AsyncSession, grant_id: str) -> list[RequestRow]:
