@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from pimbot.domain.errors import PimError
-from pimbot_server import commands
+from pimbot_server import commands, logs
 from pimbot_server.errors import CommandFailed
 from pimbot_server.settings import Settings, SettingsError, current_env, load_env_file
 
@@ -124,9 +124,7 @@ def configure_logging(args: argparse.Namespace, settings: Settings | None) -> No
         level = logging.WARNING
     else:
         level = logging.INFO
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(level, settings.log_format if settings is not None else "text")
     if not args.verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
 

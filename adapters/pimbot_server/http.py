@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from pimbot.domain.ids import new_id
+from pimbot.logcontext import bound
 from pimbot.ports import Clock
 from pimbot.store.database import Database
 from pimbot_server.metrics import CONTENT_TYPE, Metrics
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 METRICS_KEY = web.AppKey("pimbot_metrics", Metrics)
+REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class ServedCore(Protocol):
@@ -80,9 +85,19 @@ def bearer_matches(request: web.Request, token: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+def request_id_of(request: web.Request) -> str:
+    """The caller's ``X-Request-Id`` when it is a plain token, else a new id."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if REQUEST_ID.fullmatch(given) else new_id("h")
+
+
 def _count_requests(metrics: Metrics) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        with bound(request_id=request_id_of(request)):
+            return await _counted(request, handler)
+
+    async def _counted(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = _route_label(request)
         try:
             response = await handler(request)

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pimbot.logcontext import bound
 from pimbot.scheduling.queue import ENQUEUED_FLAG, ClaimedJob, JobQueue
 from pimbot.scheduling.retry import PermanentJobError, RetryLater
 from pimbot.store.database import Database
@@ -105,7 +106,12 @@ class Worker:
 
     async def _execute(self, job: ClaimedJob) -> None:
         """Run one job and record its outcome; never raises (a lost write is retried later,
-        when the lease expires)."""
+        when the lease expires). Its log lines carry the job and the activation it is about."""
+        about = job.payload.get("request_id")
+        with bound(request_id=f"job-{job.id}", activation_id=str(about) if about else None):
+            await self._run_and_record(job)
+
+    async def _run_and_record(self, job: ClaimedJob) -> None:
         try:
             try:
                 await self.handler(job)

@@ -19,6 +19,7 @@ from pimbot.domain.admission import Caller
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Policy
+from pimbot.logcontext import bound, current
 from pimbot.ports import ChatGateway, Clock, NullTelemetry, Provider, Telemetry
 from pimbot.scheduling.queue import ClaimedJob, JobQueue
 from pimbot.scheduling.replicas import Replicas
@@ -167,6 +168,11 @@ class PimCore:
     async def _guarded(self, actor: Actor, turn: Callable[[], Awaitable[Reply]],
                        what: Callable[[], str], form: bool = False) -> Reply:
         """Run a turn: retry races, word refusals in one line, never leak a stack trace."""
+        with bound(user=actor.email, request_id=current("request_id") or new_id("t")):
+            return await self._turn(actor, turn, what, form)
+
+    async def _turn(self, actor: Actor, turn: Callable[[], Awaitable[Reply]],
+                    what: Callable[[], str], form: bool) -> Reply:
         for attempt in range(RETRIES):
             try:
                 return await turn()
