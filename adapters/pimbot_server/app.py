@@ -3,7 +3,10 @@
 ``build_runtime`` wires the core from settings (used by ``pimbot run`` and by CLI commands
 that need the policy or the database); ``serve`` is ``pimbot run``: it starts the adapters,
 the HTTP listener, the worker and the audit checkpoint writer, and stops them all on SIGINT /
-SIGTERM or, for the console, at the end of input (the last checkpoint is written then).
+SIGTERM or, for the console, at the end of input. A stop is graceful: the HTTP listener and
+the adapters stop taking work, the worker stops claiming and lets the jobs in flight finish,
+every lease this process still holds is released (the other replicas take over at once),
+and the last audit checkpoint is written.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pimbot_server.checkpoints import SERVER_DEFAULT, CheckpointWriter, checkpoi
 from pimbot_server.http import HttpServer
 from pimbot_server.metrics import Metrics
 from pimbot_server.mounting import MountedAdapter, load_adapter
+from pimbot_server.retention import RetentionTask
 from pimbot_server.settings import AdapterName, Settings
 from pimbot_server.storage import audit_keyring, secret_box, secret_key
 
@@ -97,6 +101,8 @@ async def serve(settings: Settings) -> int:
     console: ConsoleAdapter | None = None
     http: HttpServer | None = None
     checkpoints = _checkpoint_writer(runtime)
+    days = settings.audit_retention_days
+    retention = RetentionTask(runtime.db, days, runtime.clock) if days else None
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -111,6 +117,8 @@ async def serve(settings: Settings) -> int:
         await core.start()
         if checkpoints is not None:
             await checkpoints.start()
+        if retention is not None:
+            retention.start()
         for adapter in runtime.adapters:
             await adapter.start()
         if settings.needs_http:
@@ -119,6 +127,8 @@ async def serve(settings: Settings) -> int:
             await http.start(settings.host, settings.port)
         await _run_until_done(console, core, stopping)
     finally:
+        if retention is not None:
+            await retention.stop()
         await _shut_down(runtime, http, checkpoints)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

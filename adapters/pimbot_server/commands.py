@@ -67,6 +67,12 @@ async def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from pimbot_server.backup import backup
+
+    return await backup(args.file, settings)
+
+
 async def policy_validate(args: argparse.Namespace, settings: Settings) -> int:
     from pimbot.policy import PolicyError, load_policy, resolve_policy_path
     from pimbot.providers import provider_config_errors
@@ -228,7 +234,9 @@ COMMANDS: dict[str, Command] = {
     "policy validate": policy_validate,
     "policy plan": policy_plan,
     "policy apply": policy_apply,
+    "db backup": db_backup,
     "audit verify": audit,
+    "audit purge": audit,
     "audit export": audit,
     "audit rotate-key": audit,
     "review export": review_export,
