@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hook_policy import SECRET_ENV
+from sqlalchemy import func, select
 from webhook_receiver import WebhookReceiver
 
 from pimbot.policy import parse_policy
@@ -20,6 +21,7 @@ from pimbot.secretbox import generate_key
 from pimbot.store.audit_crypto import AuditKeyring, load_audit_key
 from pimbot.store.audit_log import verify_chain
 from pimbot.store.database import Database
+from pimbot.store.tables import GrantRow
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.core import PimCore
 from replica_process import replica_env
@@ -89,6 +91,20 @@ class World:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}")
             await asyncio.sleep(0.05)
+
+    async def until_db(self, count: int, within: float = WAIT) -> None:
+        """Until ``count`` grants are recorded revoked (the provider's answer is recorded
+        just after it arrives)."""
+        deadline = time.monotonic() + within
+        while True:
+            async with self.client_db.read() as session:
+                done = await session.scalar(select(func.count()).select_from(GrantRow).where(
+                    GrantRow.state == "revoked"))
+            if done == count:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{done} of {count} grants recorded revoked")
+            await asyncio.sleep(0.1)
 
     async def verify(self) -> None:
         report = await verify_chain(self.client_db)

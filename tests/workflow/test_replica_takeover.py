@@ -16,10 +16,11 @@ from pimbot.scheduling.queue import enqueue
 from pimbot.scheduling.replicas import Replicas, pidspace
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow, GrantRow, JobRow, ReplicaRow
+from pimbot.workflow.actor import Actor
 from pimbot.workflow.lifecycle import grants
 from pimbot.workflow.lifecycle.leases import release_owner
 
-from .harness import make_pim
+from .harness import make_pim, request_id_of
 
 BOB = "bob@example.com"
 FAR = timedelta(hours=1)
@@ -142,3 +143,36 @@ async def test_a_revoke_is_recorded_once_even_when_its_fence_is_outrun(db: Datab
         revoked = await session.scalar(select(func.count()).select_from(AuditEventRow).where(
             AuditEventRow.action == "grant.revoked"))
     assert revoked == 1
+
+
+async def test_a_grant_cut_short_by_a_crash_is_revoked_once_its_request_has_ended(
+    db: Database
+) -> None:
+    pim = await make_pim(db)
+    reply = await pim.core.handle_text(Actor(BOB), "activate staging-deploy for 30m")
+    rid = request_id_of(reply)
+    # A replica took the grant's lease and called the provider, then died before recording.
+    claimed = await grants._open_or_join(pim.core.ctx, rid)
+    assert claimed is not None
+    async with db.read() as session:
+        record = await session.get(GrantRow, claimed[0])
+    assert record is not None
+    await pim.provider.grant(grants.target_of(record))
+    async with db.transaction() as session:
+        session.add(ReplicaRow(owner="ghost", pidspace="elsewhere", pid=1,
+                               started_at=datetime.now(UTC) - FAR,
+                               seen_at=datetime.now(UTC) - FAR))
+        await session.execute(update(GrantRow).values(lease_owner="ghost"))
+    # Meanwhile the request ends: its grant call is "in flight", so nothing is revoked yet.
+    assert (await pim.core.handle_text(Actor(BOB), f"cancel {rid}")).ok
+    await pim.core.drain()
+    assert (BOB, "staging-deploy") in pim.provider.held
+    await pim.core.replicas.join()  # the ghost is found dead: its lease goes, the grant too
+    try:
+        await pim.core.drain()
+        assert (BOB, "staging-deploy") not in pim.provider.held
+        # revoked once, with the activation id it was granted with (its ref was never
+        # recorded: the webhook contract's Idempotency-Key names the activation for that)
+        assert [c.activation_id for c in pim.provider.actions("revoke")] == [rid]
+    finally:
+        await pim.core.replicas.leave()

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from pimbot.commands import parse
@@ -36,6 +37,7 @@ from pimbot.workflow.dispatch import run_action, run_command
 from pimbot.workflow.forms import prefix_for
 from pimbot.workflow.jobs.drift import schedule_next as schedule_drift_check
 from pimbot.workflow.jobs.handlers import dispatch
+from pimbot.workflow.lifecycle.grants import sweep_orphans
 from pimbot.workflow.lifecycle.leases import release_owner
 from pimbot.workflow.mfa.service import MfaService
 from pimbot.workflow.people import NamedByDisplayName
@@ -60,7 +62,7 @@ class PimCore:
                            owner=self.owner)
         self.queue = JobQueue(db, clock, self.owner)
         self.replicas = Replicas(db, self.owner)
-        self.replicas.on_release(release_owner)
+        self.replicas.on_release(self._released)
         self.worker = Worker(self.queue, self._run_job, max_sleep=max_sleep)
         self.worker.attach(db)
         self.deliveries = DeliveryLedger(db)
@@ -107,6 +109,13 @@ class PimCore:
     def is_ready(self) -> bool:
         """The scheduler loop is running and has looked at the queue lately."""
         return self._task is not None and not self._task.done() and self.worker.alive()
+
+    async def _released(self, session: AsyncSession, owner: str) -> int:
+        """A replica's grant leases go (it died, or this one stops); a grant call it left
+        cut short, for a request that has ended since, is revoked."""
+        released = await release_owner(session, owner)
+        await sweep_orphans(self.ctx, session)
+        return released
 
     async def _run_job(self, job: ClaimedJob) -> None:
         await dispatch(self.ctx, job)

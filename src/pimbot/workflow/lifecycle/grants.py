@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.ids import new_id
@@ -186,6 +186,27 @@ async def _grant_failed(ctx: Context, request_id: str, grant_id: str, failure: F
             row.failure = failure.shown
             await move(ctx, session, row, Cause.GRANT_FAILED, outcome="failed",
                        error=failure.detail, error_id=failure.error_id)
+
+
+async def sweep_orphans(ctx: Context, session: AsyncSession) -> int:
+    """Grants whose provider call was cut short (a crash mid-grant: the record stays
+    ``granting`` with no lease) and whose every hold has ended since: the provider may have
+    applied them, so they are revoked. Runs when a dead replica's leases are taken over and
+    with every reconcile (at start and every few minutes). Returns how many."""
+    now = ctx.clock.now()
+    stale = await session.execute(select(GrantRow).where(
+        GrantRow.state == GrantState.GRANTING.value,
+        or_(GrantRow.lease_until.is_(None), GrantRow.lease_until <= now)))
+    swept = 0
+    for record_row in list(stale.scalars()):
+        await lock_slot(ctx, session, record_row.email, record_row.role)
+        if not await holders(session, record_row.id):
+            await record(ctx, session, "pimbot", "grant.orphaned", record_row.role,
+                         grant=record_row.id, user=record_row.email,
+                         request=record_row.activation_id)
+            await due_for_revoke(ctx, session, record_row)
+            swept += 1
+    return swept
 
 
 # -- expire and revoke ---------------------------------------------------------------------------
