@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/pimbot run
 
 lint: $(STAMP)
-	$(BIN)/ruff check src adapters tests bench
+	$(BIN)/ruff check src adapters tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

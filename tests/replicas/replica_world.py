@@ -21,7 +21,7 @@ from pimbot.secretbox import generate_key
 from pimbot.store.audit_crypto import AuditKeyring, load_audit_key
 from pimbot.store.audit_log import verify_chain
 from pimbot.store.database import Database
-from pimbot.store.tables import GrantRow
+from pimbot.store.tables import GrantRow, RequestRow
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.core import PimCore
 from replica_process import replica_env
@@ -104,6 +104,21 @@ class World:
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"{done} of {count} grants recorded revoked")
+            await asyncio.sleep(0.1)
+
+    async def until_db_quiet(self, within: float = WAIT) -> None:
+        """Until no request is live and no grant is on its way (everything has ended)."""
+        deadline = time.monotonic() + within
+        while True:
+            async with self.client_db.read() as session:
+                live = await session.scalar(select(func.count()).select_from(RequestRow).where(
+                    RequestRow.state.in_(("approved", "active"))))
+                open_grants = await session.scalar(select(func.count()).select_from(
+                    GrantRow).where(GrantRow.state != "revoked"))
+            if live == 0 and open_grants == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{live} requests live, {open_grants} grants not revoked")
             await asyncio.sleep(0.1)
 
     async def verify(self) -> None:
