@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src adapters tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
