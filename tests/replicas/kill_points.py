@@ -58,12 +58,30 @@ async def check_after_restart(world: World, spawned: datetime, receiver: Webhook
         problems.append(f"run {run}: still active past their end after restart: {overdue}")
     orphans = {member for member in receiver.members if member not in live}
     if orphans:
-        problems.append(f"run {run}: held at the provider without a live activation: {orphans}")
+        problems.append(f"run {run}: held at the provider without a live activation: "
+                        f"{await _story(world, receiver, orphans)}")
     try:
         await world.verify()
     except AssertionError as exc:
         problems.append(f"run {run}: audit chain: {exc}")
     return problems
+
+
+async def _story(world: World, receiver: WebhookReceiver,
+                 members: set[tuple[str, str]]) -> str:
+    """What the database and the provider say about each slot (to debug a failure)."""
+    lines = []
+    async with world.client_db.read() as session:
+        for email, role in sorted(members):
+            grants = (await session.execute(select(
+                GrantRow.id, GrantRow.activation_id, GrantRow.state, GrantRow.lease_owner).where(
+                GrantRow.email == email, GrantRow.role == role))).all()
+            requests = (await session.execute(select(RequestRow.id, RequestRow.state).where(
+                RequestRow.email == email))).all()
+            calls = [(d.action, d.activation_id) for d in receiver.deliveries
+                     if d.body.get("user") == email]
+            lines.append(f"{email}: grants {grants}; requests {requests}; calls {calls}")
+    return " | ".join(lines)
 
 
 async def work(world: World, rng: random.Random) -> None:
