@@ -21,6 +21,8 @@ BOB = "bob@example.com"
 
 def test_a_json_line_carries_the_bound_fields_and_the_traceback() -> None:
     out = io.StringIO()
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
     logs.configure(logging.INFO, "json")
     handler = logging.getLogger().handlers[0]
     assert isinstance(handler, logging.StreamHandler)
@@ -34,7 +36,11 @@ def test_a_json_line_carries_the_bound_fields_and_the_traceback() -> None:
                 log.exception("job %s failed", 7)
         log.warning("outside")
     finally:
-        logs.configure(logging.WARNING, "text")
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved:  # pytest's own capture handlers, as they were
+            root.addHandler(handler)
+        root.setLevel(level)
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
     assert first["message"] == "job 7 failed" and first["level"] == "ERROR"
     assert (first["request_id"], first["activation_id"], first["user"]) == ("h-1", "r42", BOB)
