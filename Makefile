@@ -20,9 +20,10 @@ run: $(STAMP)
 	$(BIN)/pimbot run
 
 lint: $(STAMP)
-	$(BIN)/ruff check src adapters tests bench
+	$(BIN)/ruff check src adapters tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -10,9 +10,22 @@ from pathlib import Path
 import pytest
 
 from pimbot.store.database import Database
-from postgres_support import postgres_url
+from postgres_support import discover, postgres_url
 
 _TEMPLATE: dict[str, str] = {}
+_POSTGRES_STATUS: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Find the PostgreSQL for the tests once (see postgres_support)."""
+    _POSTGRES_STATUS[:] = [discover()]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Say in one line which PostgreSQL the run uses, or why none (also under -q)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and _POSTGRES_STATUS:
+        reporter.write_line(_POSTGRES_STATUS[0])
 
 
 async def _template(admin_url: str) -> str:

@@ -98,6 +98,7 @@ def test_keygen_prints_a_fresh_32_byte_url_safe_key(tmp_path: Path, cli: Cli) ->
     "args",
     [[], ["run"], ["db", "upgrade"], ["policy", "validate"], ["policy", "plan"],
      ["policy", "apply"], ["audit", "verify"], ["audit", "export"], ["audit", "rotate-key"],
+     ["audit", "purge"], ["db", "backup"],
      ["keygen"],
      ["mfa", "rotate-key"], ["manifest", "slack"], ["manifest", "teams"], ["bench"]],
 )  # fmt: skip
@@ -218,6 +219,42 @@ def test_audit_verify_passes_then_names_the_tampered_event(cli: Cli) -> None:
     truncated = cli("audit", "verify", "--anchor", head)
     assert truncated.code == 1
     assert "event 3 of the anchor is missing" in truncated.err
+
+
+def test_audit_purge_keeps_the_rest_verifiable(cli: Cli) -> None:
+    assert cli("db", "upgrade").code == 0
+    asyncio.run(_write_events(cli.database_url, 4))
+    done = cli("audit", "purge", "--before", "2026-11-02T09:01:30Z")
+    assert done.code == 0, done.err
+    assert "purged 2 event(s)" in done.out and "starts after event 2" in done.out
+    intact = cli("audit", "verify")
+    assert intact.code == 0, intact.err
+    assert intact.out.startswith("audit log intact: 3 events; head 5:")  # 3, 4 and the purge
+    assert cli("audit", "purge", "--before", "2099-01-01").code == 1  # never the future
+
+
+def test_db_backup_copies_a_live_sqlite_database_and_never_overwrites(cli: Cli) -> None:
+    assert cli("db", "upgrade").code == 0
+    asyncio.run(_write_events(cli.database_url, 3))
+    copy = cli.tmp_path / "backup.db"
+    done = cli("db", "backup", str(copy))
+    assert done.code == 0, done.err
+    assert "integrity ok" in done.out and "PIMBOT_SECRET_KEY" in done.err
+    with sqlite3.connect(copy) as raw:
+        assert raw.execute("SELECT count(*) FROM audit_events").fetchone() == (3,)
+    again = cli("db", "backup", str(copy))
+    assert again.code == 1 and "never overwrites" in again.err
+
+
+def test_db_backup_on_postgres_prints_the_pg_dump_line_without_the_password(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIMBOT_DATABASE_URL",
+                       "postgresql+asyncpg://pimbot:s3cret@db.example.com:5433/pim")
+    done = cli("db", "backup")
+    assert done.code == 1
+    assert "pg_dump --format=custom" in done.out and "--host=db.example.com" in done.out
+    assert "s3cret" not in done.out + done.err
 
 
 def test_audit_export_writes_csv_to_a_file_and_jsonl_to_stdout(cli: Cli) -> None:

@@ -78,6 +78,7 @@ async def test_a_scrape_reads_indexes_not_whole_tables(scraper: Scraper) -> None
     text = await scraper.scrape()
     assert "pimbot_audit_events 3.0" in text
     assert 'pimbot_requests{state="active"} 0.0' in text
+    assert "pimbot_jobs_due 0.0" in text and "pimbot_replicas 0.0" in text
     reads = [s for s in scraper.statements if s.startswith("select")]
     assert reads, "the figures come from the database"
     for statement in reads:

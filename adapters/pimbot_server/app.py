@@ -3,7 +3,10 @@
 ``build_runtime`` wires the core from settings (used by ``pimbot run`` and by CLI commands
 that need the policy or the database); ``serve`` is ``pimbot run``: it starts the adapters,
 the HTTP listener, the worker and the audit checkpoint writer, and stops them all on SIGINT /
-SIGTERM or, for the console, at the end of input (the last checkpoint is written then).
+SIGTERM or, for the console, at the end of input. A stop is graceful: the HTTP listener and
+the adapters stop taking work, the worker stops claiming and lets the jobs in flight finish,
+every lease this process still holds is released (the other replicas take over at once),
+and the last audit checkpoint is written.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 from dataclasses import dataclass, field
@@ -23,13 +27,16 @@ from pimbot.policy import load_policy, resolve_policy_path
 from pimbot.policy.plan import apply_policy, format_plan
 from pimbot.ports import Clock, Provider, SystemClock
 from pimbot.providers import build_providers
+from pimbot.providers.instrumented import instrumented
 from pimbot.store.database import Database
 from pimbot.workflow.core import PimCore
 from pimbot.workflow.mfa.service import MfaService
 from pimbot_console.app import ConsoleAdapter
 from pimbot_server.checkpoints import SERVER_DEFAULT, CheckpointWriter, checkpoint_store
 from pimbot_server.http import HttpServer
+from pimbot_server.metrics import Metrics
 from pimbot_server.mounting import MountedAdapter, load_adapter
+from pimbot_server.retention import RetentionTask
 from pimbot_server.settings import AdapterName, Settings, teams_left_off
 from pimbot_server.storage import audit_keyring, secret_box, secret_key
 
@@ -46,6 +53,7 @@ class Runtime:
     providers: dict[str, Provider]
     core: PimCore
     clock: Clock
+    metrics: Metrics
     adapters: list[MountedAdapter] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -66,20 +74,23 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
         secret = secret_key(settings, db)  # refuse early, before touching the database
         box = secret_box(settings, db, secret)
         db.audit_keyring = audit_keyring(settings, db, secret)
-        await db.upgrade()
         path = resolve_policy_path(settings.policy_file, Path.cwd())
         policy = load_policy(path)
-        changes = await apply_policy(db, policy, clock)
+        async with db.startup_lock():  # replicas starting together: one at a time
+            await db.upgrade()
+            changes = await apply_policy(db, policy, clock)
         log.info("policy %s applied:\n%s", path, format_plan(changes))
-        providers = build_providers(policy.providers, settings.env, clock=clock)
+        metrics = Metrics(db, clock)
+        providers = instrumented(build_providers(policy.providers, settings.env, clock=clock),
+                                 metrics)
     except BaseException:
         await db.dispose()
         raise
     mfa = MfaService(db, box, clock)
-    owner = f"{socket.gethostname()}:{os.getpid()}"
-    core = PimCore(db, policy, providers, clock, mfa=mfa, owner=owner,
+    owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
+    core = PimCore(db, policy, providers, clock, mfa=mfa, owner=owner, telemetry=metrics,
                    oncall=build_oncall_sources(policy.oncall, settings.env))
-    return Runtime(settings, db, policy, providers, core, clock)
+    return Runtime(settings, db, policy, providers, core, clock, metrics)
 
 
 def console_actor(policy: Policy) -> str:
@@ -95,6 +106,8 @@ async def serve(settings: Settings) -> int:
     console: ConsoleAdapter | None = None
     http: HttpServer | None = None
     checkpoints = _checkpoint_writer(runtime)
+    days = settings.audit_retention_days
+    retention = RetentionTask(runtime.db, days, runtime.clock) if days else None
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -112,13 +125,18 @@ async def serve(settings: Settings) -> int:
         await core.start()
         if checkpoints is not None:
             await checkpoints.start()
+        if retention is not None:
+            retention.start()
         for adapter in runtime.adapters:
             await adapter.start()
         if settings.needs_http:
-            http = HttpServer(core, runtime.adapters, metrics_token=settings.metrics_token)
+            http = HttpServer(core, runtime.adapters, metrics_token=settings.metrics_token,
+                              metrics=runtime.metrics)
             await http.start(settings.host, settings.port)
         await _run_until_done(console, core, stopping)
     finally:
+        if retention is not None:
+            await retention.stop()
         await _shut_down(runtime, http, checkpoints)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -15,6 +15,7 @@ from pimbot.ports import SystemClock
 from pimbot.store.audit_checkpoint import CheckpointSet, parse_checkpoints
 from pimbot.store.audit_crypto import AuditKey, AuditKeyError, load_audit_key
 from pimbot.store.audit_log import ChainReport, append_event, verify_chain
+from pimbot.store.audit_retention import FloorProblem, purge_before, reseal_floor
 from pimbot.store.database import Database
 from pimbot_server.checkpoints import (
     CheckpointStore,
@@ -187,9 +188,39 @@ async def hand_over(db: Database, store: CheckpointStore | None, new: AuditKey) 
         await append_event(db, session, at=clock.now(), actor="pimbot",
                            action="audit.key_rotated",
                            detail={"from_key": old.key_id, "to_key": new.key_id})
+    await reseal_floor(db, clock.now())  # a retention floor: under the new key from now on
     if store is not None:
         await write_checkpoint(db, store, clock)
     return old
+
+
+async def audit_purge(args: argparse.Namespace, settings: Settings) -> int:
+    """``audit purge [--before WHEN]``: what the retention pass of ``pimbot run`` does."""
+    from datetime import timedelta
+
+    from pimbot.domain.times import resolve_when
+
+    now = SystemClock().now()
+    if args.before:
+        cutoff = resolve_when(args.before, now)
+    elif settings.audit_retention_days is None:
+        print("PIMBOT_AUDIT_RETENTION is 'forever': nothing purged", file=sys.stderr)
+        return 0
+    else:
+        cutoff = now - timedelta(days=settings.audit_retention_days)
+    if cutoff > now:
+        raise CommandFailed("--before must be in the past")
+    db = await open_database(settings)
+    try:
+        purge = await purge_before(db, cutoff, now)
+        await checkpoint_after_change(db, settings)
+    except FloorProblem as exc:
+        raise CommandFailed(f"nothing purged: {exc}") from None
+    finally:
+        await db.dispose()
+    print(f"purged {purge.deleted} event(s) before {cutoff.isoformat()}; the log now starts "
+          f"after event {purge.through_seq}")
+    return 0
 
 
 async def checkpoint_after_change(db: Database, settings: Settings) -> None:
@@ -218,6 +249,7 @@ async def seal_upgrade(db: Database, settings: Settings) -> None:
 
 COMMANDS = {
     "verify": audit_verify,
+    "purge": audit_purge,
     "export": audit_export,
     "rotate-key": audit_rotate_key,
 }

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from pimbot.domain.errors import PimError
-from pimbot_server import commands
+from pimbot_server import commands, logs
 from pimbot_server.errors import CommandFailed
 from pimbot_server.settings import Settings, SettingsError, current_env, load_env_file
 
@@ -69,6 +69,9 @@ def _db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         dest="db_command", metavar="ACTION", required=True
     )
     db.add_parser("upgrade", help="migrate PIMBOT_DATABASE_URL to the latest schema")
+    backup = db.add_parser(
+        "backup", help="copy a live SQLite database to FILE (PostgreSQL: prints pg_dump usage)")
+    backup.add_argument("file", metavar="FILE", nargs="?", help="where the copy goes (new file)")
 
 
 def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,6 +103,10 @@ def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     rotate = audit.add_parser("rotate-key", help="MAC new audit events under a new key")
     rotate.add_argument("--new-key", required=True, metavar="KEY",
                         help="new key; '-' reads it from stdin (preferred: keeps it out of ps)")
+    purge = audit.add_parser(
+        "purge", help="delete events older than PIMBOT_AUDIT_RETENTION (the rest stays "
+                      "verifiable); `pimbot run` does it every six hours")
+    purge.add_argument("--before", metavar="WHEN", help="purge events before this instead")
     export = audit.add_parser("export", help="write the audit log as JSON lines or CSV")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", metavar="WHEN", help="e.g. 2026-11-01, 'yesterday 09:00'")
@@ -132,9 +139,7 @@ def configure_logging(args: argparse.Namespace, settings: Settings | None) -> No
         level = logging.WARNING
     else:
         level = logging.INFO
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(level, settings.log_format if settings is not None else "text")
     if not args.verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
 

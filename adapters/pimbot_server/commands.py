@@ -68,6 +68,12 @@ async def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from pimbot_server.backup import backup
+
+    return await backup(args.file, settings)
+
+
 async def policy_validate(args: argparse.Namespace, settings: Settings) -> int:
     from pimbot.policy import PolicyError, load_policy, resolve_policy_path
     from pimbot.providers import provider_config_errors
@@ -128,7 +134,8 @@ async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply:
     db = await open_database(settings, keys=apply)
     try:
         if apply:
-            changes = await apply_policy(db, policy, SystemClock())
+            async with db.startup_lock():
+                changes = await apply_policy(db, policy, SystemClock())
             await end_stranded(Context(db=db, clock=SystemClock(), policy=policy, providers={}))
             await _ask_running_bots_to_reconcile(db)
             await checkpoint_after_change(db, settings)
@@ -249,7 +256,9 @@ COMMANDS: dict[str, Command] = {
     "policy plan": policy_plan,
     "policy apply": policy_apply,
     "providers check": providers_check,
+    "db backup": db_backup,
     "audit verify": audit,
+    "audit purge": audit,
     "audit export": audit,
     "audit rotate-key": audit,
     "review export": review_export,

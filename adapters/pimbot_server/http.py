@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from pimbot.domain.ids import new_id
+from pimbot.logcontext import bound
 from pimbot.ports import Clock
 from pimbot.store.database import Database
 from pimbot_server.metrics import CONTENT_TYPE, Metrics
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 METRICS_KEY = web.AppKey("pimbot_metrics", Metrics)
+REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class ServedCore(Protocol):
@@ -48,11 +53,14 @@ def build_http_app(core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
         return web.Response(text="ok\n")
 
     async def readyz(_request: web.Request) -> web.Response:
+        """Ready when the database answers, the scheduler loop is alive and the policy has
+        been applied (``pimbot run`` serves HTTP only after applying it)."""
         if not await core.db.ping():
             return web.Response(status=503, text="not ready: database unreachable\n")
         if not core.is_ready():
-            return web.Response(status=503, text="not ready: scheduler not running\n")
-        return web.Response(text="ready\n")
+            return web.Response(status=503, text="not ready: scheduler loop not running\n")
+        return web.Response(text="ready: database reachable, scheduler running, "
+                                 "policy applied\n")
 
     async def metrics_route(request: web.Request) -> web.Response:
         if metrics_token and not bearer_matches(request, metrics_token):
@@ -77,9 +85,19 @@ def bearer_matches(request: web.Request, token: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+def request_id_of(request: web.Request) -> str:
+    """The caller's ``X-Request-Id`` when it is a plain token, else a new id."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if REQUEST_ID.fullmatch(given) else new_id("h")
+
+
 def _count_requests(metrics: Metrics) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        with bound(request_id=request_id_of(request)):
+            return await _counted(request, handler)
+
+    async def _counted(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = _route_label(request)
         try:
             response = await handler(request)
@@ -107,8 +125,8 @@ class HttpServer:
     """Runs the app on HOST:PORT; ``port`` is the bound one (useful with port 0)."""
 
     def __init__(self, core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
-                 metrics_token: str | None = None) -> None:
-        self.app = build_http_app(core, adapters, metrics_token=metrics_token)
+                 metrics_token: str | None = None, metrics: Metrics | None = None) -> None:
+        self.app = build_http_app(core, adapters, metrics_token=metrics_token, metrics=metrics)
         self._runner: web.AppRunner | None = None
         self.port = 0
 

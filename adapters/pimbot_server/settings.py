@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./pimbot.db"
 DEFAULT_HOST = "0.0.0.0"
 DEFAULT_PORT = 3000
+DEFAULT_AUDIT_RETENTION_DAYS = 400
+MIN_AUDIT_RETENTION_DAYS = 30  # less is surely a mistake (an audit log kept for a week?)
 
 
 class SettingsError(Exception):
@@ -52,6 +54,8 @@ class Settings:
     port: int = DEFAULT_PORT
     adapters: tuple[AdapterName, ...] = (AdapterName.CONSOLE,)
     metrics_token: str | None = field(default=None, repr=False)  # GET /metrics needs it
+    log_format: str = "text"  # PIMBOT_LOG_FORMAT: text | json
+    audit_retention_days: int | None = DEFAULT_AUDIT_RETENTION_DAYS  # None: keep for ever
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for adapters' from_env
 
     @classmethod
@@ -69,6 +73,8 @@ class Settings:
             port=_port(env.get("PIMBOT_PORT", "")),
             adapters=choose_adapters(env),
             metrics_token=env.get("PIMBOT_METRICS_TOKEN", "").strip() or None,
+            log_format=_log_format(env.get("PIMBOT_LOG_FORMAT", "")),
+            audit_retention_days=_retention(env.get("PIMBOT_AUDIT_RETENTION", "")),
             env=dict(env),
         )
 
@@ -101,6 +107,28 @@ def _port(raw: str) -> int:
         return DEFAULT_PORT
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise SettingsError(f"PIMBOT_PORT={raw!r} is not a TCP port", "PIMBOT_PORT=3000")
+    return int(text)
+
+
+def _log_format(raw: str) -> str:
+    text = raw.strip().lower() or "text"
+    if text not in ("text", "json"):
+        raise SettingsError(f"PIMBOT_LOG_FORMAT={raw!r} is neither text nor json",
+                            "PIMBOT_LOG_FORMAT=json")
+    return text
+
+
+def _retention(raw: str) -> int | None:
+    """``PIMBOT_AUDIT_RETENTION``: days (``400``, ``400d``), or ``forever`` / ``0``."""
+    text = raw.strip().lower().removesuffix("d")
+    if not text:
+        return DEFAULT_AUDIT_RETENTION_DAYS
+    if text in ("forever", "off", "0", "none"):
+        return None
+    if not text.isdigit() or int(text) < MIN_AUDIT_RETENTION_DAYS:
+        raise SettingsError(
+            f"PIMBOT_AUDIT_RETENTION={raw!r} is not a number of days (at least "
+            f"{MIN_AUDIT_RETENTION_DAYS}) or 'forever'", "PIMBOT_AUDIT_RETENTION=400d")
     return int(text)
 
 

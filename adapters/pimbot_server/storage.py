@@ -84,7 +84,8 @@ async def open_database(settings: Settings, *, keys: bool = True) -> Database:
     try:
         if keys:
             db.audit_keyring = audit_keyring(settings, db)
-        await db.upgrade()
+        async with db.startup_lock():  # never beside a replica's migration or apply
+            await db.upgrade()
     except BaseException:
         await db.dispose()
         raise

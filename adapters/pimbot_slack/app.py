@@ -49,7 +49,9 @@ class SlackAdapter:
     def __init__(self, settings: SlackSettings, core: SlackCore) -> None:
         self.settings = settings
         self.core = core
-        self.client = build_client(settings)
+        telemetry = getattr(core, "telemetry", None)  # the core's Telemetry port, if any
+        self.client = build_client(settings, None if telemetry is None else (
+            lambda seconds: telemetry.outbound_waited(PLATFORM, seconds)))
         ttl = timedelta(seconds=settings.identity_ttl_s)
         self.directory = SlackDirectory(self.client, core.clock, ttl)
         self.gateway = SlackGateway(self.client, self.directory)

@@ -8,7 +8,8 @@ person or channel is not here" are raised, so the core's outbox job retries with
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -62,15 +63,33 @@ def sdk_logger() -> logging.Logger:
     return logger
 
 
-def build_client(settings: SlackSettings) -> AsyncWebClient:
-    """The one Web API client: bot token, configurable base URL, 429/5xx/connection retries."""
+class CountedRateLimitHandler(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (waits ``Retry-After``), reporting each wait to ``on_wait``."""
+
+    def __init__(self, on_wait: Callable[[float], None] | None, max_retry_count: int) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.on_wait = on_wait
+
+    async def prepare_for_next_attempt_async(self, **kwargs: Any) -> None:
+        started = time.monotonic()
+        try:
+            await super().prepare_for_next_attempt_async(**kwargs)
+        finally:
+            if self.on_wait is not None:
+                self.on_wait(time.monotonic() - started)
+
+
+def build_client(settings: SlackSettings,
+                 on_wait: Callable[[float], None] | None = None) -> AsyncWebClient:
+    """The one Web API client: bot token, configurable base URL, 429/5xx/connection retries;
+    ``on_wait(seconds)`` hears of every rate-limit wait (the metrics)."""
     return AsyncWebClient(
         token=settings.bot_token,
         base_url=settings.api_url,
         logger=sdk_logger(),
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            CountedRateLimitHandler(on_wait, max_retry_count=3),
             AsyncServerErrorRetryHandler(max_retry_count=2),
         ],
     )

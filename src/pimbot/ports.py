@@ -93,3 +93,26 @@ class Provider(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Telemetry(Protocol):
+    """Figures the core and the adapters report as they happen (the composition root turns
+    them into Prometheus metrics). Every method is cheap and never raises."""
+
+    def provider_called(self, provider: str, action: str, seconds: float, ok: bool) -> None:
+        """A provider's grant / revoke / check took ``seconds``; ``ok`` False if it raised."""
+        ...
+
+    def outbound_waited(self, platform: str, seconds: float) -> None:
+        """A chat platform's rate limit made an outbound call wait ``seconds`` (a 429)."""
+        ...
+
+
+class NullTelemetry:
+    """Reports nowhere (tests, CLI commands)."""
+
+    def provider_called(self, provider: str, action: str, seconds: float, ok: bool) -> None:
+        return None
+
+    def outbound_waited(self, platform: str, seconds: float) -> None:
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -19,9 +20,10 @@ from pimbot_slack.translate import form_metadata
 HOSTILE = "fix <!channel> now <@U0ADMIN01>"
 
 
-def gateway_for(fake: FakeSlack, clock: FakeClock | None = None) -> SlackGateway:
+def gateway_for(fake: FakeSlack, clock: FakeClock | None = None,
+                on_wait: Callable[[float], None] | None = None) -> SlackGateway:
     settings = SlackSettings(bot_token="xoxb-test", signing_secret="s", api_url=fake.api_url)
-    client = build_client(settings)
+    client = build_client(settings, on_wait)
     return SlackGateway(client, SlackDirectory(client, clock or FakeClock(), timedelta(hours=1)))
 
 
@@ -62,11 +64,13 @@ async def test_channel_mentions_in_a_reason_never_reach_slack(fake_slack: FakeSl
 
 async def test_a_429_is_waited_out_and_the_card_still_arrives(fake_slack: FakeSlack) -> None:
     fake_slack.rate_limit("chat.postMessage", retry_after=1)
-    gateway = gateway_for(fake_slack)
+    waits: list[float] = []
+    gateway = gateway_for(fake_slack, on_wait=waits.append)
     sent = await gateway.send_to_user(ALICE[1], approval())
     statuses = [c.status for c in fake_slack.calls if c.method == "chat.postMessage"]
     assert statuses == [429, 200]
     assert sent.ref["ts"]
+    assert len(waits) == 1 and waits[0] > 0, "the wait is reported (metrics)"
 
 
 async def test_someone_not_in_the_workspace_is_unreachable(fake_slack: FakeSlack) -> None:

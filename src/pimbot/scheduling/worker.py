@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pimbot.logcontext import bound
 from pimbot.scheduling.queue import ENQUEUED_FLAG, ClaimedJob, JobQueue
 from pimbot.scheduling.retry import PermanentJobError, RetryLater
 from pimbot.store.database import Database
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 JobHandler = Callable[[ClaimedJob], Awaitable[None]]
 _MIN_SLEEP = 0.01
+ALIVE_LOOKS = 5  # the loop is alive while it has looked at the queue within 5 max sleeps
 _MAX_LOGGED_ERROR = 300
 
 
@@ -49,6 +52,7 @@ class Worker:
         self._in_flight: set[asyncio.Task[None]] = set()  # across every run_due call
         self._stopping = False
         self._stopped = asyncio.Event()
+        self._looked_at = time.monotonic()  # the last time the loop claimed or slept
 
     def attach(self, db: Database) -> None:
         """Wake this worker after every commit on ``db`` that enqueued a job."""
@@ -61,6 +65,12 @@ class Worker:
     def wake(self) -> None:
         self._woken.set()
 
+    def alive(self) -> bool:
+        """Running, and the loop looked at the queue within ``ALIVE_LOOKS`` of its longest
+        sleep (a loop stuck on a database that does not answer is not alive)."""
+        limit = max(self.max_sleep, 1.0) * ALIVE_LOOKS
+        return self.running and time.monotonic() - self._looked_at <= limit
+
     async def run_due(self) -> int:
         """Claim and run every job due now (including ones that become due while running);
         return how many ran. In-flight jobs always finish before this returns."""
@@ -70,6 +80,7 @@ class Worker:
             while True:
                 free = self.concurrency - len(tasks)
                 jobs = [] if self._stopping or free <= 0 else await self.queue.claim(free)
+                self._looked_at = time.monotonic()
                 started = [asyncio.create_task(self._execute(job)) for job in jobs]
                 tasks.update(started)
                 self._in_flight.update(started)
@@ -95,7 +106,12 @@ class Worker:
 
     async def _execute(self, job: ClaimedJob) -> None:
         """Run one job and record its outcome; never raises (a lost write is retried later,
-        when the lease expires)."""
+        when the lease expires). Its log lines carry the job and the activation it is about."""
+        about = job.payload.get("request_id")
+        with bound(request_id=f"job-{job.id}", activation_id=str(about) if about else None):
+            await self._run_and_record(job)
+
+    async def _run_and_record(self, job: ClaimedJob) -> None:
         try:
             try:
                 await self.handler(job)
@@ -145,6 +161,7 @@ class Worker:
 
     async def _sleep_seconds(self) -> float:
         next_due = await self.queue.next_due_at()
+        self._looked_at = time.monotonic()  # the queue answered
         if next_due is None:
             return self.max_sleep
         wait = (next_due - self.queue.clock.now()).total_seconds()

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-from sqlalchemy import String, cast, or_, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -61,12 +61,16 @@ async def append_event(
     subject: str = "",
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
+    once_key: str | None = None,
 ) -> AuditEventRow:
     """Append one event to the chain inside the caller's write transaction.
 
     Takes the chain lock (a PostgreSQL advisory transaction lock; SQLite writers are already
     serial), so concurrent writers extend one chain; the MAC costs no query. ``detail`` must
     be JSON-serialisable and must never contain secrets (tokens, passwords, OTP codes).
+    ``once_key`` names an event that may be recorded once only (``grant.revoked:ID``): a
+    second one fails the caller's transaction (IntegrityError on the unique constraint, at
+    this flush), whichever replica writes it.
     """
     if at.tzinfo is None:
         raise ValueError("naive datetime in the audit log; pimbot keeps aware UTC times only")
@@ -91,6 +95,7 @@ async def append_event(
         hash=digest,
         key_id=key.key_id,
         mac=key.event_mac(digest),
+        once_key=once_key,
     )
     session.add(row)
     await session.flush()
@@ -99,10 +104,9 @@ async def append_event(
 
 
 async def _all_events(
-    db: Database, since: datetime | None = None
+    db: Database, since: datetime | None = None, after: int = 0
 ) -> AsyncIterator[AuditEventRow]:
-    """Every event in seq order, read in batches (constant memory on a long log)."""
-    after = 0
+    """Every event (after seq ``after``) in seq order, read in batches (constant memory)."""
     while True:
         query = select(AuditEventRow).where(AuditEventRow.seq > after)
         if since is not None:
@@ -129,8 +133,16 @@ async def verify_chain(
     earlier (``head_seq`` / ``head_hash`` of a report). Both catch what a chain cannot show by
     itself, removal of its newest events. The rules are in ``pimbot.store.audit_verify``.
     """
-    verifier = ChainVerifier(db.audit_keyring, tuple(checkpoints), anchor)
-    async for row in _all_events(db):
+    from pimbot.store.audit_retention import FloorProblem, read_floor
+
+    try:
+        floor = await read_floor(db)
+    except FloorProblem as exc:
+        async with db.read() as session:
+            first = await session.scalar(select(func.min(AuditEventRow.seq)))
+        return ChainReport(False, 0, first or 1, str(exc))
+    verifier = ChainVerifier(db.audit_keyring, tuple(checkpoints), anchor, floor=floor)
+    async for row in _all_events(db, after=floor.head_seq if floor is not None else 0):
         if not verifier.feed(row, _row_hash(row)):
             break
     return verifier.finish()

@@ -14,6 +14,11 @@ Rules, checked in ``seq`` order; the first one broken names the first bad event:
 5. every authentic checkpoint must name an event that is still there, unchanged (removal of
    the newest events, or a chain re-written from some point on, fails here).
 An ``anchor`` (seq, hash) given by an operator must be present and unchanged too.
+
+After a retention purge (``pimbot.store.audit_retention``) the chain starts after its
+*floor*, an authentic checkpoint naming the last purged event: rule 1 then starts at the
+floor's seq + 1 and hash instead of 1 and the genesis hash, checkpoints naming purged events
+are passed over, and the floor's ``keyed_from`` and MAC count as a checkpoint's.
 """
 
 from __future__ import annotations
@@ -46,17 +51,24 @@ class ChainVerifier:
         keyring: AuditKeyring,
         checkpoints: tuple[Checkpoint, ...] = (),
         anchor: tuple[int, str] | None = None,
+        floor: Checkpoint | None = None,
     ) -> None:
         self.keyring = keyring
         self.anchor = anchor
+        start = floor.head_seq if floor is not None else 0
+        checkpoints = tuple(c for c in checkpoints if c.head_seq > start)  # purged: passed over
+        if anchor is not None and anchor[0] <= start:
+            anchor = self.anchor = None
         self.checkpoints = checkpoints
         self._at_seq: dict[int, list[Checkpoint]] = {}
         for checkpoint in checkpoints:
             self._at_seq.setdefault(checkpoint.head_seq, []).append(checkpoint)
-        self._keyed_from = min((c.keyed_from for c in checkpoints), default=None)
+        self._keyed_from = min((c.keyed_from for c in (*checkpoints, *(
+            (floor,) if floor is not None else ()))), default=None)
         self._checked = 0
-        self._expected_seq, self._prev_hash = 1, GENESIS_HASH
-        self._keyed_seen = False
+        self._expected_seq, self._prev_hash = start + 1, (
+            floor.head_hash if floor is not None else GENESIS_HASH)
+        self._keyed_seen = floor is not None and floor.head_mac is not None
         self._anchor_seen = anchor is None
         self._unvouched: tuple[int, str | None] | None = None  # (first seq, its key id)
         self._failure: ChainReport | None = None

@@ -9,6 +9,7 @@ The handle also carries the audit chain's keys (never stored in the database its
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +27,9 @@ from sqlalchemy.ext.asyncio import (
 from pimbot.store.audit_crypto import AuditKeyring
 
 AUDIT_LOCK_KEY = 0x70696D626F74  # "pimbot"
+STARTUP_LOCK_KEY = 0x70696D7374  # "pimst": migrations and the policy apply, one process at a time
+STARTUP_LOCK_SUFFIX = ".startup.lock"
+PING_SECONDS = 3.0  # a readiness probe answers within this, database or not
 
 
 class Database:
@@ -118,9 +122,42 @@ class Database:
             await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
                                   {"k": key})
 
-    async def ping(self) -> bool:
-        try:
+    @asynccontextmanager
+    async def startup_lock(self) -> AsyncIterator[None]:
+        """Held while a process migrates the schema and applies the policy, so replicas that
+        start together do it one after the other (the later ones find nothing left to do).
+
+        PostgreSQL: a session-level advisory lock on a connection of its own (released when
+        the block ends, or by the server if the process dies); an SQLite file: an exclusive
+        ``flock`` on a file beside it; in-memory SQLite: nothing (one process by nature).
+        """
+        if not self.is_sqlite:
             async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": STARTUP_LOCK_KEY})
+                await conn.commit()
+                try:
+                    yield
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"),
+                                       {"k": STARTUP_LOCK_KEY})
+                    await conn.commit()
+            return
+        path = self.sqlite_path
+        if path is None:
+            yield
+            return
+        lock_path = path.with_name(path.name + STARTUP_LOCK_SUFFIX)
+        fd = await asyncio.to_thread(_flock, lock_path)
+        try:
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    async def ping(self) -> bool:
+        """Whether the database answers ``SELECT 1`` within ``PING_SECONDS`` (on a new or
+        pooled connection: a dead pooled one is replaced, see ``pool_pre_ping``)."""
+        try:
+            async with asyncio.timeout(PING_SECONDS), self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
         except Exception:
@@ -134,6 +171,19 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _flock(path: Path) -> int:
+    """Open ``path`` and wait for an exclusive lock on it; returns the descriptor."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -195,6 +195,8 @@ class GrantRow(Base):
     # that fences completion (a worker whose lease was taken over writes nothing).
     lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     lease_until: Mapped[datetime | None]
+    # Which replica holds the lease: a replica found dead has its leases taken over at once.
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     failure: Mapped[str] = mapped_column(Text, default="")
     # When the role's channels were last told that this grant's revoke is failing (they are
@@ -343,6 +345,10 @@ class AuditEventRow(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_id: Mapped[str | None] = mapped_column(String(32))
     mac: Mapped[str | None] = mapped_column(String(64))
+    # Set on events that may happen once only (``grant.revoked:ID``, ``request.ended:ID``):
+    # the unique constraint turns a second recording, on any replica, into a rollback.
+    # Not hashed: it is derived from the event, and only guards against writing it twice.
+    once_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
 
 
 class MfaEnrollmentRow(Base):
@@ -378,6 +384,18 @@ class InboundDeliveryRow(Base):
     platform: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the key
     kind: Mapped[str] = mapped_column(String(32))  # command | block_actions | event | …
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ReplicaRow(Base):
+    """A running ``pimbot`` process (``pimbot.scheduling.replicas``): where it runs and when
+    it last said it was alive, so the others can take over its leases when it dies."""
+
+    __tablename__ = "replicas"
+    owner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    pidspace: Mapped[str] = mapped_column(String(200), default="")  # boot id + pid namespace
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime]
     seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
@@ -429,6 +447,7 @@ __all__ = [
     "MfaUsedStepRow",
     "PersonRow",
     "PlatformIdentityRow",
+    "ReplicaRow",
     "RequestRow",
     "ReviewCampaignRow",
     "ReviewItemRow",

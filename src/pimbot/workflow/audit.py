@@ -12,10 +12,11 @@ from pimbot.workflow.context import Context
 
 async def record(
     ctx: Context, session: AsyncSession, actor: str, action: str, subject: str = "",
-    outcome: str = "ok", **detail: Any,
+    outcome: str = "ok", *, once_key: str | None = None, **detail: Any,
 ) -> None:
+    """``once_key``: this event may exist once only (see ``append_event``)."""
     await append_event(ctx.db, session, at=ctx.clock.now(), actor=actor, action=action,
-                       subject=subject, outcome=outcome, detail=detail)
+                       subject=subject, outcome=outcome, detail=detail, once_key=once_key)
 
 
 async def record_alone(

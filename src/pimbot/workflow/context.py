@@ -25,6 +25,7 @@ class Context:
     mfa: MfaService | None = None
     gateways: list[ChatGateway] = field(default_factory=list)
     oncall: Mapping[str, OnCallSource] = field(default_factory=dict)  # pagerduty, opsgenie
+    owner: str = ""  # this process's replica id (who holds the leases it takes)
 
     def role(self, name: str | None) -> Role:
         """The role called ``name``, or a one-line error with a did-you-mean."""

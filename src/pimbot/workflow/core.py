@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from pimbot.commands import VERBS, parse
@@ -20,9 +21,11 @@ from pimbot.domain.admission import Caller
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Policy
+from pimbot.logcontext import bound, current
 from pimbot.oncall import OnCallSource
-from pimbot.ports import ChatGateway, Clock, PlatformIdentity, Provider
+from pimbot.ports import ChatGateway, Clock, NullTelemetry, PlatformIdentity, Provider, Telemetry
 from pimbot.scheduling.queue import ClaimedJob, JobQueue
+from pimbot.scheduling.replicas import Replicas
 from pimbot.scheduling.worker import Worker
 from pimbot.store.database import Database
 from pimbot.store.deliveries import DeliveryLedger
@@ -35,6 +38,8 @@ from pimbot.workflow.context import Context
 from pimbot.workflow.dispatch import run_action, run_command
 from pimbot.workflow.jobs.drift import schedule_next as schedule_drift_check
 from pimbot.workflow.jobs.handlers import dispatch
+from pimbot.workflow.lifecycle.grants import sweep_orphans
+from pimbot.workflow.lifecycle.leases import release_owner
 from pimbot.workflow.mfa.service import MfaService
 from pimbot.workflow.people import NamedByDisplayName
 from pimbot.workflow.usecases import queries
@@ -49,14 +54,17 @@ RETRIES = 4  # compare-and-set conflicts (two clicks at once) are retried agains
 class PimCore:
     def __init__(self, db: Database, policy: Policy, providers: Mapping[str, Provider],
                  clock: Clock, *, mfa: MfaService | None = None, owner: str | None = None,
-                 max_sleep: float = 1.0,
+                 max_sleep: float = 1.0, telemetry: Telemetry | None = None,
                  oncall: Mapping[str, OnCallSource] | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.telemetry: Telemetry = telemetry or NullTelemetry()  # adapters report here too
+        self.owner = owner or f"{socket.gethostname()[:60]}:{os.getpid()}:{new_id()}"
         self.ctx = Context(db=db, clock=clock, policy=policy, providers=providers, mfa=mfa,
-                           oncall=dict(oncall or {}))
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
+                           owner=self.owner, oncall=dict(oncall or {}))
         self.queue = JobQueue(db, clock, self.owner)
+        self.replicas = Replicas(db, self.owner)
+        self.replicas.on_release(self._released)
         self.worker = Worker(self.queue, self._run_job, max_sleep=max_sleep)
         self.worker.attach(db)
         self.deliveries = DeliveryLedger(db)
@@ -72,7 +80,9 @@ class PimCore:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Reconcile assignments, run everything overdue now, then keep the worker running."""
+        """Take over what dead replicas held, reconcile assignments, run everything overdue
+        now, then keep the worker running."""
+        await self.replicas.join()  # a predecessor killed on this host: its leases go now
         await self.worker.run_due()  # overdue expiries first: revoke what outlived its time
         await reconcile(self.ctx)
         await schedule_drift_check(self.ctx, self.clock.now())
@@ -81,10 +91,13 @@ class PimCore:
         self._task = asyncio.create_task(self.worker.run(), name="pimbot-worker")
 
     async def stop(self) -> None:
+        """Stop claiming, let the jobs in flight finish, then release every lease this
+        process still holds (the other replicas need not wait for them to run out)."""
         if self._task is not None:
             await self.worker.stop()
             await self._task
             self._task = None
+            await self.replicas.leave()
 
     async def drain(self, rounds: int = 50) -> None:
         """Run every job due now, including the ones those jobs enqueue, and wait for the
@@ -96,7 +109,15 @@ class PimCore:
                 return
 
     def is_ready(self) -> bool:
-        return self._task is not None and not self._task.done() and self.worker.running
+        """The scheduler loop is running and has looked at the queue lately."""
+        return self._task is not None and not self._task.done() and self.worker.alive()
+
+    async def _released(self, session: AsyncSession, owner: str) -> int:
+        """A replica's grant leases go (it died, or this one stops); a grant call it left
+        cut short, for a request that has ended since, is revoked."""
+        released = await release_owner(session, owner)
+        await sweep_orphans(self.ctx, session)
+        return released
 
     async def _run_job(self, job: ClaimedJob) -> None:
         await dispatch(self.ctx, job)
@@ -177,6 +198,11 @@ class PimCore:
     async def _guarded(self, actor: Actor, turn: Callable[[], Awaitable[Reply]],
                        what: Callable[[], str], form: bool = False) -> Reply:
         """Run a turn: retry races, word refusals in one line, never leak a stack trace."""
+        with bound(user=actor.email, request_id=current("request_id") or new_id("t")):
+            return await self._turn(actor, turn, what, form)
+
+    async def _turn(self, actor: Actor, turn: Callable[[], Awaitable[Reply]],
+                    what: Callable[[], str], form: bool) -> Reply:
         for attempt in range(RETRIES):
             try:
                 return await turn()

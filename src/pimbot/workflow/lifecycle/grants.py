@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.ids import new_id
@@ -22,6 +22,7 @@ from pimbot.domain.states import RequestKind, RequestState
 from pimbot.ports import GrantTarget, Provider
 from pimbot.providers.errors import ProviderError
 from pimbot.scheduling.queue import ClaimedJob, reschedule
+from pimbot.store.observations import Figure, observe
 from pimbot.store.tables import GrantRow, GrantState, RequestRow
 from pimbot.ui.views import View
 from pimbot.workflow.audit import record
@@ -189,6 +190,27 @@ async def _grant_failed(ctx: Context, request_id: str, grant_id: str, failure: F
                        error=failure.detail, error_id=failure.error_id)
 
 
+async def sweep_orphans(ctx: Context, session: AsyncSession) -> int:
+    """Grants whose provider call was cut short (a crash mid-grant: the record stays
+    ``granting`` with no lease) and whose every hold has ended since: the provider may have
+    applied them, so they are revoked. Runs when a dead replica's leases are taken over and
+    with every reconcile (at start and every few minutes). Returns how many."""
+    now = ctx.clock.now()
+    stale = await session.execute(select(GrantRow).where(
+        GrantRow.state == GrantState.GRANTING.value,
+        or_(GrantRow.lease_until.is_(None), GrantRow.lease_until <= now)))
+    swept = 0
+    for record_row in list(stale.scalars()):
+        await lock_slot(ctx, session, record_row.email, record_row.role)
+        if not await holders(session, record_row.id):
+            await record(ctx, session, "pimbot", "grant.orphaned", record_row.role,
+                         grant=record_row.id, user=record_row.email,
+                         request=record_row.activation_id)
+            await due_for_revoke(ctx, session, record_row)
+            swept += 1
+    return swept
+
+
 # -- expire and revoke ---------------------------------------------------------------------------
 
 
@@ -278,8 +300,10 @@ async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
         await session.flush()
         await record(ctx, session, "pimbot", "grant.revoked", record_row.role,
                      request=record_row.activation_id, user=record_row.email, grant=grant_id,
-                     failures=record_row.failures)
-        for row in await _holds_of(session, grant_id):
+                     failures=record_row.failures, once_key=f"grant.revoked:{grant_id}")
+        holds = await _holds_of(session, grant_id)
+        observe(session, Figure.REVOKED_LATE, _lateness(record_row, holds, now))
+        for row in holds:
             if row.revoked_at is not None:
                 continue
             row.revoked_at = now
@@ -301,6 +325,16 @@ async def _alert(ctx: Context, session: AsyncSession, now: datetime, row: Reques
         return
     for admin in ctx.policy.admins:
         await notify_user(session, now, admin, View.NOTICE, row.id, event)
+
+
+def _lateness(grant: GrantRow, holds: list[RequestRow], now: datetime) -> float:
+    """Seconds from when the access should have ended to the confirmed revoke: the last
+    hold's end (its expiry time for an expired one, however late its job ran)."""
+    ends = [row.expires_at if row.state == RequestState.EXPIRED.value and row.expires_at
+            else row.ended_at for row in holds]
+    known = [end for end in ends if end is not None]
+    due = max(known) if known else grant.revoke_due_at
+    return max(0.0, (now - due).total_seconds()) if due is not None else 0.0
 
 
 async def _holds_of(session: AsyncSession, grant_id: str) -> list[RequestRow]:

@@ -56,6 +56,7 @@ def take(ctx: Context, grant: GrantRow) -> str:
     token = secrets.token_hex(8)
     grant.lease_token = token
     grant.lease_until = ctx.clock.now() + PROVIDER_LEASE
+    grant.lease_owner = ctx.owner or None
     return token
 
 
@@ -67,6 +68,7 @@ async def fenced(ctx: Context, session: AsyncSession, grant_id: str, token: str)
         raise LeaseLost(grant_id)
     grant.lease_token = None
     grant.lease_until = None
+    grant.lease_owner = None
     return grant
 
 
@@ -75,7 +77,17 @@ async def release(ctx: Context, grant_id: str, token: str) -> None:
     async with ctx.db.transaction() as session:
         await session.execute(update(GrantRow).where(
             GrantRow.id == grant_id, GrantRow.lease_token == token).values(
-            lease_token=None, lease_until=None).execution_options(synchronize_session=False))
+            lease_token=None, lease_until=None, lease_owner=None).execution_options(
+            synchronize_session=False))
+
+
+async def release_owner(session: AsyncSession, owner: str) -> int:
+    """Free every grant lease ``owner`` holds (a replica found dead, or stopping): the next
+    worker takes the grant at once, and the old owner's fence no longer matches."""
+    result = await session.execute(update(GrantRow).where(GrantRow.lease_owner == owner).values(
+        lease_token=None, lease_until=None, lease_owner=None).execution_options(
+        synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def call_under_lease(ctx: Context, grant_id: str, token: str,

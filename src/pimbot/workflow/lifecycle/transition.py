@@ -9,6 +9,7 @@ happens when a request ends" has one answer whatever ended it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.lifecycle import DECISIONS, RULES, Announce, Cause, ends_access, target
 from pimbot.domain.states import RequestKind, RequestState, is_terminal
+from pimbot.store.observations import Figure, observe
 from pimbot.store.tables import RequestRow
 from pimbot.ui.views import View
 from pimbot.workflow.audit import record
@@ -63,9 +65,10 @@ async def move(ctx: Context, session: AsyncSession, row: RequestRow, cause: Caus
     if note:
         row.decision_note = note
     await session.flush()  # the compare-and-set
+    _observe(session, row, current, new, now)
     await record(ctx, session, actor, rule.audit, row.role, outcome, request=row.id,
                  user=row.email, state=new.value, **({"reason": note} if note else {}),
-                 **detail)
+                 once_key=f"request.ended:{row.id}" if is_terminal(new) else None, **detail)
     await _follow_up(ctx, session, row, current, new, rule.tell_requester, rule.announce)
     return new
 
@@ -92,6 +95,15 @@ async def _follow_up(ctx: Context, session: AsyncSession, row: RequestRow,
     if tell:
         await notify_user(session, now, row.email, View.REQUESTER, row.id)
     await refresh_cards(session, now, row.id)
+
+
+def _observe(session: AsyncSession, row: RequestRow, current: RequestState,
+             new: RequestState, now: datetime) -> None:
+    """Metrics, counted once the transaction commits (``pimbot.store.observations``)."""
+    observe(session, Figure.REQUEST_MOVED, state=new.value)
+    if current is RequestState.PENDING_APPROVAL:
+        waited = max(0.0, (now - row.requested_at).total_seconds())
+        observe(session, Figure.APPROVAL_WAITED, waited, outcome=new.value)
 
 
 def _channels(ctx: Context, row: RequestRow) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle.eligibility import end_unbacked, schedule_reconcile
 from pimbot.workflow.lifecycle.expiry import schedule_expiry
+from pimbot.workflow.lifecycle.grants import sweep_orphans
 from pimbot.workflow.lifecycle.stranded import end_stranded
 from pimbot.workflow.lifecycle.transition import move
 from pimbot.workflow.notices.outbox import JobKind, schedule
@@ -129,6 +130,8 @@ async def reconcile(ctx: Context) -> int:
     opened = 0
     await end_stranded(ctx)
     async with ctx.db.transaction() as session:
+        await ctx.db.lock_key(session, "reconcile")  # replicas at start: one pass at a time
+        await sweep_orphans(ctx, session)  # grant calls a crash cut short, holders gone
         await end_unbacked(ctx, session, now)
         assignments = (await session.execute(select(AssignmentRow).where(
             AssignmentRow.type == AssignmentType.ACTIVE.value))).scalars().all()

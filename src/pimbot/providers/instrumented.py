@@ -1,0 +1,47 @@
+"""A provider that reports each call's duration and failure to the Telemetry port."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+
+from pimbot.ports import GrantTarget, Provider, Telemetry
+
+T = TypeVar("T")
+
+
+class InstrumentedProvider:
+    """Wraps ``inner`` (named ``name`` in the policy); behaves exactly like it."""
+
+    def __init__(self, name: str, inner: Provider, telemetry: Telemetry) -> None:
+        self.name = name
+        self.inner = inner
+        self.telemetry = telemetry
+
+    async def _timed(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
+        started = time.monotonic()
+        ok = False
+        try:
+            result = await call()
+            ok = True
+            return result
+        finally:
+            self.telemetry.provider_called(self.name, action, time.monotonic() - started, ok)
+
+    async def grant(self, target: GrantTarget) -> str | None:
+        return await self._timed("grant", lambda: self.inner.grant(target))
+
+    async def revoke(self, target: GrantTarget, ref: str | None) -> None:
+        await self._timed("revoke", lambda: self.inner.revoke(target, ref))
+
+    async def check(self, target: GrantTarget) -> bool:
+        return await self._timed("check", lambda: self.inner.check(target))
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def instrumented(providers: Mapping[str, Provider], telemetry: Telemetry) -> dict[str, Provider]:
+    return {name: InstrumentedProvider(name, provider, telemetry)
+            for name, provider in providers.items()}

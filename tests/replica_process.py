@@ -1,0 +1,113 @@
+"""``pimbot run`` replicas (``PIMBOT_ADAPTERS=none``: HTTP health routes and the scheduler)
+as real processes on one database, started together, stopped with SIGTERM or killed."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from server_process import clean_env, pimbot_command
+
+READY_TIMEOUT = 60.0  # a replica that never gets ready fails the test, never hangs it
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Replica:
+    name: str
+    port: int
+    process: asyncio.subprocess.Process
+    log: Path
+    killed: bool = False
+    stopped_code: int | None = field(default=None)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def get(self, path: str) -> tuple[int, str]:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as http, http.get(
+                self.url + path) as response:
+            return response.status, await response.text()
+
+    async def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            if self.process.returncode is not None:
+                raise AssertionError(f"{self.name} exited {self.process.returncode}:\n"
+                                     + self.log.read_text(errors="replace")[-4000:])
+            try:
+                status, _ = await self.get("/readyz")
+                if status == 200:
+                    return
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} not ready:\n" + self.output()[-4000:])
+            await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs at all."""
+        if self.process.returncode is None:
+            self.process.kill()
+            self.killed = True
+
+    async def stop(self, within: float = 60.0) -> int:
+        """SIGTERM, then wait for the graceful shutdown to end (killed if it never does)."""
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(within):
+                code = await self.process.wait()
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+            raise AssertionError(f"{self.name} did not stop on SIGTERM:\n"
+                                 + self.output()[-4000:]) from None
+        self.stopped_code = code
+        return code
+
+    async def reap(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.process.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def replica_env(tmp_path: Path, database_url: str, policy: Path, **extra: str) -> dict[str, str]:
+    env = clean_env(tmp_path, PIMBOT_DATABASE_URL=database_url, PIMBOT_POLICY=str(policy),
+                    PIMBOT_ADAPTERS="none", PIMBOT_HOST="127.0.0.1",
+                    PIMBOT_AUDIT_CHECKPOINT=str(tmp_path / "checkpoints.jsonl"), **extra)
+    return env
+
+
+async def start_replicas(tmp_path: Path, env: dict[str, str], count: int) -> list[Replica]:
+    """Start ``count`` replicas at the same instant (one gather of process spawns)."""
+    ports = [free_port() for _ in range(count)]
+    logs = [tmp_path / f"replica-{i}.log" for i in range(count)]
+    handles = [log.open("wb") for log in logs]
+    try:
+        processes = await asyncio.gather(*(
+            asyncio.create_subprocess_exec(
+                *pimbot_command(), "run", cwd=tmp_path, env={**env, "PIMBOT_PORT": str(port)},
+                stdin=asyncio.subprocess.DEVNULL, stdout=handle, stderr=handle)
+            for port, handle in zip(ports, handles, strict=True)))
+    finally:
+        for handle in handles:
+            handle.close()
+    return [Replica(f"replica-{i}", port, process, log)
+            for i, (port, process, log) in enumerate(zip(ports, processes, logs, strict=True))]
