@@ -16,7 +16,8 @@ def _name(requirement: str) -> str:
 def test_deploy_requirements_pin_every_runtime_dependency() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     extras = project["optional-dependencies"]
-    wanted = {_name(r) for r in [*project["dependencies"], *extras["slack"], *extras["teams"]]}
+    wanted = {_name(r) for r in [*project["dependencies"], *extras["slack"], *extras["teams"],
+                                 *extras["azure"]]}
     lines = [line.strip() for line in (ROOT / "deploy/requirements.txt").read_text(
         encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
     assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[A-Za-z0-9_.+\-]+", line) for line in lines), \

@@ -51,6 +51,15 @@ async def enrol(rig: Rig) -> tuple[str, bytes]:
     return found.group(1), upload.data
 
 
+async def test_the_key_is_never_in_a_notification_preview(rig: Rig) -> None:
+    """Slack shows a message's top-level ``text`` in push and desktop notifications, which
+    ``chat.delete`` cannot take back: the key may only be in the blocks."""
+    secret, _ = await enrol(rig)
+    posts = [c for c in rig.slack.calls_to("chat.postMessage") if secret in str(c.args)]
+    assert posts, "the enrolment message was posted"
+    assert all(secret not in str(c.args.get("text", "")) for c in posts), posts[0].args["text"]
+
+
 def notes(rig: Rig) -> list[str]:
     return [str(p.args) for p in rig.slack.posts_to(BOB[0]) if DELETED_TITLE in str(p.args)]
 

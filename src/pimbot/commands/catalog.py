@@ -171,10 +171,11 @@ _TOPICS = (
     ),
     Topic(
         "breakglass",
-        ("breakglass ROLE reason TEXT [for DUR] [code OTP]",),
+        ("breakglass ROLE [for DUR] [code OTP] reason TEXT",),
         "emergency access without approval, where the role allows it",
         "Still needs your code, caps the duration, alerts every notify channel and the admins "
-        "at once, and opens a follow-up review.",
+        "at once, and opens a follow-up review. 'reason' takes the rest of the line, so put "
+        "'for' and 'code' before it (or quote the reason).",
         ("breakglass prod-db-admin for 30m code 123456 reason outage INC-42",),
     ),
 )

@@ -92,12 +92,15 @@ class Card:
     image_png: bytes | None = None  # e.g. an MFA enrolment QR code
     image_alt: str = ""
     image_text: str = ""  # the same image for text-only surfaces (a terminal QR code)
+    # The text holds a secret (an MFA key): never in a notification preview, which outlives
+    # the message (the platform's push and desktop previews cannot be deleted).
+    secret: bool = False
 
     @property
     def fallback_text(self) -> str:
         """Plain one-paragraph text for notifications and clients that cannot draw cards."""
         parts = [self.title]
-        if self.text:
+        if self.text and not self.secret:
             parts.append(self.text)
         return " — ".join(parts)
 

@@ -46,7 +46,7 @@ async def enroll(ctx: Context, actor: Actor, current_code: str | None = None) ->
               f"Key: {enrollment.secret_base32}\n"
               f"Link: {enrollment.uri}"),
         image_png=enrollment.qr_png, image_alt="QR code for your authenticator app",
-        image_text=enrollment.qr_text,
+        image_text=enrollment.qr_text, secret=True,
         context=(f"pimbot deletes this message {KEEP_WORDS}. Until you confirm, your previous "
                  "authenticator (if any) keeps working."),
         tone=Tone.WARNING,
