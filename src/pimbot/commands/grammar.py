@@ -35,6 +35,7 @@ def parse(text: str) -> m.Command:
     """One chat message (an optional ``pim`` / ``/pim`` prefix allowed) as a Command."""
     scanner = Scanner(clean(text))
     topic = "help"
+    reader: Reader | None = None
     try:
         verb = _read_verb(scanner)
         if verb is None:
@@ -44,10 +45,14 @@ def parse(text: str) -> m.Command:
         topic = verb
         if verb != "help" and _asks_for_help(scanner):
             return m.Help(verb)
-        return _PARSERS[verb](Reader(scanner, verb))
+        reader = Reader(scanner, verb)
+        return _PARSERS[verb](reader)
     except GrammarError as problem:
         code = ErrorCode.DURATION if problem.duration else ErrorCode.PARSE
-        raise PimError(code, problem.message, TOPICS[topic].hint) from None
+        said = reader.verb if reader is not None else topic  # "review remove", say
+        matching = [e for e in TOPICS[topic].examples if e.startswith(said)]
+        raise PimError(code, problem.message,
+                       matching[0] if matching else TOPICS[topic].hint) from None
 
 
 def _read_verb(scanner: Scanner) -> str | None:
