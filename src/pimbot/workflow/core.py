@@ -131,6 +131,21 @@ class PimCore:
         """Store a platform account; ``conversation_ref`` replaces the stored reference,
         ``ref_if_unset`` is stored only while there is none (decided in the transaction)."""
         email = email.strip().lower()
+        for attempt in range(RETRIES):
+            try:
+                await self._remember(platform, user_id, email, display_name,
+                                     conversation_ref, ref_if_unset)
+                return
+            except (IntegrityError, StaleDataError):
+                # Two events about the same person at once (a conversationUpdate and an
+                # installationUpdate, say) both inserted: the second now finds the row.
+                if attempt == RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+
+    async def _remember(self, platform: str, user_id: str, email: str, display_name: str,
+                        conversation_ref: dict[str, Any] | None,
+                        ref_if_unset: dict[str, Any] | None) -> None:
         now = self.clock.now()
         async with self.db.transaction() as session:
             row = await session.get(PlatformIdentityRow, (platform, user_id))
