@@ -148,7 +148,7 @@ async def verify_chain(
     return verifier.finish()
 
 
-def _inert(value: Any) -> Any:
+def inert_cell(value: Any) -> Any:
     """A CSV cell that cannot run as a spreadsheet formula (CWE-1236)."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
@@ -195,7 +195,7 @@ async def export_events(
             out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
         else:
             record["detail"] = json.dumps(row.detail, ensure_ascii=False, sort_keys=True)
-            writer.writerow({k: _inert(v) for k, v in record.items()})
+            writer.writerow({k: inert_cell(v) for k, v in record.items()})
         count += 1
     return count
 

@@ -9,7 +9,7 @@ from typing import Any, Literal, TextIO
 
 from sqlalchemy import select
 
-from pimbot.store.audit_log import _inert as inert_cell
+from pimbot.store.audit_log import inert_cell
 from pimbot.store.database import Database
 from pimbot.store.tables import ReviewCampaignRow, ReviewItemRow
 
