@@ -7,6 +7,7 @@ import asyncio
 import signal
 import socket
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,17 +96,21 @@ def replica_env(tmp_path: Path, database_url: str, policy: Path, **extra: str) -
     return env
 
 
-async def start_replicas(tmp_path: Path, env: dict[str, str], count: int) -> list[Replica]:
-    """Start ``count`` replicas at the same instant (one gather of process spawns)."""
+async def start_replicas(tmp_path: Path, env: dict[str, str], count: int,
+                         each: Sequence[Mapping[str, str]] = ()) -> list[Replica]:
+    """Start ``count`` replicas at the same instant (one gather of process spawns);
+    ``each[i]``, when given, adds replica ``i``'s own settings to ``env``."""
+    extra = list(each) or [{} for _ in range(count)]
     ports = [free_port() for _ in range(count)]
     logs = [tmp_path / f"replica-{i}.log" for i in range(count)]
     handles = [log.open("wb") for log in logs]
     try:
         processes = await asyncio.gather(*(
             asyncio.create_subprocess_exec(
-                *pimbot_command(), "run", cwd=tmp_path, env={**env, "PIMBOT_PORT": str(port)},
+                *pimbot_command(), "run", cwd=tmp_path,
+                env={**env, **own, "PIMBOT_PORT": str(port)},
                 stdin=asyncio.subprocess.DEVNULL, stdout=handle, stderr=handle)
-            for port, handle in zip(ports, handles, strict=True)))
+            for port, handle, own in zip(ports, handles, extra, strict=True)))
     finally:
         for handle in handles:
             handle.close()

@@ -1,4 +1,5 @@
-"""Replicas as real processes: an empty PostgreSQL database each, a webhook receiver."""
+"""Replicas as real processes: an empty PostgreSQL database each, a webhook receiver, and
+(for the load-balanced tests) the Slack and Bot Framework fakes."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-E2E = str(Path(__file__).resolve().parents[1] / "e2e")
-if E2E not in sys.path:
-    sys.path.insert(0, E2E)
+_TESTS = Path(__file__).resolve().parents[1]
+for _folder in ("e2e", "slack", "teams"):  # the webhook receiver, the Slack and Teams fakes
+    if str(_TESTS / _folder) not in sys.path:
+        sys.path.insert(0, str(_TESTS / _folder))
 
 from webhook_receiver import WebhookReceiver  # noqa: E402
 
