@@ -79,7 +79,7 @@ class SocketFleet(FakeSlack):
 
     async def _redeliver(self, gone: Connection) -> None:
         """What ``gone`` never acked goes to another live connection."""
-        for envelope_id, (envelope, via) in list(self._pending.items()):
+        for envelope, via in list(self._pending.values()):
             if via is not gone:
                 continue
             others = [c for c in self.connections if not c.ws.closed]
