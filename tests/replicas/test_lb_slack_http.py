@@ -90,6 +90,7 @@ async def test_made_on_one_replica_approved_on_the_other_granted_and_revoked_onc
     await until(decided_everywhere, "every copy redrawn without its buttons", cluster=replicas)
     await until(lambda: replicas.hooks("revoke"), "the expiry's revoke", cluster=replicas)
     await until_async(lambda: _state_is(replicas, request_id, "expired"), "expired", replicas)
+    await until_async(lambda: _revoked_audited(replicas), "the revoke's audit event", replicas)
     await until(lambda: fake_slack.responses(click), "the click's answer", cluster=replicas)
 
     async def redrawn_per_refresh() -> bool:
@@ -107,9 +108,13 @@ async def test_made_on_one_replica_approved_on_the_other_granted_and_revoked_onc
     assert revoke.activation_id == request_id
     sent, ends = (datetime.fromisoformat(revoke.body[k]) for k in ("sent_at", "expires_at"))
     assert sent >= ends, "revoked no earlier than the expiry"
-    assert len(await replicas.audit("grant.revoked")) == 1
+    assert len(await replicas.audit("grant.revoked")) == 1, "recorded once"
     assert len(fake_slack.responses(asked)) == 1 and len(fake_slack.responses(click)) == 1
     await replicas.verify_chain()
+
+
+async def _revoked_audited(replicas: Cluster) -> bool:
+    return bool(await replicas.audit("grant.revoked"))
 
 
 async def _state_is(replicas: Cluster, request_id: str, state: str) -> bool:

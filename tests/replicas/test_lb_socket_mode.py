@@ -116,13 +116,14 @@ async def test_envelopes_on_either_socket_and_a_killed_replicas_envelope_redeliv
                       replicas)
     await until(lambda: fleet.responses("stop"), "the deactivation's answer",
                 cluster=replicas)
+    await until_async(lambda: _revoked_audited(replicas), "the revoke's audit event", replicas)
 
     assert fleet.acks_of("env-ask") == [APP_TOKENS[0]]
     assert fleet.acks_of("env-yes") == [APP_TOKENS[1]]
     assert fleet.acks_of("env-stop") == [APP_TOKENS[1]], "acked once, by the survivor"
     assert [d.activation_id for d in replicas.hooks("grant")] == [request_id]
     assert [d.activation_id for d in replicas.hooks("revoke")] == [request_id]
-    assert len(await replicas.audit("grant.revoked")) == 1
+    assert len(await replicas.audit("grant.revoked")) == 1, "recorded once"
     assert len(fleet.responses("stop")) == 1
     assert len(await replicas.requests()) == 1
     await replicas.verify_chain()
@@ -130,3 +131,7 @@ async def test_envelopes_on_either_socket_and_a_killed_replicas_envelope_redeliv
 
 async def _is(replicas: Cluster, request_id: str, state: str) -> bool:
     return await _state(replicas, request_id) == state
+
+
+async def _revoked_audited(replicas: Cluster) -> bool:
+    return bool(await replicas.audit("grant.revoked"))
