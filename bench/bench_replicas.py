@@ -9,7 +9,8 @@ later instant: two bursts that only the replicas' schedulers work through.
 
 Figures per pass: each burst's throughput (calls per second from the burst's first provider
 call to its last) and drain (from the instant it fell due to its last call); the machine's
-CPU use during the expiry burst (all of it: the replicas, PostgreSQL, everyone else). The
+CPU use during the expiry burst (all of it: the replicas, PostgreSQL, everyone else), each
+replica's CPU seconds in it, and the database's committed transactions per revoke. The
 baseline is one replica in the same run: ``revoke_ratio_2r`` = 2-replica throughput / 1-replica
 throughput (target >= 1.7). Passes repeat ``--repeat`` times; medians are reported.
 
@@ -56,7 +57,7 @@ from pimbot.store.audit_crypto import AuditKeyring, load_audit_key
 from pimbot.store.audit_log import verify_chain
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow
-from pimbot.testing.scratch import postgres_unreachable, scratch_postgres
+from pimbot.testing.scratch import plain_dsn, postgres_unreachable, scratch_postgres
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.core import PimCore
 
@@ -64,10 +65,11 @@ DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 ROLE = "burst"
 SECRET_ENV = "BENCH_HOOK_SECRET"
 PROVIDER_S = 0.050  # each webhook call takes this long to answer
-FULL_K, QUICK_K = 400, 40
+FULL_K, QUICK_K = 300, 40
 FILE_CONCURRENCY = 16
 READY_S = 300.0  # a replica not ready by then fails the pass
 WAIT_S = 600.0  # a burst not drained by then fails the pass
+RECORD_S = 120.0  # how long the revokes' audit events may take to be recorded after the calls
 TARGET = 1.7
 
 
@@ -139,6 +141,7 @@ class PassResult:
     revoke_drain_s: float = 0.0
     cpu_busy: float = 0.0  # share of the machine's CPUs busy during the expiry burst
     replica_cpu_s: list[float] = field(default_factory=list)
+    commits_per_revoke: float = 0.0  # the database's committed transactions in the burst / K
     problems: list[str] = field(default_factory=list)
 
 
@@ -241,6 +244,18 @@ async def until(done: Any, what: str, within: float = WAIT_S) -> None:
         await asyncio.sleep(0.05)
 
 
+async def pg_commits(url: str) -> int:
+    """Transactions committed in this database so far (``pg_stat_database``)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(plain_dsn(url))
+    try:
+        return int(await conn.fetchval("SELECT xact_commit FROM pg_stat_database "
+                                       "WHERE datname = current_database()"))
+    finally:
+        await conn.close()
+
+
 def burst(calls: list[Call], due: float) -> tuple[float, float]:
     """(calls per second from the first call to the last, seconds from due to the last)."""
     times = sorted(c.arrived for c in calls)
@@ -288,8 +303,8 @@ async def one_pass(admin: str, replicas_n: int, count: int, profile: Path | None
         client = PimCore(db, policy, build_providers(policy.providers,
                                                      {SECRET_ENV: hook.secret.decode()}),
                          SystemClock(), owner="bench-client")  # files requests; runs no jobs
-        lead_s = 5 + count // 20
-        duration_s = 15 + count // 15
+        lead_s = 5 + count // 20  # filing takes about count / 30 s on a busy 2-core machine
+        duration_s = 20 + count // 5  # the grant burst must be over before the expiry burst
         start = (datetime.now(UTC) + timedelta(seconds=lead_s)).replace(microsecond=0)
         expiry = start.timestamp() + duration_s
         await file_activations(client, count, start, duration_s)
@@ -303,8 +318,10 @@ async def one_pass(admin: str, replicas_n: int, count: int, profile: Path | None
         spies = await start_profiles(profile, replicas, count) if profile else []
         cpu_before, cpu_replicas = machine_cpu(), [process_cpu_s(r.process.pid)
                                                    for r in replicas]
+        commits = await pg_commits(url)
         await until(lambda: len(hook.of("revoke")) >= count, "the revokes")
         cpu_after = machine_cpu()
+        result.commits_per_revoke = (await pg_commits(url) - commits) / count
         result.cpu_busy = (cpu_after[0] - cpu_before[0]) / max(1.0, cpu_after[1]
                                                                - cpu_before[1])
         result.replica_cpu_s = [round(process_cpu_s(r.process.pid) - before, 2)
@@ -314,6 +331,11 @@ async def one_pass(admin: str, replicas_n: int, count: int, profile: Path | None
             with contextlib.suppress(ProcessLookupError):
                 spy.send_signal(signal.SIGINT)
             await spy.wait()
+        # each outcome is recorded just after the provider answers: wait for them (a
+        # shortfall is reported by the invariants)
+        with contextlib.suppress(RuntimeError):
+            await until_async(lambda: revoked_events(db, count), "the revokes' audit events",
+                              RECORD_S)
         await asyncio.sleep(1.0)  # a duplicate from another replica would land about now
         result.problems += await invariants(hook, db, count)
     return result
@@ -343,6 +365,24 @@ async def start_profiles(folder: Path | None, replicas: list[Replica],
         for i, r in enumerate(replicas)]
 
 
+async def until_async(done: Any, what: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not await done():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def revoke_events(db: Database) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(AuditEventRow).where(
+            AuditEventRow.action == "grant.revoked")) or 0)
+
+
+async def revoked_events(db: Database, count: int) -> bool:
+    return await revoke_events(db) >= count
+
+
 async def invariants(hook: SlowHook, db: Database, count: int) -> list[str]:
     problems = []
     grants = Counter(c.activation_id for c in hook.of("grant"))
@@ -356,9 +396,7 @@ async def invariants(hook: SlowHook, db: Database, count: int) -> list[str]:
         problems.append(f"{len(early)} revoked before their expiry")
     if hook.bad_signatures:
         problems.append(f"{hook.bad_signatures} badly signed calls")
-    async with db.read() as session:
-        events = await session.scalar(select(func.count()).select_from(AuditEventRow).where(
-            AuditEventRow.action == "grant.revoked"))
+    events = await revoke_events(db)
     if events != count:
         problems.append(f"{events} grant.revoked audit events for {count} activations")
     report = await verify_chain(db)
@@ -393,7 +431,7 @@ async def main(args: Any) -> dict[str, Any]:
     problems: list[str] = []
     for n, results in runs.items():
         for name in ("grant_per_s", "grant_drain_s", "revoke_per_s", "revoke_drain_s",
-                     "cpu_busy"):
+                     "cpu_busy", "commits_per_revoke"):
             report[f"{n}r_{name}"] = round(statistics.median(getattr(r, name)
                                                              for r in results), 3)
         report[f"{n}r_replica_cpu_s"] = results[-1].replica_cpu_s
