@@ -24,6 +24,7 @@ pimbot's own verifier (``verify_chain``).
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import secrets
 import statistics
@@ -32,6 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -149,17 +151,23 @@ async def fan_out(count: int, width: int, one: Any) -> None:
     await asyncio.gather(*(lane() for _ in range(min(width, count))))
 
 
+@dataclass(frozen=True)
+class Round:
+    active_s: float  # until the last request's ACTIVE committed
+    drained_s: float  # until nothing was due any more (notices and redraws done)
+    cpu_s: float  # this process's CPU time until the last ACTIVE (less noisy on a shared box)
+
+
 async def pimbot_round(core: PimCore, watch: ActiveWatch, people: Iterator[int], count: int,
-                       width: int) -> tuple[float, float]:
-    """Seconds until the last request is ACTIVE, and until nothing is due any more."""
+                       width: int) -> Round:
     chosen = [person(next(people)) for _ in range(count)]
     watch.expect(count)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await fan_out(count, width, lambda n: request_and_approve(core, chosen[n]))
     await asyncio.wait_for(watch.reached.wait(), timeout=DONE_TIMEOUT_S)
-    active = watch.at - started
+    active, cpu_s = watch.at - started, time.process_time() - cpu
     await until_idle(core)
-    return active, time.perf_counter() - started
+    return Round(active, time.perf_counter() - started, cpu_s)
 
 
 async def until_idle(core: PimCore) -> None:
@@ -173,7 +181,7 @@ async def until_idle(core: PimCore) -> None:
         await asyncio.sleep(0.02)
 
 
-async def baseline_round(db: Database, count: int, width: int) -> float:
+async def baseline_round(db: Database, count: int, width: int) -> Round:
     """``count`` single-row INSERT transactions, ``width`` at a time."""
     now = SystemClock().now()
 
@@ -182,9 +190,10 @@ async def baseline_round(db: Database, count: int, width: int) -> float:
             await session.execute(insert(BASELINE).values(id=secrets.token_hex(8),
                                                           state="pending", at=now))
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await fan_out(count, width, one)
-    return time.perf_counter() - started
+    took = time.perf_counter() - started
+    return Round(took, took, time.process_time() - cpu)
 
 
 async def invariants(db: Database, provider: CountingProvider, requests: int
@@ -212,7 +221,8 @@ async def measure(url: str, count: int, rounds: int) -> dict[str, Any]:
     clock = SystemClock()
     shapes = {"seq": 1, "conc": CONCURRENCY}
     total = WARMUP + count * rounds * len(shapes)
-    db = Database(url, sqlite_inline=os.environ.get("BENCH_SQLITE_THREADED") != "1")
+    threaded = os.environ.get("BENCH_SQLITE_THREADED") == "1"  # the aiosqlite thread, to compare
+    db = Database(url, sqlite_inline=False) if threaded else Database(url)
     provider = CountingProvider()
     out: dict[str, Any] = {}
     try:
@@ -230,14 +240,11 @@ async def measure(url: str, count: int, rounds: int) -> dict[str, Any]:
             await pimbot_round(core, watch, people, WARMUP, 1)
             await baseline_round(db, WARMUP, 1)
             for shape, width in shapes.items():
-                pim, drained, base = [], [], []
+                pim, base = [], []
                 for _ in range(rounds):
                     base.append(await baseline_round(db, count, width))
-                    active, idle = await pimbot_round(core, watch, people, count, width)
-                    pim.append(active)
-                    drained.append(idle)
-                out[shape] = (statistics.median(pim), statistics.median(drained),
-                              statistics.median(base))
+                    pim.append(await pimbot_round(core, watch, people, count, width))
+                out[shape] = (pim, base)
         finally:
             await core.stop()
         async with db.engine.begin() as conn:
@@ -251,13 +258,20 @@ async def measure(url: str, count: int, rounds: int) -> dict[str, Any]:
 def summarise(label: str, count: int, measured: dict[str, Any]) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for shape in ("seq", "conc"):
-        pim, drained, base = measured[shape]
+        rounds, bases = measured[shape]
+        pim = statistics.median(r.active_s for r in rounds)
+        base = statistics.median(r.active_s for r in bases)
+        cpu = statistics.median(r.cpu_s for r in rounds)
+        base_cpu = statistics.median(r.cpu_s for r in bases)
+        drained = statistics.median(r.drained_s for r in rounds)
         report.update({
             f"{label}_{shape}_req_per_s": round(count / pim, 1),
             f"{label}_{shape}_drained_req_per_s": round(count / drained, 1),
             f"{label}_{shape}_baseline_tx_per_s": round(count / base, 1),
             f"{label}_{shape}_ms_per_req": round(pim / count * 1000, 2),
+            f"{label}_{shape}_cpu_ms_per_req": round(cpu / count * 1000, 2),
             f"{label}_{shape}_ratio": round(pim / base, 2),
+            f"{label}_{shape}_cpu_ratio": round(cpu / base_cpu, 2) if base_cpu else math.inf,
         })
     for key, value in measured["invariants"].items():
         report[f"{label}_{key}"] = value

@@ -71,8 +71,10 @@ def missing_parts(role: Role, given: ActivationInput) -> list[str]:
 
 async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
     now = ctx.clock.now()
-    async with ctx.db.read() as session:
+    async with ctx.db.read() as session:  # one read for what the checks below need
         eligible = await eligible_roles(session, actor.email, now)
+        waiting = await _waiting(session, actor.email, given.role) \
+            if given.role in eligible else None
     if given.role is None:
         return forms.activation_form_reply(ctx.policy, eligible, given, [])
     role = ctx.role(given.role)
@@ -90,8 +92,10 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
     check_justification(role, given.reason)
     check_ticket(role, given.ticket)
     start_at = _start_time(given.at, now)
-    async with ctx.db.read() as session:
-        await _refuse_duplicate(session, actor.email, role.name)
+    if waiting is not None:
+        raise PimError(ErrorCode.CONFLICT,
+                       f"You already have request {waiting} for {role.name} waiting for "
+                       "approval.", f"cancel {waiting}")
     if role.require_mfa:
         await _verify_mfa(ctx, actor.email, given.code, f"activate {role.name}")
     plan = await approval_plan(ctx, actor.email, role, duration, now)
@@ -179,13 +183,11 @@ def _start_time(at: str | None, now: datetime) -> datetime:
     return max(start, now)
 
 
-async def _refuse_duplicate(session: AsyncSession, email: str, role: str) -> None:
+async def _waiting(session: AsyncSession, email: str, role: str | None) -> str | None:
+    """The person's request for ``role`` already waiting for approval, if any."""
     pending = await open_requests(session, email=email, role=role,
                                   states=frozenset({RequestState.PENDING_APPROVAL}))
-    if pending:
-        raise PimError(ErrorCode.CONFLICT,
-                       f"You already have request {pending[0].id} for {role} waiting for "
-                       "approval.", f"cancel {pending[0].id}")
+    return pending[0].id if pending else None
 
 
 async def _verify_mfa(ctx: Context, email: str, code: str | None, purpose: str) -> None:
@@ -238,7 +240,7 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
                            request_id=row.id)
         if kind is RequestKind.BREAKGLASS:
             await _alert_breakglass(ctx, session, row, role, now)
-        view = await snapshot(session, ctx.policy, row)
+        view = await snapshot(session, ctx.policy, row, votes=())  # new: nobody voted yet
     return Reply(card=requester_card(view), subject=row.id)
 
 
