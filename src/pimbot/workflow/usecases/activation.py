@@ -32,10 +32,13 @@ from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle.holds import lock_slot
 from pimbot.workflow.notices.outbox import (
     JobKind,
-    notify_approvers,
+    approver_notices,
+    channel_notices,
+    job,
     notify_channels,
     notify_user,
     schedule,
+    schedule_all,
 )
 from pimbot.workflow.records import eligibility, eligible_roles, open_requests, snapshot
 from pimbot.workflow.usecases.approval_rules import (
@@ -246,14 +249,17 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
 
 async def _follow_up_pending(ctx: Context, session: AsyncSession, row: RequestRow,
                              now: datetime) -> None:
+    """The approvers' and channels' cards, the timeout and the reminder: one INSERT."""
     role = ctx.policy.roles[row.role]
-    await notify_approvers(session, now, ctx.policy, row.role, row.email, row.id)
-    await notify_channels(session, now, role.notify, View.APPROVAL, row.id)
     assert row.approval_due_at is not None
-    await schedule(session, JobKind.APPROVAL_TIMEOUT, row.approval_due_at,
-                   dedupe_key=f"timeout:{row.id}", request_id=row.id)
-    await schedule(session, JobKind.REMIND_APPROVERS, now + role.approval.timeout / 2,
-                   dedupe_key=f"remind-approvers:{row.id}", request_id=row.id)
+    await schedule_all(session, [
+        *approver_notices(now, ctx.policy, row.role, row.email, row.id),
+        *channel_notices(now, role.notify, View.APPROVAL, row.id),
+        job(JobKind.APPROVAL_TIMEOUT, row.approval_due_at, dedupe_key=f"timeout:{row.id}",
+            request_id=row.id),
+        job(JobKind.REMIND_APPROVERS, now + role.approval.timeout / 2,
+            dedupe_key=f"remind-approvers:{row.id}", request_id=row.id),
+    ])
 
 
 async def _alert_breakglass(ctx: Context, session: AsyncSession, row: RequestRow, role: Role,
