@@ -61,6 +61,7 @@ WARMUP = 10
 CONCURRENCY = 16
 FULL, QUICK = (200, 3), (30, 1)  # (requests per round, rounds)
 DONE_TIMEOUT_S = 120.0
+TARGET_PER_S = 300  # issue 14: activations end to end on SQLite
 BASELINE = Table(
     "bench_activations_baseline", MetaData(),
     Column("id", String(32), primary_key=True),
@@ -273,8 +274,13 @@ def summarise(label: str, count: int, measured: dict[str, Any]) -> dict[str, Any
             f"{label}_{shape}_ratio": round(pim / base, 2),
             f"{label}_{shape}_cpu_ratio": round(cpu / base_cpu, 2) if base_cpu else math.inf,
         })
-    for key, value in measured["invariants"].items():
+    held = measured["invariants"]
+    for key, value in held.items():
         report[f"{label}_{key}"] = value
+    report[f"{label}_invariants_ok"] = (
+        held["active"] == held["requests"] == held["granted_exactly_once"]
+        and held["duplicate_grants"] == 0 and held["grant_records_per_request_max"] == 1
+        and held["audit_chain_ok"] is True)
     return report
 
 
@@ -298,6 +304,11 @@ async def main(args: Any) -> dict[str, Any]:
             else:
                 url = await scratch_postgres(admin, stack)
                 report.update(summarise("pg", count, await measure(url, count, rounds)))
+    if "sqlite_conc_req_per_s" in report:
+        report["target"] = f"sqlite >= {TARGET_PER_S}/s end to end, invariants held"
+        report["meets_target"] = bool(
+            max(report["sqlite_seq_req_per_s"], report["sqlite_conc_req_per_s"]) >= TARGET_PER_S
+            and report["sqlite_invariants_ok"] and report.get("pg_invariants_ok", True))
     return report
 
 
