@@ -304,11 +304,14 @@ async def main(args: Any) -> dict[str, Any]:
             else:
                 url = await scratch_postgres(admin, stack)
                 report.update(summarise("pg", count, await measure(url, count, rounds)))
-    if "sqlite_conc_req_per_s" in report:
-        report["target"] = f"sqlite >= {TARGET_PER_S}/s end to end, invariants held"
-        report["meets_target"] = bool(
-            max(report["sqlite_seq_req_per_s"], report["sqlite_conc_req_per_s"]) >= TARGET_PER_S
-            and report["sqlite_invariants_ok"] and report.get("pg_invariants_ok", True))
+    if "sqlite_conc_req_per_s" in report:  # the headline `pimbot bench` summarises
+        best = max(report["sqlite_seq_req_per_s"], report["sqlite_conc_req_per_s"])
+        report["figure"] = (f"SQLite request → approve → grant: {best}/s "
+                            f"({report['sqlite_conc_ratio']}× a plain transaction, "
+                            f"{CONCURRENCY} at once)")
+        report["target"] = f">= {TARGET_PER_S}/s on SQLite, every invariant held"
+        report["met"] = bool(best >= TARGET_PER_S and report["sqlite_invariants_ok"]
+                             and report.get("pg_invariants_ok", True))
     return report
 
 
