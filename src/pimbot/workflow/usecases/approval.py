@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.decisions import ApprovalVerdict, decide_approver
@@ -26,14 +22,6 @@ from pimbot.workflow.records import get_request, snapshot, votes_of
 from pimbot.workflow.usecases.extension import apply_extension
 
 
-@dataclass(frozen=True)
-class MfaFirst:
-    """The vote was not cast: the role wants the approver's TOTP code first (nothing else
-    stood in the way: the refusal checks passed in the same transaction)."""
-
-    request_id: str
-
-
 async def _precheck(ctx: Context, actor: Actor, request_id: str,
                     action: str) -> tuple[Reply | None, RequestRow]:
     """Refuse (and audit) a click by the wrong person or on a decided request, early."""
@@ -44,10 +32,9 @@ async def _precheck(ctx: Context, actor: Actor, request_id: str,
 
 
 async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: RequestRow,
-                   action: str, votes: Sequence[VoteRow] | None = None) -> Reply | None:
-    """``votes``: the request's votes, when the caller has read them already."""
+                   action: str) -> Reply | None:
     if row.state != RequestState.PENDING_APPROVAL.value:
-        view = await snapshot(session, ctx.policy, row, votes)
+        view = await snapshot(session, ctx.policy, row)
         who = f" by {row.decided_by}" if row.decided_by else ""
         await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                      request=row.id, reason="already_decided", state=row.state)
@@ -66,9 +53,7 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
         await move(ctx, session, row, Cause.INELIGIBLE, note="no longer eligible")
         return Reply(ok=False, text=f"{row.email} is no longer eligible for {row.role}, so "
                                     f"request {row.id} was cancelled; nothing was approved.")
-    if votes is None:
-        votes = await votes_of(session, row.id)
-    voted = frozenset(v.approver for v in votes)
+    voted = frozenset(v.approver for v in await votes_of(session, row.id))
     decision = decide_approver(ctx.policy, role, row.email, actor.email, voted, row.escalation)
     if decision.allowed:
         return None
@@ -79,14 +64,14 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
 
 
 async def click_approve(ctx: Context, actor: Actor, request_id: str) -> Reply:
-    """One transaction: the checks and the vote (or, when the role wants the approver's
-    code, the checks and the form asking for it)."""
-    voted = await _vote(ctx, actor, request_id, "approve", "", mfa_verified=False)
-    if isinstance(voted, MfaFirst):
-        return Reply(ok=False, form=forms.approve_code_form(voted.request_id),
-                     text=f"Approving {voted.request_id} needs your authenticator code.",
-                     hint=f"approve {voted.request_id} code 123456", subject=voted.request_id)
-    return voted
+    refusal, row = await _precheck(ctx, actor, request_id, "approval")
+    if refusal is not None:
+        return refusal
+    if ctx.policy.roles[row.role].approval.require_mfa:
+        return Reply(ok=False, form=forms.approve_code_form(row.id),
+                     text=f"Approving {row.id} needs your authenticator code.",
+                     hint=f"approve {row.id} code 123456", subject=row.id)
+    return await _vote(ctx, actor, row.id, "approve", "")
 
 
 async def click_deny(ctx: Context, actor: Actor, request_id: str) -> Reply:
@@ -101,50 +86,36 @@ async def click_deny(ctx: Context, actor: Actor, request_id: str) -> Reply:
 
 async def approve(ctx: Context, actor: Actor, request_id: str, comment: str | None,
                   code: str | None) -> Reply:
-    """Checked before the code is (a refusal never spends it), verified, then voted."""
-    voted = await _vote(ctx, actor, request_id, "approve", comment or "", mfa_verified=False)
-    if not isinstance(voted, MfaFirst):
-        return voted
-    if ctx.mfa is None:
-        raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
-    await ctx.mfa.verify(actor.email, code, purpose=f"approve {voted.request_id}")
-    verified = await _vote(ctx, actor, request_id, "approve", comment or "", mfa_verified=True)
-    assert not isinstance(verified, MfaFirst)
-    return verified
+    refusal, row = await _precheck(ctx, actor, request_id, "approval")
+    if refusal is not None:
+        return refusal
+    if ctx.policy.roles[row.role].approval.require_mfa:
+        if ctx.mfa is None:
+            raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
+        await ctx.mfa.verify(actor.email, code, purpose=f"approve {row.id}")
+    return await _vote(ctx, actor, row.id, "approve", comment or "")
 
 
 async def deny(ctx: Context, actor: Actor, request_id: str, reason: str) -> Reply:
     if not reason.strip():
         raise PimError(ErrorCode.JUSTIFICATION, "Denying needs a reason.",
                        f"deny {request_id} reason not during the freeze")
-    voted = await _vote(ctx, actor, request_id, "deny", reason.strip(), mfa_verified=True)
-    assert not isinstance(voted, MfaFirst)  # a denial never asks for a code
-    return voted
+    return await _vote(ctx, actor, request_id, "deny", reason.strip())
 
 
-async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str, note: str, *,
-                mfa_verified: bool) -> Reply | MfaFirst:
-    """Check, then record the vote and what it decides, in one transaction. An approval of
-    a role whose approvers give a code stops before the vote until ``mfa_verified``."""
+async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
+                note: str) -> Reply:
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         row = await get_request(session, request_id)
         action = "approval" if decision == "approve" else "denial"
-        votes = await votes_of(session, row.id)
-        refusal = await _refusal(ctx, session, actor, row, action, votes)
+        refusal = await _refusal(ctx, session, actor, row, action)
         if refusal is not None:
             return refusal
-        if decision == "approve" and not mfa_verified and \
-                ctx.policy.roles[row.role].approval.require_mfa:
-            return MfaFirst(row.id)
-        vote = VoteRow(request_id=row.id, approver=actor.email, decision=decision,
-                       comment=note, at=now)
-        await session.execute(insert(VoteRow).values(  # append-only: no ORM object to track
-            request_id=vote.request_id, approver=vote.approver, decision=vote.decision,
-            comment=vote.comment, at=vote.at))
-        votes = [*votes, vote]
+        session.add(VoteRow(request_id=row.id, approver=actor.email, decision=decision,
+                            comment=note, at=now))
         row.votes_count += 1
-        approvals = sum(1 for v in votes if v.decision == "approve")
+        approvals = sum(1 for v in await votes_of(session, row.id) if v.decision == "approve")
         if decision == "deny":
             await move(ctx, session, row, Cause.DENIED, actor=actor.email, note=note,
                        requester=row.email)
@@ -159,10 +130,10 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str, note
                          request=row.id, user=row.email, requester=row.email,
                          state=row.state, approvals=approvals)
             await refresh_cards(session, now, row.id)
-        view = await snapshot(session, ctx.policy, row, votes)
+        view = await snapshot(session, ctx.policy, row)
     done = {"approve": "Approved", "deny": "Denied"}[decision]
     return Reply(text=f"{done} request {row.id} ({row.email} → {row.role}); "
                       f"it is now {state_words(view)}.", subject=row.id)
 
 
-__all__ = ["ApprovalVerdict", "MfaFirst", "approve", "click_approve", "click_deny", "deny"]
+__all__ = ["ApprovalVerdict", "approve", "click_approve", "click_deny", "deny"]
