@@ -32,10 +32,13 @@ from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle.holds import lock_slot
 from pimbot.workflow.notices.outbox import (
     JobKind,
-    notify_approvers,
+    approver_notices,
+    channel_notices,
+    job,
     notify_channels,
     notify_user,
     schedule,
+    schedule_all,
 )
 from pimbot.workflow.records import eligibility, eligible_roles, open_requests, snapshot
 from pimbot.workflow.usecases.approval_rules import (
@@ -71,8 +74,10 @@ def missing_parts(role: Role, given: ActivationInput) -> list[str]:
 
 async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
     now = ctx.clock.now()
-    async with ctx.db.read() as session:
+    async with ctx.db.read() as session:  # one read for what the checks below need
         eligible = await eligible_roles(session, actor.email, now)
+        waiting = await _waiting(session, actor.email, given.role) \
+            if given.role in eligible else None
     if given.role is None:
         return forms.activation_form_reply(ctx.policy, eligible, given, [])
     role = ctx.role(given.role)
@@ -90,8 +95,10 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
     check_justification(role, given.reason)
     check_ticket(role, given.ticket)
     start_at = _start_time(given.at, now)
-    async with ctx.db.read() as session:
-        await _refuse_duplicate(session, actor.email, role.name)
+    if waiting is not None:
+        raise PimError(ErrorCode.CONFLICT,
+                       f"You already have request {waiting} for {role.name} waiting for "
+                       "approval.", f"cancel {waiting}")
     if role.require_mfa:
         await _verify_mfa(ctx, actor.email, given.code, f"activate {role.name}")
     plan = await approval_plan(ctx, actor.email, role, duration, now)
@@ -179,13 +186,11 @@ def _start_time(at: str | None, now: datetime) -> datetime:
     return max(start, now)
 
 
-async def _refuse_duplicate(session: AsyncSession, email: str, role: str) -> None:
+async def _waiting(session: AsyncSession, email: str, role: str | None) -> str | None:
+    """The person's request for ``role`` already waiting for approval, if any."""
     pending = await open_requests(session, email=email, role=role,
                                   states=frozenset({RequestState.PENDING_APPROVAL}))
-    if pending:
-        raise PimError(ErrorCode.CONFLICT,
-                       f"You already have request {pending[0].id} for {role} waiting for "
-                       "approval.", f"cancel {pending[0].id}")
+    return pending[0].id if pending else None
 
 
 async def _verify_mfa(ctx: Context, email: str, code: str | None, purpose: str) -> None:
@@ -238,20 +243,23 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
                            request_id=row.id)
         if kind is RequestKind.BREAKGLASS:
             await _alert_breakglass(ctx, session, row, role, now)
-        view = await snapshot(session, ctx.policy, row)
+        view = await snapshot(session, ctx.policy, row, votes=())  # new: nobody voted yet
     return Reply(card=requester_card(view), subject=row.id)
 
 
 async def _follow_up_pending(ctx: Context, session: AsyncSession, row: RequestRow,
                              now: datetime) -> None:
+    """The approvers' and channels' cards, the timeout and the reminder: one INSERT."""
     role = ctx.policy.roles[row.role]
-    await notify_approvers(session, now, ctx.policy, row.role, row.email, row.id)
-    await notify_channels(session, now, role.notify, View.APPROVAL, row.id)
     assert row.approval_due_at is not None
-    await schedule(session, JobKind.APPROVAL_TIMEOUT, row.approval_due_at,
-                   dedupe_key=f"timeout:{row.id}", request_id=row.id)
-    await schedule(session, JobKind.REMIND_APPROVERS, now + role.approval.timeout / 2,
-                   dedupe_key=f"remind-approvers:{row.id}", request_id=row.id)
+    await schedule_all(session, [
+        *approver_notices(now, ctx.policy, row.role, row.email, row.id),
+        *channel_notices(now, role.notify, View.APPROVAL, row.id),
+        job(JobKind.APPROVAL_TIMEOUT, row.approval_due_at, dedupe_key=f"timeout:{row.id}",
+            request_id=row.id),
+        job(JobKind.REMIND_APPROVERS, now + role.approval.timeout / 2,
+            dedupe_key=f"remind-approvers:{row.id}", request_id=row.id),
+    ])
 
 
 async def _alert_breakglass(ctx: Context, session: AsyncSession, row: RequestRow, role: Role,
