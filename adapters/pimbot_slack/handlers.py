@@ -144,7 +144,8 @@ class SlackHandlers:
 
         async def work() -> Reply:
             nonlocal admitted
-            admitted = await self.actor(user_id, origin_of(body), str(action_id or "unknown_action"),
+            admitted = await self.actor(user_id, origin_of(body),
+                                        str(action_id or "unknown_action"),
                                         in_direct_message=action_in_direct_message(body))
             if action_id is None:  # forged, or a card from a pimbot that had other buttons
                 log.warning("a Slack button pimbot does not know was pressed",
