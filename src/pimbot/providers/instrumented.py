@@ -6,7 +6,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-from pimbot.ports import GrantTarget, Provider, Telemetry
+from pimbot.ports import Extending, GrantTarget, Provider, Telemetry
 
 T = TypeVar("T")
 
@@ -42,6 +42,19 @@ class InstrumentedProvider:
         await self.inner.close()
 
 
+class InstrumentedExtendingProvider(InstrumentedProvider):
+    """The same, for a provider that is ``Extending`` (so the wrapper is one too)."""
+
+    def __init__(self, name: str, inner: Provider, telemetry: Telemetry) -> None:
+        super().__init__(name, inner, telemetry)
+        assert isinstance(inner, Extending)
+        self.extending = inner
+
+    async def extend(self, target: GrantTarget, ref: str | None) -> str | None:
+        return await self._timed("extend", lambda: self.extending.extend(target, ref))
+
+
 def instrumented(providers: Mapping[str, Provider], telemetry: Telemetry) -> dict[str, Provider]:
-    return {name: InstrumentedProvider(name, provider, telemetry)
+    return {name: (InstrumentedExtendingProvider if isinstance(provider, Extending)
+                   else InstrumentedProvider)(name, provider, telemetry)
             for name, provider in providers.items()}

@@ -30,6 +30,7 @@ from pimbot.workflow.notices.outbox import (
 )
 from pimbot.workflow.permissions import owned
 from pimbot.workflow.records import active_activation, get_request, open_requests, snapshot
+from pimbot.workflow.usecases.grant_end import schedule_grant_end
 
 
 async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: timedelta | None,
@@ -151,6 +152,8 @@ async def _extend_row(ctx: Context, session: AsyncSession, row: RequestRow, amou
     await record(ctx, session, actor, "request.extended", row.role, request=row.id,
                  user=row.email, expires_at=row.expires_at.isoformat())
     await schedule_expiry(ctx, session, row)
+    if row.grant_id is not None:  # a provider whose target ends access itself hears of it
+        await schedule_grant_end(session, now, row.grant_id)
     await refresh_cards(session, now, row.id)
 
 
