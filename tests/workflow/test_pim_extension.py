@@ -133,8 +133,8 @@ async def start(db: Database, cloud: MicrosoftCloud, mode: str = "pim") -> Bot:
 
 @pytest.mark.parametrize("kind", list(ROLES))
 async def test_an_extension_moves_the_end_pim_enforces(
-        sqlite_db: Database, cloud: MicrosoftCloud, kind: str) -> None:
-    bot = await start(sqlite_db, cloud)
+        db: Database, cloud: MicrosoftCloud, kind: str) -> None:
+    bot = await start(db, cloud)
     role = ROLES[kind]
     await bot.say(BOB, f"activate {role} for 1h")
     assert bot.pim_end(kind) == "2026-11-02T10:00:00Z"
@@ -149,8 +149,8 @@ async def test_an_extension_moves_the_end_pim_enforces(
 
 @pytest.mark.parametrize("kind", list(ROLES))
 async def test_a_later_hold_joining_the_grant_moves_the_end_too(
-        sqlite_db: Database, cloud: MicrosoftCloud, kind: str) -> None:
-    bot = await start(sqlite_db, cloud)
+        db: Database, cloud: MicrosoftCloud, kind: str) -> None:
+    bot = await start(db, cloud)
     role = ROLES[kind]
     await bot.say(BOB, f"activate {role} for 1h")
     await bot.say(LEAD, f"assign {BOB} {role} active for 4h")  # joins the live grant
