@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pimbot.ports import Extending, GrantTarget, Provider, Telemetry
 
@@ -18,6 +18,13 @@ class InstrumentedProvider:
         self.name = name
         self.inner = inner
         self.telemetry = telemetry
+
+    def __getattr__(self, name: str) -> Any:
+        """The inner provider's optional capabilities (``HolderListing``, ``Probing``) pass
+        through, so the isinstance checks that look for them (drift) see them as they are."""
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     async def _timed(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
         started = time.monotonic()
