@@ -19,8 +19,8 @@ from pimbot.ui.views import RequestSnapshot, Vote
 async def get_request(session: AsyncSession, request_id: str) -> RequestRow:
     row = await session.get(RequestRow, request_id.strip().lower())
     if row is None:
-        raise PimError(ErrorCode.UNKNOWN_REQUEST, f"There is no request '{request_id}'.",
-                       "pending (to list requests waiting for you)")
+        raise PimError(ErrorCode.UNKNOWN_REQUEST, f"There is no request '{request_id}'; "
+                       "pending lists the requests waiting for you.", "pending")
     return row
 
 

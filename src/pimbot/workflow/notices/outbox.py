@@ -33,6 +33,7 @@ class JobKind(StrEnum):
     REVIEW_CLOSE = "review_close"
     ESCALATE = "escalate"  # an unanswered request goes to the next approvers
     DELETE_MESSAGE = "delete_message"  # a sent message that must not stay (an MFA key)
+    EXTEND_GRANT = "extend_grant"  # a live grant ends later: PIM targets are told so
 
 
 # Attempts before a job is given up: a grant fails loudly after ~1 minute of retries; a revoke

@@ -18,6 +18,7 @@ from pimbot.domain.decisions import (
 )
 from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.examples import activation_example
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Role
 from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState
@@ -94,7 +95,7 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
     duration = bound_duration(role, given.duration)
     check_justification(role, given.reason)
     check_ticket(role, given.ticket)
-    start_at = _start_time(given.at, now)
+    start_at = _start_time(given.at, now, role)
     if waiting is not None:
         raise PimError(ErrorCode.CONFLICT,
                        f"You already have request {waiting} for {role.name} waiting for "
@@ -109,13 +110,13 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
 async def breakglass(ctx: Context, actor: Actor, role_name: str, reason: str,
                      duration: timedelta | None, code: str | None) -> Reply:
     """Emergency access: no approval, still MFA, capped, loud."""
-    role = ctx.role(role_name)
+    role = ctx.role(role_name, lambda r: activation_example(r, verb="breakglass"))
     now = ctx.clock.now()
     if not role.breakglass.allowed:
         await record_alone(ctx, actor.email, "breakglass.refused", role.name,
                            reason="not_allowed")
         raise PimError(ErrorCode.FORBIDDEN, f"{role.name} does not allow break-glass access.",
-                       f"activate {role.name} for 1h reason …")
+                       activation_example(role))
     async with ctx.db.read() as session:
         if await eligibility(session, actor.email, role.name, now) is None:
             await record_alone(ctx, actor.email, "breakglass.refused", role.name,
@@ -124,7 +125,7 @@ async def breakglass(ctx: Context, actor: Actor, role_name: str, reason: str,
                            f"You are not eligible for {role.name}.", "roles")
     if not reason.strip():
         raise PimError(ErrorCode.JUSTIFICATION, "Break-glass needs a reason.",
-                       f"breakglass {role.name} reason INC-42 database down")
+                       activation_example(role, verb="breakglass"))
     bounded = bound_duration(role, duration or role.breakglass.max_duration, breakglass=True)
     async with ctx.db.read() as session:
         held = await _breakglass_held(session, actor.email, role.name)
@@ -174,15 +175,15 @@ async def _refuse_second_breakglass(ctx: Context, actor: Actor, role: Role,
                    "one at a time. The admins were told of this attempt.", "status")
 
 
-def _start_time(at: str | None, now: datetime) -> datetime:
+def _start_time(at: str | None, now: datetime, role: Role) -> datetime:
     if at is None:
         return now
     start = resolve_when(at, now)
+    later = activation_example(role, at="tomorrow 09:00")
     if start < now - timedelta(minutes=1):
-        raise PimError(ErrorCode.PARSE, f"'{at}' is in the past.", "activate ROLE at 14:30 …")
+        raise PimError(ErrorCode.PARSE, f"'{at}' is in the past.", later)
     if start > now + MAX_SCHEDULE_AHEAD:
-        raise PimError(ErrorCode.PARSE, f"'{at}' is more than 30 days ahead.",
-                       "activate ROLE at tomorrow 09:00 …")
+        raise PimError(ErrorCode.PARSE, f"'{at}' is more than 30 days ahead.", later)
     return max(start, now)
 
 
