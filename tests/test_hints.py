@@ -27,7 +27,7 @@ SCANNED = ("workflow", "domain")
 SAMPLES = (
     ("kind", "eligible"), ("email", "bob@example.com"), ("duration", "1h"), ("room", "30m"),
     ("amount", "1h"), ("limit", "4h"), ("join", "prod-db-admin"), ("role", "prod-db-admin"),
-    ("id", "abc234"), ("CODE_HINT", "123456"),
+    ("id", "abc234"), ("waiting", "abc234"), ("CODE_HINT", "123456"),
 )
 
 
