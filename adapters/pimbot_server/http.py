@@ -5,8 +5,8 @@
 token is never logged.
 
 While the process starts (``pimbot_server.startup``) the listener already answers:
-``/healthz`` at once, ``/readyz`` 503 naming the phase, and every other route 503 with
-``Retry-After`` until the policy is applied.
+``/healthz`` at once, ``/readyz`` 503 naming the phase; a request on any other route waits a
+moment for the policy to be applied, else answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pimbot.ports import Clock
 from pimbot.store.database import Database
 from pimbot_server.metrics import CONTENT_TYPE, Metrics
 from pimbot_server.mounting import MountedAdapter
-from pimbot_server.startup import RETRY_AFTER_SECONDS, Phase, StartupProgress
+from pimbot_server.startup import HOLD_SECONDS, RETRY_AFTER_SECONDS, Phase, StartupProgress
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +131,11 @@ def _count_requests(metrics: Metrics) -> Middleware:
 
 
 def _until_applied(startup: StartupProgress) -> Middleware:
-    """Every route but health and readiness waits for the policy: 503 with Retry-After."""
+    """Every route but health and readiness waits for the policy: a moment, then 503 with
+    Retry-After."""
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if startup.policy_applied or request.path in ALWAYS_SERVED:
+        if request.path in ALWAYS_SERVED or await startup.applied_within(HOLD_SECONDS):
             return await handler(request)
         return web.Response(status=503, text=f"pimbot is starting: {startup.reason}\n",
                             headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

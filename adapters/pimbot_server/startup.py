@@ -2,14 +2,18 @@
 
 ``pimbot run`` listens first and prepares afterwards, so ``/healthz`` answers within a moment
 of the start whatever the policy's size. Until the policy is applied, ``/readyz`` answers 503
-naming the phase, and every route but ``/healthz`` and ``/readyz`` answers 503 with
-``Retry-After`` (Slack and the Bot Connector retry; nobody is answered from a half-applied
-policy). Once the policy is applied the chat routes are served while the scheduler catches up
-on what fell due while the bot was down; ``/readyz`` turns 200 when the scheduler loop runs.
+naming the phase, and a request on any other route waits for the policy up to
+``HOLD_SECONDS`` (within Slack's 3-second ack deadline: a short start is invisible), then
+answers 503 with ``Retry-After`` (Slack and the Bot Connector retry; nobody is answered from
+a half-applied policy). Once the policy is applied the chat routes are served while the
+scheduler catches up on what fell due while the bot was down; ``/readyz`` turns 200 when the
+scheduler loop runs.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from enum import StrEnum
@@ -17,6 +21,7 @@ from enum import StrEnum
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+HOLD_SECONDS = 2.0
 
 
 class Phase(StrEnum):
@@ -51,11 +56,21 @@ class StartupProgress:
     def __init__(self, phase: Phase = Phase.LISTENING) -> None:
         self.phase = phase
         self.since = time.monotonic()
+        self._settled = asyncio.Event()  # the policy is applied, or the start failed
 
     def enter(self, phase: Phase) -> None:
         if phase != self.phase:
             log.info("start-up: %s", _REASONS[phase])
         self.phase, self.since = phase, time.monotonic()
+        if self.policy_applied or phase is Phase.FAILED:
+            self._settled.set()
+
+    async def applied_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the policy to be applied; whether it is."""
+        if not self._settled.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), seconds)
+        return self.policy_applied
 
     @property
     def policy_applied(self) -> bool:
