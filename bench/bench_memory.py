@@ -1,8 +1,10 @@
 """Memory: the resident set of a running core holding 10,000 live activations.
 
 The issue's figure: "RSS with 10,000 live activations — under 150 MB". A child process (so
-nothing of this one is counted) migrates a fresh SQLite database, applies a policy making
-every person eligible for a self-service role (noop provider), starts the real ``PimCore``
+nothing of this one is counted) migrates a fresh SQLite database, makes every person eligible
+for a self-service role (noop provider) — ``store``: assignments made by admins, rows the
+policy file does not list; ``policy``: all N listed in the policy file, whose parse costs
+memory of its own — starts the real ``PimCore``
 and reads ``VmRSS`` from ``/proc/self/status``: that is the baseline (the core started, no
 activation). Then ``--sample`` people activate through ``PimCore.handle_text`` as they would
 type it, the rest up to ``--activations`` are written in bulk (rows and grants as an
@@ -37,7 +39,7 @@ from pimbot.ports import SystemClock
 from pimbot.providers import build_providers
 from pimbot.store.audit_log import verify_chain
 from pimbot.store.database import Database
-from pimbot.store.tables import GrantRow, RequestRow
+from pimbot.store.tables import AssignmentRow, GrantRow, RequestRow
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.core import PimCore
 from pimbot.workflow.lifecycle.expiry import schedule_expiry
@@ -50,6 +52,7 @@ ROLE = "mem-role"
 
 
 def policy_text(people: int) -> str:
+    """The role, and ``people`` eligible for it in the file (0: none listed)."""
     lines = ["admins: [admin@example.com]", "providers:", "  demo: {type: noop}", "roles:",
              f"  {ROLE}:", "    description: Memory bench role", "    provider: demo",
              "    max_duration: 12h", "    require_justification: false",
@@ -96,12 +99,27 @@ async def bulk_activations(core: PimCore, first: int, last: int) -> None:
         del rows, grants
 
 
-async def child(folder: Path, people: int, sample: int) -> dict[str, Any]:
+async def admin_assignments(db: Database, people: int, now: Any) -> None:
+    """Eligibility granted by admins (``assign``), stored rows the policy file does not list."""
+    for start in range(0, people, CHUNK):
+        async with db.transaction() as session:
+            await session.execute(insert(AssignmentRow), [
+                {"id": f"a{i:08d}", "email": f"m{i}@example.com", "role": ROLE,
+                 "type": "eligible", "starts_at": None, "ends_at": None, "source": "admin",
+                 "created_by": "admin@example.com", "created_at": now, "removed_at": None,
+                 "removed_by_review": None, "review_hold": False}
+                for i in range(start, min(people, start + CHUNK))])
+
+
+async def child(folder: Path, people: int, sample: int, where: str) -> dict[str, Any]:
+    """``where`` the eligibility is: ``policy`` (N entries in the file) or ``store``."""
     clock = SystemClock()
-    db = Database(f"sqlite+aiosqlite:///{folder / 'memory.db'}")
+    db = Database(f"sqlite+aiosqlite:///{folder / f'memory-{where}.db'}")
     await db.upgrade()
-    policy = parse_policy(policy_text(people))
+    policy = parse_policy(policy_text(people if where == "policy" else 0))
     await apply_policy(db, policy, clock)
+    if where == "store":
+        await admin_assignments(db, people, clock.now())
     core = PimCore(db, policy, build_providers(policy.providers, {}, clock=clock), clock,
                    owner="bench-memory")
     await core.start()
@@ -136,19 +154,15 @@ async def child(folder: Path, people: int, sample: int) -> dict[str, Any]:
             "build_s": build_s, "chain": "verifies" if chain.ok else f"BROKEN: {chain.problem}"}
 
 
-async def main(args: Any) -> dict[str, Any]:
-    quick = bool(getattr(args, "quick", False))
-    people = int(getattr(args, "activations", None) or (QUICK_N if quick else FULL_N))
-    sample = min(people, QUICK_SAMPLE if quick else FULL_SAMPLE)
-    load = os.getloadavg()[0]
+async def run_child(people: int, sample: int, where: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--child", folder, str(people), str(sample),
+            sys.executable, __file__, "--child", folder, str(people), str(sample), where,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError("memory child failed: " + err.decode(errors="replace")[-800:])
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     problems = []
     if result["active"] != people:
         problems.append(f"{result['active']} live activations of {people}")
@@ -157,17 +171,32 @@ async def main(args: Any) -> dict[str, Any]:
     if result["chain"] != "verifies":
         problems.append(result["chain"])
     growth = result["live_rss_mb"] - result["baseline_rss_mb"]
-    return {"activations": people, "through_handle_text": sample, **result,
-            "rss_ratio": result["live_rss_mb"] / result["baseline_rss_mb"],
-            "bytes_per_activation": growth * 1024 * 1024 / people,
-            "target": f"live RSS < {TARGET_MB:.0f} MB", "invariants": "; ".join(problems) or "ok",
-            "meets_target": result["live_rss_mb"] < TARGET_MB and not problems,
-            "load": load, "load_after": os.getloadavg()[0]}
+    result.update(rss_ratio=result["live_rss_mb"] / result["baseline_rss_mb"],
+                  bytes_per_activation=growth * 1024 * 1024 / people,
+                  invariants="; ".join(problems) or "ok")
+    return {f"{where}_{key}": value for key, value in result.items()}
+
+
+async def main(args: Any) -> dict[str, Any]:
+    quick = bool(getattr(args, "quick", False))
+    people = int(getattr(args, "activations", None) or (QUICK_N if quick else FULL_N))
+    sample = min(people, QUICK_SAMPLE if quick else FULL_SAMPLE)
+    report: dict[str, Any] = {"activations": people, "through_handle_text": sample,
+                              "target": f"live RSS < {TARGET_MB:.0f} MB",
+                              "load": os.getloadavg()[0]}
+    for where in ("store", "policy"):
+        report.update(await run_child(people, sample, where))
+    report["meets_target"] = all(
+        report[f"{w}_live_rss_mb"] < TARGET_MB and report[f"{w}_invariants"] == "ok"
+        for w in ("store", "policy"))
+    report["load_after"] = os.getloadavg()[0]
+    return report
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--child":
-        report = asyncio.run(child(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+    if len(sys.argv) == 6 and sys.argv[1] == "--child":
+        report = asyncio.run(child(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]),
+                                   sys.argv[5]))
         print(json.dumps(report))
     else:
         import argparse
