@@ -127,7 +127,8 @@ async def timed(repeat: int, call: Any) -> list[float]:
     return samples
 
 
-async def one_backend(url: str, sizes: Any, repeat: int, label: str) -> dict[str, Any]:
+async def one_backend(url: str, sizes: Any, repeat: int, label: str,
+                      verify: bool = True) -> dict[str, Any]:
     clock = SystemClock()
     db = Database(url)
     captured = Captured(db)
@@ -166,6 +167,8 @@ async def one_backend(url: str, sizes: Any, repeat: int, label: str) -> dict[str
             if name.startswith(("audit", "pending")):
                 report[f"{label}_{name}_plan"] = plan[:400]
         report[f"{label}_answers"] = "ok" if not wrong else "; ".join(wrong)
+        if not verify:
+            return report
         started = time.perf_counter()
         chain = await verify_chain(db)
         report[f"{label}_verify_s"] = time.perf_counter() - started
@@ -183,22 +186,27 @@ async def main(args: Any) -> dict[str, Any]:
                               "requests": sizes.requests, "repeat": repeat,
                               "target": f"each command < {TARGET_MS:.0f} ms",
                               "load": os.getloadavg()[0]}
+    only = getattr(args, "backend", None)  # sqlite | pg (both when None)
+    verify = not getattr(args, "no_verify", False)
     async with AsyncExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        report.update(await one_backend(f"sqlite+aiosqlite:///{folder / 'q.db'}", sizes,
-                                        repeat, "sqlite"))
+        if only in (None, "sqlite"):
+            report.update(await one_backend(f"sqlite+aiosqlite:///{folder / 'q.db'}", sizes,
+                                            repeat, "sqlite", verify))
         admin = os.environ.get("PIMBOT_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES
         problem = await postgres_unreachable(admin)
-        if problem is None:
+        if problem is None and only in (None, "pg"):
             url = await scratch_postgres(admin, stack, prefix="pimbot_bench_queries_")
-            report.update(await one_backend(url, sizes, repeat, "pg"))
-        else:
+            report.update(await one_backend(url, sizes, repeat, "pg", verify))
+        elif problem is not None:
             report["postgres"] = problem
     medians = [v for k, v in report.items() if k.endswith("_ms") and "_pk_" not in k
                and "_p99_" not in k]
     report["worst_median_ms"] = max(medians) if medians else math.nan
     report["meets_target"] = bool(medians) and max(medians) < TARGET_MS and all(
         report[k] in ("ok", "verifies") for k in report if k.endswith(("_answers", "_chain")))
+    if not verify:
+        report["chain"] = "not verified (--no-verify)"
     report["load_after"] = os.getloadavg()[0]
     return report
 
@@ -210,4 +218,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeat", type=int)
+    parser.add_argument("--backend", choices=("sqlite", "pg"))
+    parser.add_argument("--no-verify", action="store_true", help="skip verifying the chain")
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

@@ -132,7 +132,12 @@ async def _waiting(ctx: Context, actor: Actor, limit: int) -> tuple[list[Card], 
         total = await session.scalar(select(func.count()).select_from(RequestRow).where(*where))
         rows = (await session.scalars(select(RequestRow).where(*where).order_by(
             RequestRow.requested_at, RequestRow.id).limit(limit))).all()
-        cards = [approval_card(await snapshot(session, ctx.policy, row)) for row in rows]
+        votes: dict[str, list[VoteRow]] = {row.id: [] for row in rows}
+        for vote in (await session.scalars(select(VoteRow).where(
+                VoteRow.request_id.in_(list(votes))).order_by(VoteRow.at))).all():
+            votes[vote.request_id].append(vote)  # one query for the page, not one a card
+        cards = [approval_card(await snapshot(session, ctx.policy, row, votes[row.id]))
+                 for row in rows]
     return cards, int(total or 0)
 
 
