@@ -197,6 +197,8 @@ async def _start(runtime: Runtime, background: _Background, progress: StartupPro
         await background.start()
         for adapter in runtime.adapters:
             await adapter.start()
+    except asyncio.CancelledError:
+        raise  # a signal during the start: not a failure
     except BaseException:
         progress.enter(Phase.FAILED)
         raise

@@ -71,11 +71,10 @@ def build_http_app(core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
             return web.Response(status=503, text=f"not ready: {startup.reason}\n")
         if not await core.db.ping():
             return web.Response(status=503, text="not ready: database unreachable\n")
+        if startup is not None and startup.phase is not Phase.RUNNING:
+            return web.Response(status=503, text=f"not ready: {startup.reason}\n")
         if not core.is_ready():
-            why = "scheduler loop not running"
-            if startup is not None and startup.phase is Phase.CATCHING_UP:
-                why = startup.reason
-            return web.Response(status=503, text=f"not ready: {why}\n")
+            return web.Response(status=503, text="not ready: scheduler loop not running\n")
         return web.Response(text="ready: database reachable, scheduler running, "
                                  "policy applied\n")
 
