@@ -189,6 +189,9 @@ async def main(args: Any) -> dict[str, Any]:
     report["meets_target"] = all(
         report[f"{w}_live_rss_mb"] < TARGET_MB and report[f"{w}_invariants"] == "ok"
         for w in ("store", "policy"))
+    report["figure"] = (f"live RSS {report['store_live_rss_mb']:.0f} MB (store), "
+                        f"{report['policy_live_rss_mb']:.0f} MB (policy file)")
+    report["met"] = report["meets_target"]
     report["load_after"] = os.getloadavg()[0]
     return report
 
