@@ -152,7 +152,7 @@ class Database:
             yield
             return
         lock_path = path.with_name(path.name + STARTUP_LOCK_SUFFIX)
-        fd = await asyncio.to_thread(_flock, lock_path)
+        fd = await _flock(lock_path)
         try:
             yield
         finally:
@@ -178,17 +178,22 @@ class Database:
         await self.engine.dispose()
 
 
-def _flock(path: Path) -> int:
-    """Open ``path`` and wait for an exclusive lock on it; returns the descriptor."""
+async def _flock(path: Path, poll: float = 0.05) -> int:
+    """Open ``path`` and wait for an exclusive lock on it; returns the descriptor. Polls
+    without blocking, so a start waiting for it can be cancelled (SIGTERM) at any moment."""
     import fcntl
 
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                await asyncio.sleep(poll)
     except BaseException:
         os.close(fd)
         raise
-    return fd
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
