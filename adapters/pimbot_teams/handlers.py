@@ -6,7 +6,9 @@
   answered synchronously with the card that replaces it for the person who pressed: a form
   when the core asks for more (a reason to deny, an MFA code), the card without its buttons
   and with the outcome when it is done, or a one-line message when it was refused (the card
-  stays as it was, inputs and all). ``pimRefresh`` answers with the card as last drawn.
+  stays as it was, inputs and all). ``pimRefresh`` answers with the card as last drawn, or,
+  for an approval card (its refresh names the request), with the card the core draws for
+  the reader: Approve / Deny for someone who may decide it now, the status for anyone else.
 - ``conversationUpdate`` / ``installationUpdate``: the person and their conversation
   reference are learned; a team the bot was added to is remembered for channel posts.
 
@@ -28,11 +30,14 @@ from pimbot_teams.directory import NoEmail, Refused, TeamsPeople
 from pimbot_teams.gateway import TeamsGateway
 from pimbot_teams.render import (
     COMMAND_PREFIX,
+    VIEW_KEY,
     Element,
+    decider_refresh,
     invoke_card,
     invoke_error,
     invoke_message,
     outcome_card,
+    render_card,
     render_form,
     render_reply_card,
 )
@@ -97,12 +102,30 @@ class TeamsHandlers:
         if press is None:
             return 200, invoke_error(400, "BadRequest", "Only Action.Execute is supported")
         shown = await self.store.card(inbound.conversation_id, inbound.reply_to_id)
+        if press.refresh and press.value and press.inputs.get(VIEW_KEY):
+            return 200, invoke_card(await self._decider_view(inbound, press, shown))
         if press.refresh:
             return 200, invoke_card(shown) if shown is not None else invoke_message(GONE)
         if press.action is None:
             return 200, invoke_error(400, "BadRequest", f"Unknown verb '{press.verb}'")
         reply = await guarded(lambda: self._press(inbound, press))
         return 200, invoke_answer(reply, shown)
+
+    async def _decider_view(self, inbound: Inbound, press: Press,
+                            shown: Element | None) -> Element:
+        """A decider card's refresh: the core draws it for this reader (Approve / Deny if
+        they may decide now, the status otherwise). Someone pimbot cannot place gets the
+        card as sent, which has no buttons."""
+        try:
+            actor = await self.people.actor(inbound, "refresh")
+            card = await self.core.card_for(actor, press.value, press.inputs[VIEW_KEY])
+        except (NoEmail, Refused, PimError, ConnectorError) as exc:
+            log.info("Teams card refresh answered with the card as sent (%s)",
+                     type(exc).__name__)
+            return shown if shown is not None else outcome_card(None, GONE, False)
+        if not card.actions:
+            return render_card(card)
+        return render_card(card, refresh=decider_refresh(card, [inbound.user_id]))
 
     async def _text(self, inbound: Inbound, text: str) -> Reply:
         actor = await self.people.actor(inbound, "command")

@@ -95,10 +95,13 @@ class TeamsDriver:
         return activity
 
     def invoke(self, who: Person, verb: str, data: dict[str, Any], card_activity: str,
-               conversation: str | None = None) -> dict[str, Any]:
+               conversation: str | None = None, *, trigger: str = "manual") -> dict[str, Any]:
+        """An ``adaptiveCard/action`` invoke: a press (``manual``) or, ``automatic``, the
+        refresh a Teams client sends for someone in a card's ``refresh.userIds``."""
         activity = self._as(fixture("teams_invoke_adaptive_card_action.json"), who, conversation)
         activity["value"]["action"] = {"type": "Action.Execute", "title": verb, "verb": verb,
                                        "data": data}
+        activity["value"]["trigger"] = trigger
         activity["replyToId"] = card_activity
         return activity
 
