@@ -77,8 +77,10 @@ class TeamsGateway:
                                       "activity": activity_id, "user": known.user_id})
 
     async def send_to_channel(self, channel: str, card: Card) -> SentMessage:
-        place = await self.store.place(channel) or await self.store.any_place(
-            self.settings.tenant_ids)
+        place = await self.store.place(channel)
+        if place is not None and place.removed:
+            raise Unreachable(f"pimbot was removed from the team of channel {channel}")
+        place = place or await self.store.any_place(self.settings.tenant_ids)
         if place is None:
             raise Unreachable(f"pimbot has not been added to a team with channel {channel}")
         content = await self.draw(card)

@@ -10,7 +10,10 @@
   for an approval card (its refresh names the request), with the card the core draws for
   the reader: Approve / Deny for someone who may decide it now, the status for anyone else.
 - ``conversationUpdate`` / ``installationUpdate``: the person and their conversation
-  reference are learned; a team the bot was added to is remembered for channel posts.
+  reference are learned; a team the bot was added to is remembered for channel posts. An
+  uninstall (``action: remove``) or pimbot removed from a team (``membersRemoved``) forgets
+  the reference, or marks the team and its channels removed: nothing is sent there again
+  until pimbot is added back.
 
 Nothing here decides who may do what; the core does.
 """
@@ -26,7 +29,7 @@ from pimbot.domain.errors import PimError
 from pimbot.ui.cards import Reply
 from pimbot_teams.connector import ConnectorError
 from pimbot_teams.core_port import TeamsCore
-from pimbot_teams.directory import NoEmail, Refused, TeamsPeople
+from pimbot_teams.directory import PLATFORM, NoEmail, Refused, TeamsPeople
 from pimbot_teams.gateway import TeamsGateway
 from pimbot_teams.render import (
     COMMAND_PREFIX,
@@ -42,7 +45,15 @@ from pimbot_teams.render import (
     render_reply_card,
 )
 from pimbot_teams.store import TeamsStore
-from pimbot_teams.translate import Inbound, Press, command_text, read_invoke, read_submit
+from pimbot_teams.translate import (
+    Inbound,
+    Press,
+    added_members,
+    command_text,
+    read_invoke,
+    read_submit,
+    removed_members,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +98,29 @@ class TeamsHandlers:
         await self.gateway.reply(inbound, reply)
 
     async def on_membership(self, inbound: Inbound) -> None:
-        await self._remember_place(inbound)
-        action = str(inbound.raw.get("action") or "")
-        if inbound.type == "installationUpdate" and action.startswith("remove"):
-            log.info("pimbot was uninstalled from a Teams conversation")
+        if bot_left(inbound):
+            await self._forget(inbound)
             return
+        await self._remember_place(inbound)
+        if inbound.team_id and inbound.bot_id in added_members(inbound):
+            await self.store.team_added(inbound.team_id)
         await self.people.learn(inbound)
+
+    async def _forget(self, inbound: Inbound) -> None:
+        """pimbot was uninstalled (personal scope) or removed from a team: it stops sending
+        there. The person stays known by email, without a conversation to message them in,
+        so they are reported unreachable, as someone who never installed pimbot is, until
+        they install it again (which stores the reference again)."""
+        if inbound.personal:
+            forgot = await self.core.forget_reference(PLATFORM, inbound.user_id,
+                                                      inbound.conversation_id)
+            log.info("pimbot was uninstalled from a Teams personal chat (reference %s)",
+                     "forgotten" if forgot else "already gone")
+            return
+        team = inbound.team_id or inbound.conversation_id.split(";", 1)[0]
+        removed = await self.store.team_removed(team)
+        log.info("pimbot was removed from a Teams team (%d places no longer posted to)",
+                 removed)
 
     async def on_invoke(self, inbound: Inbound) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) for an invoke activity."""
@@ -147,7 +175,16 @@ class TeamsHandlers:
         if place.startswith("19:"):
             kind = "team" if place == inbound.team_id else "channel"
             await self.store.remember_place(place, inbound.tenant_id, inbound.service_url,
-                                            kind, inbound.team_name if kind == "team" else "")
+                                            kind, inbound.team_name if kind == "team" else "",
+                                            team_id=inbound.team_id)
+
+
+def bot_left(inbound: Inbound) -> bool:
+    """An ``installationUpdate`` removing pimbot, or a ``conversationUpdate`` whose
+    ``membersRemoved`` holds pimbot itself (removed from a team, or a personal chat)."""
+    if inbound.type == "installationUpdate":
+        return str(inbound.raw.get("action") or "").startswith("remove")
+    return bool(inbound.bot_id) and inbound.bot_id in removed_members(inbound)
 
 
 def spoken(reply: Reply) -> Reply:

@@ -155,6 +155,10 @@ def added_members(inbound: Inbound) -> list[str]:
     return [str(_obj(m).get("id") or "") for m in inbound.raw.get("membersAdded") or []]
 
 
+def removed_members(inbound: Inbound) -> list[str]:
+    return [str(_obj(m).get("id") or "") for m in inbound.raw.get("membersRemoved") or []]
+
+
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 

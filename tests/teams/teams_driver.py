@@ -84,6 +84,27 @@ class TeamsDriver:
     def installed(self, who: Person) -> dict[str, Any]:
         return self._as(fixture("teams_installation_update.json"), who)
 
+    def uninstalled(self, who: Person) -> dict[str, Any]:
+        """The person removes pimbot from their personal scope."""
+        activity = self.installed(who)
+        activity["action"] = "remove"
+        return activity
+
+    def bot_removed(self, who: Person) -> dict[str, Any]:
+        """The personal chat's ``conversationUpdate`` when pimbot is removed from it."""
+        activity = self._as(fixture("teams_conversation_update.json"), who)
+        activity.pop("membersAdded", None)
+        activity["membersRemoved"] = [{"id": BOT_ID}]
+        return activity
+
+    def team_removed(self, who: Person) -> dict[str, Any]:
+        """``who`` removes pimbot from the team."""
+        activity = self._as(fixture("teams_conversation_update_team.json"), who, TEAM)
+        activity.pop("membersAdded", None)
+        activity["membersRemoved"] = [{"id": BOT_ID}]
+        activity["channelData"]["eventType"] = "teamMemberRemoved"
+        return activity
+
     def bot_added(self, who: Person) -> dict[str, Any]:
         activity = self._as(fixture("teams_conversation_update.json"), who)
         activity["membersAdded"] = [{"id": BOT_ID}]
