@@ -91,10 +91,9 @@ class TeamsHandlers:
         if press is not None:
             reply = await guarded(lambda: self._press(inbound, press))
         else:
-            text = command_text(inbound)
-            if not text:
+            if not command_text(inbound):
                 return
-            reply = await guarded(lambda: self._text(inbound, text))
+            reply = await guarded(lambda: self._text(inbound))
         await self.gateway.reply(inbound, reply)
 
     async def on_membership(self, inbound: Inbound) -> None:
@@ -155,8 +154,9 @@ class TeamsHandlers:
             return render_card(card)
         return render_card(card, refresh=decider_refresh(card, [inbound.user_id]))
 
-    async def _text(self, inbound: Inbound, text: str) -> Reply:
+    async def _text(self, inbound: Inbound) -> Reply:
         actor = await self.people.actor(inbound, "command")
+        text = command_text(inbound, await self.people.mentioned(inbound))
         return spoken(await self.core.handle_text(actor, text))
 
     async def _press(self, inbound: Inbound, press: Press) -> Reply:

@@ -81,6 +81,14 @@ class TeamsDriver:
         activity["entities"][0]["mentioned"] = {"id": BOT_ID, "name": "PIM Bot"}
         return activity
 
+    @staticmethod
+    def mentioning(activity: dict[str, Any], user_id: str, shown: str) -> dict[str, Any]:
+        """Add a person's mention entity (``<at>shown</at>`` in the text) to an activity."""
+        activity.setdefault("entities", []).append(
+            {"type": "mention", "text": f"<at>{shown}</at>",
+             "mentioned": {"id": user_id, "name": shown}})
+        return activity
+
     def installed(self, who: Person) -> dict[str, Any]:
         return self._as(fixture("teams_installation_update.json"), who)
 
