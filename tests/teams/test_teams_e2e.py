@@ -130,7 +130,7 @@ async def test_a_refresh_returns_the_card_as_last_drawn(db: Database,
         await rig.introduce(BOB, ALICE, CAROL)
         request_id = await ask(rig)
         card_id, sent = rig.latest_card(CAROL)
-        assert set(buttons((await rig.seen_by(CAROL, card_id, sent)))) == {"Approve", "Deny"}
+        assert set(buttons(await rig.seen_by(CAROL, card_id, sent))) == {"Approve", "Deny"}
         await rig.press(ALICE, "pimApprove", {"id": request_id}, rig.latest_card(ALICE)[0])
         refreshed = await rig.press(CAROL, "pimRefresh", {}, card_id)  # an old card's refresh
         assert "actions" not in refreshed["value"]
