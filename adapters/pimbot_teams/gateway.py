@@ -10,6 +10,12 @@ URL pimbot last heard that channel (or, failing that, its tenant) from.
 
 ``SentMessage.ref`` is ``{"service_url", "conversation", "activity", "user"}``. The card a
 message shows is kept in ``teams_cards`` so an invoke can answer with it.
+
+A card whose buttons are for its request's deciders (``Card.deciders_only``: approval
+cards) is sent as its status, without buttons; its ``refresh.userIds`` lists the Teams ids of
+the people the core names (``PimCore.deciders``; in a personal chat, its reader if they are
+one), whom Teams then asks pimbot for their own version (``handlers``). A channel or team
+pimbot was removed from is never posted to.
 """
 
 from __future__ import annotations
