@@ -117,7 +117,8 @@ class Telemetry(Protocol):
         ...
 
     def outbound_waited(self, platform: str, seconds: float) -> None:
-        """A chat platform's rate limit made an outbound call wait ``seconds`` (a 429)."""
+        """A chat platform's rate limit made an outbound call wait ``seconds`` (a 429, or
+        the adapter's own pacing within the platform's published limits)."""
         ...
 
 

@@ -430,6 +430,10 @@ class TeamsConversationRow(Base):
     kind: Mapped[str] = mapped_column(String(32), default="channel")  # channel | team
     name: Mapped[str] = mapped_column(String(200), default="")
     updated_at: Mapped[datetime]
+    # The team a channel was heard in (a team's own row: its id); "" when not known.
+    team_id: Mapped[str] = mapped_column(String(400), default="", server_default="",
+                                         index=True)
+    removed_at: Mapped[datetime | None] = mapped_column(default=None)  # pimbot removed
 
 
 class TeamsCardRow(Base):
