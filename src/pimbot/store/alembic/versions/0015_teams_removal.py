@@ -1,7 +1,7 @@
 """teams removal: which team a channel belongs to, and places pimbot was removed from
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0011
 
 - ``teams_conversations.team_id``: the team a channel was heard in (a team's own row: its
   id), so removing pimbot from a team stops its posts to every channel of that team;
