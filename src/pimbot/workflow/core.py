@@ -41,6 +41,7 @@ from pimbot.workflow.jobs.handlers import dispatch
 from pimbot.workflow.lifecycle.grants import sweep_orphans
 from pimbot.workflow.lifecycle.leases import release_owner
 from pimbot.workflow.mfa.service import MfaService
+from pimbot.workflow.mfa.service import turn_scope as mfa_turn_scope
 from pimbot.workflow.people import NamedByDisplayName
 from pimbot.workflow.usecases import deciders, queries
 from pimbot.workflow.usecases.assignment import reconcile
@@ -245,6 +246,11 @@ class PimCore:
 
     async def _turn(self, actor: Actor, turn: Callable[[], Awaitable[Reply]],
                     what: Callable[[], str], form: bool) -> Reply:
+        with mfa_turn_scope():  # a retried attempt keeps the code its first attempt spent
+            return await self._attempts(actor, turn, what, form)
+
+    async def _attempts(self, actor: Actor, turn: Callable[[], Awaitable[Reply]],
+                        what: Callable[[], str], form: bool) -> Reply:
         for attempt in range(RETRIES):
             try:
                 return await turn()
