@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from fake_connector import FakeBotFramework
 from policies import POLICY
+from sqlalchemy import select
 from teams_driver import ALICE, BOB, CAROL, CHANNEL
 from teams_rig import Rig, card_text, running
 
 from pimbot.store.database import Database
+from pimbot.store.tables import JobRow
 
 ACTIVATE = "pim activate prod-db-admin for 1h reason restore backup"
 UNREACHABLE = "pimbot could not reach carol@example.com"
@@ -98,6 +100,10 @@ async def test_pimbot_removed_from_a_team_stops_posting_to_its_channels(
         await rig.settle()
         mark = await ask_again(rig)
         assert channel_posts(rig, mark) == [], "removed: nothing is posted to its channels"
+        async with db.read() as session:
+            retrying = (await session.scalars(select(JobRow.kind).where(
+                JobRow.status == "queued", JobRow.attempts > 0))).all()
+        assert retrying == [], "a channel pimbot was removed from is not retried for hours"
         assert rig.latest_card(CAROL), "the approvers' own chats still get theirs"
 
         assert (await rig.driver.post(rig.driver.team_added(ALICE))).status == 201
