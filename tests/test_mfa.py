@@ -20,7 +20,7 @@ from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow, MfaEnrollmentRow
 from pimbot.testing.fakes import FakeClock
 from pimbot.workflow.mfa.qr import qr_matrix, qr_png, qr_text
-from pimbot.workflow.mfa.service import MfaService
+from pimbot.workflow.mfa.service import MfaService, turn_scope
 
 BOB = "bob@example.com"
 CAROL = "carol@example.com"
@@ -160,6 +160,25 @@ async def test_a_code_is_accepted_once(mfa: MfaService, clock: FakeClock) -> Non
     await mfa.verify(BOB, code_at(secret, clock.now()), purpose="activate")
     await refusal(mfa.verify(BOB, code, purpose="activate"))
     assert (await mfa.status(BOB)).locked_until is None
+
+
+async def test_a_retried_turn_keeps_the_code_its_first_attempt_spent(
+    mfa: MfaService, clock: FakeClock, db: Database
+) -> None:
+    """A turn whose first attempt lost a race runs again (PimCore._turn); its code, already
+    spent by that attempt, passes again for that turn only, same person and purpose."""
+    secret = await enrolled(mfa, clock)
+    code = code_at(secret, clock.now())
+    with turn_scope():
+        await mfa.verify(BOB, code, purpose="breakglass prod-db-admin")
+        await mfa.verify(BOB, code, purpose="breakglass prod-db-admin")  # the retried attempt
+        await refusal(mfa.verify(BOB, code, purpose="approve x1"))  # not for another purpose
+        await refusal(mfa.verify("alice@example.com", code, purpose="breakglass prod-db-admin"))
+    with turn_scope():  # a new turn: the code is spent
+        await refusal(mfa.verify(BOB, code, purpose="breakglass prod-db-admin"))
+    accepted = [r for r in await audit_rows(db) if r.action == "mfa.verify"
+                and r.outcome == "ok"]
+    assert len(accepted) == 1, "the code was spent (and audited as accepted) once"
 
 
 async def test_a_step_older_than_the_last_accepted_one_is_refused(

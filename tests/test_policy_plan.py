@@ -9,7 +9,7 @@ from sqlalchemy import select
 from pimbot.domain.model import Policy
 from pimbot.policy import bundled_example_path, load_policy, parse_policy
 from pimbot.policy.plan import Change, apply_policy, format_plan, plan_policy
-from pimbot.store.audit_log import verify_chain
+from pimbot.store.audit_log import append_event, verify_chain
 from pimbot.store.database import Database
 from pimbot.store.tables import AssignmentRow, AuditEventRow, GroupMemberRow, RoleRow
 from pimbot.testing.fakes import FakeClock
@@ -188,3 +188,39 @@ def test_format_plan_marks_each_kind_of_change() -> None:
         "1 to add, 0 to change, 1 to remove."
     )
     assert format_plan([]) == "No changes."
+
+
+async def test_a_large_policy_applies_in_one_chain_and_again_changes_nothing(
+    db: Database,
+) -> None:
+    people = [f"p{i}@example.com" for i in range(300)]
+    text = "\n".join([
+        "admins: [a@example.com]", "providers:", "  demo: {type: noop}", "roles:",
+        "  r1: {provider: demo, max_duration: 1h}", "assignments:",
+        *(f"  - {{user: {p}, role: r1, type: eligible}}" for p in people)])
+    clock = FakeClock()
+    async with db.transaction() as session:  # an event already on the chain
+        await append_event(db, session, at=clock.now(), actor="x", action="before")
+    changes = await apply_policy(db, parse_policy(text), clock)
+    assert len(changes) == 301
+    async with db.read() as session:
+        rows = (await session.scalars(select(AssignmentRow))).all()
+        events = (await session.scalars(select(AuditEventRow).order_by(AuditEventRow.seq))).all()
+    assert sorted(r.email for r in rows) == sorted(people) and len({r.id for r in rows}) == 300
+    assert [e.seq for e in events] == list(range(1, 303)), "one chain, no gaps"
+    added = [e for e in events if e.action == "policy.assignment_added"]
+    assert sorted(e.detail["user"] for e in added) == sorted(people)
+    assert (await verify_chain(db)).ok
+    assert await apply_policy(db, parse_policy(text), clock) == []
+
+    edited = text.replace("  - {user: p0@example.com, role: r1, type: eligible}\n", "")
+    edited = edited.replace("{user: p1@example.com, role: r1, type: eligible}",
+                            "{user: p1@example.com, role: r1, type: eligible, until: 2030-01-01}")
+    kinds = sorted(c.action for c in await apply_policy(db, parse_policy(edited), clock))
+    assert kinds == ["change", "remove"]
+    async with db.read() as session:
+        p0 = await session.scalar(select(AssignmentRow).where(AssignmentRow.email == people[0]))
+        p1 = await session.scalar(select(AssignmentRow).where(AssignmentRow.email == people[1]))
+    assert p0 is not None and p0.removed_at is not None
+    assert p1 is not None and p1.ends_at is not None
+    assert (await verify_chain(db)).ok

@@ -18,8 +18,10 @@ import os
 import secrets
 import signal
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pimbot.domain.model import Policy
 from pimbot.oncall import build_oncall_sources
@@ -38,6 +40,7 @@ from pimbot_server.metrics import Metrics
 from pimbot_server.mounting import MountedAdapter, load_adapter
 from pimbot_server.retention import RetentionTask
 from pimbot_server.settings import AdapterName, Settings, teams_left_off
+from pimbot_server.startup import Phase, StartupProgress
 from pimbot_server.storage import audit_keyring, secret_box, secret_key
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,7 @@ class Runtime:
     clock: Clock
     metrics: Metrics
     adapters: list[MountedAdapter] = field(default_factory=list)
+    policy_path: Path | None = None
 
     async def close(self) -> None:
         for provider in self.providers.values():
@@ -68,6 +72,18 @@ class Runtime:
 
 async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     """Database (migrated) → policy (applied) → providers → MFA → PimCore."""
+    runtime = await compose_runtime(settings, clock)
+    try:
+        await prepare(runtime)
+    except BaseException:
+        await runtime.close()
+        raise
+    return runtime
+
+
+async def compose_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    """Build everything without touching the database: keys, the policy (loaded and
+    validated), providers, MFA and the core. ``prepare`` then migrates and applies."""
     clock = clock or SystemClock()
     db = Database(settings.database_url)
     try:
@@ -76,10 +92,6 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
         db.audit_keyring = audit_keyring(settings, db, secret)
         path = resolve_policy_path(settings.policy_file, Path.cwd())
         policy = load_policy(path)
-        async with db.startup_lock():  # replicas starting together: one at a time
-            await db.upgrade()
-            changes = await apply_policy(db, policy, clock)
-        log.info("policy %s applied:\n%s", path, format_plan(changes))
         metrics = Metrics(db, clock)
         providers = instrumented(build_providers(policy.providers, settings.env, clock=clock),
                                  metrics)
@@ -90,7 +102,20 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
     core = PimCore(db, policy, providers, clock, mfa=mfa, owner=owner, telemetry=metrics,
                    oncall=build_oncall_sources(policy.oncall, settings.env))
-    return Runtime(settings, db, policy, providers, core, clock, metrics)
+    return Runtime(settings, db, policy, providers, core, clock, metrics, policy_path=path)
+
+
+async def prepare(runtime: Runtime, progress: StartupProgress | None = None) -> None:
+    """Migrate the schema and apply the policy, one replica at a time."""
+    progress = progress or StartupProgress()
+    progress.enter(Phase.WAITING)
+    async with runtime.db.startup_lock():  # replicas starting together: one at a time
+        progress.enter(Phase.MIGRATING)
+        await runtime.db.upgrade()
+        progress.enter(Phase.APPLYING)
+        changes = await apply_policy(runtime.db, runtime.policy, runtime.clock)
+    log.info("policy %s applied:\n%s", runtime.policy_path, format_plan(changes))
+    progress.enter(Phase.CATCHING_UP)
 
 
 def console_actor(policy: Policy) -> str:
@@ -100,14 +125,17 @@ def console_actor(policy: Policy) -> str:
 
 
 async def serve(settings: Settings) -> int:
-    """``pimbot run``: run until SIGINT / SIGTERM, or until the console's input ends."""
-    runtime = await build_runtime(settings)
+    """``pimbot run``: run until SIGINT / SIGTERM, or until the console's input ends.
+
+    The HTTP listener comes first (``/healthz`` answers at once, ``/readyz`` and the chat
+    routes say the policy is not applied yet), then the schema is migrated, the policy
+    applied and the core started (``pimbot_server.startup``)."""
+    runtime = await compose_runtime(settings)
     core = runtime.core
     console: ConsoleAdapter | None = None
     http: HttpServer | None = None
-    checkpoints = _checkpoint_writer(runtime)
-    days = settings.audit_retention_days
-    retention = RetentionTask(runtime.db, days, runtime.clock) if days else None
+    progress = StartupProgress()
+    background = _Background(runtime, settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -122,25 +150,76 @@ async def serve(settings: Settings) -> int:
         if settings.has_console:
             console = ConsoleAdapter(core, console_actor(runtime.policy))
             core.add_gateway(console.gateway)
-        await core.start()
-        if checkpoints is not None:
-            await checkpoints.start()
-        if retention is not None:
-            retention.start()
-        for adapter in runtime.adapters:
-            await adapter.start()
         if settings.needs_http:
             http = HttpServer(core, runtime.adapters, metrics_token=settings.metrics_token,
-                              metrics=runtime.metrics)
+                              metrics=runtime.metrics, startup=progress)
             await http.start(settings.host, settings.port)
-        await _run_until_done(console, core, stopping)
+        if await _started(_start(runtime, background, progress), stopping):
+            await _run_until_done(console, core, stopping)
     finally:
-        if retention is not None:
-            await retention.stop()
-        await _shut_down(runtime, http, checkpoints)
+        await background.stop()
+        await _shut_down(runtime, http, background.checkpoints)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return 0
+
+
+@dataclass
+class _Background:
+    """The audit checkpoint writer and the retention task, stopped only if started."""
+
+    runtime: Runtime
+    settings: Settings
+    checkpoints: CheckpointWriter | None = None
+    retention: RetentionTask | None = None
+
+    async def start(self) -> None:
+        checkpoints = _checkpoint_writer(self.runtime)
+        if checkpoints is not None:
+            await checkpoints.start()
+            self.checkpoints = checkpoints
+        days = self.settings.audit_retention_days
+        if days:
+            self.retention = RetentionTask(self.runtime.db, days, self.runtime.clock)
+            self.retention.start()
+
+    async def stop(self) -> None:
+        if self.retention is not None:
+            await self.retention.stop()
+
+
+async def _start(runtime: Runtime, background: _Background, progress: StartupProgress) -> None:
+    """Migrate, apply the policy, start the core (overdue jobs, reconciliation, the worker
+    loop), the audit checkpoints and retention, then the adapters' outbound connections."""
+    try:
+        await prepare(runtime, progress)
+        await runtime.core.start()
+        await background.start()
+        for adapter in runtime.adapters:
+            await adapter.start()
+    except asyncio.CancelledError:
+        raise  # a signal during the start: not a failure
+    except BaseException:
+        progress.enter(Phase.FAILED)
+        raise
+    progress.enter(Phase.RUNNING)
+
+
+async def _started(start: Coroutine[Any, Any, None], stopping: asyncio.Event) -> bool:
+    """Run the start while the listener serves; False when a signal came first (the start is
+    cancelled: the policy transaction rolls back). A failed start raises its error."""
+    starting = asyncio.create_task(start, name="pimbot-start")
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait({starting, stop}, return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if starting.done():
+        starting.result()
+        return True
+    log.info("stopping: signal received during start-up")
+    starting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await starting
+    return False
 
 
 async def _run_until_done(

@@ -3,6 +3,10 @@
 ``/metrics`` is open unless a token is configured (``PIMBOT_METRICS_TOKEN``); then it needs
 ``Authorization: Bearer TOKEN``, compared in constant time, and answers 401 otherwise. The
 token is never logged.
+
+While the process starts (``pimbot_server.startup``) the listener already answers:
+``/healthz`` at once, ``/readyz`` 503 naming the phase; a request on any other route waits a
+moment for the policy to be applied, else answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pimbot.ports import Clock
 from pimbot.store.database import Database
 from pimbot_server.metrics import CONTENT_TYPE, Metrics
 from pimbot_server.mounting import MountedAdapter
+from pimbot_server.startup import HOLD_SECONDS, RETRY_AFTER_SECONDS, Phase, StartupProgress
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 METRICS_KEY = web.AppKey("pimbot_metrics", Metrics)
 REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+ALWAYS_SERVED = frozenset({"/healthz", "/readyz"})
 
 
 class ServedCore(Protocol):
@@ -43,20 +49,30 @@ class ServedCore(Protocol):
 
 def build_http_app(core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
                    metrics_token: str | None = None,
-                   metrics: Metrics | None = None) -> web.Application:
-    """The aiohttp application with health, readiness and metrics routes and the adapters'."""
+                   metrics: Metrics | None = None,
+                   startup: StartupProgress | None = None) -> web.Application:
+    """The aiohttp application with health, readiness and metrics routes and the adapters'.
+
+    ``startup`` is the progress of a start still under way (None: the core is prepared)."""
     metrics = metrics or Metrics(core.db, core.clock)
-    app = web.Application(middlewares=[_count_requests(metrics)])
+    middlewares = [_count_requests(metrics)]
+    if startup is not None:
+        middlewares.append(_until_applied(startup))
+    app = web.Application(middlewares=middlewares)
     app[METRICS_KEY] = metrics
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
     async def readyz(_request: web.Request) -> web.Response:
-        """Ready when the database answers, the scheduler loop is alive and the policy has
-        been applied (``pimbot run`` serves HTTP only after applying it)."""
+        """Ready when the policy has been applied, the database answers and the scheduler
+        loop is alive; the text names what is missing."""
+        if startup is not None and not startup.policy_applied:
+            return web.Response(status=503, text=f"not ready: {startup.reason}\n")
         if not await core.db.ping():
             return web.Response(status=503, text="not ready: database unreachable\n")
+        if startup is not None and startup.phase is not Phase.RUNNING:
+            return web.Response(status=503, text=f"not ready: {startup.reason}\n")
         if not core.is_ready():
             return web.Response(status=503, text="not ready: scheduler loop not running\n")
         return web.Response(text="ready: database reachable, scheduler running, "
@@ -113,6 +129,19 @@ def _count_requests(metrics: Metrics) -> Middleware:
     return middleware
 
 
+def _until_applied(startup: StartupProgress) -> Middleware:
+    """Every route but health and readiness waits for the policy: a moment, then 503 with
+    Retry-After."""
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in ALWAYS_SERVED or await startup.applied_within(HOLD_SECONDS):
+            return await handler(request)
+        return web.Response(status=503, text=f"pimbot is starting: {startup.reason}\n",
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    return middleware
+
+
 def _route_label(request: web.Request) -> str:
     """The route's pattern, never the raw path (unbounded label values)."""
     resource = request.match_info.route.resource
@@ -125,8 +154,10 @@ class HttpServer:
     """Runs the app on HOST:PORT; ``port`` is the bound one (useful with port 0)."""
 
     def __init__(self, core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
-                 metrics_token: str | None = None, metrics: Metrics | None = None) -> None:
-        self.app = build_http_app(core, adapters, metrics_token=metrics_token, metrics=metrics)
+                 metrics_token: str | None = None, metrics: Metrics | None = None,
+                 startup: StartupProgress | None = None) -> None:
+        self.app = build_http_app(core, adapters, metrics_token=metrics_token, metrics=metrics,
+                                  startup=startup)
         self._runner: web.AppRunner | None = None
         self.port = 0
 

@@ -121,7 +121,8 @@ class Metrics:
             ["provider", "action"], registry=registry)
         self.rate_limit_waits = Counter(
             "pimbot_outbound_rate_limit_waits", "Outbound chat calls that waited out a rate "
-            "limit (HTTP 429), by platform", ["platform"], registry=registry)
+            "limit (HTTP 429, or pimbot's own pacing within it), by platform", ["platform"],
+            registry=registry)
         self.rate_limit_seconds = Counter(
             "pimbot_outbound_rate_limit_wait_seconds", "Time spent waiting out chat platforms' "
             "rate limits, by platform", ["platform"], registry=registry)

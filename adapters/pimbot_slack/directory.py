@@ -7,11 +7,12 @@ cached for a short time too, so a card to an absent approver does not hammer a T
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cachetools import LRUCache
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 NOT_FOUND_ERRORS = frozenset({"users_not_found", "user_not_found", "account_inactive"})
 MISS_TTL = timedelta(minutes=1)
+KEPT_PROFILES = 10_000
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,9 @@ class SlackDirectory:
         self._client = client
         self._clock = clock
         self._ttl = ttl
-        self._by_id: dict[str, _Entry] = {}
-        self._by_email: dict[str, _Entry] = {}
+        # bounded: a workspace of any size keeps at most KEPT_PROFILES people each way
+        self._by_id: LRUCache[str, _Entry] = LRUCache(maxsize=KEPT_PROFILES)
+        self._by_email: LRUCache[str, _Entry] = LRUCache(maxsize=KEPT_PROFILES)
 
     async def profile(self, user_id: str) -> SlackProfile | None:
         """``users.info``; None when Slack does not know the user."""
@@ -102,14 +105,15 @@ class SlackDirectory:
                 resolved[email.lower()] = user_id
         return resolved
 
-    def _fresh(self, table: dict[str, _Entry], key: str) -> _Entry | None:
+    def _fresh(self, table: MutableMapping[str, _Entry], key: str) -> _Entry | None:
         entry = table.get(key)
         if entry is None or entry.until <= self._clock.now():
             return None
         return entry
 
     def _store(
-        self, table: dict[str, _Entry], key: str, value: SlackProfile | None, ttl: timedelta
+        self, table: MutableMapping[str, _Entry], key: str, value: SlackProfile | None,
+        ttl: timedelta,
     ) -> SlackProfile | None:
         table[key] = _Entry(value, self._clock.now() + ttl)
         return value

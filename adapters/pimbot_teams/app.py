@@ -58,7 +58,9 @@ class TeamsAdapter:
         keys = OpenIdKeys(settings.openid_metadata_url, self.session)
         self.auth = BotFrameworkAuth(settings.app_id, settings.token_issuer,
                                      keys if settings.authenticates else None)
-        self.connector = BotConnector(settings, self.session)
+        telemetry = getattr(core, "telemetry", None)  # the core's Telemetry port, if any
+        self.connector = BotConnector(settings, self.session, on_wait=None if telemetry is None
+                                      else lambda s: telemetry.outbound_waited(PLATFORM, s))
         self.store = TeamsStore(core.db, core.clock)
         self.people = TeamsPeople(core, self.connector,
                                   timedelta(seconds=settings.identity_ttl_s))

@@ -3,7 +3,9 @@ conversation, look up a member.
 
 Every call is paced per conversation (``limits.ConversationLimiter``) and retried on 429,
 412, 502 and 504 with backoff and ``Retry-After``; a dropped connection is retried the same
-way. 403 and 404 mean the bot cannot post there (uninstalled, removed from the team, no such
+way. Every wait on a limit (pimbot's own pacing, or a 429's ``Retry-After``) is reported
+to ``on_wait`` (the core's ``Telemetry.outbound_waited``, so ``/metrics`` shows it). 403 and
+404 mean the bot cannot post there (uninstalled, removed from the team, no such
 conversation): ``ConversationGone``, which the gateway reports as Unreachable. Anything else
 raises ``ConnectorError``, so the core's outbox job retries later.
 
@@ -19,6 +21,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0
 TOKEN_MARGIN_S = 300.0
 GONE_STATUSES = frozenset({403, 404})
+RATE_LIMITED = 429
 
 
 class ConnectorError(Exception):
@@ -91,12 +95,21 @@ class TokenSource:
 
 class BotConnector:
     def __init__(self, settings: TeamsSettings, session: aiohttp.ClientSession,
-                 limiter: ConversationLimiter | None = None) -> None:
+                 limiter: ConversationLimiter | None = None,
+                 on_wait: Callable[[float], None] | None = None) -> None:
         self.session = session
         self.tokens = TokenSource(settings, session)
         self.limiter = limiter or ConversationLimiter()
         self.app_limiter = ConversationLimiter(APP_WINDOWS)
         self.backoff_base_s = BASE_BACKOFF_S
+        self.on_wait = on_wait  # hears of every rate-limit wait, in seconds (the metrics)
+
+    def _waited(self, seconds: float) -> None:
+        if self.on_wait is not None:
+            try:
+                self.on_wait(seconds)
+            except Exception:  # a figure must never cost a send
+                log.exception("reporting a Teams rate-limit wait failed")
 
     async def send(self, service_url: str, conversation_id: str, activity: dict[str, Any],
                    reply_to: str = "") -> str:
@@ -138,9 +151,11 @@ class BotConnector:
                     body: dict[str, Any] | None, *, pace: str) -> dict[str, Any]:
         url = service_url.rstrip("/") + "/" + path
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            await self.app_limiter.wait("app")
+            waited = await self.app_limiter.wait("app")
             if pace:
-                await self.limiter.wait(pace)
+                waited += await self.limiter.wait(pace)
+            if waited > 0:
+                self._waited(waited)  # Teams' limits, kept on pimbot's side
             headers = {"Content-Type": "application/json; charset=utf-8"}
             token = await self.tokens.token()
             if token:
@@ -159,6 +174,8 @@ class BotConnector:
                 log.info("Bot Connector %s %s answered %s; retrying in %.1fs", method, path,
                          status or "no answer", delay)
                 await asyncio.sleep(delay)
+                if status == RATE_LIMITED:
+                    self._waited(delay)
                 continue
             raise ConnectorError(status, _error_text(text))
         raise ConnectorError(0, "gave up")  # pragma: no cover - the loop always returns/raises

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from pimbot.domain.admission import Caller
 from pimbot.ports import ChatGateway, Clock, PlatformIdentity
 from pimbot.store.database import Database
-from pimbot.ui.cards import ActionId, Reply
+from pimbot.ui.cards import ActionId, Card, Reply
 from pimbot.workflow.actor import Actor
 
 
@@ -51,3 +51,10 @@ class TeamsCore(Protocol):
     ) -> bool: ...
 
     async def admit(self, caller: Caller, what: str) -> Reply | None: ...
+
+    async def deciders(self, request_id: str) -> tuple[str, ...]: ...
+
+    async def card_for(self, actor: Actor, request_id: str, view: str) -> Card: ...
+
+    async def forget_reference(self, platform: str, user_id: str,
+                               conversation_id: str = "") -> bool: ...

@@ -9,7 +9,9 @@ person stands comes from the lookup: a guest account (``userRole: guest``) is a 
 of another tenant (a shared channel) or an anonymous user is external; the core decides
 whether they may go on. The reference is taken from a personal chat; from a channel pimbot
 keeps only what lets it open a personal chat later, and never in place of a personal chat's
-reference (decided in the core's transaction: ``ref_if_unset``).
+reference (decided in the core's transaction: ``ref_if_unset``). A person mentioned in a
+command (``<at>Bob Smith</at>``) is the mention entity's user id, looked up the same way:
+the name shown is never used to find anyone.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from pimbot.workflow.actor import Actor
 from pimbot_teams.connector import BotConnector, ConnectorError
 from pimbot_teams.core_port import TeamsCore
 from pimbot_teams.render import COMMAND_PREFIX
-from pimbot_teams.translate import Inbound, conversation_ref, reach_ref
+from pimbot_teams.translate import (
+    Inbound,
+    UserMention,
+    conversation_ref,
+    reach_ref,
+    user_mentions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +107,41 @@ class TeamsPeople:
         now = self.core.clock.now()
         if entry is not None and entry.until > now:
             return entry.profile
-        found = await self._lookup(inbound)
+        found = await self._member(inbound, inbound.user_id, inbound.user_name)
         if found is None:
             known = await self.core.identity(PLATFORM, inbound.user_id)
             if known is None:
                 return None
             return TeamsProfile(known.email, known.display_name, Standing.MEMBER)
+        self._keep(inbound.user_id, found)
+        return found
+
+    def _keep(self, user_id: str, profile: TeamsProfile) -> None:
         if len(self._profiles) >= KEPT_PROFILES:
             self._profiles.clear()
-        self._profiles[inbound.user_id] = _Entry(found, now + self.ttl)
+        self._profiles[user_id] = _Entry(profile, self.core.clock.now() + self.ttl)
+
+    async def mentioned(self, inbound: Inbound) -> list[tuple[UserMention, str]]:
+        """Each person mentioned in the message with their email: from the member lookup
+        of the id Teams gives in the mention entity (cached like any profile), else from
+        what the core stored for that id. A mention neither gives is left out."""
+        found = []
+        for mention in user_mentions(inbound):
+            email = await self._email_of(inbound, mention.user_id)
+            if email:
+                found.append((mention, email))
         return found
+
+    async def _email_of(self, inbound: Inbound, user_id: str) -> str:
+        entry = self._profiles.get(user_id)
+        if entry is not None and entry.until > self.core.clock.now():
+            return entry.profile.email
+        profile = await self._member(inbound, user_id, "")
+        if profile is not None and profile.email:
+            self._keep(user_id, profile)
+            return profile.email
+        known = await self.core.identity(PLATFORM, user_id)
+        return known.email if known is not None else ""
 
     async def _remember(self, inbound: Inbound, profile: TeamsProfile) -> None:
         known = await self.core.identity(PLATFORM, inbound.user_id)
@@ -121,17 +154,18 @@ class TeamsPeople:
             await self.core.remember_identity(PLATFORM, inbound.user_id, profile.email,
                                               profile.name, personal, ref_if_unset=reach)
 
-    async def _lookup(self, inbound: Inbound) -> TeamsProfile | None:
+    async def _member(self, inbound: Inbound, user_id: str, name: str) -> TeamsProfile | None:
+        """The Bot Connector's member lookup of ``user_id`` in the activity's conversation."""
         try:
             member = await self.connector.member(inbound.service_url,
-                                                 inbound.lookup_conversation, inbound.user_id)
+                                                 inbound.lookup_conversation, user_id)
         except ConnectorError as exc:
             log.warning("Teams member lookup failed (%s)", exc.status)
             return None
         if member is None:
             return None
         email = str(member.get("email") or member.get("userPrincipalName") or "")
-        name = str(member.get("name") or inbound.user_name or "")
+        name = str(member.get("name") or name or "")
         return TeamsProfile(email.strip().lower(), name, standing_of(member, inbound.tenant_id))
 
 

@@ -10,11 +10,18 @@ URL pimbot last heard that channel (or, failing that, its tenant) from.
 
 ``SentMessage.ref`` is ``{"service_url", "conversation", "activity", "user"}``. The card a
 message shows is kept in ``teams_cards`` so an invoke can answer with it.
+
+A card whose buttons are for its request's deciders (``Card.deciders_only``: approval
+cards) is sent as its status, without buttons; its ``refresh.userIds`` lists the Teams ids of
+the people the core names (``PimCore.deciders``; in a personal chat, its reader if they are
+one), whom Teams then asks pimbot for their own version (``handlers``). A channel or team
+pimbot was removed from is never posted to.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from pimbot.ports import PlatformIdentity, SentMessage, Unreachable
@@ -25,9 +32,11 @@ from pimbot_teams.directory import PLATFORM
 from pimbot_teams.render import (
     COMMAND_PREFIX,
     Element,
+    decider_refresh,
     message_activity,
     render_card,
     render_reply_card,
+    text_blocks,
 )
 from pimbot_teams.settings import TeamsSettings
 from pimbot_teams.store import TeamsStore
@@ -62,7 +71,7 @@ class TeamsGateway:
         conversation = str((reference.get("conversation") or {}).get("id") or "")
         if not conversation:
             conversation = await self._open_chat(known, reference)
-        content = render_card(card, self._refresh_for(card, known.user_id))
+        content = await self.draw(card, known.user_id)
         try:
             activity_id = await self.connector.send(
                 service_url, conversation, message_activity(content, card.fallback_text))
@@ -74,11 +83,13 @@ class TeamsGateway:
                                       "activity": activity_id, "user": known.user_id})
 
     async def send_to_channel(self, channel: str, card: Card) -> SentMessage:
-        place = await self.store.place(channel) or await self.store.any_place(
-            self.settings.tenant_ids)
+        place = await self.store.place(channel)
+        if place is not None and place.removed:
+            raise Unreachable(f"pimbot was removed from the team of channel {channel}")
+        place = place or await self.store.any_place(self.settings.tenant_ids)
         if place is None:
             raise Unreachable(f"pimbot has not been added to a team with channel {channel}")
-        content = render_card(card)
+        content = await self.draw(card)
         parameters: dict[str, Any] = {
             "isGroup": True,
             "channelData": {"channel": {"id": channel}, "tenant": {"id": place.tenant_id}},
@@ -101,7 +112,7 @@ class TeamsGateway:
         ref = sent.ref
         if not ref.get("activity"):
             return
-        content = render_card(card, self._refresh_for(card, ref.get("user", "")))
+        content = await self.draw(card, ref.get("user", ""))
         await self.connector.update(ref["service_url"], ref["conversation"], ref["activity"],
                                     message_activity(content, card.fallback_text))
         await self._keep(card, ref["conversation"], ref["activity"], ref["service_url"], content)
@@ -123,8 +134,14 @@ class TeamsGateway:
         """Answer the person in the conversation (and thread) they wrote in."""
         if not reply.text and reply.card is None and reply.form is None:
             return
-        refresh = (inbound.user_id,) if inbound.personal and _has_buttons(reply) else ()
-        content = render_reply_card(reply, refresh)
+        reader = inbound.user_id if inbound.personal else ""
+        if reply.form is None and reply.card is not None and reply.card.deciders_only:
+            drawn = await self.draw(reply.card, reader)
+            drawn["body"] = text_blocks(reply.text) + drawn["body"]
+            content: Element | None = drawn
+        else:
+            refresh = (inbound.user_id,) if inbound.personal and _has_buttons(reply) else ()
+            content = render_reply_card(reply, refresh)
         text = reply.text or (reply.card.fallback_text if reply.card is not None else "")
         activity = message_activity(content, text)
         activity_id = await self.connector.send(inbound.service_url, inbound.conversation_id,
@@ -155,6 +172,29 @@ class TeamsGateway:
         await self.core.remember_identity(PLATFORM, known.user_id, known.email,
                                           known.display_name, opened)
         return conversation
+
+    async def draw(self, card: Card, reader: str = "") -> Element:
+        """The Adaptive Card for a message to ``reader`` (a Teams user id; "" for a
+        channel). A card whose buttons are for its request's deciders is sent as its status
+        (no buttons), refreshed for the deciders the core names who have a Teams account:
+        Teams asks pimbot for their own version when they look (``handlers``)."""
+        if card.deciders_only is None or not card.actions:
+            return render_card(card, self._refresh_for(card, reader))
+        ids = await self.decider_ids(card.deciders_only.request_id)
+        if reader:
+            ids = [reader] if reader in ids else []
+        status = replace(card, actions=())
+        return render_card(status, refresh=decider_refresh(card, ids))
+
+    async def decider_ids(self, request_id: str) -> list[str]:
+        """The Teams ids of the people the core says may decide the request (someone known
+        only by email, never seen in Teams, is not listed: they decide elsewhere)."""
+        ids: list[str] = []
+        for email in await self.core.deciders(request_id):
+            known = await self.core.identity_by_email(PLATFORM, email)
+            if known is not None and known.user_id:
+                ids.append(known.user_id)
+        return ids
 
     def _refresh_for(self, card: Card, user_id: str) -> tuple[str, ...]:
         """The person a card with buttons is for gets it refreshed in place (Action.Execute)."""

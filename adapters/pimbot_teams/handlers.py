@@ -6,9 +6,14 @@
   answered synchronously with the card that replaces it for the person who pressed: a form
   when the core asks for more (a reason to deny, an MFA code), the card without its buttons
   and with the outcome when it is done, or a one-line message when it was refused (the card
-  stays as it was, inputs and all). ``pimRefresh`` answers with the card as last drawn.
+  stays as it was, inputs and all). ``pimRefresh`` answers with the card as last drawn, or,
+  for an approval card (its refresh names the request), with the card the core draws for
+  the reader: Approve / Deny for someone who may decide it now, the status for anyone else.
 - ``conversationUpdate`` / ``installationUpdate``: the person and their conversation
-  reference are learned; a team the bot was added to is remembered for channel posts.
+  reference are learned; a team the bot was added to is remembered for channel posts. An
+  uninstall (``action: remove``) or pimbot removed from a team (``membersRemoved``) forgets
+  the reference, or marks the team and its channels removed: nothing is sent there again
+  until pimbot is added back.
 
 Nothing here decides who may do what; the core does.
 """
@@ -24,20 +29,31 @@ from pimbot.domain.errors import PimError
 from pimbot.ui.cards import Reply
 from pimbot_teams.connector import ConnectorError
 from pimbot_teams.core_port import TeamsCore
-from pimbot_teams.directory import NoEmail, Refused, TeamsPeople
+from pimbot_teams.directory import PLATFORM, NoEmail, Refused, TeamsPeople
 from pimbot_teams.gateway import TeamsGateway
 from pimbot_teams.render import (
     COMMAND_PREFIX,
+    VIEW_KEY,
     Element,
+    decider_refresh,
     invoke_card,
     invoke_error,
     invoke_message,
     outcome_card,
+    render_card,
     render_form,
     render_reply_card,
 )
 from pimbot_teams.store import TeamsStore
-from pimbot_teams.translate import Inbound, Press, command_text, read_invoke, read_submit
+from pimbot_teams.translate import (
+    Inbound,
+    Press,
+    added_members,
+    command_text,
+    read_invoke,
+    read_submit,
+    removed_members,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +64,10 @@ NO_EMAIL = (
 )
 FAILED = "Something went wrong on pimbot's side; nothing was changed (try: again in a minute)"
 GONE = "This card is no longer current; type pim status for the latest."
+UNKNOWN_BUTTON = (
+    "That button is not one pimbot knows (perhaps from a card of an older pimbot); "
+    "nothing was changed"
+)
 
 
 class TeamsHandlers:
@@ -75,19 +95,35 @@ class TeamsHandlers:
         if press is not None:
             reply = await guarded(lambda: self._press(inbound, press))
         else:
-            text = command_text(inbound)
-            if not text:
+            if not command_text(inbound):
                 return
-            reply = await guarded(lambda: self._text(inbound, text))
+            reply = await guarded(lambda: self._text(inbound))
         await self.gateway.reply(inbound, reply)
 
     async def on_membership(self, inbound: Inbound) -> None:
-        await self._remember_place(inbound)
-        action = str(inbound.raw.get("action") or "")
-        if inbound.type == "installationUpdate" and action.startswith("remove"):
-            log.info("pimbot was uninstalled from a Teams conversation")
+        if bot_left(inbound):
+            await self._forget(inbound)
             return
+        await self._remember_place(inbound)
+        if inbound.team_id and inbound.bot_id in added_members(inbound):
+            await self.store.team_added(inbound.team_id)
         await self.people.learn(inbound)
+
+    async def _forget(self, inbound: Inbound) -> None:
+        """pimbot was uninstalled (personal scope) or removed from a team: it stops sending
+        there. The person stays known by email, without a conversation to message them in,
+        so they are reported unreachable, as someone who never installed pimbot is, until
+        they install it again (which stores the reference again)."""
+        if inbound.personal:
+            forgot = await self.core.forget_reference(PLATFORM, inbound.user_id,
+                                                      inbound.conversation_id)
+            log.info("pimbot was uninstalled from a Teams personal chat (reference %s)",
+                     "forgotten" if forgot else "already gone")
+            return
+        team = inbound.team_id or inbound.conversation_id.split(";", 1)[0]
+        removed = await self.store.team_removed(team)
+        log.info("pimbot was removed from a Teams team (%d places no longer posted to)",
+                 removed)
 
     async def on_invoke(self, inbound: Inbound) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) for an invoke activity."""
@@ -97,21 +133,40 @@ class TeamsHandlers:
         if press is None:
             return 200, invoke_error(400, "BadRequest", "Only Action.Execute is supported")
         shown = await self.store.card(inbound.conversation_id, inbound.reply_to_id)
+        if press.refresh and press.value and press.inputs.get(VIEW_KEY):
+            return 200, invoke_card(await self._decider_view(inbound, press, shown))
         if press.refresh:
             return 200, invoke_card(shown) if shown is not None else invoke_message(GONE)
-        if press.action is None:
-            return 200, invoke_error(400, "BadRequest", f"Unknown verb '{press.verb}'")
         reply = await guarded(lambda: self._press(inbound, press))
         return 200, invoke_answer(reply, shown)
 
-    async def _text(self, inbound: Inbound, text: str) -> Reply:
+    async def _decider_view(self, inbound: Inbound, press: Press,
+                            shown: Element | None) -> Element:
+        """A decider card's refresh: the core draws it for this reader (Approve / Deny if
+        they may decide now, the status otherwise). Someone pimbot cannot place gets the
+        card as sent, which has no buttons."""
+        try:
+            actor = await self.people.actor(inbound, "refresh")
+            card = await self.core.card_for(actor, press.value, press.inputs[VIEW_KEY])
+        except (NoEmail, Refused, PimError, ConnectorError) as exc:
+            log.info("Teams card refresh answered with the card as sent (%s)",
+                     type(exc).__name__)
+            return shown if shown is not None else outcome_card(None, GONE, False)
+        if not card.actions:
+            return render_card(card)
+        return render_card(card, refresh=decider_refresh(card, [inbound.user_id]))
+
+    async def _text(self, inbound: Inbound) -> Reply:
         actor = await self.people.actor(inbound, "command")
+        text = command_text(inbound, await self.people.mentioned(inbound))
         return spoken(await self.core.handle_text(actor, text))
 
     async def _press(self, inbound: Inbound, press: Press) -> Reply:
-        if press.action is None:
-            return Reply(ok=False, text=f"Unknown button '{press.verb}'.")
-        actor = await self.people.actor(inbound, str(press.action))
+        actor = await self.people.actor(inbound, str(press.action or "unknown_action"))
+        if press.action is None:  # forged, or a card from a pimbot that had other buttons
+            log.warning("a Teams button pimbot does not know was pressed",
+                        extra={"verb": press.verb[:64], "user": actor.email})
+            return spoken(Reply(ok=False, text=UNKNOWN_BUTTON, hint="status"))
         inputs = press.inputs or None  # None: a button, not a form
         return spoken(await self.core.handle_action(actor, press.action, press.value, inputs))
 
@@ -124,7 +179,16 @@ class TeamsHandlers:
         if place.startswith("19:"):
             kind = "team" if place == inbound.team_id else "channel"
             await self.store.remember_place(place, inbound.tenant_id, inbound.service_url,
-                                            kind, inbound.team_name if kind == "team" else "")
+                                            kind, inbound.team_name if kind == "team" else "",
+                                            team_id=inbound.team_id)
+
+
+def bot_left(inbound: Inbound) -> bool:
+    """An ``installationUpdate`` removing pimbot, or a ``conversationUpdate`` whose
+    ``membersRemoved`` holds pimbot itself (removed from a team, or a personal chat)."""
+    if inbound.type == "installationUpdate":
+        return str(inbound.raw.get("action") or "").startswith("remove")
+    return bool(inbound.bot_id) and inbound.bot_id in removed_members(inbound)
 
 
 def spoken(reply: Reply) -> Reply:

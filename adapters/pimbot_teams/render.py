@@ -46,6 +46,7 @@ MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
 ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
 REFRESH_VERB = "pimRefresh"
 DATA_KEY = "id"
+VIEW_KEY = "view"  # in a decider card's refresh data: which view to draw for the reader
 MAX_ACTIONS = 6  # what Teams draws in a card's action bar
 MAX_REFRESH_USERS = 60
 MAX_TEXT = 3000
@@ -173,26 +174,48 @@ def button(b: Button) -> Element:
     return execute(b.label, verb_of(b.action), b.value, b.style)
 
 
+def refresh_of(user_ids: Sequence[str], data: dict[str, str] | None = None) -> Element | None:
+    """``refresh``: Teams sends ``user_ids`` (at most 60) an ``adaptiveCard/action`` invoke
+    (``trigger: automatic``) when they look at the card, and shows them the card it returns;
+    everyone else sees the card as sent. ``data`` goes back in the invoke."""
+    if not user_ids:
+        return None
+    action: Element = {"type": "Action.Execute", "title": "Refresh", "verb": REFRESH_VERB}
+    if data:
+        action["data"] = dict(data)
+    return {"action": action, "userIds": list(dict.fromkeys(user_ids))[:MAX_REFRESH_USERS]}
+
+
 def adaptive_card(body: list[Element], actions: list[Element],
-                  refresh_user_ids: Sequence[str] = (), fallback_text: str = "") -> Element:
+                  refresh_user_ids: Sequence[str] = (), fallback_text: str = "",
+                  refresh: Element | None = None) -> Element:
     card: Element = {"$schema": SCHEMA, "type": "AdaptiveCard", "version": VERSION,
                      "body": body}
     if actions:
         card["actions"] = actions[:MAX_ACTIONS]
-    if refresh_user_ids:
-        card["refresh"] = {
-            "action": {"type": "Action.Execute", "title": "Refresh", "verb": REFRESH_VERB},
-            "userIds": list(refresh_user_ids)[:MAX_REFRESH_USERS],
-        }
+    refresh = refresh or refresh_of(refresh_user_ids)
+    if refresh:
+        card["refresh"] = refresh
     if fallback_text:
         card["fallbackText"] = clip(fallback_text, 400)
     return card
 
 
-def render_card(card: Card, refresh_user_ids: Sequence[str] = ()) -> Element:
-    """A neutral card as an Adaptive Card; ``refresh_user_ids`` get it refreshed in place."""
+def render_card(card: Card, refresh_user_ids: Sequence[str] = (),
+                refresh: Element | None = None) -> Element:
+    """A neutral card as an Adaptive Card; ``refresh_user_ids`` get it refreshed in place
+    (or ``refresh``, a whole ``refresh_of``)."""
     return adaptive_card(card_body(card), [button(b) for b in card.actions], refresh_user_ids,
-                         card.fallback_text)
+                         card.fallback_text, refresh)
+
+
+def decider_refresh(card: Card, user_ids: Sequence[str]) -> Element | None:
+    """The refresh of a card whose buttons are for its request's deciders (``user_ids``):
+    the invoke names the request and the view, so the core can draw it for the reader."""
+    only = card.deciders_only
+    if only is None:
+        return None
+    return refresh_of(user_ids, {DATA_KEY: only.request_id, VIEW_KEY: only.view})
 
 
 def input_element(item: Input) -> Element:
@@ -254,8 +277,8 @@ def outcome_card(shown: Element | None, text: str, ok: bool) -> Element:
     if body and lines:
         lines[0]["separator"] = True
         lines[0].pop("spacing", None)
-    refresh = ((shown or {}).get("refresh") or {}).get("userIds") or ()
-    return adaptive_card(body + lines, [], refresh)
+    refresh = (shown or {}).get("refresh") or None
+    return adaptive_card(body + lines, [], refresh=refresh)
 
 
 def message_activity(card: Element | None = None, text: str = "") -> dict[str, Any]:

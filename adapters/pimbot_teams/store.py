@@ -7,9 +7,10 @@ People (and their personal-chat conversation references) are not here: they are 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from pimbot.ports import Clock
 from pimbot.store.database import Database
@@ -21,6 +22,7 @@ class ChannelPlace:
     conversation_id: str
     tenant_id: str
     service_url: str
+    removed: bool = False  # pimbot was removed from its team: nothing is posted there
 
 
 class TeamsStore:
@@ -29,32 +31,61 @@ class TeamsStore:
         self.clock = clock
 
     async def remember_place(self, conversation_id: str, tenant_id: str, service_url: str,
-                             kind: str, name: str = "") -> None:
-        """A team or channel heard from (a mention, the bot added to a team)."""
+                             kind: str, name: str = "", team_id: str = "") -> None:
+        """A team or channel heard from (a mention, the bot added to a team); a place pimbot
+        hears from again is no longer removed."""
         now = self.clock.now()
         async with self.db.transaction() as session:
             row = await session.get(TeamsConversationRow, conversation_id)
             if row is None:
                 session.add(TeamsConversationRow(
                     conversation_id=conversation_id, tenant_id=tenant_id,
-                    service_url=service_url, kind=kind, name=name, updated_at=now))
+                    service_url=service_url, kind=kind, name=name, updated_at=now,
+                    team_id=team_id))
                 return
-            if (row.service_url, row.tenant_id) == (service_url, tenant_id) and not name:
+            same = (row.service_url, row.tenant_id) == (service_url, tenant_id)
+            if same and not name and row.removed_at is None and (row.team_id or not team_id):
                 return
             row.service_url, row.tenant_id, row.updated_at = service_url, tenant_id, now
             row.name = name or row.name
+            row.team_id = row.team_id or team_id
+            row.removed_at = None
+
+    async def team_added(self, team_id: str) -> None:
+        """pimbot is in ``team_id`` (again): its channels pimbot knew are places again."""
+        await self._mark_team(team_id, None)
+
+    async def team_removed(self, team_id: str) -> int:
+        """pimbot was removed from ``team_id``: nothing is posted to it or to any channel of
+        it pimbot knew, until it is added back. The number of places that were removed."""
+        return await self._mark_team(team_id, self.clock.now())
+
+    async def _mark_team(self, team_id: str, removed_at: datetime | None) -> int:
+        if not team_id:
+            return 0
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(TeamsConversationRow)
+                .where(or_(TeamsConversationRow.conversation_id == team_id,
+                           TeamsConversationRow.team_id == team_id))
+                .values(removed_at=removed_at))
+            return int(getattr(result, "rowcount", 0) or 0)
 
     async def place(self, conversation_id: str) -> ChannelPlace | None:
         async with self.db.read() as session:
             row = await session.get(TeamsConversationRow, conversation_id)
             if row is None:
                 return None
-            return ChannelPlace(row.conversation_id, row.tenant_id, row.service_url)
+            return ChannelPlace(row.conversation_id, row.tenant_id, row.service_url,
+                                removed=row.removed_at is not None)
 
     async def any_place(self, tenant_ids: tuple[str, ...]) -> ChannelPlace | None:
-        """Some place of a served tenant, for its service URL (the same for a whole tenant)."""
+        """Some place of a served tenant, for its service URL (the same for a whole tenant);
+        never one pimbot was removed from."""
         async with self.db.read() as session:
-            query = select(TeamsConversationRow).order_by(TeamsConversationRow.updated_at.desc())
+            query = select(TeamsConversationRow).where(
+                TeamsConversationRow.removed_at.is_(None)).order_by(
+                TeamsConversationRow.updated_at.desc())
             if tenant_ids:
                 query = query.where(TeamsConversationRow.tenant_id.in_(tenant_ids))
             row = (await session.execute(query.limit(1))).scalars().first()

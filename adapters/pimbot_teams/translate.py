@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,15 +98,56 @@ def read_activity(body: dict[str, Any]) -> Inbound:
     )
 
 
-def command_text(inbound: Inbound) -> str:
-    """The message text for the grammar: pimbot's own mention removed, other mentions as the
-    names shown, HTML entities decoded."""
+@dataclass(frozen=True)
+class UserMention:
+    """A person mentioned in a message: the ``<at>…</at>`` text and who Teams says it is."""
+
+    text: str
+    user_id: str
+
+
+def user_mentions(inbound: Inbound) -> list[UserMention]:
+    """The ``mention`` entities of the activity that name a person (pimbot's own left out),
+    in the order Teams lists them (the order of the text)."""
+    found = []
+    for entity in inbound.raw.get("entities") or []:
+        entity = _obj(entity)
+        user_id = str(_obj(entity.get("mentioned")).get("id") or "")
+        if entity.get("type") != "mention" or not user_id or user_id == inbound.bot_id:
+            continue
+        if user_id.startswith("29:"):
+            found.append(UserMention(str(entity.get("text") or ""), user_id))
+    return found
+
+
+def command_text(inbound: Inbound, emails: Sequence[tuple[UserMention, str]] = ()) -> str:
+    """The message text for the grammar: pimbot's own mention removed, HTML entities
+    decoded, and each person mentioned as their email (``emails``: the mention and the email
+    Teams' member lookup gave for its user id; never one read from the name shown). A mention
+    without an email stays ``<at>Name</at>``, which the grammar reads as a display name, and
+    a display name never picks a person."""
     activity = inbound.activity
     text = str(activity.text or "")
     if inbound.bot_id:
         text = str(TurnContext.remove_mention_text(activity, inbound.bot_id) or text)
-    text = _AT.sub(lambda m: m.group(1), text)
-    return html.unescape(_TAG.sub("", text)).replace("\xa0", " ").strip()
+    pending = [(mention.text, email) for mention, email in emails if mention.text]
+    parts: list[str] = []
+    last = 0
+    for found in _AT.finditer(text):
+        parts.append(_plain(text[last:found.start()]))
+        last = found.end()
+        name = _plain(found.group(1))
+        match = next((i for i, (said, _) in enumerate(pending) if said == found.group(0)), None)
+        if match is not None:
+            parts.append(pending.pop(match)[1])
+        else:
+            parts.append(f"<at>{name}</at>" if name else "")
+    parts.append(_plain(text[last:]))
+    return "".join(parts).strip()
+
+
+def _plain(text: str) -> str:
+    return html.unescape(_TAG.sub("", text)).replace("\xa0", " ")
 
 
 def read_invoke(inbound: Inbound) -> Press | None:
@@ -153,6 +195,10 @@ def reach_ref(inbound: Inbound) -> dict[str, Any]:
 
 def added_members(inbound: Inbound) -> list[str]:
     return [str(_obj(m).get("id") or "") for m in inbound.raw.get("membersAdded") or []]
+
+
+def removed_members(inbound: Inbound) -> list[str]:
+    return [str(_obj(m).get("id") or "") for m in inbound.raw.get("membersRemoved") or []]
 
 
 def _obj(value: Any) -> dict[str, Any]:

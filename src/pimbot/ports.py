@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pimbot.ui.cards import Card
 
@@ -95,6 +95,19 @@ class Provider(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class Extending(Protocol):
+    """A provider whose target ends access by itself at the end it was sent (Entra and Azure
+    PIM schedules): told when a live grant's end moves later (an extension, or a hold that
+    outlasts it joining), so the target does not end the access first. Providers whose
+    access lasts until pimbot revokes it have no ``extend`` (nothing is called)."""
+
+    async def extend(self, target: GrantTarget, ref: str | None) -> str | None:
+        """Make the target's own end ``target.expires_at`` (None: no end); return the grant's
+        new ref, or None to keep the one it has."""
+        ...
+
+
 class Telemetry(Protocol):
     """Figures the core and the adapters report as they happen (the composition root turns
     them into Prometheus metrics). Every method is cheap and never raises."""
@@ -104,7 +117,8 @@ class Telemetry(Protocol):
         ...
 
     def outbound_waited(self, platform: str, seconds: float) -> None:
-        """A chat platform's rate limit made an outbound call wait ``seconds`` (a 429)."""
+        """A chat platform's rate limit made an outbound call wait ``seconds`` (a 429, or
+        the adapter's own pacing within the platform's published limits)."""
         ...
 
 

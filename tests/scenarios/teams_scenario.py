@@ -56,7 +56,9 @@ class TeamsScenarioDriver:
         assert response.status == 201, await response.text()
         await self.rig.settle()
         self._note_forms(who, mark)
-        return "\n".join(answers(self.rig.fake, person.chat, mark))
+        told = "\n".join(answers(self.rig.fake, person.chat, mark))
+        await self._look()
+        return told
 
     async def click(self, who: str, label: str) -> str:
         activity, card = self._shown(who)[-1]
@@ -79,7 +81,28 @@ class TeamsScenarioDriver:
     async def advance(self, delta: timedelta) -> None:
         self.clock.advance(delta)
         await self.rig.settle()
+        await self._look()
 
+    async def _look(self) -> None:
+        """Everyone looks at their chat, as a Teams client would: each card whose refresh
+        lists them (an approval card: its buttons are for the deciders) is replaced, for
+        them, by the card pimbot answers the automatic refresh invoke with."""
+        for who, person in PEOPLE.items():
+            for (conversation, activity), message in list(self.rig.fake.activities.items()):
+                if conversation != person.chat:
+                    continue
+                for attachment in message.get("attachments") or []:
+                    card = attachment["content"]
+                    refresh = card.get("refresh") or {}
+                    if not (refresh.get("action") or {}).get("data"):
+                        continue  # only decider cards are drawn per reader
+                    if (who, activity) in self.overrides and self.overrides[
+                            (who, activity)].at > self._last_write(conversation, activity):
+                        continue  # already shown as pimbot drew it for them
+                    mine = await self.rig.seen_by(person, activity, card)
+                    if mine is not card:
+                        self.overrides[(who, activity)] = Override(len(self.rig.fake.calls),
+                                                                   mine)
     async def _press(self, who: str, verb: str, data: dict[str, Any], activity: str) -> str:
         person = PEOPLE[who]
         mark = len(self.rig.fake.calls)
@@ -99,7 +122,9 @@ class TeamsScenarioDriver:
             told.append(str(answer["value"]))
         await self.rig.settle()
         self._note_forms(who, mark)
-        return "\n".join(told + answers(self.rig.fake, person.chat, mark))
+        told += answers(self.rig.fake, person.chat, mark)
+        await self._look()
+        return "\n".join(told)
 
     def _note_forms(self, who: str, mark: int) -> None:
         """A form pimbot posted into the chat (the activation form) is the one to submit."""

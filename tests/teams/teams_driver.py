@@ -81,8 +81,37 @@ class TeamsDriver:
         activity["entities"][0]["mentioned"] = {"id": BOT_ID, "name": "PIM Bot"}
         return activity
 
+    @staticmethod
+    def mentioning(activity: dict[str, Any], user_id: str, shown: str) -> dict[str, Any]:
+        """Add a person's mention entity (``<at>shown</at>`` in the text) to an activity."""
+        activity.setdefault("entities", []).append(
+            {"type": "mention", "text": f"<at>{shown}</at>",
+             "mentioned": {"id": user_id, "name": shown}})
+        return activity
+
     def installed(self, who: Person) -> dict[str, Any]:
         return self._as(fixture("teams_installation_update.json"), who)
+
+    def uninstalled(self, who: Person) -> dict[str, Any]:
+        """The person removes pimbot from their personal scope."""
+        activity = self.installed(who)
+        activity["action"] = "remove"
+        return activity
+
+    def bot_removed(self, who: Person) -> dict[str, Any]:
+        """The personal chat's ``conversationUpdate`` when pimbot is removed from it."""
+        activity = self._as(fixture("teams_conversation_update.json"), who)
+        activity.pop("membersAdded", None)
+        activity["membersRemoved"] = [{"id": BOT_ID}]
+        return activity
+
+    def team_removed(self, who: Person) -> dict[str, Any]:
+        """``who`` removes pimbot from the team."""
+        activity = self._as(fixture("teams_conversation_update_team.json"), who, TEAM)
+        activity.pop("membersAdded", None)
+        activity["membersRemoved"] = [{"id": BOT_ID}]
+        activity["channelData"]["eventType"] = "teamMemberRemoved"
+        return activity
 
     def bot_added(self, who: Person) -> dict[str, Any]:
         activity = self._as(fixture("teams_conversation_update.json"), who)
@@ -95,10 +124,13 @@ class TeamsDriver:
         return activity
 
     def invoke(self, who: Person, verb: str, data: dict[str, Any], card_activity: str,
-               conversation: str | None = None) -> dict[str, Any]:
+               conversation: str | None = None, *, trigger: str = "manual") -> dict[str, Any]:
+        """An ``adaptiveCard/action`` invoke: a press (``manual``) or, ``automatic``, the
+        refresh a Teams client sends for someone in a card's ``refresh.userIds``."""
         activity = self._as(fixture("teams_invoke_adaptive_card_action.json"), who, conversation)
         activity["value"]["action"] = {"type": "Action.Execute", "title": verb, "verb": verb,
                                        "data": data}
+        activity["value"]["trigger"] = trigger
         activity["replyToId"] = card_activity
         return activity
 

@@ -97,6 +97,29 @@ class Rig:
         assert found, f"no card in {who.email}'s chat"
         return found[-1]
 
+    async def seen_by(self, who: Person, card_activity: str, card: dict[str, Any],
+                      conversation: str | None = None) -> dict[str, Any]:
+        """The card as ``who`` sees it, the way a Teams client does: a card whose
+        ``refresh.userIds`` lists them is replaced by the answer to the automatic refresh
+        invoke; anyone else sees the card as sent."""
+        refresh = card.get("refresh") or {}
+        if who.user_id not in (refresh.get("userIds") or []):
+            return card
+        action = refresh["action"]
+        response = await self.driver.post(self.driver.invoke(
+            who, action["verb"], action.get("data") or {}, card_activity, conversation,
+            trigger="automatic"))
+        assert response.status == 200, await response.text()
+        answer: dict[str, Any] = await response.json()
+        assert answer["type"] == "application/vnd.microsoft.card.adaptive", answer
+        assert_valid_card(answer["value"])
+        return dict(answer["value"])
+
+    async def latest_seen(self, who: Person) -> tuple[str, dict[str, Any]]:
+        """``latest_card`` as the person sees it (``seen_by``)."""
+        activity, card = self.latest_card(who)
+        return activity, await self.seen_by(who, activity, card)
+
     async def requests(self) -> list[RequestRow]:
         async with self.db.read() as session:
             return list((await session.execute(select(RequestRow))).scalars())

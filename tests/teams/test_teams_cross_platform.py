@@ -105,7 +105,7 @@ async def test_asked_in_teams_approved_in_slack(db: Database,
         assert any("waiting for approval" in t for t in told)
         (request,) = await both.teams.requests()
         assert both.slack_dm_blocks(ALICE.email), "alice's card went to Slack"
-        _, carol_card = both.teams.latest_card(CAROL)  # carol's to Teams, where bob asked
+        _, carol_card = await both.teams.latest_seen(CAROL)  # to Teams, where bob asked
         assert set(buttons(carol_card)) == {"Approve", "Deny"}
 
         await both.slack_driver.click(SLACK_IDS[ALICE.email], "pim_approve", request.id)
@@ -128,7 +128,7 @@ async def test_asked_in_slack_approved_in_teams(db: Database,
         await both.slack_driver.slash(SLACK_IDS[BOB.email], ACTIVATE)
         await both.settle()
         (request,) = await both.teams.requests()
-        card_id, card = both.teams.latest_card(ALICE)
+        card_id, card = await both.teams.latest_seen(ALICE)
         verb, data = buttons(card)["Approve"]
         answer = await both.teams.press(ALICE, verb, data, card_id)
         assert f"Approved request {request.id}" in card_text(answer["value"])

@@ -20,10 +20,12 @@ async def ask(rig: Rig) -> str:
     assert any("waiting for approval" in t for t in told), told
     (request,) = await rig.requests()
     for approver in (ALICE, CAROL):
-        _, card = rig.latest_card(approver)
+        card_id, sent = rig.latest_card(approver)
+        assert "actions" not in sent, "sent as its status: the buttons come with the refresh"
+        assert sent["refresh"]["userIds"] == [approver.user_id], "drawn for its reader"
+        card = await rig.seen_by(approver, card_id, sent)
         assert set(buttons(card)) == {"Approve", "Deny"}, card
         assert buttons(card)["Approve"] == ("pimApprove", {"id": request.id})
-        assert card["refresh"]["userIds"] == [approver.user_id], "kept current for its reader"
         assert "bob@example.com" in card_text(card) and "restore backup" in card_text(card)
     return request.id
 
@@ -118,8 +120,11 @@ async def test_a_refused_press_answers_a_message_and_keeps_the_card(
         assert "already" in again["value"].lower()
         assert len(rig.provider.actions("grant")) == 1, "a second press changes nothing"
         unknown = await rig.press(ALICE, "pimFoo", {"id": request_id}, card_id)
-        assert unknown == {"statusCode": 400, "type": "application/vnd.microsoft.error",
-                           "value": {"code": "BadRequest", "message": "Unknown verb 'pimFoo'"}}
+        assert unknown["statusCode"] == 200, "a message the client shows, not an error"
+        assert unknown["type"] == "application/vnd.microsoft.activity.message", unknown
+        assert unknown["value"].startswith("That button is not one pimbot knows"), unknown
+        assert unknown["value"].endswith("try: pim status"), unknown
+        assert len(rig.provider.actions("grant")) == 1, "an unknown button changes nothing"
 
 
 async def test_a_refresh_returns_the_card_as_last_drawn(db: Database,
@@ -127,13 +132,14 @@ async def test_a_refresh_returns_the_card_as_last_drawn(db: Database,
     async with running(db, fake_teams, POLICY) as rig:
         await rig.introduce(BOB, ALICE, CAROL)
         request_id = await ask(rig)
-        card_id, _ = rig.latest_card(CAROL)
-        refreshed = await rig.press(CAROL, "pimRefresh", {}, card_id)
-        assert set(buttons(refreshed["value"])) == {"Approve", "Deny"}
+        card_id, sent = rig.latest_card(CAROL)
+        assert set(buttons(await rig.seen_by(CAROL, card_id, sent))) == {"Approve", "Deny"}
         await rig.press(ALICE, "pimApprove", {"id": request_id}, rig.latest_card(ALICE)[0])
-        refreshed = await rig.press(CAROL, "pimRefresh", {}, card_id)
+        refreshed = await rig.press(CAROL, "pimRefresh", {}, card_id)  # an old card's refresh
         assert "actions" not in refreshed["value"]
         assert "Approved by alice@example.com" in card_text(refreshed["value"])
+        stale = await rig.press(CAROL, "pimRefresh", sent["refresh"]["action"]["data"], card_id)
+        assert "actions" not in stale["value"], "decided: nobody gets the buttons back"
 
 
 async def test_an_approver_who_never_installed_pimbot_is_reported(
@@ -160,7 +166,7 @@ async def test_an_action_submit_from_an_old_client_is_a_press(
     async with running(db, fake_teams, POLICY) as rig:
         await rig.introduce(BOB, ALICE, CAROL)
         request_id = await ask(rig)
-        card_id, card = rig.latest_card(ALICE)
+        card_id, card = await rig.latest_seen(ALICE)
         fallback = card["actions"][0]["fallback"]
         assert fallback["type"] == "Action.Submit"
         response = await rig.driver.post(rig.driver.submit(ALICE, fallback["data"], card_id))
@@ -187,6 +193,6 @@ async def test_extend_from_the_card_asks_the_approvers_again(
         assert answer["type"] == "application/vnd.microsoft.card.adaptive", answer
         assert "extension" in card_text(answer["value"]).lower()
         assert set(buttons(answer["value"])) == {"Cancel request"}
-        _, asked = rig.latest_card(CAROL)
+        _, asked = await rig.latest_seen(CAROL)
         assert card_text(asked).startswith("Extension approval needed"), card_text(asked)
         assert set(buttons(asked)) == {"Approve", "Deny"}

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow, RequestRow
 from pimbot.ui.cards import ActionId, Field, UserText
+from pimbot.workflow.actor import Actor
 
 from .harness import make_pim, request_id_of
 
@@ -158,6 +159,24 @@ async def test_cancel_by_requester(db: Database) -> None:
     assert reply.ok, reply.text
     assert pim.cards_to(f"user:{ALICE}")[0].actions == ()
     assert not (await pim.click(ALICE, ActionId.APPROVE, rid)).ok
+
+
+async def test_cancel_after_approval_only_while_the_start_is_ahead(db: Database) -> None:
+    """Guard: a cancel that lost the race to an approval does not undo it (one outcome)."""
+    pim = await make_pim(db)
+    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason x"))
+    approved = await pim.core.handle_action(Actor(ALICE), ActionId.APPROVE, rid)  # not drained
+    assert approved.ok, approved.text
+    late = await pim.say(BOB, f"cancel {rid}")
+    assert not late.ok and "already approved" in late.text
+    assert late.hint == "deactivate prod-db-admin"
+    assert [c.email for c in pim.provider.actions("grant")] == [BOB], "the grant went ahead"
+
+    later = request_id_of(await pim.say(BOB, "activate staging-deploy for 1h at +2h"))
+    cancelled = await pim.say(BOB, f"cancel {later}")
+    assert cancelled.ok, cancelled.text  # approved, but its start is still ahead
+    await pim.advance(timedelta(hours=2))
+    assert [c.role for c in pim.provider.actions("grant")] == ["prod-db-admin"]
 
 
 async def test_scheduled_start(db: Database) -> None:

@@ -226,8 +226,10 @@ async def test_escalation_asks_the_next_approvers(db: Database, oncall: FakeOnCa
     early = await pim.click(DAVE, ActionId.APPROVE, rid)
     assert not early.ok and "not an approver" in early.text
     assert pim.cards_to(f"user:{DAVE}") == []
+    assert DAVE not in await pim.core.deciders(rid)
     await pim.advance(timedelta(minutes=30))
     assert pim.cards_to(f"user:{DAVE}"), "the sre-leads were asked"
+    assert DAVE in await pim.core.deciders(rid), "who may decide follows the escalation"
     alice_card = pim.cards_to(f"user:{ALICE}")[-1]
     assert any(f.label == "Escalated" and "group:sre-leads" in str(f.value)
                for f in alice_card.fields), alice_card.fields

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.approval_rules import describe_rules
@@ -24,7 +24,7 @@ from pimbot.domain.model import Assignment, Policy, Role
 from pimbot.policy.live_grants import affected_grants, refuse_provider_removal
 from pimbot.policy.role_spec import canonical, role_spec, spec_differences
 from pimbot.ports import Clock
-from pimbot.store.audit_log import append_event
+from pimbot.store.audit_batch import NewEvent, append_events
 from pimbot.store.database import Database
 from pimbot.store.tables import AssignmentRow, GroupMemberRow, RoleRow
 
@@ -69,9 +69,28 @@ Apply = Callable[[AsyncSession, datetime], Awaitable[None]]
 
 @dataclass(frozen=True)
 class _Step:
+    """One change, its audit detail, and how it is applied: ``apply`` runs alone (roles,
+    groups: a handful); ``row`` is an assignment write gathered into one bulk statement
+    with the others of its kind (a policy may hold thousands)."""
+
     change: Change
     audit: dict[str, Any]
-    apply: Apply
+    apply: Apply | None = None
+    row: _RowWrite | None = None
+
+
+@dataclass(frozen=True)
+class _RowWrite:
+    """An ``assignments`` row to insert (``values`` lack its new ``id``) or to update by its
+    ``id``; the column named by ``stamp`` gets the time of the apply."""
+
+    values: dict[str, Any]
+    insert: bool = False
+    stamp: str | None = None
+
+    def at(self, now: datetime) -> dict[str, Any]:
+        values = {**self.values, self.stamp: now} if self.stamp else dict(self.values)
+        return {"id": new_id("a"), **values} if self.insert else values
 
 
 async def plan_policy(db: Database, policy: Policy) -> list[Change]:
@@ -101,21 +120,28 @@ async def apply_policy(db: Database, policy: Policy, clock: Clock) -> list[Chang
         now = clock.now()
         grant_changes = await _grant_changes(session, policy)
         steps = await _steps(session, policy)
-        for step in steps:
-            if step.change.action == ChangeAction.HELD:
-                continue  # nothing changes; plan and apply list it until the file is edited
-            await step.apply(session, now)
-            await session.flush()
-            await append_event(
-                db,
-                session,
-                at=now,
-                actor="policy",
-                action=step.change.audit_action,
-                subject=step.change.key,
-                detail={"change": step.change.detail, **step.audit},
-            )
+        done = [step for step in steps if step.change.action != ChangeAction.HELD]
+        # HELD changes nothing; plan and apply list it until the file is edited
+        for step in done:
+            if step.apply is not None:
+                await step.apply(session, now)
+        await _write_rows(session, now, [step.row for step in done if step.row is not None])
+        await append_events(db, session, now, [
+            NewEvent(actor="policy", action=step.change.audit_action, subject=step.change.key,
+                     detail={"change": step.change.detail, **step.audit})
+            for step in done])
     return [step.change for step in steps] + grant_changes
+
+
+async def _write_rows(session: AsyncSession, now: datetime, writes: list[_RowWrite]) -> None:
+    """The assignment inserts as one multi-row INSERT, the updates as one executemany."""
+    await session.flush()
+    inserts = [w.at(now) for w in writes if w.insert]
+    updates = [w.at(now) for w in writes if not w.insert]
+    if inserts:
+        await session.execute(insert(AssignmentRow), inserts)
+    if updates:
+        await session.execute(update(AssignmentRow), updates)
 
 
 def format_plan(changes: list[Change]) -> str:
@@ -255,7 +281,8 @@ async def _assignment_steps(session: AsyncSession, policy: Policy) -> list[_Step
         if identity not in wanted:  # the file was edited to drop it: the hold is over
             change = Change(ChangeKind.ASSIGNMENT, ChangeAction.CHANGE, " ".join(identity),
                             f"removal by access review {row.removed_by_review} now in the file")
-            steps.append(_Step(change, {"id": row.id}, _release_hold(row.id)))
+            steps.append(_Step(change, {"id": row.id},
+                               row=_RowWrite({"id": row.id, "review_hold": False})))
     for identity, assignment in wanted.items():
         rows = stored.pop(identity, [])
         window = _window(assignment.starts_at, assignment.ends_at)
@@ -263,11 +290,11 @@ async def _assignment_steps(session: AsyncSession, policy: Policy) -> list[_Step
             review = held[identity].removed_by_review
             change = Change(ChangeKind.ASSIGNMENT, ChangeAction.HELD, " ".join(identity),
                             f"removed by access review {review}; edit the policy file")
-            steps.append(_Step(change, {"id": held[identity].id}, _nothing))
+            steps.append(_Step(change, {"id": held[identity].id}))
             continue
         if not rows:
             change = Change(ChangeKind.ASSIGNMENT, ChangeAction.ADD, " ".join(identity), window)
-            steps.append(_Step(change, _audit(assignment), _insert_assignment(assignment)))
+            steps.append(_Step(change, _audit(assignment), row=_insert_assignment(assignment)))
             continue
         first, *extra = rows
         stored[identity] = extra
@@ -275,12 +302,15 @@ async def _assignment_steps(session: AsyncSession, policy: Policy) -> list[_Step
             detail = f"{_window(first.starts_at, first.ends_at) or 'always'} → {window or 'always'}"
             change = Change(ChangeKind.ASSIGNMENT, ChangeAction.CHANGE, " ".join(identity), detail)
             audit = {"id": first.id, **_audit(assignment)}
-            steps.append(_Step(change, audit, _update_window(first.id, assignment)))
+            steps.append(_Step(change, audit, row=_RowWrite({
+                "id": first.id, "starts_at": assignment.starts_at,
+                "ends_at": assignment.ends_at})))
     for identity, rows in stored.items():
         for row in rows:
             detail = _window(row.starts_at, row.ends_at)
             change = Change(ChangeKind.ASSIGNMENT, ChangeAction.REMOVE, " ".join(identity), detail)
-            steps.append(_Step(change, {"id": row.id}, _remove_assignment(row.id)))
+            steps.append(_Step(change, {"id": row.id},
+                               row=_RowWrite({"id": row.id}, stamp="removed_at")))
     return steps
 
 
@@ -289,19 +319,6 @@ async def _held_by_review(session: AsyncSession) -> dict[Identity, AssignmentRow
         AssignmentRow.source == POLICY_SOURCE, AssignmentRow.review_hold.is_(True))
         .order_by(AssignmentRow.created_at))).all()
     return {(row.email, row.role, row.type): row for row in rows}
-
-
-async def _nothing(session: AsyncSession, now: datetime) -> None:
-    return None
-
-
-def _release_hold(row_id: str) -> Apply:
-    async def run(session: AsyncSession, now: datetime) -> None:
-        row = await session.get(AssignmentRow, row_id)
-        if row is not None:
-            row.review_hold = False
-
-    return run
 
 
 def _window(starts_at: datetime | None, ends_at: datetime | None) -> str:
@@ -327,39 +344,16 @@ def _audit(assignment: Assignment) -> dict[str, Any]:
     }
 
 
-def _insert_assignment(assignment: Assignment) -> Apply:
-    async def run(session: AsyncSession, now: datetime) -> None:
-        session.add(
-            AssignmentRow(
-                id=new_id("a"),
-                email=assignment.user,
-                role=assignment.role,
-                type=str(assignment.type),
-                starts_at=assignment.starts_at,
-                ends_at=assignment.ends_at,
-                source=POLICY_SOURCE,
-                created_by=POLICY_SOURCE,
-                created_at=now,
-                removed_at=None,
-            )
-        )
-
-    return run
-
-
-def _update_window(row_id: str, assignment: Assignment) -> Apply:
-    async def run(session: AsyncSession, now: datetime) -> None:
-        row = await session.get(AssignmentRow, row_id)
-        if row is not None:
-            row.starts_at, row.ends_at = assignment.starts_at, assignment.ends_at
-
-    return run
-
-
-def _remove_assignment(row_id: str) -> Apply:
-    async def run(session: AsyncSession, now: datetime) -> None:
-        row = await session.get(AssignmentRow, row_id)
-        if row is not None:
-            row.removed_at = now
-
-    return run
+def _insert_assignment(assignment: Assignment) -> _RowWrite:
+    return _RowWrite(insert=True, stamp="created_at", values={
+        "email": assignment.user,
+        "role": assignment.role,
+        "type": str(assignment.type),
+        "starts_at": assignment.starts_at,
+        "ends_at": assignment.ends_at,
+        "source": POLICY_SOURCE,
+        "created_by": POLICY_SOURCE,
+        "removed_at": None,
+        "removed_by_review": None,
+        "review_hold": False,
+    })

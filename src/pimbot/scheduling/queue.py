@@ -11,6 +11,7 @@ that dies mid-job leaves the job to be run again once its lease expires.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -92,6 +93,45 @@ async def enqueue(
     result = await session.execute(statement)
     written = _rowcount(result) > 0
     if written:
+        session.info[ENQUEUED_FLAG] = True
+    return written
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """One job for ``enqueue_many`` (the arguments of ``enqueue``)."""
+
+    kind: str
+    payload: dict[str, Any]
+    due_at: datetime
+    dedupe_key: str | None = None
+    max_attempts: int = 20
+    priority: int = 5
+
+
+async def enqueue_many(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
+    """``enqueue`` for several jobs in one multi-row ``INSERT`` (one round trip, however many
+    approvers and channels a change tells); the same rules per job, a queued job's
+    ``dedupe_key`` included. Returns how many were written."""
+    if not jobs:
+        return 0
+    if any(job.due_at.tzinfo is None for job in jobs):
+        raise ValueError("naive due_at; pimbot keeps aware UTC times only")
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(JobRow)
+        .values([
+            {"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
+             "status": JobStatus.QUEUED.value, "attempts": 0, "max_attempts": job.max_attempts,
+             "priority": job.priority, "last_error": "", "dedupe_key": job.dedupe_key}
+            for job in jobs
+        ])
+        .on_conflict_do_nothing(index_elements=[JobRow.dedupe_key],
+                                index_where=text("status = 'queued'"))
+    )
+    written = _rowcount(await session.execute(statement))
+    if written > 0:
         session.info[ENQUEUED_FLAG] = True
     return written
 

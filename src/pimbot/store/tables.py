@@ -152,7 +152,10 @@ class RequestRow(Base):
     failure: Mapped[str] = mapped_column(Text, default="")
     votes_count: Mapped[int] = mapped_column(Integer, default=0)
 
-    __table_args__ = (Index("ix_requests_email_role_state", "email", "role", "state"),)
+    __table_args__ = (Index("ix_requests_email_role_state", "email", "role", "state"),
+                      # ``pending``: an approver's queue, oldest first
+                      Index("ix_requests_state_role_requested_at", "state", "role",
+                            "requested_at"))
     # Every change is a compare-and-set: UPDATE … WHERE version = ? (else StaleDataError).
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
@@ -336,9 +339,9 @@ class AuditEventRow(Base):
     __tablename__ = "audit_events"
     seq: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(index=True)
-    actor: Mapped[str] = mapped_column(String(320), index=True)
+    actor: Mapped[str] = mapped_column(String(320))
     action: Mapped[str] = mapped_column(String(64), index=True)
-    subject: Mapped[str] = mapped_column(String(400), default="", index=True)
+    subject: Mapped[str] = mapped_column(String(400), default="")
     outcome: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
@@ -349,6 +352,15 @@ class AuditEventRow(Base):
     # the unique constraint turns a second recording, on any replica, into a rollback.
     # Not hashed: it is derived from the event, and only guards against writing it twice.
     once_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+
+    # ``audit PERSON|ROLE``: each way an event names someone is read newest first through
+    # its own index (``pimbot.store.audit_search``); ``->>`` works on PostgreSQL and SQLite.
+    __table_args__ = (
+        Index("ix_audit_events_actor_seq", "actor", "seq"),
+        Index("ix_audit_events_subject_seq", "subject", "seq"),
+        Index("ix_audit_events_detail_user", text("(detail ->> 'user')"), "seq"),
+        Index("ix_audit_events_detail_role", text("(detail ->> 'role')"), "seq"),
+    )
 
 
 class MfaEnrollmentRow(Base):
@@ -418,6 +430,10 @@ class TeamsConversationRow(Base):
     kind: Mapped[str] = mapped_column(String(32), default="channel")  # channel | team
     name: Mapped[str] = mapped_column(String(200), default="")
     updated_at: Mapped[datetime]
+    # The team a channel was heard in (a team's own row: its id); "" when not known.
+    team_id: Mapped[str] = mapped_column(String(400), default="", server_default="",
+                                         index=True)
+    removed_at: Mapped[datetime | None] = mapped_column(default=None)  # pimbot removed
 
 
 class TeamsCardRow(Base):

@@ -82,6 +82,20 @@ class Tone(StrEnum):
 
 
 @dataclass(frozen=True)
+class DecidersOnly:
+    """A card whose buttons are for the people who may decide ``request_id`` only.
+
+    A platform that can show each reader their own version of a card (Teams' Adaptive Card
+    ``refresh.userIds``) sends the card without its buttons, asks ``PimCore.deciders`` whom
+    to list, and draws it for each of them with ``PimCore.card_for`` (``view`` redraws it).
+    Elsewhere the buttons are shown to everyone, and the core refuses whoever may not decide.
+    """
+
+    request_id: str
+    view: str
+
+
+@dataclass(frozen=True)
 class Card:
     title: str
     text: str = ""
@@ -95,6 +109,7 @@ class Card:
     # The text holds a secret (an MFA key): never in a notification preview, which outlives
     # the message (the platform's push and desktop previews cannot be deleted).
     secret: bool = False
+    deciders_only: DecidersOnly | None = None  # the buttons are for the deciders alone
 
     @property
     def fallback_text(self) -> str:

@@ -19,6 +19,7 @@ from pimbot.ui.cards import (
     Button,
     ButtonStyle,
     Card,
+    DecidersOnly,
     Field,
     Mention,
     Time,
@@ -178,8 +179,9 @@ def approval_card(snapshot: RequestSnapshot) -> Card:
         fields.append(Field("Decided", Time(snapshot.decided_at)))
     fields.extend(_rule_fields(snapshot))
     fields.extend(_note_field(snapshot))
+    deciders = DecidersOnly(snapshot.id, View.APPROVAL.value) if actions else None
     return Card(title=title, text=decision, fields=tuple(fields), actions=actions,
-                context=context, tone=tone)
+                context=context, tone=tone, deciders_only=deciders)
 
 
 def _rule_fields(snapshot: RequestSnapshot) -> list[Field]:
@@ -310,8 +312,10 @@ def expiry_reminder_card(snapshot: RequestSnapshot) -> Card:
 
 def approver_reminder_card(snapshot: RequestSnapshot) -> Card:
     card = approval_card(snapshot)
+    deciders = card.deciders_only and DecidersOnly(snapshot.id, View.APPROVER_REMINDER.value)
     return Card(title=f"Reminder: {card.title}", text=card.text, fields=card.fields,
-                actions=card.actions, context=card.context, tone=card.tone)
+                actions=card.actions, context=card.context, tone=card.tone,
+                deciders_only=deciders)
 
 
 def problem_card(title: str, text: str) -> Card:

@@ -41,8 +41,9 @@ from pimbot.workflow.jobs.handlers import dispatch
 from pimbot.workflow.lifecycle.grants import sweep_orphans
 from pimbot.workflow.lifecycle.leases import release_owner
 from pimbot.workflow.mfa.service import MfaService
+from pimbot.workflow.mfa.service import turn_scope as mfa_turn_scope
 from pimbot.workflow.people import NamedByDisplayName
-from pimbot.workflow.usecases import queries
+from pimbot.workflow.usecases import deciders, queries
 from pimbot.workflow.usecases.assignment import reconcile
 from pimbot.workflow.usecases.review_campaigns import schedule_next_starts
 
@@ -176,8 +177,35 @@ class PimCore:
         rows.sort(key=lambda r: (r.conversation_ref is not None, r.updated_at), reverse=True)
         return _identity(rows[0]) if rows else None
 
+    async def forget_reference(self, platform: str, user_id: str,
+                               conversation_id: str = "") -> bool:
+        """The platform says pimbot can no longer message this account (the app was
+        uninstalled): its conversation reference goes, so the person is unreachable there
+        until they install it again. With ``conversation_id``, only a reference to that
+        conversation is forgotten (a newer one stays). True if one was forgotten."""
+        async with self.db.transaction() as session:
+            row = await session.get(PlatformIdentityRow, (platform, user_id))
+            if row is None or not row.conversation_ref:
+                return False
+            stored = str((row.conversation_ref.get("conversation") or {}).get("id") or "")
+            if conversation_id and stored and stored != conversation_id:
+                return False
+            row.conversation_ref, row.updated_at = None, self.clock.now()
+            return True
+
     async def home(self, actor: Actor) -> list[Card]:
         return await queries.home(self.ctx, actor)
+
+    # -- who may decide (for platforms that show each reader their own card) ---------------
+
+    async def deciders(self, request_id: str) -> tuple[str, ...]:
+        """The emails of everyone who may approve or deny the request now."""
+        return await deciders.who_may_decide(self.ctx, request_id)
+
+    async def card_for(self, actor: Actor, request_id: str, view: str) -> Card:
+        """An approval card as ``actor`` should see it: with Approve / Deny only if they may
+        decide it now, else its status."""
+        return await deciders.card_for(self.ctx, actor.email, request_id, view)
 
     # -- the edge: before a request becomes a turn (see workflow/inbound.py) ---------------
 
@@ -218,6 +246,11 @@ class PimCore:
 
     async def _turn(self, actor: Actor, turn: Callable[[], Awaitable[Reply]],
                     what: Callable[[], str], form: bool) -> Reply:
+        with mfa_turn_scope():  # a retried attempt keeps the code its first attempt spent
+            return await self._attempts(actor, turn, what, form)
+
+    async def _attempts(self, actor: Actor, turn: Callable[[], Awaitable[Reply]],
+                        what: Callable[[], str], form: bool) -> Reply:
         for attempt in range(RETRIES):
             try:
                 return await turn()

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
+from cachetools import LRUCache
+
 from pimbot.ports import Clock
 from pimbot.providers.errors import ProviderError
 from pimbot.providers.holders import Holder, HolderKind
 from pimbot.providers.microsoft.api import Api, Budget
 
 PEOPLE_TTL = timedelta(minutes=10)
+KEPT_PEOPLE = 10_000
 USER_READ = "User.Read.All"
 _SELECT = "id,userPrincipalName,mail,displayName"
 _KINDS = {"#microsoft.graph.user": HolderKind.USER,
@@ -43,7 +46,8 @@ class People:
         self._graph = graph
         self._clock = clock
         self._ttl = ttl
-        self._cache: dict[str, tuple[Person, datetime]] = {}
+        # bounded: the most recently looked-up people only, whatever the tenant's size
+        self._cache: LRUCache[str, tuple[Person, datetime]] = LRUCache(maxsize=KEPT_PEOPLE)
 
     async def find(self, email: str, budget: Budget) -> Person:
         key = email.strip().lower()

@@ -10,9 +10,13 @@ Every attempt is audited with its outcome and reason, never with the code or the
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
 import logging
 import math
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -40,6 +44,28 @@ SOFT_LOCK_EVERY = 5
 SOFT_LOCK_FOR = timedelta(minutes=15)
 HARD_LOCK_AFTER = 20
 CODE_HINT = "the 6 digits your authenticator app shows now"
+
+
+# The codes accepted during the chat turn running now, so that a turn retried after a race
+# (its first attempt's transaction lost) is not refused its own code as a replay. Only
+# digests are kept, for one turn, in this process; see ``turn_scope``.
+_accepted_this_turn: ContextVar[set[tuple[str, str, bytes]] | None] = ContextVar(
+    "pimbot_mfa_accepted_this_turn", default=None)
+
+
+@contextlib.contextmanager
+def turn_scope() -> Iterator[None]:
+    """Wrap one chat turn (every attempt of it): a code accepted by an earlier attempt is
+    accepted again, for the same person and purpose, until the turn ends."""
+    token = _accepted_this_turn.set(set())
+    try:
+        yield
+    finally:
+        _accepted_this_turn.reset(token)
+
+
+def _turn_key(email: str, code: str, purpose: str) -> tuple[str, str, bytes]:
+    return (email, purpose, hashlib.sha256(code.strip().encode()).digest())
 
 
 class MfaAction(StrEnum):
@@ -125,8 +151,17 @@ class MfaService:
         await self._attempt(email, code, purpose="confirm", confirming=True)
 
     async def verify(self, email: str, code: str | None, *, purpose: str) -> None:
-        """Step-up check; raises ``PimError(ErrorCode.MFA, …)`` unless the code is accepted."""
+        """Step-up check; raises ``PimError(ErrorCode.MFA, …)`` unless the code is accepted.
+
+        Inside ``turn_scope``, a code this turn already had accepted (an attempt retried after
+        a race) passes again without being spent twice."""
+        accepted = _accepted_this_turn.get()
+        key = _turn_key(email, code, purpose) if code else None
+        if accepted is not None and key is not None and key in accepted:
+            return
         await self._attempt(email, code, purpose=purpose, confirming=False)
+        if accepted is not None and key is not None:
+            accepted.add(key)
 
     async def status(self, email: str) -> MfaStatus:
         now = self._clock.now()

@@ -68,7 +68,12 @@ async def deliver(ctx: Context, job: ClaimedJob) -> None:
                 await _report_unreachable(ctx, email, request_id, view)
             return
     else:
-        maybe = await delivery.to_channel(audience.removeprefix("channel:"), card)
+        channel = audience.removeprefix("channel:")
+        try:
+            maybe = await delivery.to_channel(channel, card)
+        except Unreachable as gone:  # e.g. pimbot was removed from its team: do not retry
+            log.warning("cannot post to channel %s: %s", channel, gone)
+            return
         if maybe is None:
             return
         sent = maybe

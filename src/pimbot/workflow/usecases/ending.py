@@ -22,7 +22,7 @@ async def deactivate(ctx: Context, actor: Actor, role_name: str | None,
         if request_id is not None:
             rows = [await owned(ctx, session, actor, request_id, "deactivation")]
         else:
-            role = ctx.role(role_name)
+            role = ctx.role(role_name, lambda r: f"deactivate {r.name}")
             rows = [r for r in await open_requests(
                 session, email=actor.email, role=role.name,
                 states=frozenset({RequestState.ACTIVE, RequestState.APPROVED}))
@@ -41,9 +41,14 @@ async def deactivate(ctx: Context, actor: Actor, role_name: str | None,
 async def cancel(ctx: Context, actor: Actor, request_id: str) -> Reply:
     async with ctx.db.transaction() as session:
         row = await owned(ctx, session, actor, request_id, "cancellation")
-        if row.state not in {RequestState.PENDING_APPROVAL.value, RequestState.APPROVED.value} \
-                or (row.kind == RequestKind.EXTENSION.value
-                    and row.state == RequestState.APPROVED.value):
+        if row.state == RequestState.APPROVED.value and (
+                row.kind == RequestKind.EXTENSION.value or row.start_at <= ctx.clock.now()):
+            # Approved and being granted now: the cancel came too late (it may have raced the
+            # approval); only an approved request waiting for a later start can be cancelled.
+            raise PimError(ErrorCode.STATE,
+                           f"Request {row.id} was already approved and is being granted; "
+                           "deactivate ends it.", f"deactivate {row.role}")
+        if row.state not in {RequestState.PENDING_APPROVAL.value, RequestState.APPROVED.value}:
             raise PimError(ErrorCode.STATE,
                            f"Request {row.id} is {row.state.replace('_', ' ')}; only waiting "
                            "requests can be cancelled.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.durations import format_duration
@@ -12,16 +12,19 @@ from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.model import AssignmentType
 from pimbot.domain.states import RequestState
 from pimbot.domain.times import resolve_when
-from pimbot.store.audit_log import query_events
-from pimbot.store.tables import AssignmentRow, GrantRow, GrantState, RequestRow
+from pimbot.store.audit_search import search_events
+from pimbot.store.tables import AssignmentRow, GrantRow, GrantState, RequestRow, VoteRow
 from pimbot.ui.cards import ActionId, Button, ButtonStyle, Card, Reply
 from pimbot.ui.review_views import review_list_card
 from pimbot.ui.views import approval_card, requester_card
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
-from pimbot.workflow.records import eligible_roles, open_requests, snapshot, votes_of
+from pimbot.workflow.records import eligible_roles, open_requests, snapshot
 from pimbot.workflow.review_records import waiting_for as reviews_waiting_for
+
+PENDING_SHOWN = 20  # approval requests listed by ``pending`` (and on the App Home)
+AUDIT_SHOWN = 25  # events listed by ``audit``
 
 
 def _left(until: datetime | None, now: datetime) -> str:
@@ -97,32 +100,49 @@ def revoke_pending_line(grant: GrantRow, row: RequestRow | None) -> str:
 
 
 async def pending(ctx: Context, actor: Actor) -> Reply:
-    cards = await waiting_for(ctx, actor)
+    cards, total = await _waiting(ctx, actor, PENDING_SHOWN)
     if not cards:
         return Reply(text="Nothing is waiting for your approval.")
-    lines = [f"{len(cards)} request(s) waiting for you:"]
+    lines = [f"{total} request(s) waiting for you:"]
     lines += [f"• {card.title} ({card.context})" for card in cards]
-    return Reply(text="\n".join(lines), card=cards[0] if len(cards) == 1 else None)
+    if total > len(cards):
+        lines.append(f"… and {total - len(cards)} more (the oldest are shown first).")
+    return Reply(text="\n".join(lines), card=cards[0] if total == 1 else None)
 
 
-async def waiting_for(ctx: Context, actor: Actor) -> list[Card]:
-    async with ctx.db.read() as session:
-        rows = await open_requests(session, states=frozenset({RequestState.PENDING_APPROVAL}))
-        cards = []
-        for row in rows:
-            role = ctx.policy.roles.get(row.role)
-            if role is None or row.email == actor.email:
-                continue
-            if actor.email not in ctx.policy.approvers_of(role):
-                continue
-            if actor.email in {v.approver for v in await votes_of(session, row.id)}:
-                continue
-            cards.append(approval_card(await snapshot(session, ctx.policy, row)))
+async def waiting_for(ctx: Context, actor: Actor, limit: int = PENDING_SHOWN) -> list[Card]:
+    """Approval cards of the oldest requests waiting for ``actor`` (at most ``limit``)."""
+    cards, _ = await _waiting(ctx, actor, limit)
     return cards
 
 
+async def _waiting(ctx: Context, actor: Actor, limit: int) -> tuple[list[Card], int]:
+    """The requests ``actor`` may approve and has not voted on, oldest first: cards of the
+    first ``limit`` and how many there are. The database filters by the roles the person
+    approves (the policy says which), so the cost follows the answer, not the queue."""
+    roles = [name for name, role in ctx.policy.roles.items()
+             if actor.email in ctx.policy.approvers_of(role)]
+    if not roles:
+        return [], 0
+    voted = select(VoteRow.request_id).where(VoteRow.request_id == RequestRow.id,
+                                             VoteRow.approver == actor.email)
+    where = (RequestRow.state == RequestState.PENDING_APPROVAL.value,
+             RequestRow.role.in_(roles), RequestRow.email != actor.email, ~voted.exists())
+    async with ctx.db.read() as session:
+        total = await session.scalar(select(func.count()).select_from(RequestRow).where(*where))
+        rows = (await session.scalars(select(RequestRow).where(*where).order_by(
+            RequestRow.requested_at, RequestRow.id).limit(limit))).all()
+        votes: dict[str, list[VoteRow]] = {row.id: [] for row in rows}
+        for vote in (await session.scalars(select(VoteRow).where(
+                VoteRow.request_id.in_(list(votes))).order_by(VoteRow.at))).all():
+            votes[vote.request_id].append(vote)  # one query for the page, not one a card
+        cards = [approval_card(await snapshot(session, ctx.policy, row, votes[row.id]))
+                 for row in rows]
+    return cards, int(total or 0)
+
+
 async def whois(ctx: Context, actor: Actor, role_name: str) -> Reply:
-    role = ctx.role(role_name)
+    role = ctx.role(role_name, lambda r: f"whois {r.name}")
     if not ctx.policy.may_see_holders(actor.email, role):
         await record_alone(ctx, actor.email, "whois.refused", role.name, reason="not_privileged")
         raise PimError(ErrorCode.FORBIDDEN,
@@ -152,7 +172,7 @@ async def audit(ctx: Context, actor: Actor, subject: str | None, since: str | No
                        "help audit")
     now = ctx.clock.now()
     since_at = resolve_when(since, now) if since else None
-    events = await query_events(ctx.db, subject=subject, since=since_at, limit=25)
+    events = await search_events(ctx.db, subject=subject, since=since_at, limit=AUDIT_SHOWN)
     if not events:
         return Reply(text="No audit events match.")
     lines = [f"Last {len(events)} audit event(s){' for ' + subject if subject else ''}:"]
