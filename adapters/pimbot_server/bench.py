@@ -31,9 +31,12 @@ def find_bench_dir(cwd: Path | None = None) -> Path | None:
     return None
 
 
-def discover(folder: Path, only: str | None = None) -> list[Path]:
+def discover(folder: Path, only: str | None = None, names: list[str] | None = None
+             ) -> list[Path]:
+    """``names``: exact benchmark names (``burst`` for bench_burst.py); ``only``: a part."""
     found = sorted(folder.glob("bench_*.py"))
-    return [path for path in found if only is None or only in path.stem]
+    return [path for path in found if (only is None or only in path.stem)
+            and (not names or path.stem.removeprefix("bench_") in names)]
 
 
 def load_main(path: Path) -> BenchMain:
@@ -42,6 +45,8 @@ def load_main(path: Path) -> BenchMain:
         raise ImportError(f"cannot load {path}")
     module: ModuleType = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
+    if str(path.parent) not in sys.path:  # modules may share helpers kept beside them
+        sys.path.insert(0, str(path.parent))
     spec.loader.exec_module(module)
     main = getattr(module, "main", None)
     if main is None:
@@ -64,7 +69,7 @@ async def run_benchmarks(args: argparse.Namespace) -> int:
     if folder is None:
         print("pimbot bench: no bench/bench_*.py found here or in the source tree", file=sys.stderr)
         return 1
-    paths = discover(folder, getattr(args, "only", None))
+    paths = discover(folder, getattr(args, "only", None), getattr(args, "names", None))
     if not paths:
         print(f"pimbot bench: no benchmark in {folder} matches --only", file=sys.stderr)
         return 1

@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", metavar="FILE", help="default: standard output")
     _manifest_parser(sub)
     bench = sub.add_parser("bench", help="run the benchmarks under bench/ (docs/PERFORMANCE.md)")
+    bench.add_argument("names", nargs="*", metavar="NAME",
+                       help="run only these benchmarks (bench/bench_NAME.py), e.g. burst")
     bench.add_argument("--only", metavar="NAME", help="run only benchmarks whose name has NAME")
     bench.add_argument("--quick", action="store_true", help="smaller workloads (a smoke run)")
     bench.add_argument("--json", action="store_true", help="print the reports as JSON")

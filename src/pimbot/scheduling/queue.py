@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 ENQUEUED_FLAG = "pimbot_jobs_enqueued"
 MAX_ERROR_CHARS = 2000
+_INSERT_CHUNK = 500  # rows per multi-row statement (SQLite allows 32,766 parameters)
 
 
 class JobStatus(StrEnum):
@@ -96,6 +97,56 @@ async def enqueue(
     return written
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """One job of an ``enqueue_many`` (the same fields as ``enqueue``'s arguments)."""
+
+    kind: str
+    payload: dict[str, Any]
+    due_at: datetime
+    dedupe_key: str | None = None
+    max_attempts: int = 20
+    priority: int = 5
+
+
+async def enqueue_many(session: AsyncSession, jobs: list[NewJob]) -> int:
+    """``enqueue`` for many jobs at once (one ``INSERT … ON CONFLICT DO NOTHING`` run for
+    every row, the same dedupe rule). Returns how many were written where the driver counts
+    them (the worker is woken either way)."""
+    if not jobs:
+        return 0
+    if any(job.due_at.tzinfo is None for job in jobs):
+        raise ValueError("naive due_at; pimbot keeps aware UTC times only")
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(JobRow).on_conflict_do_nothing(
+        index_elements=[JobRow.dedupe_key], index_where=text("status = 'queued'"))
+    rows = [
+        {"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
+         "status": JobStatus.QUEUED.value, "attempts": 0, "max_attempts": job.max_attempts,
+         "priority": job.priority, "last_error": "", "dedupe_key": job.dedupe_key}
+        for job in jobs
+    ]
+    result = await session.execute(statement, rows)  # executemany: one compiled statement
+    session.info[ENQUEUED_FLAG] = True
+    return _rowcount(result)
+
+
+async def discard(session: AsyncSession, dedupe_keys: list[str], now: datetime) -> int:
+    """Mark the queued, unleased jobs with these keys done, in the caller's transaction (the
+    work they promised was done by whoever calls this). Returns how many."""
+    done = 0
+    for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
+        result = await session.execute(
+            update(JobRow)
+            .where(JobRow.dedupe_key.in_(dedupe_keys[start:start + _INSERT_CHUNK]),
+                   JobRow.status == JobStatus.QUEUED.value, _is_free(now))
+            .values(status=JobStatus.DONE.value, finished_at=now)
+            .execution_options(synchronize_session=False))
+        done += _rowcount(result)
+    return done
+
+
 async def reschedule(session: AsyncSession, dedupe_key: str, due_at: datetime) -> bool:
     """Bring the queued job with ``dedupe_key`` forward (or back) to ``due_at``, in the
     caller's transaction; wakes this process's worker on commit. Returns whether one moved."""
@@ -136,8 +187,12 @@ class JobQueue:
         self.lease = lease
         self.retry = retry or RetryPolicy()
 
-    async def claim(self, limit: int = 20) -> list[ClaimedJob]:
-        """Lease up to ``limit`` due jobs (lowest priority number, then oldest due, first)."""
+    async def claim(self, limit: int = 20, *, kinds: frozenset[str] | None = None,
+                    besides: frozenset[str] = frozenset(),
+                    max_priority: int | None = None) -> list[ClaimedJob]:
+        """Lease up to ``limit`` due jobs (lowest priority number, then oldest due, first):
+        only of ``kinds`` when given, never of ``besides``, none whose priority number is
+        above ``max_priority``. One statement leases them all."""
         now = self.clock.now()
         until = now + self.lease
         query = (
@@ -147,11 +202,19 @@ class JobQueue:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if kinds is not None:
+            query = query.where(JobRow.kind.in_(sorted(kinds)))
+        if besides:
+            query = query.where(JobRow.kind.not_in(sorted(besides)))
+        if max_priority is not None:
+            query = query.where(JobRow.priority <= max_priority)
         async with self.db.transaction() as session:
             rows = (await session.execute(query)).scalars().all()
-            for row in rows:
-                row.lease_owner = self.owner
-                row.lease_expires_at = until
+            if rows:
+                await session.execute(
+                    update(JobRow).where(JobRow.id.in_([row.id for row in rows]))
+                    .values(lease_owner=self.owner, lease_expires_at=until)
+                    .execution_options(synchronize_session=False))
             return [
                 ClaimedJob(
                     row.id, row.kind, dict(row.payload), row.attempts, row.due_at, until,
@@ -171,6 +234,33 @@ class JobQueue:
         )
         if not done:
             log.warning("job %s (%s): lease lost before completion", job.id, job.kind)
+        return done
+
+    async def complete_many(self, jobs: list[ClaimedJob]) -> int:
+        """``complete`` for many jobs in one transaction; returns how many were still ours."""
+        if not jobs:
+            return 0
+        now = self.clock.now()
+        done = 0
+        async with self.db.transaction() as session:
+            by_lease: dict[datetime | None, list[int]] = {}
+            for job in jobs:
+                by_lease.setdefault(job.lease_until, []).append(job.id)
+            for until, ids in by_lease.items():
+                for start in range(0, len(ids), _INSERT_CHUNK):
+                    result = await session.execute(
+                        update(JobRow)
+                        .where(JobRow.id.in_(ids[start:start + _INSERT_CHUNK]),
+                               JobRow.status == JobStatus.QUEUED.value,
+                               JobRow.lease_owner == self.owner,
+                               JobRow.lease_expires_at == until)
+                        .values(status=JobStatus.DONE.value, finished_at=now, lease_owner=None,
+                                lease_expires_at=None)
+                        .execution_options(synchronize_session=False))
+                    done += _rowcount(result)
+        if done < len(jobs):
+            log.warning("%d of %d jobs: lease lost before completion", len(jobs) - done,
+                        len(jobs))
         return done
 
     async def fail(self, job: ClaimedJob, error: str, *, permanent: bool = False) -> bool:
@@ -212,10 +302,13 @@ class JobQueue:
             result = await session.execute(statement)
             return _rowcount(result) == 1
 
-    async def next_due_at(self) -> datetime | None:
-        """When the next job can be claimed: its due time, or when a held lease expires."""
+    async def next_due_at(self, max_priority: int | None = None) -> datetime | None:
+        """When the next job (of priority ``max_priority`` or more urgent) can be claimed:
+        its due time, or when a held lease expires."""
         now = self.clock.now()
         queued = JobRow.status == JobStatus.QUEUED.value
+        if max_priority is not None:
+            queued = and_(queued, JobRow.priority <= max_priority)
         async with self.db.read() as session:
             free = await session.scalar(
                 select(func.min(JobRow.due_at)).where(queued, _is_free(now))

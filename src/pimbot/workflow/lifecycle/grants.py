@@ -56,12 +56,15 @@ def target_of(grant: GrantRow) -> GrantTarget:
                        expires_at=grant.expires_at)
 
 
-def _provider(ctx: Context, grant: GrantRow) -> Provider:
+def provider_of(ctx: Context, grant: GrantRow) -> Provider:
+    return provider_named(ctx, grant.provider)
+
+
+def provider_named(ctx: Context, name: str) -> Provider:
     try:
-        return ctx.providers[grant.provider]
+        return ctx.providers[name]
     except KeyError:
-        raise ProviderError(f"provider '{grant.provider}' is not set up", retryable=True) \
-            from None
+        raise ProviderError(f"provider '{name}' is not set up", retryable=True) from None
 
 
 # -- grant -------------------------------------------------------------------------------------
@@ -77,7 +80,8 @@ async def grant(ctx: Context, job: ClaimedJob) -> None:
     assert record_row is not None
     try:
         ref = await leases.call_under_lease(
-            ctx, grant_id, token, lambda: _provider(ctx, record_row).grant(target_of(record_row)))
+            ctx, grant_id, token, lambda: provider_of(ctx, record_row).grant(target_of(record_row)),
+            record_row.provider)
     except Exception as exc:
         await leases.release(ctx, grant_id, token)
         final = isinstance(exc, ProviderError) and not exc.retryable
@@ -252,21 +256,21 @@ async def revoke_grant(ctx: Context, grant_id: str, attempts: int | None) -> Non
             return  # the revoke job has it
         token = leases.take(ctx, record_row)
     try:
-        await leases.call_under_lease(ctx, grant_id, token, lambda: _provider(
-            ctx, record_row).revoke(target_of(record_row), record_row.ref))
+        await leases.call_under_lease(ctx, grant_id, token, lambda: provider_of(
+            ctx, record_row).revoke(target_of(record_row), record_row.ref), record_row.provider)
     except Exception as exc:
         await leases.release(ctx, grant_id, token)
         failure = failure_of(exc, "revoke")
         log.warning("revoke of grant %s failed (error %s): %s", grant_id, failure.error_id,
                     failure.detail)
-        await _revoke_failed(ctx, grant_id, failure, retry_now=attempts is None)
+        await revoke_failed(ctx, grant_id, failure, retry_now=attempts is None)
         if attempts is None:
             return  # the revoke job retries
         raise
-    await _revoked(ctx, grant_id, token)
+    await revoked(ctx, grant_id, token)
 
 
-async def _revoke_failed(ctx: Context, grant_id: str, failure: Failure, *,
+async def revoke_failed(ctx: Context, grant_id: str, failure: Failure, *,
                          retry_now: bool) -> None:
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
@@ -283,13 +287,13 @@ async def _revoke_failed(ctx: Context, grant_id: str, failure: Failure, *,
         await record(ctx, session, "pimbot", "revoke.failing", record_row.role, "failed",
                      grant=grant_id, user=record_row.email, error=failure.detail,
                      error_id=failure.error_id, failures=record_row.failures)
-        for row in await _holds_of(session, grant_id):
+        for row in await holds_of(session, grant_id):
             row.failure = failure.shown
             await session.flush()
-            await _alert(ctx, session, now, row, "revoke_failing")
+            await alert(ctx, session, now, row, "revoke_failing")
 
 
-async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
+async def revoked(ctx: Context, grant_id: str, token: str) -> None:
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         record_row = await leases.fenced(ctx, session, grant_id, token)
@@ -301,8 +305,8 @@ async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
         await record(ctx, session, "pimbot", "grant.revoked", record_row.role,
                      request=record_row.activation_id, user=record_row.email, grant=grant_id,
                      failures=record_row.failures, once_key=f"grant.revoked:{grant_id}")
-        holds = await _holds_of(session, grant_id)
-        observe(session, Figure.REVOKED_LATE, _lateness(record_row, holds, now))
+        holds = await holds_of(session, grant_id)
+        observe(session, Figure.REVOKED_LATE, lateness(record_row, holds, now))
         for row in holds:
             if row.revoked_at is not None:
                 continue
@@ -312,11 +316,11 @@ async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
                 await notify_user(session, now, row.email, View.REQUESTER, row.id)
             if record_row.failure_alerted_at is not None and row.id == record_row.activation_id:
                 # the channels heard it was failing: tell them it is done
-                await _alert(ctx, session, now, row, "revoke_recovered")
+                await alert(ctx, session, now, row, "revoke_recovered")
             await refresh_cards(session, now, row.id)
 
 
-async def _alert(ctx: Context, session: AsyncSession, now: datetime, row: RequestRow,
+async def alert(ctx: Context, session: AsyncSession, now: datetime, row: RequestRow,
                  event: str) -> None:
     """The role's notify channels; the admins when it has none (never nobody)."""
     channels = _channels(ctx, row.role)
@@ -327,7 +331,7 @@ async def _alert(ctx: Context, session: AsyncSession, now: datetime, row: Reques
         await notify_user(session, now, admin, View.NOTICE, row.id, event)
 
 
-def _lateness(grant: GrantRow, holds: list[RequestRow], now: datetime) -> float:
+def lateness(grant: GrantRow, holds: list[RequestRow], now: datetime) -> float:
     """Seconds from when the access should have ended to the confirmed revoke: the last
     hold's end (its expiry time for an expired one, however late its job ran)."""
     ends = [row.expires_at if row.state == RequestState.EXPIRED.value and row.expires_at
@@ -337,7 +341,7 @@ def _lateness(grant: GrantRow, holds: list[RequestRow], now: datetime) -> float:
     return max(0.0, (now - due).total_seconds()) if due is not None else 0.0
 
 
-async def _holds_of(session: AsyncSession, grant_id: str) -> list[RequestRow]:
+async def holds_of(session: AsyncSession, grant_id: str) -> list[RequestRow]:
     result = await session.execute(select(RequestRow).where(RequestRow.grant_id == grant_id))
     return list(result.scalars())
 

@@ -21,6 +21,7 @@ from typing import TypeVar
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pimbot.providers.concurrency import max_concurrency
 from pimbot.providers.settings import MAX_PROVIDER_TIMEOUT
 from pimbot.scheduling.retry import RetryLater
 from pimbot.store.tables import GrantRow
@@ -90,12 +91,22 @@ async def release_owner(session: AsyncSession, owner: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def call_slots(ctx: Context, provider: str) -> asyncio.Semaphore:
+    """The provider's calls in flight: at most its ``max_concurrency`` at once."""
+    slots = ctx.call_slots.get(provider)
+    if slots is None:
+        slots = asyncio.Semaphore(max_concurrency(ctx.policy.providers.get(provider)))
+        ctx.call_slots[provider] = slots
+    return slots
+
+
 async def call_under_lease(ctx: Context, grant_id: str, token: str,
-                           call: Callable[[], Awaitable[T]]) -> T:
-    """Run ``call`` (bounded by CALL_LIMIT) while keeping the lease alive."""
+                           call: Callable[[], Awaitable[T]], provider: str) -> T:
+    """Run ``call`` to ``provider`` while keeping the lease alive: it waits for one of the
+    provider's call slots (its ``max_concurrency``), then runs bounded by CALL_LIMIT."""
     keeper = asyncio.create_task(_keep_alive(ctx, grant_id, token))
     try:
-        async with asyncio.timeout(CALL_LIMIT.total_seconds()):
+        async with call_slots(ctx, provider), asyncio.timeout(CALL_LIMIT.total_seconds()):
             return await call()
     finally:
         keeper.cancel()

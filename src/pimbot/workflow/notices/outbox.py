@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.model import Policy
-from pimbot.scheduling.queue import enqueue
+from pimbot.scheduling.queue import NewJob, enqueue, enqueue_many
 from pimbot.ui.views import View
 
 
@@ -81,3 +81,35 @@ async def notify_approvers(
 
 async def refresh_cards(session: AsyncSession, now: datetime, request_id: str) -> None:
     await schedule(session, JobKind.REFRESH_CARDS, now, request_id=request_id)
+
+
+class PendingJobs:
+    """The outbox of a batch of changes: the same jobs as ``schedule`` / ``notify_user`` /
+    ``notify_channels`` / ``refresh_cards`` write, gathered and written by ``write`` in one
+    multi-row statement (in the caller's transaction)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[NewJob] = []
+
+    def schedule(self, kind: JobKind, due_at: datetime, *, dedupe_key: str | None = None,
+                 **payload: Any) -> None:
+        self.jobs.append(NewJob(kind.value, payload, due_at, dedupe_key,
+                                MAX_ATTEMPTS.get(kind, 20), PRIORITY.get(kind, 5)))
+
+    def notify_user(self, now: datetime, email: str, view: View, request_id: str,
+                    event: str = "") -> None:
+        self.schedule(JobKind.NOTIFY, now, audience=f"user:{email}", view=view.value,
+                      request_id=request_id, event=event)
+
+    def notify_channels(self, now: datetime, channels: tuple[str, ...], view: View,
+                        request_id: str, event: str = "") -> None:
+        for channel in channels:
+            self.schedule(JobKind.NOTIFY, now, audience=f"channel:{channel}", view=view.value,
+                          request_id=request_id, event=event)
+
+    def refresh_cards(self, now: datetime, request_id: str) -> None:
+        self.schedule(JobKind.REFRESH_CARDS, now, request_id=request_id)
+
+    async def write(self, session: AsyncSession) -> None:
+        jobs, self.jobs = self.jobs, []
+        await enqueue_many(session, jobs)
