@@ -42,7 +42,7 @@ async def one_backend(label: str, url: str, people: int, stack: AsyncExitStack,
     stack.push_async_callback(world.stop_cores)
     instant = core.clock.now() + timedelta(seconds=LEAD_S + people / 500)
     receiver.reset()
-    ids = await world.seed(core, [instant] * people)
+    ids = await world.seed([instant] * people)
     fired = timers_for([instant])
     await wait_revoked(receiver, ids, (instant - core.clock.now()).total_seconds() + 60)
     assert world.db is not None

@@ -33,13 +33,14 @@ from pimbot.policy import parse_policy
 from pimbot.policy.plan import apply_policy
 from pimbot.ports import SystemClock
 from pimbot.providers.registry import build_providers
+from pimbot.scheduling.queue import NewJob, enqueue_many
 from pimbot.store.audit_log import verify_chain
 from pimbot.store.database import Database
 from pimbot.store.tables import GrantRow, GrantState, RequestRow
 from pimbot.testing.fakes import RecordingChatGateway
 from pimbot.testing.scratch import postgres_unreachable, scratch_postgres
 from pimbot.workflow.core import PimCore
-from pimbot.workflow.lifecycle.expiry import schedule_expiry
+from pimbot.workflow.notices.outbox import MAX_ATTEMPTS, PRIORITY, JobKind
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 ROLE = "bench-role"
@@ -166,20 +167,37 @@ class World:
 
     async def start_core(self, owner: str = "bench") -> PimCore:
         core = self.new_core(owner)
-        await core.start()
         self.cores.append(core)
+        await core.start()
         return core
+
+    async def floor_s(self, calls: int, limit: int) -> float:
+        """The provider floor: ``calls`` bare signed POSTs to the receiver, ``limit`` at a
+        time (what any scheduler must wait for at that concurrency), in seconds."""
+        import aiohttp
+
+        gate = asyncio.Semaphore(limit)
+        body = json.dumps({"action": "floor", "activation_id": "floor"}).encode()
+        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        async with aiohttp.ClientSession() as http:
+            async def one() -> None:
+                async with gate, http.post(self.receiver.url, data=body, headers={
+                        "X-Pimbot-Signature": signature}) as response:
+                    await response.read()
+            started = time.monotonic()
+            await asyncio.gather(*(one() for _ in range(calls)))
+        self.receiver.arrivals.pop("floor", None)
+        return time.monotonic() - started
 
     async def stop_cores(self) -> None:
         for core in self.cores:
             await core.stop()
         self.cores.clear()
 
-    async def seed(self, core: PimCore, expiries: Sequence[datetime], chunk: int = 2000
-                   ) -> list[str]:
+    async def seed(self, expiries: Sequence[datetime], chunk: int = 2000) -> list[str]:
         """Active grants, one per person, as a grant leaves them; returns activation ids."""
         assert self.db is not None
-        now = core.clock.now()
+        now = SystemClock().now()
         ids: list[str] = []
         for start in range(0, len(expiries), chunk):
             async with self.db.transaction() as session:
@@ -202,8 +220,12 @@ class World:
                     rows.append(row)
                     ids.append(rid)
                 await session.flush()
-                for row in rows:
-                    await schedule_expiry(core.ctx, session, row)
+                # as ``schedule_expiry`` writes it (the role has no reminder), in bulk
+                await enqueue_many(session, [NewJob(
+                    JobKind.EXPIRE.value, {"request_id": row.id}, row.expires_at,
+                    f"expire:{row.id}:{int(row.expires_at.timestamp())}",
+                    MAX_ATTEMPTS.get(JobKind.EXPIRE, 20), PRIORITY[JobKind.EXPIRE])
+                    for row in rows if row.expires_at is not None])
         return ids
 
 

@@ -189,10 +189,12 @@ class JobQueue:
 
     async def claim(self, limit: int = 20, *, kinds: frozenset[str] | None = None,
                     besides: frozenset[str] = frozenset(),
-                    max_priority: int | None = None) -> list[ClaimedJob]:
+                    max_priority: int | None = None,
+                    running: frozenset[int] = frozenset()) -> list[ClaimedJob]:
         """Lease up to ``limit`` due jobs (lowest priority number, then oldest due, first):
         only of ``kinds`` when given, never of ``besides``, none whose priority number is
-        above ``max_priority``. One statement leases them all."""
+        above ``max_priority``, none this worker is ``running`` (whatever its lease says).
+        One statement leases them all."""
         now = self.clock.now()
         until = now + self.lease
         query = (
@@ -208,6 +210,8 @@ class JobQueue:
             query = query.where(JobRow.kind.not_in(sorted(besides)))
         if max_priority is not None:
             query = query.where(JobRow.priority <= max_priority)
+        if running:
+            query = query.where(JobRow.id.not_in(sorted(running)))
         async with self.db.transaction() as session:
             rows = (await session.execute(query)).scalars().all()
             if rows:
@@ -302,13 +306,16 @@ class JobQueue:
             result = await session.execute(statement)
             return _rowcount(result) == 1
 
-    async def next_due_at(self, max_priority: int | None = None) -> datetime | None:
-        """When the next job (of priority ``max_priority`` or more urgent) can be claimed:
-        its due time, or when a held lease expires."""
+    async def next_due_at(self, max_priority: int | None = None,
+                          running: frozenset[int] = frozenset()) -> datetime | None:
+        """When the next job (of priority ``max_priority`` or more urgent, not one this worker
+        is ``running``) can be claimed: its due time, or when a held lease expires."""
         now = self.clock.now()
         queued = JobRow.status == JobStatus.QUEUED.value
         if max_priority is not None:
             queued = and_(queued, JobRow.priority <= max_priority)
+        if running:
+            queued = and_(queued, JobRow.id.not_in(sorted(running)))
         async with self.db.read() as session:
             free = await session.scalar(
                 select(func.min(JobRow.due_at)).where(queued, _is_free(now))

@@ -67,6 +67,7 @@ class Worker:
         self.last_tick: datetime | None = None
         self._woken = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()  # across every run_due call
+        self._running: set[int] = set()  # the ids of the jobs those tasks run
         self._stopping = False
         self._stopped = asyncio.Event()
         self._looked_at = time.monotonic()  # the last time the loop claimed or slept
@@ -100,17 +101,19 @@ class Worker:
                 self._woken.clear()  # a commit from here on wakes the wait below
                 claimed = 0
                 if not self._stopping and self.batch_kinds and len(batches) < self.batches:
-                    jobs = await self.queue.claim(self.batch_size, kinds=self.batch_kinds)
+                    jobs = await self.queue.claim(self.batch_size, kinds=self.batch_kinds,
+                                                  running=self._running_ids())
                     if jobs:
-                        batches.add(self._track(self._execute_batch(jobs)))
+                        batches.add(self._track(jobs, self._execute_batch(jobs)))
                         claimed += len(jobs)
                 free = self.concurrency - len(singles)
                 if not self._stopping and free > 0:
                     # While a batch runs, only urgent jobs start: notices wait for it.
                     jobs = await self.queue.claim(
                         free, besides=self.batch_kinds,
-                        max_priority=self.urgent if batches else None)
-                    singles.update(self._track(self._execute(job)) for job in jobs)
+                        max_priority=self.urgent if batches else None,
+                        running=self._running_ids())
+                    singles.update(self._track([job], self._execute(job)) for job in jobs)
                     claimed += len(jobs)
                 self._looked_at = time.monotonic()
                 ran += claimed
@@ -127,11 +130,23 @@ class Worker:
             if singles or batches:
                 await asyncio.gather(*singles, *batches, return_exceptions=True)
 
-    def _track(self, work: Awaitable[None]) -> asyncio.Task[None]:
+    def _track(self, jobs: list[ClaimedJob], work: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)
         self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        ids = {job.id for job in jobs}
+        self._running.update(ids)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._in_flight.discard(done)
+            self._running.difference_update(ids)
+
+        task.add_done_callback(finished)
         return task
+
+    def _running_ids(self) -> frozenset[int]:
+        """Jobs this worker runs now: never claimed again while they run, even when their
+        lease ran out meanwhile (a slow call; a clock moved on) — another worker may."""
+        return frozenset(self._running)
 
     async def _wait(self, tasks: set[asyncio.Task[None]], room: bool,
                     max_priority: int | None) -> None:
@@ -140,7 +155,7 @@ class Worker:
         if not room:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             return
-        delay = await self._sleep_seconds(max_priority)
+        delay = await self._sleep_seconds(max_priority, self._running_ids())
         waker = asyncio.ensure_future(self._woken.wait())
         try:
             await asyncio.wait({*tasks, waker}, timeout=delay,
@@ -237,8 +252,9 @@ class Worker:
             log.exception("scheduler tick failed; retrying in %.1fs", self.max_sleep)
             return self.max_sleep
 
-    async def _sleep_seconds(self, max_priority: int | None = None) -> float:
-        next_due = await self.queue.next_due_at(max_priority)
+    async def _sleep_seconds(self, max_priority: int | None = None,
+                             running: frozenset[int] = frozenset()) -> float:
+        next_due = await self.queue.next_due_at(max_priority, running)
         self._looked_at = time.monotonic()  # the queue answered
         if next_due is None:
             return self.max_sleep
