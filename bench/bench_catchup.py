@@ -19,10 +19,9 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
-from revocation_world import MS, Receiver, World, backends, check, wait_revoked
-
 from pimbot.ports import SystemClock
 from pimbot.providers.concurrency import DEFAULT_MAX_CONCURRENCY
+from revocation_world import MS, Receiver, World, backends, check, wait_revoked
 
 FULL_N, QUICK_N = 1000, 50
 OVERDUE_S = 30.0

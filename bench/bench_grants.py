@@ -19,11 +19,10 @@ import time
 from contextlib import AsyncExitStack
 from typing import Any
 
-from revocation_world import MS, ROLE, Receiver, World, backends, person
-
 from pimbot.providers.concurrency import DEFAULT_MAX_CONCURRENCY
 from pimbot.store.audit_log import verify_chain
 from pimbot.workflow.actor import Actor
+from revocation_world import MS, ROLE, Receiver, World, backends, person, wait_calls
 
 FULL_N, QUICK_N = 1000, 50
 TARGET_S = 5.0
@@ -43,9 +42,7 @@ async def one_backend(label: str, url: str, people: int, stack: AsyncExitStack,
         for i in range(people)))
     turns_s = time.monotonic() - started
     refused = [reply.text for reply in replies if not reply.ok]
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and len(receiver.of("grant")) < people - len(refused):
-        await asyncio.sleep(0.02)
+    await wait_calls(receiver, "grant", people - len(refused), 180)
     grants = receiver.of("grant")
     last = max((hit[1] for hits in grants.values() for hit in hits), default=float("nan"))
     total_s = last - started

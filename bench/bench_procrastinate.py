@@ -24,6 +24,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+
+from pimbot.ports import SystemClock
+from pimbot.providers.concurrency import DEFAULT_MAX_CONCURRENCY
+from pimbot.testing.scratch import plain_dsn, postgres_unreachable, scratch_postgres
 from revocation_world import (
     MS,
     SECRET,
@@ -36,10 +40,6 @@ from revocation_world import (
     timers_for,
     wait_revoked,
 )
-
-from pimbot.ports import SystemClock
-from pimbot.providers.concurrency import DEFAULT_MAX_CONCURRENCY
-from pimbot.testing.scratch import plain_dsn, postgres_unreachable, scratch_postgres
 
 FULL_N, QUICK_N = 1000, 50
 LEAD_S = 3.0

@@ -258,6 +258,14 @@ def timers_for(expiries: Sequence[datetime]) -> list[float]:
     return fired
 
 
+async def wait_calls(receiver: Receiver, action: str, count: int, deadline_s: float) -> None:
+    until = time.monotonic() + deadline_s
+    while time.monotonic() < until:
+        if len(receiver.of(action)) >= count:
+            return
+        await asyncio.sleep(0.02)
+
+
 async def wait_revoked(receiver: Receiver, ids: Sequence[str], deadline_s: float) -> None:
     wanted = set(ids)
     until = time.monotonic() + deadline_s
