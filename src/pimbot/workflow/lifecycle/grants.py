@@ -86,11 +86,11 @@ async def grant(ctx: Context, job: ClaimedJob) -> None:
         await leases.release(ctx, grant_id, token)
         final = isinstance(exc, ProviderError) and not exc.retryable
         if final or job.attempts + 1 >= job.max_attempts:
-            await _grant_failed(ctx, job.payload["request_id"], grant_id,
+            await grant_failed(ctx, job.payload["request_id"], grant_id,
                                 failure_of(exc, "grant"))
             return
         raise
-    await _granted(ctx, grant_id, token, ref)
+    await granted(ctx, grant_id, token, ref)
 
 
 async def _open_or_join(ctx: Context, request_id: str) -> tuple[str, str] | None:
@@ -111,14 +111,14 @@ async def _open_or_join(ctx: Context, request_id: str) -> tuple[str, str] | None
         if not still_backed:
             await move(ctx, session, row, Cause.INELIGIBLE, note="no longer eligible")
             return None
-        expires = _expiry(row, now, cap)
+        expires = expiry_of(row, now, cap)
         for live in await slot_grants(session, row.email, row.role):
             if live.state == GrantState.GRANTED.value and _same_grant(live, role.provider,
                                                                      role.grant):
                 row.grant_id = live.id  # another hold gave them the role: join it
                 row.expires_at = expires
                 await move(ctx, session, row, Cause.GRANTED, grant=live.id, joined=True,
-                           expires_at=_iso(expires))
+                           expires_at=iso(expires))
                 return None
             if live.id != row.grant_id:
                 raise SlotBusy(f"{row.id}: grant {live.id} of this slot is {live.state}")
@@ -142,7 +142,7 @@ def _same_grant(grant: GrantRow, provider: str, params: dict[str, object]) -> bo
     return grant.provider == provider and dict(grant.params) == dict(params)
 
 
-def _expiry(row: RequestRow, now: datetime, cap: datetime | None) -> datetime | None:
+def expiry_of(row: RequestRow, now: datetime, cap: datetime | None) -> datetime | None:
     if row.kind == RequestKind.ASSIGNMENT.value:
         expires = row.expires_at  # an assignment ends at its own end date
     else:
@@ -152,11 +152,11 @@ def _expiry(row: RequestRow, now: datetime, cap: datetime | None) -> datetime | 
     return expires
 
 
-def _iso(at: datetime | None) -> str | None:
+def iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-async def _granted(ctx: Context, grant_id: str, token: str, ref: str | None) -> None:
+async def granted(ctx: Context, grant_id: str, token: str, ref: str | None) -> None:
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         record_row = await leases.fenced(ctx, session, grant_id, token)
@@ -167,7 +167,7 @@ async def _granted(ctx: Context, grant_id: str, token: str, ref: str | None) -> 
         row = await get_request(session, record_row.activation_id)
         if row.state == RequestState.APPROVED.value:
             await move(ctx, session, row, Cause.GRANTED, grant=grant_id,
-                       expires_at=_iso(row.expires_at))
+                       expires_at=iso(row.expires_at))
             return
         # Ended while the grant was in flight: take it back unless another hold joined.
         await record(ctx, session, "pimbot", "grant.applied_late", row.role, request=row.id,
@@ -176,7 +176,7 @@ async def _granted(ctx: Context, grant_id: str, token: str, ref: str | None) -> 
             await due_for_revoke(ctx, session, record_row)
 
 
-async def _grant_failed(ctx: Context, request_id: str, grant_id: str, failure: Failure) -> None:
+async def grant_failed(ctx: Context, request_id: str, grant_id: str, failure: Failure) -> None:
     """Cards say the short reason and the error id; the audit event and the log, the detail."""
     log.warning("grant %s of request %s failed (error %s): %s", grant_id, request_id,
                 failure.error_id, failure.detail)

@@ -9,7 +9,7 @@ happens when a request ends" has one answer whatever ended it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from pimbot.store.tables import GrantRow, RequestRow
 from pimbot.ui.views import View
 from pimbot.workflow.audit import AuditBatch, record
 from pimbot.workflow.context import Context
-from pimbot.workflow.lifecycle.expiry import schedule_expiry
+from pimbot.workflow.lifecycle.expiry import expiry_jobs, schedule_expiry
 from pimbot.workflow.lifecycle.holds import lock_slot, lock_slots, release, release_many
 from pimbot.workflow.notices.outbox import JobKind, PendingJobs, schedule
 
@@ -81,20 +81,23 @@ def _set_state(row: RequestRow, new: RequestState, now: datetime, actor: str,
 
 async def move_many(ctx: Context, session: AsyncSession, rows: Sequence[RequestRow],
                     cause: Cause, *, revoke_at: datetime | None = None, actor: str = "pimbot",
-                    outcome: str = "ok") -> list[GrantRow]:
-    """``move`` for many requests and one cause that ends them (an expiry burst), with the
-    same checks, audit events and follow-ups, in a few statements whatever their number:
+                    outcome: str = "ok",
+                    details: Mapping[str, Mapping[str, Any]] | None = None) -> list[GrantRow]:
+    """``move`` for many requests and one cause (an expiry burst; a burst of grants), with
+    the same checks, audit events and follow-ups, in a few statements whatever their number:
     every slot locked in one statement, one compare-and-set flush, the audit events appended
-    together, the releases and the outbox written in bulk. ``revoke_at``: when the revoke
-    jobs are due (see ``release_many``). Returns the grants now due for revoke.
+    together, the releases and the outbox written in bulk. ``details``: each request's extra
+    audit detail, by id. ``revoke_at``: when the revoke jobs are due (see ``release_many``).
+    Returns the grants now due for revoke. Only causes that end requests or make them
+    active are taken (the others' follow-ups are ``move``'s alone).
 
     Raises PimError(STATE) when the cause does not apply to one of them, and StaleDataError
     when one changed meanwhile: the caller then moves them one by one.
     """
     rule = RULES[cause]
     moves = [(row, RequestState(row.state), _target(row, cause)) for row in rows]
-    if not all(is_terminal(new) for _, _, new in moves):
-        raise ValueError("move_many only ends requests; use move for the others")
+    if not all(is_terminal(new) or new is RequestState.ACTIVE for _, _, new in moves):
+        raise ValueError("move_many ends requests or makes them active; use move otherwise")
     await lock_slots(ctx, session, [(row.email, row.role) for row in rows])
     now = ctx.clock.now()
     for row, _, new in moves:
@@ -104,9 +107,14 @@ async def move_many(ctx: Context, session: AsyncSession, rows: Sequence[RequestR
     for row, current, new in moves:
         _observe(session, row, current, new, now)
         audit.add(actor, rule.audit, row.role, outcome, request=row.id, user=row.email,
-                  state=new.value, once_key=f"request.ended:{row.id}")
-    due = await release_many(ctx, session, rows, audit, jobs, revoke_at)
+                  state=new.value,
+                  once_key=f"request.ended:{row.id}" if is_terminal(new) else None,
+                  **dict((details or {}).get(row.id, {})))
+    ended = [row for row, _, new in moves if is_terminal(new)]
+    due = await release_many(ctx, session, ended, audit, jobs, revoke_at) if ended else []
     for row, current, new in moves:
+        if new is RequestState.ACTIVE:
+            expiry_jobs(ctx, jobs, row)
         _notices(ctx, jobs, now, row, current, new, rule.tell_requester, rule.announce)
     await audit.write(session)
     await jobs.write(session)
