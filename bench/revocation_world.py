@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import insert
 
 from pimbot.domain.ids import new_id
 from pimbot.policy import parse_policy
@@ -195,37 +196,38 @@ class World:
         self.cores.clear()
 
     async def seed(self, expiries: Sequence[datetime], chunk: int = 2000) -> list[str]:
-        """Active grants, one per person, as a grant leaves them; returns activation ids."""
+        """Active grants, one per person, as a grant leaves them (request ``active``, record
+        ``granted``, the expiry job as ``schedule_expiry`` writes it: the role has no
+        reminder), written in bulk; returns the activation ids."""
         assert self.db is not None
         now = SystemClock().now()
         ids: list[str] = []
         for start in range(0, len(expiries), chunk):
+            grants, requests, jobs = [], [], []
+            for i in range(start, min(len(expiries), start + chunk)):
+                rid, gid, ends = new_id(), new_id("g"), expiries[i]
+                began = min(now, ends) - timedelta(minutes=1)
+                grants.append({
+                    "id": gid, "email": person(i), "role": ROLE, "provider": PROVIDER,
+                    "params": {}, "activation_id": rid, "state": GrantState.GRANTED.value,
+                    "starts_at": began, "expires_at": ends, "created_at": began,
+                    "granted_at": began, "failures": 0, "failure": ""})
+                requests.append({
+                    "id": rid, "kind": "activation", "email": person(i), "role": ROLE,
+                    "state": "active", "version": 1,
+                    "duration_s": int((ends - began).total_seconds()), "reason": "bench",
+                    "requested_at": began, "start_at": began, "decided_at": began,
+                    "decided_by": "pimbot", "granted_at": began, "expires_at": ends,
+                    "grant_id": gid})
+                jobs.append(NewJob(
+                    JobKind.EXPIRE.value, {"request_id": rid}, ends,
+                    f"expire:{rid}:{int(ends.timestamp())}",
+                    MAX_ATTEMPTS.get(JobKind.EXPIRE, 20), PRIORITY[JobKind.EXPIRE]))
+                ids.append(rid)
             async with self.db.transaction() as session:
-                rows = []
-                for i in range(start, min(len(expiries), start + chunk)):
-                    rid, gid, ends = new_id(), new_id("g"), expiries[i]
-                    began = min(now, ends) - timedelta(minutes=1)
-                    session.add(GrantRow(
-                        id=gid, email=person(i), role=ROLE, provider=PROVIDER, params={},
-                        activation_id=rid, state=GrantState.GRANTED.value, starts_at=began,
-                        expires_at=ends, created_at=began, granted_at=began, failures=0,
-                        failure=""))
-                    row = RequestRow(
-                        id=rid, kind="activation", email=person(i), role=ROLE,
-                        state="active", duration_s=int((ends - began).total_seconds()),
-                        reason="bench", requested_at=began, start_at=began,
-                        decided_at=began, decided_by="pimbot", granted_at=began,
-                        expires_at=ends, grant_id=gid)
-                    session.add(row)
-                    rows.append(row)
-                    ids.append(rid)
-                await session.flush()
-                # as ``schedule_expiry`` writes it (the role has no reminder), in bulk
-                await enqueue_many(session, [NewJob(
-                    JobKind.EXPIRE.value, {"request_id": row.id}, row.expires_at,
-                    f"expire:{row.id}:{int(row.expires_at.timestamp())}",
-                    MAX_ATTEMPTS.get(JobKind.EXPIRE, 20), PRIORITY[JobKind.EXPIRE])
-                    for row in rows if row.expires_at is not None])
+                await session.execute(insert(GrantRow), grants)
+                await session.execute(insert(RequestRow), requests)
+                await enqueue_many(session, jobs)
         return ids
 
 
