@@ -162,6 +162,22 @@ async def reschedule(session: AsyncSession, dedupe_key: str, due_at: datetime) -
     return moved
 
 
+async def reschedule_many(session: AsyncSession, dedupe_keys: list[str], due_at: datetime) -> int:
+    """``reschedule`` for many keys (in chunks); returns how many moved."""
+    moved = 0
+    for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
+        result = await session.execute(
+            update(JobRow)
+            .where(JobRow.dedupe_key.in_(dedupe_keys[start:start + _INSERT_CHUNK]),
+                   JobRow.status == JobStatus.QUEUED.value)
+            .values(due_at=due_at)
+            .execution_options(synchronize_session=False))
+        moved += _rowcount(result)
+    if moved:
+        session.info[ENQUEUED_FLAG] = True
+    return moved
+
+
 def _rowcount(result: Result[Any]) -> int:
     return result.rowcount if isinstance(result, CursorResult) else 0
 

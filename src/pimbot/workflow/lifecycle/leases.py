@@ -15,17 +15,19 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.providers.concurrency import max_concurrency
 from pimbot.providers.settings import MAX_PROVIDER_TIMEOUT
+from pimbot.scheduling.queue import reschedule_many
 from pimbot.scheduling.retry import RetryLater
-from pimbot.store.tables import GrantRow
+from pimbot.store.tables import GrantRow, GrantState
 from pimbot.workflow.context import Context
+from pimbot.workflow.lifecycle.holds import revoke_key
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +84,18 @@ async def release(ctx: Context, grant_id: str, token: str) -> None:
             synchronize_session=False))
 
 
-async def release_owner(session: AsyncSession, owner: str) -> int:
+async def release_owner(session: AsyncSession, owner: str, now: datetime) -> int:
     """Free every grant lease ``owner`` holds (a replica found dead, or stopping): the next
-    worker takes the grant at once, and the old owner's fence no longer matches."""
+    worker takes the grant at once, and the old owner's fence no longer matches. A revoke it
+    had leased (an expiry batch's, whose revoke job waits for the lease to run out) is due
+    now."""
+    revoking = list((await session.execute(select(GrantRow.id).where(
+        GrantRow.lease_owner == owner,
+        GrantRow.state == GrantState.REVOKING.value))).scalars())
     result = await session.execute(update(GrantRow).where(GrantRow.lease_owner == owner).values(
         lease_token=None, lease_until=None, lease_owner=None).execution_options(
         synchronize_session=False))
+    await reschedule_many(session, [revoke_key(grant_id) for grant_id in revoking], now)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
