@@ -30,6 +30,7 @@ from pimbot.store.tables import JobRow
 log = logging.getLogger(__name__)
 
 ENQUEUED_FLAG = "pimbot_jobs_enqueued"
+ENQUEUED_PRIORITY = "pimbot_jobs_enqueued_priority"  # the most urgent one (absent: 0)
 MAX_ERROR_CHARS = 2000
 _INSERT_CHUNK = 500  # rows per multi-row statement (SQLite allows 32,766 parameters)
 
@@ -93,7 +94,7 @@ async def enqueue(
     result = await session.execute(statement)
     written = _rowcount(result) > 0
     if written:
-        session.info[ENQUEUED_FLAG] = True
+        _enqueued(session, priority)
     return written
 
 
@@ -128,8 +129,14 @@ async def enqueue_many(session: AsyncSession, jobs: list[NewJob]) -> int:
         for job in jobs
     ]
     result = await session.execute(statement, rows)  # executemany: one compiled statement
-    session.info[ENQUEUED_FLAG] = True
+    _enqueued(session, min(job.priority for job in jobs))
     return _rowcount(result)
+
+
+def _enqueued(session: AsyncSession, priority: int) -> None:
+    """Tell this process's worker, on commit, that jobs were written (and how urgent)."""
+    session.info[ENQUEUED_FLAG] = True
+    session.info[ENQUEUED_PRIORITY] = min(priority, session.info.get(ENQUEUED_PRIORITY, priority))
 
 
 async def discard(session: AsyncSession, dedupe_keys: list[str], now: datetime) -> int:

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.logcontext import bound
-from pimbot.scheduling.queue import ENQUEUED_FLAG, ClaimedJob, JobQueue
+from pimbot.scheduling.queue import ENQUEUED_FLAG, ENQUEUED_PRIORITY, ClaimedJob, JobQueue
 from pimbot.scheduling.retry import PermanentJobError, RetryLater
 from pimbot.store.database import Database
 
@@ -68,6 +68,7 @@ class Worker:
         self._woken = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()  # across every run_due call
         self._running: set[int] = set()  # the ids of the jobs those tasks run
+        self._batches_running = 0
         self._stopping = False
         self._stopped = asyncio.Event()
         self._looked_at = time.monotonic()  # the last time the loop claimed or slept
@@ -77,8 +78,11 @@ class Worker:
         db.on_commit(self._after_commit)
 
     def _after_commit(self, session: AsyncSession) -> None:
-        if session.info.get(ENQUEUED_FLAG):
-            self.wake()
+        if not session.info.get(ENQUEUED_FLAG):
+            return
+        if self._batches_running and session.info.get(ENQUEUED_PRIORITY, 0) > self.urgent:
+            return  # nothing it may start before the batch ends (which looks again)
+        self.wake()
 
     def wake(self) -> None:
         self._woken.set()
@@ -183,11 +187,14 @@ class Worker:
         never raises."""
         assert self.batch_handler is not None
         with bound(request_id=f"jobs-{jobs[0].id}+{len(jobs) - 1}"):
+            self._batches_running += 1
             try:
                 outcomes = await self.batch_handler(jobs)
             except Exception as exc:
                 log.exception("batch of %d %s jobs failed", len(jobs), jobs[0].kind)
                 outcomes = [(job, exc) for job in jobs]
+            finally:
+                self._batches_running -= 1
             try:
                 await self.queue.complete_many([job for job, error in outcomes if error is None])
             except Exception:
