@@ -118,7 +118,7 @@ class PimCore:
     async def _released(self, session: AsyncSession, owner: str) -> int:
         """A replica's grant leases go (it died, or this one stops); a grant call it left
         cut short, for a request that has ended since, is revoked."""
-        released = await release_owner(session, owner, self.clock.now())
+        released = await release_owner(session, owner)
         await sweep_orphans(self.ctx, session)
         return released
 

@@ -84,18 +84,23 @@ async def release(ctx: Context, grant_id: str, token: str) -> None:
             synchronize_session=False))
 
 
-async def release_owner(session: AsyncSession, owner: str, now: datetime) -> int:
+async def release_owner(session: AsyncSession, owner: str) -> int:
     """Free every grant lease ``owner`` holds (a replica found dead, or stopping): the next
     worker takes the grant at once, and the old owner's fence no longer matches. A revoke it
     had leased (an expiry batch's, whose revoke job waits for the lease to run out) is due
-    now."""
-    revoking = list((await session.execute(select(GrantRow.id).where(
+    again from when its last hold ended."""
+    revoking = (await session.execute(select(GrantRow.id, GrantRow.revoke_due_at).where(
         GrantRow.lease_owner == owner,
-        GrantRow.state == GrantState.REVOKING.value))).scalars())
+        GrantRow.state == GrantState.REVOKING.value))).all()
     result = await session.execute(update(GrantRow).where(GrantRow.lease_owner == owner).values(
         lease_token=None, lease_until=None, lease_owner=None).execution_options(
         synchronize_session=False))
-    await reschedule_many(session, [revoke_key(grant_id) for grant_id in revoking], now)
+    by_due: dict[datetime, list[str]] = {}
+    for grant_id, due in revoking:
+        if due is not None:
+            by_due.setdefault(due, []).append(revoke_key(grant_id))
+    for due, keys in by_due.items():
+        await reschedule_many(session, keys, due)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
