@@ -82,6 +82,7 @@ class Receiver:
         self.latency_s = latency_s
         self.clock = SystemClock()
         self.arrivals: dict[str, list[tuple[str, datetime, float]]] = {}
+        self.by_action: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
         self.bad_signatures = 0
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -90,16 +91,12 @@ class Receiver:
 
     def reset(self) -> None:
         self.arrivals.clear()
+        self.by_action.clear()
         self.bad_signatures = self.peak_in_flight = 0
 
     def of(self, action: str) -> dict[str, list[tuple[datetime, float]]]:
         """Per activation id, every arrival of ``action`` (wall clock, monotonic)."""
-        found: dict[str, list[tuple[datetime, float]]] = {}
-        for key, hits in self.arrivals.items():
-            for act, at, mono in hits:
-                if act == action:
-                    found.setdefault(key, []).append((at, mono))
-        return found
+        return self.by_action.get(action, {})
 
     async def _handle(self, request: web.Request) -> web.Response:
         at, mono = self.clock.now(), time.monotonic()
@@ -111,6 +108,8 @@ class Receiver:
         payload = json.loads(body)
         self.arrivals.setdefault(payload["activation_id"], []).append(
             (payload["action"], at, mono))
+        self.by_action.setdefault(payload["action"], {}).setdefault(
+            payload["activation_id"], []).append((at, mono))
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -188,6 +187,7 @@ class World:
             started = time.monotonic()
             await asyncio.gather(*(one() for _ in range(calls)))
         self.receiver.arrivals.pop("floor", None)
+        self.receiver.by_action.pop("floor", None)
         return time.monotonic() - started
 
     async def stop_cores(self) -> None:
@@ -265,16 +265,16 @@ async def wait_calls(receiver: Receiver, action: str, count: int, deadline_s: fl
     while time.monotonic() < until:
         if len(receiver.of(action)) >= count:
             return
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
 
 
 async def wait_revoked(receiver: Receiver, ids: Sequence[str], deadline_s: float) -> None:
     wanted = set(ids)
     until = time.monotonic() + deadline_s
     while time.monotonic() < until:
-        if wanted <= set(receiver.of("revoke")):
+        if len(receiver.of("revoke")) >= len(wanted) and wanted <= receiver.of("revoke").keys():
             return
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
 
 
 async def check(db: Database, receiver: Receiver, expiries: dict[str, datetime],
