@@ -4,7 +4,10 @@
 #     -v "$PWD/pimbot.yaml:/etc/pimbot/pimbot.yaml:ro" pimbot
 # deploy/docker-compose.yml runs PostgreSQL and two replicas (docs/OPERATIONS.md).
 
-FROM python:3.11-slim-bookworm AS build
+# PYTHON_IMAGE: any Debian bookworm image with python3.11 and its venv module; a registry
+# mirror's copy of the official one where Docker Hub is out of reach (docs/OPERATIONS.md).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 # Dependencies first (pinned to exact versions), so a code change reuses this layer.
@@ -16,7 +19,7 @@ COPY src ./src
 COPY adapters ./adapters
 RUN /opt/pimbot/bin/pip install --no-cache-dir --no-deps .
 
-FROM python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/pimbot/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HOME=/data \

@@ -138,6 +138,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     pim, peer = report.get("pimbot_p99_ms"), report.get("procrastinate_p99_ms")
     if isinstance(pim, float) and isinstance(peer, float) and pim > 0:
         report["procrastinate_p99_over_pimbot_p99"] = round(peer / pim, 2)
+    if isinstance(pim, float) and isinstance(peer, float):
+        report["figure"] = f"p99 pimbot {pim:.0f} ms, procrastinate {peer:.0f} ms"
+        report["met"] = (pim < peer and report.get("pimbot_revoked_exactly_once") == people
+                         and not report.get("pimbot_early") and
+                         bool(report.get("pimbot_audit_chain_ok")))
+    report["target"] = "pimbot ahead of procrastinate"
     report["seconds"] = round(time.monotonic() - started, 1)
     return report
 

@@ -79,6 +79,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         for label, url in urls.items():
             async with AsyncExitStack() as inner:
                 report.update(await one_backend(label, url, people, span_s, inner, receiver))
+    labels = [label for label in ("sqlite", "pg") if f"{label}_meets_p99_250ms" in report]
+    report["figure"] = ", ".join(
+        f"{label} p99 {report[f'{label}_p99_ms']:.0f} ms" for label in labels)
+    report["target"] = "p99 ≤ 250 ms"
+    report["met"] = bool(labels) and all(report[f"{label}_meets_p99_250ms"] for label in labels)
     report["seconds"] = round(time.monotonic() - started, 1)
     return report
 

@@ -316,6 +316,39 @@ async def test_bench_runs_every_bench_module_and_prints_its_report(
     assert "rounds" in out and " 3" in out
     assert "ratio   1.25" in out
     assert "RuntimeError: x" in out  # the broken one is reported, and the run fails
+    written = json.loads((tmp_path / "bench-results.json").read_text())
+    assert written["reports"]["tiny"] == {"rounds": 3, "ratio": 1.25}
+    assert written["machine"]["cpus"] and written["quick"] is True
+
+
+async def test_bench_runs_only_the_names_given_and_summarises_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    (folder / "bench_burst.py").write_text(
+        "async def main(args):\n"
+        "    return {'figure': 'p99 1.4 s', 'target': 'all within 2 s', 'met': True}\n"
+    )
+    (folder / "bench_burst_pg.py").write_text("async def main(args):\n    return {'x': 1}\n")
+    (folder / "bench_memory.py").write_text(
+        "async def main(args):\n"
+        "    return {'figure': 'RSS 180 MB', 'target': 'under 150 MB', 'met': False}\n"
+    )
+    (folder / "bench_slow.py").write_text("async def main(args):\n    raise SystemExit(9)\n")
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["bench", "burst", "memory", "--out", "r.json"])
+    assert await run_benchmarks(args) == 0
+    out = capsys.readouterr().out
+    assert "── burst " in out and "── memory" in out
+    assert "burst_pg" not in out and "slow" not in out  # an exact name runs that one only
+    summary = out.split("── summary", 1)[1]
+    assert "p99 1.4 s" in summary and "all within 2 s" in summary and "yes" in summary
+    assert "RSS 180 MB" in summary and "NO" in summary
+    assert set(json.loads((tmp_path / "r.json").read_text())["reports"]) == {"burst", "memory"}
+    unknown = build_parser().parse_args(["bench", "nosuch", "--out", "-"])
+    assert await run_benchmarks(unknown) == 1
+    assert "there are: burst, burst_pg, memory, slow" in capsys.readouterr().err
 
 
 def test_review_export_writes_every_item_decision_and_reason(cli: Cli) -> None:

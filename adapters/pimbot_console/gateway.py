@@ -3,18 +3,32 @@
 The ``Screen`` remembers each printed card and, per person, the latest one they were shown
 (a card sent to them, an update of it, or their own reply card), so ``click N`` can press
 its buttons.
+
+A sent message's reference names the run of the console that printed it (``run``), besides
+its place on that run's screen (``index``) and its audience (``to``). A later run gets the
+updates of cards an earlier run printed (an activation that expired while pimbot was not
+running): those are not on this screen, so they are not redrawn as if they were (nor, by
+their index, onto whatever this run printed there); one line says which card of an earlier
+run changed, once per audience and content.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pimbot.ports import SentMessage
 from pimbot.ui.cards import Card
-from pimbot_console.render import COMMAND_PREFIX, render_card, render_deleted, render_update
+from pimbot_console.render import (
+    COMMAND_PREFIX,
+    render_card,
+    render_deleted,
+    render_earlier_update,
+    render_update,
+)
 
 PLATFORM = "console"
 
@@ -84,36 +98,56 @@ class ConsoleGateway:
     platform = PLATFORM
     command_prefix = COMMAND_PREFIX
 
-    def __init__(self, screen: Screen) -> None:
+    def __init__(self, screen: Screen, run: str | None = None) -> None:
         self.screen = screen
+        self.run = run or secrets.token_hex(6)  # this run of the console
+        self._earlier: set[str] = set()  # lines already printed for earlier runs' cards
 
     async def can_reach(self, email: str) -> bool:
         return True
 
     async def send_to_user(self, email: str, card: Card) -> SentMessage:
-        index = self.screen.show(email, card, person=email)
-        return SentMessage(PLATFORM, {"index": str(index)})
+        return self._sent(self.screen.show(email, card, person=email), email)
 
     async def send_to_channel(self, channel: str, card: Card) -> SentMessage:
-        index = self.screen.show(f"channel {channel}", card)
-        return SentMessage(PLATFORM, {"index": str(index)})
+        audience = f"channel {channel}"
+        return self._sent(self.screen.show(audience, card), audience)
 
     async def update(self, sent: SentMessage, card: Card) -> None:
-        raw = sent.ref.get("index", "")
-        if not raw.isdigit():
+        if not sent.ref.get("index", "").isdigit():
             log.warning("console update with an unknown message reference: %s", sent.ref)
             return
-        try:
-            self.screen.redraw(int(raw), card)
-        except IndexError:
-            # A card printed by an earlier run of the console: show it afresh.
-            log.info("redrawing a card from an earlier console session")
-            self.screen.print(render_card(card, "(earlier session)", updated=True))
+        index = self._here(sent)
+        if index is None:
+            self._earlier_update(sent, card)
+            return
+        self.screen.redraw(index, card)
 
     async def delete(self, sent: SentMessage) -> None:
-        raw = sent.ref.get("index", "")
-        try:
-            self.screen.delete(int(raw))
-        except (ValueError, IndexError):
+        index = self._here(sent)
+        if index is None:
             # Printed by an earlier run of the console: nothing left on this screen to forget.
-            self.screen.print(f"  ✗ deleted: a message from an earlier console session ({raw})")
+            line = "  ✗ deleted: a message from an earlier console session"
+            if line not in self._earlier:
+                self._earlier.add(line)
+                self.screen.print(line)
+            return
+        self.screen.delete(index)
+
+    def _sent(self, index: int, audience: str) -> SentMessage:
+        return SentMessage(PLATFORM, {"index": str(index), "run": self.run, "to": audience})
+
+    def _here(self, sent: SentMessage) -> int | None:
+        """Where a message is on this run's screen; None when an earlier run printed it."""
+        raw = sent.ref.get("index", "")
+        if sent.ref.get("run") != self.run or not raw.isdigit():
+            return None
+        return int(raw)
+
+    def _earlier_update(self, sent: SentMessage, card: Card) -> None:
+        line = render_earlier_update(card, sent.ref.get("to", ""))
+        if line in self._earlier:
+            return
+        self._earlier.add(line)
+        log.info("a card from an earlier console session changed")
+        self.screen.print(line)

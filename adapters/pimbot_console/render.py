@@ -83,6 +83,15 @@ def render_update(card: Card, audience: str) -> str:
     return f"  ↻ updated for {audience}: {card.title}{' — ' + first if first else ''}{buttons}"
 
 
+def render_earlier_update(card: Card, audience: str) -> str:
+    """A card printed by an earlier run of the console, redrawn now: one line that says so,
+    without buttons (``click`` presses only cards this run printed)."""
+    first = card.text.splitlines()[0] if card.text else ""
+    to = f" for {audience}" if audience else ""
+    return f"  ↻ updated{to} (a card from an earlier run): {card.title}" + \
+        (f" — {first}" if first else "")
+
+
 def render_deleted(card: Card, audience: str) -> str:
     """A deleted card in one line (its content is not repeated)."""
     return f"  ✗ deleted for {audience}: {card.title}"

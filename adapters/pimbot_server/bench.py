@@ -1,8 +1,10 @@
-"""``pimbot bench``: run every ``bench/bench_*.py`` module's ``async def main(args) -> dict``.
+"""``pimbot bench [NAME…]``: run ``bench/bench_*.py`` modules' ``async def main(args) -> dict``.
 
 The ``bench/`` folder is looked for in the current directory, then in the source tree this
-package was installed from (an editable install). Each report is printed as it finishes;
-a benchmark that raises is reported and makes the exit code 1. See docs/PERFORMANCE.md.
+package was installed from (an editable install). Each report is printed as it finishes, then
+a summary table of every report's headline (its ``figure``, ``target`` and ``met`` keys, when
+it has them); everything, with the machine it ran on, is written as JSON to ``--out``. A
+benchmark that raises is reported and makes the exit code 1. See docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ import argparse
 import importlib.util
 import json
 import logging
+import os
+import platform
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,12 +37,20 @@ def find_bench_dir(cwd: Path | None = None) -> Path | None:
     return None
 
 
-def discover(folder: Path, only: str | None = None, names: list[str] | None = None
-             ) -> list[Path]:
-    """``names``: exact benchmark names (``burst`` for bench_burst.py); ``only``: a part."""
+def discover(folder: Path, only: str | None = None, names: list[str] | None = None) -> list[Path]:
+    """The benchmarks asked for: every one, or those whose name is one of ``names`` (or, for a
+    name that matches none exactly, contains it)."""
+    wanted = [*(names or []), *([only] if only else [])]
     found = sorted(folder.glob("bench_*.py"))
-    return [path for path in found if (only is None or only in path.stem)
-            and (not names or path.stem.removeprefix("bench_") in names)]
+    if not wanted:
+        return found
+    chosen: list[Path] = []
+    for want in wanted:
+        exact = [path for path in found if path.stem.removeprefix("bench_") == want]
+        for path in exact or [path for path in found if want in path.stem]:
+            if path not in chosen:
+                chosen.append(path)
+    return chosen
 
 
 def load_main(path: Path) -> BenchMain:
@@ -64,15 +78,64 @@ def format_report(name: str, report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_summary(reports: dict[str, dict[str, Any]]) -> str:
+    """One line per benchmark: its headline figure, the target, and whether it was met."""
+    rows = [("benchmark", "figure", "target", "met")]
+    for name, report in reports.items():
+        if "error" in report:
+            rows.append((name, f"error: {report['error']}"[:60], "", "no"))
+            continue
+        met = report.get("met")
+        rows.append((
+            name,
+            str(report.get("figure", "")),
+            str(report.get("target", "")),
+            "" if met is None else ("yes" if met else "NO"),
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["── summary " + "─" * 49]
+    lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on, for the JSON file (ratios travel; seconds do not)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
+            cwd=Path(__file__).resolve().parent, timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in load],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit,
+    }
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+
+
 async def run_benchmarks(args: argparse.Namespace) -> int:
     folder = find_bench_dir()
     if folder is None:
         print("pimbot bench: no bench/bench_*.py found here or in the source tree", file=sys.stderr)
         return 1
-    paths = discover(folder, getattr(args, "only", None), getattr(args, "names", None))
+    names = list(getattr(args, "names", None) or [])
+    paths = discover(folder, getattr(args, "only", None), names)
     if not paths:
-        print(f"pimbot bench: no benchmark in {folder} matches --only", file=sys.stderr)
+        known = ", ".join(p.stem.removeprefix("bench_") for p in discover(folder))
+        print(f"pimbot bench: no benchmark in {folder} matches {' '.join(names) or args.only}; "
+              f"there are: {known}", file=sys.stderr)
         return 1
+    started = machine()
     failed = 0
     reports: dict[str, dict[str, Any]] = {}
     for path in paths:
@@ -88,4 +151,13 @@ async def run_benchmarks(args: argparse.Namespace) -> int:
             print(format_report(name, report), flush=True)
     if getattr(args, "json", False):
         print(json.dumps(reports, indent=2, sort_keys=True, default=str))
+    else:
+        print(format_summary(reports), flush=True)
+    out = getattr(args, "out", None)
+    if out and out != "-":
+        document = {"machine": started, "quick": bool(getattr(args, "quick", False)),
+                    "reports": reports}
+        _write_json(Path(out), document)
+        if not getattr(args, "json", False):
+            print(f"reports written to {out}", flush=True)
     return 1 if failed else 0

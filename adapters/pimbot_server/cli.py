@@ -59,10 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     _manifest_parser(sub)
     bench = sub.add_parser("bench", help="run the benchmarks under bench/ (docs/PERFORMANCE.md)")
     bench.add_argument("names", nargs="*", metavar="NAME",
-                       help="run only these benchmarks (bench/bench_NAME.py), e.g. burst")
-    bench.add_argument("--only", metavar="NAME", help="run only benchmarks whose name has NAME")
+                       help="run only these benchmarks (a name, or part of one); default: all")
+    bench.add_argument("--only", metavar="NAME", help="same as one NAME (kept for scripts)")
     bench.add_argument("--quick", action="store_true", help="smaller workloads (a smoke run)")
     bench.add_argument("--json", action="store_true", help="print the reports as JSON")
+    bench.add_argument("--out", metavar="FILE", default="bench-results.json",
+                       help="write the reports and the machine as JSON here "
+                            "(default: bench-results.json; '-' writes none)")
     return parser
 
 

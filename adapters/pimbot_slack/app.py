@@ -128,7 +128,8 @@ class SlackAdapter:
         prefix = re.compile("^" + re.escape(ACTION_PREFIX))
         self.bolt.use(self._once)
         self.bolt.command(re.compile(".*"))(self._tracked(self.handlers.on_command))
-        self.bolt.action(prefix)(self._tracked(self.handlers.on_action))
+        # every button, so one pimbot does not know gets an answer rather than silence
+        self.bolt.action(re.compile(".*"))(self._tracked(self.handlers.on_action))
         self.bolt.view_submission(prefix)(self._tracked(self.handlers.on_view_submission))
         self.bolt.event("app_home_opened")(self._tracked(self._on_home_opened))
 

@@ -47,6 +47,10 @@ NO_EMAIL = (
 )
 FAILED = "Something went wrong on pimbot's side; nothing was changed (try: again in a minute)"
 FORM_EXPIRED = "Slack's form window closed before pimbot could open it (try: the command again)"
+UNKNOWN_BUTTON = (
+    "That button is not one pimbot knows (perhaps from a card of an older pimbot); "
+    "nothing was changed"
+)
 
 
 class NoEmail(Exception):
@@ -132,17 +136,21 @@ class SlackHandlers:
         await ack()
         user_id = str((body.get("user") or {}).get("id", ""))
         action = (body.get("actions") or [{}])[0]
-        action_id = parse_action_id(str(action.get("action_id", "")))
-        if action_id is None:
-            return
+        sent_id = str(action.get("action_id", ""))
+        action_id = parse_action_id(sent_id)
         value = str(action.get("value") or (action.get("selected_option") or {}).get("value", ""))
         answer = Answer(self, user_id, str(body.get("response_url", "")))
         admitted: Actor | None = None
 
         async def work() -> Reply:
             nonlocal admitted
-            admitted = await self.actor(user_id, origin_of(body), str(action_id),
+            admitted = await self.actor(user_id, origin_of(body),
+                                        str(action_id or "unknown_action"),
                                         in_direct_message=action_in_direct_message(body))
+            if action_id is None:  # forged, or a card from a pimbot that had other buttons
+                log.warning("a Slack button pimbot does not know was pressed",
+                            extra={"action_id": sent_id[:64], "user": admitted.email})
+                return Reply(text=UNKNOWN_BUTTON, ok=False, hint="status")
             return await self.core.handle_action(admitted, action_id, value)
 
         reply = await guarded(work)

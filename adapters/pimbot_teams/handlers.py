@@ -48,6 +48,10 @@ NO_EMAIL = (
 )
 FAILED = "Something went wrong on pimbot's side; nothing was changed (try: again in a minute)"
 GONE = "This card is no longer current; type pim status for the latest."
+UNKNOWN_BUTTON = (
+    "That button is not one pimbot knows (perhaps from a card of an older pimbot); "
+    "nothing was changed"
+)
 
 
 class TeamsHandlers:
@@ -99,8 +103,6 @@ class TeamsHandlers:
         shown = await self.store.card(inbound.conversation_id, inbound.reply_to_id)
         if press.refresh:
             return 200, invoke_card(shown) if shown is not None else invoke_message(GONE)
-        if press.action is None:
-            return 200, invoke_error(400, "BadRequest", f"Unknown verb '{press.verb}'")
         reply = await guarded(lambda: self._press(inbound, press))
         return 200, invoke_answer(reply, shown)
 
@@ -109,9 +111,11 @@ class TeamsHandlers:
         return spoken(await self.core.handle_text(actor, text))
 
     async def _press(self, inbound: Inbound, press: Press) -> Reply:
-        if press.action is None:
-            return Reply(ok=False, text=f"Unknown button '{press.verb}'.")
-        actor = await self.people.actor(inbound, str(press.action))
+        actor = await self.people.actor(inbound, str(press.action or "unknown_action"))
+        if press.action is None:  # forged, or a card from a pimbot that had other buttons
+            log.warning("a Teams button pimbot does not know was pressed",
+                        extra={"verb": press.verb[:64], "user": actor.email})
+            return spoken(Reply(ok=False, text=UNKNOWN_BUTTON, hint="status"))
         inputs = press.inputs or None  # None: a button, not a form
         return spoken(await self.core.handle_action(actor, press.action, press.value, inputs))
 

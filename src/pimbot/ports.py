@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pimbot.ui.cards import Card
 
@@ -93,6 +93,19 @@ class Provider(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Extending(Protocol):
+    """A provider whose target ends access by itself at the end it was sent (Entra and Azure
+    PIM schedules): told when a live grant's end moves later (an extension, or a hold that
+    outlasts it joining), so the target does not end the access first. Providers whose
+    access lasts until pimbot revokes it have no ``extend`` (nothing is called)."""
+
+    async def extend(self, target: GrantTarget, ref: str | None) -> str | None:
+        """Make the target's own end ``target.expires_at`` (None: no end); return the grant's
+        new ref, or None to keep the one it has."""
+        ...
 
 
 class Telemetry(Protocol):

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from msfake.common import APP_KEY, error, json_body, page
-from msfake.state import TENANT, ArmAssignment, CloudState, new_guid
+from msfake.state import TENANT, ArmAssignment, CloudState, new_guid, pim_key, scheduled_end
 
 ASSIGNMENTS_VERSION = "2022-04-01"
 SCHEDULES_VERSION = "2020-10-01"
@@ -173,16 +173,25 @@ class Arm:
         held = [a for a in self.state.arm_holders(scope, guid["guid"])
                 if a.principal_id == properties["principalId"]]
         kind = properties.get("requestType")
-        if kind == "AdminAssign":
+        key = pim_key("arm", scope, guid["guid"], properties["principalId"])
+        if kind in ("AdminAssign", "AdminExtend"):
             expiration = (properties.get("scheduleInfo") or {}).get("expiration") or {}
             if expiration.get("type") not in ("AfterDateTime", "AfterDuration", "NoExpiration"):
                 return _error(400, "InvalidScheduleInfo", "The expiration type is not valid.")
+        if kind == "AdminExtend":
+            if not held or key not in self.state.pim_ends:
+                return _error(400, "RoleAssignmentDoesNotExist", "The Role assignment does not "
+                              "exist.")
+            self.state.pim_ends[key] = scheduled_end(properties.get("scheduleInfo"))
+            status = "Provisioned"
+        elif kind == "AdminAssign":
             if held:
                 return _error(400, "RoleAssignmentExists", "The Role assignment already "
                               "exists.")
             new = ArmAssignment(scope, new_guid(), properties["roleDefinitionId"],
                                 properties["principalId"], "User")
             self.state.arm_assignments[self._key(scope, new.name)] = new
+            self.state.pim_ends[key] = scheduled_end(properties.get("scheduleInfo"))
             status = "Provisioned"
         elif kind == "AdminRemove":
             if not held:
@@ -190,6 +199,7 @@ class Arm:
                               "exist.")
             for a in held:
                 del self.state.arm_assignments[self._key(a.scope, a.name)]
+            self.state.pim_ends.pop(key, None)
             status = "Revoked"
         else:
             return _error(400, "InvalidRequestType", f"The request type {kind} is not valid.")

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from msfake.common import error, json_body, page
-from msfake.state import CloudState, GraphRoleAssignment, new_guid
+from msfake.state import CloudState, GraphRoleAssignment, new_guid, pim_key, scheduled_end
 
 GROUP_WRITE = ("GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All")
 USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All",
@@ -228,11 +228,19 @@ class Graph:
         held = [a for a in self.state.role_assignments.values() if (
             a.principal_id, a.role_definition_id, a.directory_scope_id) == (principal, role,
                                                                              scope)]
+        key = pim_key("role", principal, role, scope)
         if body["action"] == "adminAssign":
             if held:
                 return error(400, "RoleAssignmentExists", "The Role assignment already exists.")
             assignment = GraphRoleAssignment(new_guid(), role, principal, scope)
             self.state.role_assignments[assignment.id] = assignment
+            self.state.pim_ends[key] = scheduled_end(body.get("scheduleInfo"))
+            status = "Provisioned"
+        elif body["action"] == "adminExtend":
+            if not held or key not in self.state.pim_ends:
+                return error(400, "RoleAssignmentDoesNotExist",
+                             "The Role assignment does not exist.")
+            self.state.pim_ends[key] = scheduled_end(body.get("scheduleInfo"))
             status = "Provisioned"
         else:
             if not held:
@@ -240,6 +248,7 @@ class Graph:
                              "The Role assignment does not exist.")
             for a in held:
                 del self.state.role_assignments[a.id]
+            self.state.pim_ends.pop(key, None)
             status = "Revoked"
         return self._schedule_answer("roleManagement/directory/roleAssignmentScheduleRequests",
                                      body, status, kind="role")
@@ -258,16 +267,25 @@ class Graph:
         if (problem := _schedule_problem(body)) is not None:
             return problem
         members = self.state.groups[group]
+        key = pim_key("group", group, principal)
         if body["action"] == "adminAssign":
             if principal in members:
                 return error(400, "RoleAssignmentExists", "The Role assignment already exists.")
             members.add(principal)
+            self.state.pim_ends[key] = scheduled_end(body.get("scheduleInfo"))
+            status = "Provisioned"
+        elif body["action"] == "adminExtend":
+            if principal not in members or key not in self.state.pim_ends:
+                return error(400, "RoleAssignmentDoesNotExist",
+                             "The Role assignment does not exist.")
+            self.state.pim_ends[key] = scheduled_end(body.get("scheduleInfo"))
             status = "Provisioned"
         else:
             if principal not in members:
                 return error(400, "RoleAssignmentDoesNotExist",
                              "The Role assignment does not exist.")
             members.discard(principal)
+            self.state.pim_ends.pop(key, None)
             status = "Revoked"
         return self._schedule_answer(
             "identityGovernance/privilegedAccess/group/assignmentScheduleRequests", body, status,
@@ -286,10 +304,10 @@ class Graph:
 
 
 def _schedule_problem(body: dict[str, Any]) -> web.Response | None:
-    if body.get("action") not in ("adminAssign", "adminRemove"):
+    if body.get("action") not in ("adminAssign", "adminExtend", "adminRemove"):
         return error(400, "InvalidRequest", f"The action {body.get('action')} is not valid "
                      "for an application.")
-    if body["action"] == "adminAssign":
+    if body["action"] in ("adminAssign", "adminExtend"):
         expiration = (body.get("scheduleInfo") or {}).get("expiration") or {}
         if expiration.get("type") not in ("afterDateTime", "afterDuration", "noExpiration"):
             return error(400, "InvalidScheduleRequest", "The expiration type is not valid.")

@@ -27,6 +27,18 @@ ALL_GRAPH_PERMISSIONS = (
 ALL_ARM_ACTIONS = ("Microsoft.Authorization/*",)
 
 
+def pim_key(*parts: str) -> str:
+    """``role, principal, role id, scope`` / ``group, group id, principal`` /
+    ``arm, scope, role guid, principal``."""
+    return ":".join(p.lower() for p in parts)
+
+
+def scheduled_end(schedule: dict[str, Any] | None) -> str | None:
+    expiration = (schedule or {}).get("expiration") or {}
+    return expiration.get("endDateTime") if str(expiration.get("type", "")).lower() == \
+        "afterdatetime" else None
+
+
 def new_guid() -> str:
     return str(uuid.uuid4())
 
@@ -133,6 +145,8 @@ class CloudState:
     role_assignments: dict[str, GraphRoleAssignment] = field(default_factory=dict)
     arm_assignments: dict[str, ArmAssignment] = field(default_factory=dict)  # id.lower() →
     schedule_requests: list[dict[str, Any]] = field(default_factory=list)  # every PIM request
+    # the end PIM enforces for each active assignment it made (None: no end), by pim_key()
+    pim_ends: dict[str, str | None] = field(default_factory=dict)
     # app registrations: client id → secret; certificates (PEM of the public certificate);
     # federated assertions (workload identity: the token file's content)
     secrets: dict[str, str] = field(default_factory=lambda: {APP: SECRET})
@@ -195,6 +209,14 @@ class CloudState:
                                    principal_type)
         self.arm_assignments[assignment.id.lower()] = assignment
         return assignment
+
+    def pim_end(self, *parts: str) -> str | None:
+        """The end PIM enforces for an assignment (``pim_key`` parts); KeyError if none."""
+        return self.pim_ends[pim_key(*parts)]
+
+    def pim_expire(self, *parts: str) -> None:
+        """PIM reached the assignment's end: it is gone (the caller removes the access)."""
+        del self.pim_ends[pim_key(*parts)]
 
     def requests_to(self, service: str, method: str | None = None) -> list[Seen]:
         return [s for s in self.seen if s.service == service

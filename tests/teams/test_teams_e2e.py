@@ -118,8 +118,11 @@ async def test_a_refused_press_answers_a_message_and_keeps_the_card(
         assert "already" in again["value"].lower()
         assert len(rig.provider.actions("grant")) == 1, "a second press changes nothing"
         unknown = await rig.press(ALICE, "pimFoo", {"id": request_id}, card_id)
-        assert unknown == {"statusCode": 400, "type": "application/vnd.microsoft.error",
-                           "value": {"code": "BadRequest", "message": "Unknown verb 'pimFoo'"}}
+        assert unknown["statusCode"] == 200, "a message the client shows, not an error"
+        assert unknown["type"] == "application/vnd.microsoft.activity.message", unknown
+        assert unknown["value"].startswith("That button is not one pimbot knows"), unknown
+        assert unknown["value"].endswith("try: pim status"), unknown
+        assert len(rig.provider.actions("grant")) == 1, "an unknown button changes nothing"
 
 
 async def test_a_refresh_returns_the_card_as_last_drawn(db: Database,

@@ -16,8 +16,9 @@ from sqlalchemy import select
 from msfake import APP, SECRET_ENV, TENANT, MicrosoftCloud, microsoft_cloud
 from pimbot.policy import parse_policy
 from pimbot.policy.plan import apply_policy
-from pimbot.ports import Provider
+from pimbot.ports import NullTelemetry, Provider
 from pimbot.providers import build_providers
+from pimbot.providers.instrumented import instrumented
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow
 from pimbot.testing.fakes import FakeClock, RecordingChatGateway
@@ -121,7 +122,8 @@ async def test_a_postgres_membership_granted_by_hand_is_drift(
     text = PG_POLICY.format(drift=drift, bob=bob, **{k: v for k, v in pg_names.items()
                                                     if k != "bob"})
     policy = parse_policy(text)
-    providers = build_providers(policy.providers, {}, clock=FakeClock())
+    providers = instrumented(build_providers(policy.providers, {}, clock=FakeClock()),
+                             NullTelemetry())  # wrapped as `pimbot run` wraps them
     bot = await start_bot(db, text, providers)
     await bot.say(bob, "activate prod-db-admin for 2h")  # pimbot's own grant
     role = pg_names["role"]
@@ -185,8 +187,9 @@ async def test_an_entra_group_member_added_by_hand_is_drift(
     text = ENTRA_POLICY.format(group=group, tenant=TENANT, app=APP, secret_env=SECRET_ENV,
                                authority=cloud.authority, graph=cloud.graph_url, drift=drift,
                                app_sp=app)
-    providers = build_providers(parse_policy(text).providers, cloud.env, http=cloud.session,
-                                clock=FakeClock())
+    providers = instrumented(build_providers(parse_policy(text).providers, cloud.env,
+                                             http=cloud.session, clock=FakeClock()),
+                             NullTelemetry())  # wrapped as `pimbot run` wraps them
     bot = await start_bot(db, text, providers)
     await bot.say(BOB, "activate prod-admins for 2h")
     assert state.members(group) == {bob}

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.examples import activation_example
 from pimbot.domain.model import Policy, Role
 
 
@@ -60,7 +61,6 @@ def approvals_needed(policy: Policy, role: Role, requester: str) -> int:
             ErrorCode.FORBIDDEN,
             f"{role.name} needs {needed} approvals, but only {len(others)} approver(s) other "
             "than you can give them; ask an admin to change the policy.",
-            f"whois {role.name}",
         )
     return needed
 
@@ -77,7 +77,8 @@ def bound_duration(
             ErrorCode.DURATION,
             f"{format_duration(duration)} is over the maximum of {format_duration(limit)} "
             f"for {role.name}",
-            f"activate {role.name} for {format_duration(limit)} reason …",
+            activation_example(role, verb="breakglass" if breakglass else "activate",
+                               duration=format_duration(limit)),
         )
     if duration <= timedelta(0):
         raise PimError(ErrorCode.DURATION, "the duration must be positive", "for 1h")
@@ -89,7 +90,7 @@ def check_justification(role: Role, reason: str | None) -> None:
         raise PimError(
             ErrorCode.JUSTIFICATION,
             f"{role.name} needs a justification",
-            f"activate {role.name} for {format_duration(role.default_duration)} reason INC-42 …",
+            activation_example(role),
         )
 
 
@@ -101,11 +102,11 @@ def check_ticket(role: Role, ticket: str | None) -> None:
         raise PimError(
             ErrorCode.TICKET,
             f"{role.name} needs a ticket",
-            f"activate {role.name} ticket INC-42 reason …",
+            activation_example(role),
         )
     if isinstance(rule, str) and not re.fullmatch(rule, ticket):
         raise PimError(
             ErrorCode.TICKET,
             f"ticket '{ticket}' does not match the pattern {rule} required for {role.name}",
-            f"activate {role.name} ticket … reason …",
+            activation_example(role),
         )

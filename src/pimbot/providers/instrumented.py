@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from pimbot.ports import GrantTarget, Provider, Telemetry
+from pimbot.ports import Extending, GrantTarget, Provider, Telemetry
 
 T = TypeVar("T")
 
@@ -18,6 +18,13 @@ class InstrumentedProvider:
         self.name = name
         self.inner = inner
         self.telemetry = telemetry
+
+    def __getattr__(self, name: str) -> Any:
+        """The inner provider's optional capabilities (``HolderListing``, ``Probing``) pass
+        through, so the isinstance checks that look for them (drift) see them as they are."""
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     async def _timed(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
         started = time.monotonic()
@@ -42,6 +49,19 @@ class InstrumentedProvider:
         await self.inner.close()
 
 
+class InstrumentedExtendingProvider(InstrumentedProvider):
+    """The same, for a provider that is ``Extending`` (so the wrapper is one too)."""
+
+    def __init__(self, name: str, inner: Provider, telemetry: Telemetry) -> None:
+        super().__init__(name, inner, telemetry)
+        assert isinstance(inner, Extending)
+        self.extending = inner
+
+    async def extend(self, target: GrantTarget, ref: str | None) -> str | None:
+        return await self._timed("extend", lambda: self.extending.extend(target, ref))
+
+
 def instrumented(providers: Mapping[str, Provider], telemetry: Telemetry) -> dict[str, Provider]:
-    return {name: InstrumentedProvider(name, provider, telemetry)
+    return {name: (InstrumentedExtendingProvider if isinstance(provider, Extending)
+                   else InstrumentedProvider)(name, provider, telemetry)
             for name, provider in providers.items()}

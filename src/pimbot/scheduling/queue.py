@@ -11,6 +11,7 @@ that dies mid-job leaves the job to be run again once its lease expires.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -100,7 +101,7 @@ async def enqueue(
 
 @dataclass(frozen=True)
 class NewJob:
-    """One job of an ``enqueue_many`` (the same fields as ``enqueue``'s arguments)."""
+    """One job for ``enqueue_many`` (the arguments of ``enqueue``)."""
 
     kind: str
     payload: dict[str, Any]
@@ -110,27 +111,34 @@ class NewJob:
     priority: int = 5
 
 
-async def enqueue_many(session: AsyncSession, jobs: list[NewJob]) -> int:
-    """``enqueue`` for many jobs at once (one ``INSERT … ON CONFLICT DO NOTHING`` run for
-    every row, the same dedupe rule). Returns how many were written where the driver counts
-    them (the worker is woken either way)."""
+async def enqueue_many(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
+    """``enqueue`` for several jobs in multi-row ``INSERT``s (one round trip per 500 jobs,
+    however many approvers and channels a change tells, or expiries a batch ends); the same
+    rules per job, a queued job's ``dedupe_key`` included. Returns how many were written."""
     if not jobs:
         return 0
     if any(job.due_at.tzinfo is None for job in jobs):
         raise ValueError("naive due_at; pimbot keeps aware UTC times only")
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(JobRow).on_conflict_do_nothing(
-        index_elements=[JobRow.dedupe_key], index_where=text("status = 'queued'"))
-    rows = [
-        {"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
-         "status": JobStatus.QUEUED.value, "attempts": 0, "max_attempts": job.max_attempts,
-         "priority": job.priority, "last_error": "", "dedupe_key": job.dedupe_key}
-        for job in jobs
-    ]
-    result = await session.execute(statement, rows)  # executemany: one compiled statement
-    _enqueued(session, min(job.priority for job in jobs))
-    return _rowcount(result)
+    written = 0
+    for start in range(0, len(jobs), _INSERT_CHUNK):
+        statement = (
+            insert(JobRow)
+            .values([
+                {"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
+                 "status": JobStatus.QUEUED.value, "attempts": 0,
+                 "max_attempts": job.max_attempts, "priority": job.priority, "last_error": "",
+                 "dedupe_key": job.dedupe_key}
+                for job in jobs[start:start + _INSERT_CHUNK]
+            ])
+            .on_conflict_do_nothing(index_elements=[JobRow.dedupe_key],
+                                    index_where=text("status = 'queued'"))
+        )
+        written += _rowcount(await session.execute(statement))
+    if written > 0:
+        _enqueued(session, min(job.priority for job in jobs))
+    return written
 
 
 def _enqueued(session: AsyncSession, priority: int) -> None:

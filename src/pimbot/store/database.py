@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from pimbot.store.audit_crypto import AuditKeyring
+from pimbot.store.sqlite_inline import inline_creator
 
 AUDIT_LOCK_KEY = 0x70696D626F74  # "pimbot"
 STARTUP_LOCK_KEY = 0x70696D7374  # "pimst": migrations and the policy apply, one process at a time
@@ -38,14 +39,18 @@ class Database:
     suits tests and benchmarks (they verify in-process) and fails ``pimbot audit verify``."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, audit_keyring: AuditKeyring | None = None
+        self, url: str, *, echo: bool = False, audit_keyring: AuditKeyring | None = None,
+        sqlite_inline: bool = True,
     ) -> None:
         self.url = url
         self.audit_keyring = audit_keyring or AuditKeyring.ephemeral()
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
-        if self.is_sqlite:
+        self.sqlite_inline = self.is_sqlite and sqlite_inline
+        if self.sqlite_inline:
+            kwargs["async_creator"] = inline_creator(parsed)
+        elif self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs["pool_size"] = 10
@@ -53,7 +58,7 @@ class Database:
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, busy_timeout_ms=0 if self.sqlite_inline else 30000)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._sqlite_writer = asyncio.Lock()
         self._after_commit: list[Callable[[AsyncSession], None]] = []
@@ -186,14 +191,14 @@ def _flock(path: Path) -> int:
     return fd
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, issue BEGIN (so BEGIN IMMEDIATE works).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

@@ -58,13 +58,15 @@ async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
                                                command.duration, command.code)
         case c.Assign():
             await require_admin(ctx, actor, "assign")  # before anyone is looked up by name
-            email = await resolve_user(ctx, actor, command.user)
+            email = await resolve_user(
+                ctx, actor, command.user,
+                f"assign bob@example.com {command.role} {command.type.value}")
             return await assignment.assign(ctx, actor, email, command.role, command.type,
                                            command.duration, command.until)
         case c.Unassign():
             await require_admin(ctx, actor, "unassign")
             email = await resolve_user(ctx, actor, command.user,
-                                       "unassign bob@example.com ROLE")
+                                       f"unassign bob@example.com {command.role}")
             return await assignment.unassign(ctx, actor, email, command.role)
         case c.Audit(subject=subject, since=since):
             return await queries.audit(ctx, actor, await _audit_subject(ctx, actor, subject),

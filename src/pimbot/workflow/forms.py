@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pimbot.domain.durations import format_duration, parse_duration
+from pimbot.domain.examples import activation_example
 from pimbot.domain.model import Policy
 from pimbot.ui.cards import ActionId, Choice, Form, Input, InputKind, Reply
 
@@ -50,17 +51,13 @@ def activation_form_reply(policy: Policy, eligible: list[str], given: Activation
     roles = ", ".join(eligible) if eligible else "none (ask an admin to assign you a role)"
     if given.role is None:
         text = f"Which role? Your eligible roles: {roles}."
-        example = eligible[0] if eligible else "ROLE"
+        example = eligible[0] if eligible else None
     else:
         text = f"{given.role} needs {', '.join(PARTS[m] for m in missing)}."
         example = given.role
-    clauses = [f"activate {example} for 1h"]
-    if given.role and "ticket" in missing:
-        clauses.append("ticket INC-42")
-    if given.role and "code" in missing:
-        clauses.append("code 123456")
-    clauses.append("reason INC-42 restore backup")
-    example_line = " ".join(clauses)
+    role = policy.roles.get(example or "")
+    duration = format_duration(given.duration) if given.duration and given.role else None
+    example_line = activation_example(role, duration=duration) if role else "roles"
     return Reply(text=f"{text} Nothing was changed.", hint=example_line,
                  form=activation_form(policy, eligible, given), ok=False)
 

@@ -60,8 +60,7 @@ class NamedByDisplayName(PimError):
                     tone=Tone.WARNING)
 
 
-async def resolve_user(ctx: Context, actor: Actor, ref: UserRef,
-                       hint: str = "assign bob@example.com ROLE eligible") -> str:
+async def resolve_user(ctx: Context, actor: Actor, ref: UserRef, hint: str) -> str:
     """A mention (on the actor's platform) or an email → the person's email.
 
     A display name raises :class:`NamedByDisplayName`, whatever it matches.

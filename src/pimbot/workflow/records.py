@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -18,8 +19,8 @@ from pimbot.ui.views import RequestSnapshot, Vote
 async def get_request(session: AsyncSession, request_id: str) -> RequestRow:
     row = await session.get(RequestRow, request_id.strip().lower())
     if row is None:
-        raise PimError(ErrorCode.UNKNOWN_REQUEST, f"There is no request '{request_id}'.",
-                       "pending (to list requests waiting for you)")
+        raise PimError(ErrorCode.UNKNOWN_REQUEST, f"There is no request '{request_id}'; "
+                       "pending lists the requests waiting for you.", "pending")
     return row
 
 
@@ -30,8 +31,12 @@ async def votes_of(session: AsyncSession, request_id: str) -> list[VoteRow]:
     return list(result.scalars())
 
 
-async def snapshot(session: AsyncSession, policy: Policy, row: RequestRow) -> RequestSnapshot:
-    votes = await votes_of(session, row.id)
+async def snapshot(session: AsyncSession, policy: Policy, row: RequestRow,
+                   votes: Sequence[VoteRow] | None = None) -> RequestSnapshot:
+    """The request as the views draw it; ``votes`` when the caller has just read or written
+    them (a new request has none), so they are not read again."""
+    if votes is None:
+        votes = await votes_of(session, row.id)
     role = policy.roles.get(row.role)
     approvers = policy.approvers_of(role, row.escalation) if role else ()
     return RequestSnapshot(

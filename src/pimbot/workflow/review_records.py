@@ -13,8 +13,8 @@ from pimbot.ui.review_views import PAGE, ReviewItemSnapshot
 async def get_item(session: AsyncSession, item_id: str) -> ReviewItemRow:
     row = await session.get(ReviewItemRow, item_id.strip().lower())
     if row is None:
-        raise PimError(ErrorCode.UNKNOWN_REQUEST, f"There is no review item '{item_id}'.",
-                       "reviews (to list the items waiting for you)")
+        raise PimError(ErrorCode.UNKNOWN_REQUEST, f"There is no review item '{item_id}'; "
+                       "reviews lists the items waiting for you.", "reviews")
     return row
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pimbot.ports import GrantTarget
@@ -183,6 +184,26 @@ class AzureRbacProvider(MicrosoftProvider):
                                      params={"api-version": ASSIGNMENTS_VERSION})
         if not (answer.ok or answer.status == 404):  # 204: there was none; 404: gone
             raise self.arm.failure(answer, f"delete role assignment {name}", permission=DELETE)
+
+    async def pim_extend(self, target: GrantTarget, principal: str, budget: Budget) -> None:
+        scope, role = _scope(target.grant), _role(target.grant)
+        end = iso_or_none(target.expires_at) or "none"
+        properties = {"principalId": principal,
+                      "roleDefinitionId": role_definition_path(scope, role),
+                      "justification": self.justification(target)}
+        answer = await self._schedule(scope, stable_name(
+            "azure-rbac-pim", target.activation_id, "extend", end), {
+            **properties, "requestType": "AdminExtend",
+            "scheduleInfo": self.schedule(target, pascal=True)}, budget)
+        if answer.code == _MISSING:  # PIM ended it already (at the end first sent)
+            answer = await self._schedule(scope, stable_name(
+                "azure-rbac-pim", target.activation_id, "assign", end), {
+                **properties, "requestType": "AdminAssign",
+                "scheduleInfo": self.schedule(replace(target, starts_at=None), pascal=True)},
+                budget)
+        if not (answer.ok or answer.code == _EXISTS):
+            raise self.arm.failure(answer, f"extend role {role} at {scope} through PIM",
+                                   permission=PIM_WRITE)
 
     async def _pim_remove(self, grant: Mapping[str, Any], principal: str, budget: Budget,
                           name: str) -> None:

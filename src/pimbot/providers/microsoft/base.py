@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +17,10 @@ from pimbot.providers.holders import Holder, ProbeFinding
 from pimbot.providers.microsoft.api import Api, Budget, Service, Sleep
 from pimbot.providers.microsoft.credentials import CredentialSpec, TokenSource
 from pimbot.providers.microsoft.people import People, Person
-from pimbot.providers.microsoft.refs import MicrosoftRef, Mode
+from pimbot.providers.microsoft.refs import MicrosoftRef, Mode, iso_or_none
 from pimbot.providers.wire import iso_utc
+
+log = logging.getLogger(__name__)
 
 PUBLIC_GRAPH = "https://graph.microsoft.com"
 PUBLIC_ARM = "https://management.azure.com"
@@ -55,6 +58,28 @@ class MicrosoftProvider(ABC):
 
     @abstractmethod
     async def probe(self, grants: Sequence[Mapping[str, Any]]) -> list[ProbeFinding]: ...
+
+    @abstractmethod
+    async def pim_extend(self, target: GrantTarget, principal: str, budget: Budget) -> None:
+        """Ask PIM to end the principal's active assignment at ``target.expires_at`` (an
+        ``adminExtend`` request); if PIM has ended it already, assign it again until then."""
+
+    async def extend(self, target: GrantTarget, ref: str | None) -> str | None:
+        """``Extending``: in mode pim, PIM's own end of the grant moves to the new end (else
+        Entra or Azure would take the access away at the end first sent). Nothing is called
+        in mode direct (the access lasts until pimbot revokes it), nor for access PIM gave
+        before pimbot granted it (``adopted``: its end is not pimbot's to move)."""
+        recorded = MicrosoftRef.parse(ref)
+        mode = recorded.mode if recorded is not None else self.mode
+        if mode is not Mode.PIM or (recorded is not None and recorded.adopted):
+            return None
+        budget = self.budget()
+        principal = await self.principal(target, ref, budget)
+        await self.pim_extend(target, principal, budget)
+        log.info("%s: PIM end of %s for %s moved to %s", self.name, target.role, target.email,
+                 iso_or_none(target.expires_at))
+        kept = recorded if recorded is not None else MicrosoftRef(principal, Mode.PIM)
+        return replace(kept, expires=iso_or_none(target.expires_at)).encode()
 
     def __init__(self, name: str, settings: MicrosoftSettings, clock: Clock, *,
                  http: aiohttp.ClientSession | None = None, sleep: Sleep = asyncio.sleep

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pimbot.ports import GrantTarget
@@ -129,6 +130,16 @@ class EntraRoleProvider(MicrosoftProvider):
             (f"directory role {r}", f"/v1.0/roleManagement/directory/roleDefinitions/{r}")
             for r in roles])
 
+    async def pim_extend(self, target: GrantTarget, principal: str, budget: Budget) -> None:
+        role = _role(target.grant)
+        answer = await self._schedule(target.grant, principal, "adminExtend", budget, target)
+        if answer.code == _MISSING:  # PIM ended it already (at the end first sent)
+            answer = await self._schedule(target.grant, principal, "adminAssign", budget,
+                                          replace(target, starts_at=None))
+        if not (answer.ok or answer.code == _EXISTS):
+            raise self.graph.failure(answer, f"extend directory role {role} through PIM",
+                                     permission=f"{ROLE_PIM_WRITE} (or {ROLES_WRITE})")
+
     async def _assignments(self, grant: Mapping[str, Any], budget: Budget, *,
                            principal: str) -> list[str]:
         """Ids of the principal's assignments of the role at the grant's scope."""
@@ -160,6 +171,6 @@ class EntraRoleProvider(MicrosoftProvider):
             "directoryScopeId": _scope(grant),
             "justification": self.justification(target) if target else
             "pimbot: drift, not granted by pimbot"}
-        if action == "adminAssign" and target is not None:
+        if action in ("adminAssign", "adminExtend") and target is not None:
             body["scheduleInfo"] = self.schedule(target)
         return await self.graph.call("POST", _SCHEDULES, budget, body=body)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pimbot.ports import GrantTarget
@@ -109,6 +110,16 @@ class EntraGroupProvider(MicrosoftProvider):
             (f"group {g['group_id']}", f"/v1.0/groups/{g['group_id']}")
             for g in grants if "group_id" in g])
 
+    async def pim_extend(self, target: GrantTarget, principal: str, budget: Budget) -> None:
+        group = _group(target.grant)
+        answer = await self._schedule(target, principal, "adminExtend", budget)
+        if answer.code == _MISSING:  # PIM ended it already (at the end first sent)
+            answer = await self._schedule(replace(target, starts_at=None), principal,
+                                          "adminAssign", budget)
+        if not (answer.ok or answer.code == _EXISTS):
+            raise self.graph.failure(answer, f"extend group {group} through PIM",
+                                     permission=GROUP_PIM_WRITE)
+
     async def _remove(self, group: str, principal: str, mode: Mode, budget: Budget,
                       target: GrantTarget | None) -> None:
         if mode is Mode.PIM:
@@ -135,6 +146,6 @@ class EntraGroupProvider(MicrosoftProvider):
             "groupId": group or _group(grant), "action": action,
             "justification": self.justification(target) if target else
             "pimbot: drift, not granted by pimbot"}
-        if action == "adminAssign" and target is not None:
+        if action in ("adminAssign", "adminExtend") and target is not None:
             body["scheduleInfo"] = self.schedule(target)
         return await self.graph.call("POST", _SCHEDULES, budget, body=body)

@@ -84,7 +84,7 @@ async def dispatch(ctx: Context, job: ClaimedJob) -> None:
     from pimbot.workflow.jobs.drift import check_drift
     from pimbot.workflow.mfa.enrolment_message import delete_message
     from pimbot.workflow.notices import handlers as notify
-    from pimbot.workflow.usecases import approval_rules, review_campaigns
+    from pimbot.workflow.usecases import approval_rules, grant_end, review_campaigns
     from pimbot.workflow.usecases.assignment import reconcile
 
     try:
@@ -123,5 +123,7 @@ async def dispatch(ctx: Context, job: ClaimedJob) -> None:
                                           int(job.payload["level"]))
         case JobKind.DELETE_MESSAGE:
             await delete_message(ctx, job)
+        case JobKind.EXTEND_GRANT:
+            await grant_end.push_grant_end(ctx, job)
         case _:  # pragma: no cover - JobKind() already refused unknown kinds
             raise PermanentJobError(f"unknown job kind {job.kind}")

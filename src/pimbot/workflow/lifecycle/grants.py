@@ -39,7 +39,13 @@ from pimbot.workflow.lifecycle.holds import (
 )
 from pimbot.workflow.lifecycle.leases import SlotBusy
 from pimbot.workflow.lifecycle.transition import move
-from pimbot.workflow.notices.outbox import notify_channels, notify_user, refresh_cards
+from pimbot.workflow.notices.outbox import (
+    JobKind,
+    notify_channels,
+    notify_user,
+    refresh_cards,
+    schedule,
+)
 from pimbot.workflow.records import get_request
 
 log = logging.getLogger(__name__)
@@ -119,6 +125,9 @@ async def _open_or_join(ctx: Context, request_id: str) -> tuple[str, str] | None
                 row.expires_at = expires
                 await move(ctx, session, row, Cause.GRANTED, grant=live.id, joined=True,
                            expires_at=iso(expires))
+                if expires is None or (live.expires_at and expires > live.expires_at):
+                    await schedule(session, JobKind.EXTEND_GRANT, now,
+                                   dedupe_key=f"extend:{live.id}", grant_id=live.id)
                 return None
             if live.id != row.grant_id:
                 raise SlotBusy(f"{row.id}: grant {live.id} of this slot is {live.state}")

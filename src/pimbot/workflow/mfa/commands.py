@@ -25,8 +25,8 @@ def _service(ctx: Context) -> MfaService:
 async def enroll(ctx: Context, actor: Actor, current_code: str | None = None) -> Reply:
     if not actor.in_direct_message:
         raise PimError(ErrorCode.FORBIDDEN,
-                       "For your safety, MFA enrolment only happens in a direct message with me.",
-                       "mfa enroll (in a direct message)")
+                       "For your safety, MFA enrolment only happens in a direct message with me: "
+                       "send it to me there.", "mfa enroll")
     service = _service(ctx)
     if (await service.status(actor.email)).enrolled:
         # Replacing an authenticator needs the current one, so a hijacked chat account

@@ -5,6 +5,7 @@ Nothing is announced that did not commit, and a chat outage becomes a retry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -32,6 +33,7 @@ class JobKind(StrEnum):
     REVIEW_CLOSE = "review_close"
     ESCALATE = "escalate"  # an unanswered request goes to the next approvers
     DELETE_MESSAGE = "delete_message"  # a sent message that must not stay (an MFA key)
+    EXTEND_GRANT = "extend_grant"  # a live grant ends later: PIM targets are told so
 
 
 # Attempts before a job is given up: a grant fails loudly after ~1 minute of retries; a revoke
@@ -44,12 +46,45 @@ PRIORITY = {JobKind.EXPIRE: 0, JobKind.REVOKE: 0, JobKind.GRANT: 1,
             JobKind.DELETE_MESSAGE: 1, JobKind.APPROVAL_TIMEOUT: 2}
 
 
+def job(kind: JobKind, due_at: datetime, *, dedupe_key: str | None = None,
+        **payload: Any) -> NewJob:
+    """A job to write with ``schedule_all`` (the arguments of ``schedule``)."""
+    return NewJob(kind.value, payload, due_at, dedupe_key=dedupe_key,
+                  max_attempts=MAX_ATTEMPTS.get(kind, 20), priority=PRIORITY.get(kind, 5))
+
+
 async def schedule(
     session: AsyncSession, kind: JobKind, due_at: datetime, *, dedupe_key: str | None = None,
     **payload: Any,
 ) -> None:
     await enqueue(session, kind.value, payload, due_at, dedupe_key=dedupe_key,
                   max_attempts=MAX_ATTEMPTS.get(kind, 20), priority=PRIORITY.get(kind, 5))
+
+
+async def schedule_all(session: AsyncSession, jobs: Sequence[NewJob]) -> None:
+    """Several jobs in one statement (what a change tells approvers and channels)."""
+    await enqueue_many(session, jobs)
+
+
+def user_notice(now: datetime, email: str, view: View, request_id: str,
+                event: str = "") -> NewJob:
+    return job(JobKind.NOTIFY, now, audience=f"user:{email}", view=view.value,
+               request_id=request_id, event=event)
+
+
+def channel_notices(now: datetime, channels: tuple[str, ...], view: View, request_id: str,
+                    event: str = "") -> list[NewJob]:
+    return [job(JobKind.NOTIFY, now, audience=f"channel:{channel}", view=view.value,
+                request_id=request_id, event=event) for channel in channels]
+
+
+def approver_notices(now: datetime, policy: Policy, role_name: str, requester: str,
+                     request_id: str, view: View = View.APPROVAL,
+                     skip: frozenset[str] = frozenset()) -> list[NewJob]:
+    role = policy.roles[role_name]
+    return [user_notice(now, approver, view, request_id)
+            for approver in policy.approvers_of(role)
+            if approver != requester and approver not in skip]
 
 
 async def notify_user(
@@ -64,19 +99,15 @@ async def notify_channels(
     session: AsyncSession, now: datetime, channels: tuple[str, ...], view: View,
     request_id: str, event: str = "",
 ) -> None:
-    for channel in channels:
-        await schedule(session, JobKind.NOTIFY, now, audience=f"channel:{channel}",
-                       view=view.value, request_id=request_id, event=event)
+    await schedule_all(session, channel_notices(now, channels, view, request_id, event))
 
 
 async def notify_approvers(
     session: AsyncSession, now: datetime, policy: Policy, role_name: str, requester: str,
     request_id: str, view: View = View.APPROVAL, skip: frozenset[str] = frozenset(),
 ) -> None:
-    role = policy.roles[role_name]
-    for approver in policy.approvers_of(role):
-        if approver != requester and approver not in skip:
-            await notify_user(session, now, approver, view, request_id)
+    await schedule_all(session, approver_notices(now, policy, role_name, requester,
+                                                 request_id, view, skip))
 
 
 async def refresh_cards(session: AsyncSession, now: datetime, request_id: str) -> None:
@@ -84,32 +115,27 @@ async def refresh_cards(session: AsyncSession, now: datetime, request_id: str) -
 
 
 class PendingJobs:
-    """The outbox of a batch of changes: the same jobs as ``schedule`` / ``notify_user`` /
-    ``notify_channels`` / ``refresh_cards`` write, gathered and written by ``write`` in one
-    multi-row statement (in the caller's transaction)."""
+    """The outbox of a batch of changes: the jobs ``job`` / ``user_notice`` /
+    ``channel_notices`` make, gathered and written by ``write`` with ``schedule_all``."""
 
     def __init__(self) -> None:
         self.jobs: list[NewJob] = []
 
     def schedule(self, kind: JobKind, due_at: datetime, *, dedupe_key: str | None = None,
                  **payload: Any) -> None:
-        self.jobs.append(NewJob(kind.value, payload, due_at, dedupe_key,
-                                MAX_ATTEMPTS.get(kind, 20), PRIORITY.get(kind, 5)))
+        self.jobs.append(job(kind, due_at, dedupe_key=dedupe_key, **payload))
 
     def notify_user(self, now: datetime, email: str, view: View, request_id: str,
                     event: str = "") -> None:
-        self.schedule(JobKind.NOTIFY, now, audience=f"user:{email}", view=view.value,
-                      request_id=request_id, event=event)
+        self.jobs.append(user_notice(now, email, view, request_id, event))
 
     def notify_channels(self, now: datetime, channels: tuple[str, ...], view: View,
                         request_id: str, event: str = "") -> None:
-        for channel in channels:
-            self.schedule(JobKind.NOTIFY, now, audience=f"channel:{channel}", view=view.value,
-                          request_id=request_id, event=event)
+        self.jobs += channel_notices(now, channels, view, request_id, event)
 
     def refresh_cards(self, now: datetime, request_id: str) -> None:
         self.schedule(JobKind.REFRESH_CARDS, now, request_id=request_id)
 
     async def write(self, session: AsyncSession) -> None:
         jobs, self.jobs = self.jobs, []
-        await enqueue_many(session, jobs)
+        await schedule_all(session, jobs)

@@ -18,6 +18,7 @@ from pimbot.domain.decisions import (
 )
 from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.examples import activation_example
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Role
 from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState
@@ -32,10 +33,13 @@ from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle.holds import lock_slot
 from pimbot.workflow.notices.outbox import (
     JobKind,
-    notify_approvers,
+    approver_notices,
+    channel_notices,
+    job,
     notify_channels,
     notify_user,
     schedule,
+    schedule_all,
 )
 from pimbot.workflow.records import eligibility, eligible_roles, open_requests, snapshot
 from pimbot.workflow.usecases.approval_rules import (
@@ -71,8 +75,10 @@ def missing_parts(role: Role, given: ActivationInput) -> list[str]:
 
 async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
     now = ctx.clock.now()
-    async with ctx.db.read() as session:
+    async with ctx.db.read() as session:  # one read for what the checks below need
         eligible = await eligible_roles(session, actor.email, now)
+        waiting = await _waiting(session, actor.email, given.role) \
+            if given.role in eligible else None
     if given.role is None:
         return forms.activation_form_reply(ctx.policy, eligible, given, [])
     role = ctx.role(given.role)
@@ -89,9 +95,11 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
     duration = bound_duration(role, given.duration)
     check_justification(role, given.reason)
     check_ticket(role, given.ticket)
-    start_at = _start_time(given.at, now)
-    async with ctx.db.read() as session:
-        await _refuse_duplicate(session, actor.email, role.name)
+    start_at = _start_time(given.at, now, role)
+    if waiting is not None:
+        raise PimError(ErrorCode.CONFLICT,
+                       f"You already have request {waiting} for {role.name} waiting for "
+                       "approval.", f"cancel {waiting}")
     if role.require_mfa:
         await _verify_mfa(ctx, actor.email, given.code, f"activate {role.name}")
     plan = await approval_plan(ctx, actor.email, role, duration, now)
@@ -102,13 +110,13 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
 async def breakglass(ctx: Context, actor: Actor, role_name: str, reason: str,
                      duration: timedelta | None, code: str | None) -> Reply:
     """Emergency access: no approval, still MFA, capped, loud."""
-    role = ctx.role(role_name)
+    role = ctx.role(role_name, lambda r: activation_example(r, verb="breakglass"))
     now = ctx.clock.now()
     if not role.breakglass.allowed:
         await record_alone(ctx, actor.email, "breakglass.refused", role.name,
                            reason="not_allowed")
         raise PimError(ErrorCode.FORBIDDEN, f"{role.name} does not allow break-glass access.",
-                       f"activate {role.name} for 1h reason …")
+                       activation_example(role))
     async with ctx.db.read() as session:
         if await eligibility(session, actor.email, role.name, now) is None:
             await record_alone(ctx, actor.email, "breakglass.refused", role.name,
@@ -117,7 +125,7 @@ async def breakglass(ctx: Context, actor: Actor, role_name: str, reason: str,
                            f"You are not eligible for {role.name}.", "roles")
     if not reason.strip():
         raise PimError(ErrorCode.JUSTIFICATION, "Break-glass needs a reason.",
-                       f"breakglass {role.name} reason INC-42 database down")
+                       activation_example(role, verb="breakglass"))
     bounded = bound_duration(role, duration or role.breakglass.max_duration, breakglass=True)
     async with ctx.db.read() as session:
         held = await _breakglass_held(session, actor.email, role.name)
@@ -167,25 +175,23 @@ async def _refuse_second_breakglass(ctx: Context, actor: Actor, role: Role,
                    "one at a time. The admins were told of this attempt.", "status")
 
 
-def _start_time(at: str | None, now: datetime) -> datetime:
+def _start_time(at: str | None, now: datetime, role: Role) -> datetime:
     if at is None:
         return now
     start = resolve_when(at, now)
+    later = activation_example(role, at="tomorrow 09:00")
     if start < now - timedelta(minutes=1):
-        raise PimError(ErrorCode.PARSE, f"'{at}' is in the past.", "activate ROLE at 14:30 …")
+        raise PimError(ErrorCode.PARSE, f"'{at}' is in the past.", later)
     if start > now + MAX_SCHEDULE_AHEAD:
-        raise PimError(ErrorCode.PARSE, f"'{at}' is more than 30 days ahead.",
-                       "activate ROLE at tomorrow 09:00 …")
+        raise PimError(ErrorCode.PARSE, f"'{at}' is more than 30 days ahead.", later)
     return max(start, now)
 
 
-async def _refuse_duplicate(session: AsyncSession, email: str, role: str) -> None:
+async def _waiting(session: AsyncSession, email: str, role: str | None) -> str | None:
+    """The person's request for ``role`` already waiting for approval, if any."""
     pending = await open_requests(session, email=email, role=role,
                                   states=frozenset({RequestState.PENDING_APPROVAL}))
-    if pending:
-        raise PimError(ErrorCode.CONFLICT,
-                       f"You already have request {pending[0].id} for {role} waiting for "
-                       "approval.", f"cancel {pending[0].id}")
+    return pending[0].id if pending else None
 
 
 async def _verify_mfa(ctx: Context, email: str, code: str | None, purpose: str) -> None:
@@ -238,20 +244,23 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
                            request_id=row.id)
         if kind is RequestKind.BREAKGLASS:
             await _alert_breakglass(ctx, session, row, role, now)
-        view = await snapshot(session, ctx.policy, row)
+        view = await snapshot(session, ctx.policy, row, votes=())  # new: nobody voted yet
     return Reply(card=requester_card(view), subject=row.id)
 
 
 async def _follow_up_pending(ctx: Context, session: AsyncSession, row: RequestRow,
                              now: datetime) -> None:
+    """The approvers' and channels' cards, the timeout and the reminder: one INSERT."""
     role = ctx.policy.roles[row.role]
-    await notify_approvers(session, now, ctx.policy, row.role, row.email, row.id)
-    await notify_channels(session, now, role.notify, View.APPROVAL, row.id)
     assert row.approval_due_at is not None
-    await schedule(session, JobKind.APPROVAL_TIMEOUT, row.approval_due_at,
-                   dedupe_key=f"timeout:{row.id}", request_id=row.id)
-    await schedule(session, JobKind.REMIND_APPROVERS, now + role.approval.timeout / 2,
-                   dedupe_key=f"remind-approvers:{row.id}", request_id=row.id)
+    await schedule_all(session, [
+        *approver_notices(now, ctx.policy, row.role, row.email, row.id),
+        *channel_notices(now, role.notify, View.APPROVAL, row.id),
+        job(JobKind.APPROVAL_TIMEOUT, row.approval_due_at, dedupe_key=f"timeout:{row.id}",
+            request_id=row.id),
+        job(JobKind.REMIND_APPROVERS, now + role.approval.timeout / 2,
+            dedupe_key=f"remind-approvers:{row.id}", request_id=row.id),
+    ])
 
 
 async def _alert_breakglass(ctx: Context, session: AsyncSession, row: RequestRow, role: Role,

@@ -31,7 +31,7 @@ from pimbot.workflow.permissions import require_admin
 async def assign(ctx: Context, actor: Actor, email: str, role_name: str, kind: AssignmentType,
                  duration: timedelta | None, until: str | None) -> Reply:
     await require_admin(ctx, actor, "assign")
-    role = ctx.role(role_name)
+    role = ctx.role(role_name, lambda r: f"assign {email} {r.name} {kind.value}")
     now = ctx.clock.now()
     ends_at = now + duration if duration else resolve_until(until, now) if until else None
     if ends_at is not None and ends_at <= now:
@@ -54,7 +54,7 @@ async def assign(ctx: Context, actor: Actor, email: str, role_name: str, kind: A
 
 async def unassign(ctx: Context, actor: Actor, email: str, role_name: str) -> Reply:
     await require_admin(ctx, actor, "unassign")
-    role = ctx.role(role_name)
+    role = ctx.role(role_name, lambda r: f"unassign {email} {r.name}")
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         rows = (await session.execute(select(AssignmentRow).where(

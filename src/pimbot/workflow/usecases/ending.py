@@ -22,7 +22,7 @@ async def deactivate(ctx: Context, actor: Actor, role_name: str | None,
         if request_id is not None:
             rows = [await owned(ctx, session, actor, request_id, "deactivation")]
         else:
-            role = ctx.role(role_name)
+            role = ctx.role(role_name, lambda r: f"deactivate {r.name}")
             rows = [r for r in await open_requests(
                 session, email=actor.email, role=role.name,
                 states=frozenset({RequestState.ACTIVE, RequestState.APPROVED}))

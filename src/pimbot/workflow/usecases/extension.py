@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pimbot.domain.decisions import approvals_needed
 from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
+from pimbot.domain.examples import activation_example
 from pimbot.domain.ids import new_id
 from pimbot.domain.model import Role
 from pimbot.domain.states import RequestKind, RequestState
@@ -29,6 +30,7 @@ from pimbot.workflow.notices.outbox import (
 )
 from pimbot.workflow.permissions import owned
 from pimbot.workflow.records import active_activation, get_request, open_requests, snapshot
+from pimbot.workflow.usecases.grant_end import schedule_grant_end
 
 
 async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: timedelta | None,
@@ -68,11 +70,11 @@ async def _extendable(ctx: Context, session: AsyncSession, actor: Actor,
                       role_name: str | None, request_id: str | None) -> RequestRow:
     if request_id is not None:
         return await owned(ctx, session, actor, request_id, "extension")
-    role = ctx.role(role_name)
+    role = ctx.role(role_name, lambda r: f"extend {r.name}")
     found = await active_activation(session, actor.email, role.name)
     if found is None:
         raise PimError(ErrorCode.STATE, f"You have no active {role.name} access to extend.",
-                       f"activate {role.name} for 1h reason …")
+                       activation_example(role))
     return found
 
 
@@ -83,7 +85,7 @@ def _check_extension(row: RequestRow, role: Role, amount: timedelta) -> None:
                        "status")
     if row.kind == RequestKind.BREAKGLASS.value:
         raise PimError(ErrorCode.FORBIDDEN, "Break-glass access cannot be extended; activate "
-                       "the role the normal way.", f"activate {role.name} for 1h reason …")
+                       "the role the normal way.", activation_example(role))
     total = row.expires_at + amount - row.granted_at
     if total > role.max_duration:
         room = max(role.max_duration - (row.expires_at - row.granted_at), timedelta(0))
@@ -92,7 +94,7 @@ def _check_extension(row: RequestRow, role: Role, amount: timedelta) -> None:
                        f"longer than the maximum of {format_duration(role.max_duration)} for "
                        f"{role.name} (at most {format_duration(room)} more).",
                        f"extend {role.name} for {format_duration(room)}" if room
-                       else f"activate {role.name} for 1h reason …")
+                       else activation_example(role))
 
 
 async def _request_extension(ctx: Context, session: AsyncSession, actor: Actor,
@@ -150,6 +152,8 @@ async def _extend_row(ctx: Context, session: AsyncSession, row: RequestRow, amou
     await record(ctx, session, actor, "request.extended", row.role, request=row.id,
                  user=row.email, expires_at=row.expires_at.isoformat())
     await schedule_expiry(ctx, session, row)
+    if row.grant_id is not None:  # a provider whose target ends access itself hears of it
+        await schedule_grant_end(session, now, row.grant_id)
     await refresh_cards(session, now, row.id)
 
 

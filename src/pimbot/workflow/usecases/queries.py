@@ -122,7 +122,7 @@ async def waiting_for(ctx: Context, actor: Actor) -> list[Card]:
 
 
 async def whois(ctx: Context, actor: Actor, role_name: str) -> Reply:
-    role = ctx.role(role_name)
+    role = ctx.role(role_name, lambda r: f"whois {r.name}")
     if not ctx.policy.may_see_holders(actor.email, role):
         await record_alone(ctx, actor.email, "whois.refused", role.name, reason="not_privileged")
         raise PimError(ErrorCode.FORBIDDEN,

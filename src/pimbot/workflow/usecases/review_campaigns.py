@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.ids import new_id
 from pimbot.domain.lifecycle import Cause, target
-from pimbot.domain.model import AssignmentType, ReviewSchedule
+from pimbot.domain.model import AssignmentType, ReviewSchedule, Role
 from pimbot.domain.reviews import (
     DEFAULT_AD_HOC_DURATION,
     DEFAULT_RECOMMEND_AFTER,
@@ -62,12 +62,16 @@ def close_key(campaign_id: str) -> str:
 async def start_ad_hoc(ctx: Context, actor: Actor, roles: tuple[str, ...],
                        duration: timedelta | None) -> Reply:
     await require_admin(ctx, actor, "review start")
-    for name in roles:
-        ctx.role(name)  # an unknown role is a one-line error with a did-you-mean
+    for name in roles:  # an unknown role is a one-line error with a did-you-mean
+
+        def corrected(role: Role, typed: str = name) -> str:
+            return "review start " + " ".join(role.name if r == typed else r for r in roles)
+
+        ctx.role(name, corrected)
     lasting = duration or DEFAULT_AD_HOC_DURATION
     if lasting < timedelta(minutes=1):
         raise PimError(ErrorCode.DURATION, "A review needs at least a minute.",
-                       "review start ROLE for 7d")
+                       f"review start {' '.join(roles)} for 7d")
     schedule_ = ReviewSchedule(name="ad-hoc", roles=tuple(dict.fromkeys(roles)), every=lasting,
                                duration=lasting, reviewers="approvers")
     campaign = await start_campaign(ctx, schedule_, created_by=actor.email)
