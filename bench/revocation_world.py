@@ -202,10 +202,11 @@ class World:
         assert self.db is not None
         now = SystemClock().now()
         ids: list[str] = []
+        run = new_id()  # ids unique within the run (random short ids collide at 10,000)
         for start in range(0, len(expiries), chunk):
             grants, requests, jobs = [], [], []
             for i in range(start, min(len(expiries), start + chunk)):
-                rid, gid, ends = new_id(), new_id("g"), expiries[i]
+                rid, gid, ends = f"{run}{i:05d}", f"g{run}{i:05d}", expiries[i]
                 began = min(now, ends) - timedelta(minutes=1)
                 grants.append({
                     "id": gid, "email": person(i), "role": ROLE, "provider": PROVIDER,
