@@ -201,7 +201,10 @@ class Worker:
                 log.exception("could not record a batch of %d jobs", len(outcomes))
             for job, error in outcomes:
                 if error is not None:
-                    await self._record(job, error)
+                    about = job.payload.get("request_id")
+                    with bound(request_id=f"job-{job.id}",
+                               activation_id=str(about) if about else None):
+                        await self._record(job, error)
 
     async def _run_and_record(self, job: ClaimedJob) -> None:
         try:

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pimbot.domain.ids import new_id
 from pimbot.domain.lifecycle import Cause
 from pimbot.domain.states import RequestState
+from pimbot.logcontext import bound
 from pimbot.ports import GrantTarget
 from pimbot.providers.errors import ProviderError
 from pimbot.scheduling.queue import ClaimedJob
@@ -172,14 +173,16 @@ async def _failed(ctx: Context, one: Opened, exc: BaseException) -> Exception | 
     """As a single grant's failed call: the lease goes back; the request fails when the
     error is final or the attempts are spent, else the job retries."""
     error = exc if isinstance(exc, Exception) else Exception(repr(exc))
-    try:
-        await leases.release(ctx, one.grant_id, one.token)
-        final = isinstance(error, ProviderError) and not error.retryable
-        if final or one.job.attempts + 1 >= one.job.max_attempts:
-            await grant_failed(ctx, one.request_id, one.grant_id, failure_of(error, "grant"))
-            return None
-    except Exception as inner:
-        return inner
+    with bound(request_id=f"job-{one.job.id}", activation_id=one.request_id):
+        try:
+            await leases.release(ctx, one.grant_id, one.token)
+            final = isinstance(error, ProviderError) and not error.retryable
+            if final or one.job.attempts + 1 >= one.job.max_attempts:
+                await grant_failed(ctx, one.request_id, one.grant_id,
+                                   failure_of(error, "grant"))
+                return None
+        except Exception as inner:
+            return inner
     return error
 
 

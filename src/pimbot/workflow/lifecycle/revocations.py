@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.lifecycle import Cause
 from pimbot.domain.states import RequestState
+from pimbot.logcontext import bound
 from pimbot.ports import GrantTarget
 from pimbot.scheduling.queue import ClaimedJob, discard
 from pimbot.store.observations import Figure, observe
@@ -36,7 +37,7 @@ from pimbot.ui.views import View
 from pimbot.workflow.audit import AuditBatch
 from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle import leases
-from pimbot.workflow.lifecycle.failures import failure_of
+from pimbot.workflow.lifecycle.failures import Failure, failure_of
 from pimbot.workflow.lifecycle.grants import (
     alert,
     expire,
@@ -143,6 +144,11 @@ async def _call(ctx: Context, grant: Leased) -> None:
 async def _failed(ctx: Context, grant: Leased, exc: BaseException) -> None:
     """As a single expiry's failed revoke: give the lease back, hand over to the revoke job."""
     failure = failure_of(exc if isinstance(exc, Exception) else Exception(repr(exc)), "revoke")
+    with bound(activation_id=grant.target.activation_id):
+        await _failed_bound(ctx, grant, failure)
+
+
+async def _failed_bound(ctx: Context, grant: Leased, failure: Failure) -> None:
     log.warning("revoke of grant %s failed (error %s): %s", grant.grant_id, failure.error_id,
                 failure.detail)
     try:
