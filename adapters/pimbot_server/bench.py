@@ -59,6 +59,8 @@ def load_main(path: Path) -> BenchMain:
         raise ImportError(f"cannot load {path}")
     module: ModuleType = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
+    if str(path.parent) not in sys.path:  # modules may share helpers kept beside them
+        sys.path.insert(0, str(path.parent))
     spec.loader.exec_module(module)
     main = getattr(module, "main", None)
     if main is None:

@@ -138,7 +138,7 @@ async def test_a_revoke_is_recorded_once_even_when_its_fence_is_outrun(db: Datab
     async with db.transaction() as session:
         await session.execute(update(GrantRow).values(state="revoking", lease_token="stale"))
     with pytest.raises(IntegrityError):
-        await grants._revoked(pim.core.ctx, grant_id, "stale")
+        await grants.revoked(pim.core.ctx, grant_id, "stale")
     async with db.read() as session:
         revoked = await session.scalar(select(func.count()).select_from(AuditEventRow).where(
             AuditEventRow.action == "grant.revoked"))

@@ -176,6 +176,8 @@ class ProviderSpec(Spec):
     drift: DriftAction = "off"
     reconcile_every: Seconds = 900.0
     allow: list[Text] = []  # holders drift never touches: break-glass accounts, apps
+    # Provider calls in flight at once (``pimbot.providers.concurrency``; default 64).
+    max_concurrency: Annotated[int, Field(ge=1, le=1000, strict=True)] | None = None
 
 
 class NoopProvider(ProviderSpec):

@@ -13,6 +13,8 @@ import aiohttp
 from pimbot.domain.model import ProviderConfig
 from pimbot.ports import Clock, Provider, SystemClock
 from pimbot.providers.command import CommandAction, CommandProvider, child_env
+from pimbot.providers.concurrency import KEY as CONCURRENCY_KEY
+from pimbot.providers.concurrency import max_concurrency
 from pimbot.providers.drift import read_drift
 from pimbot.providers.errors import ProviderConfigError
 from pimbot.providers.microsoft.ids import (
@@ -43,7 +45,8 @@ class ProviderType(StrEnum):
     AZURE_RBAC = "azure-rbac"
 
 
-DRIFT_KEYS = ("drift", "reconcile_every", "allow")  # every provider takes them
+# every provider takes them (max_concurrency: ``providers/concurrency.py``)
+DRIFT_KEYS = ("drift", "reconcile_every", "allow", CONCURRENCY_KEY)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ def build_provider(config: ProviderConfig, context: BuildContext) -> Provider:
             f"unknown provider type {config.type!r}",
             f"type: one of {known}",
         ) from None
+    max_concurrency(config)
     return _BUILDERS[kind](config, context)
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +31,9 @@ from pimbot.store.tables import JobRow
 log = logging.getLogger(__name__)
 
 ENQUEUED_FLAG = "pimbot_jobs_enqueued"
+ENQUEUED_PRIORITY = "pimbot_jobs_enqueued_priority"  # the most urgent one (absent: 0)
 MAX_ERROR_CHARS = 2000
+_INSERT_CHUNK = 500  # rows per multi-row statement (SQLite allows 32,766 parameters)
 
 
 class JobStatus(StrEnum):
@@ -93,7 +95,7 @@ async def enqueue(
     result = await session.execute(statement)
     written = _rowcount(result) > 0
     if written:
-        session.info[ENQUEUED_FLAG] = True
+        _enqueued(session, priority)
     return written
 
 
@@ -110,30 +112,54 @@ class NewJob:
 
 
 async def enqueue_many(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
-    """``enqueue`` for several jobs in one multi-row ``INSERT`` (one round trip, however many
-    approvers and channels a change tells); the same rules per job, a queued job's
-    ``dedupe_key`` included. Returns how many were written."""
+    """``enqueue`` for several jobs in multi-row ``INSERT``s (one round trip per 500 jobs,
+    however many approvers and channels a change tells, or expiries a batch ends); the same
+    rules per job, a queued job's ``dedupe_key`` included. Returns how many were written."""
     if not jobs:
         return 0
     if any(job.due_at.tzinfo is None for job in jobs):
         raise ValueError("naive due_at; pimbot keeps aware UTC times only")
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(JobRow)
-        .values([
-            {"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
-             "status": JobStatus.QUEUED.value, "attempts": 0, "max_attempts": job.max_attempts,
-             "priority": job.priority, "last_error": "", "dedupe_key": job.dedupe_key}
-            for job in jobs
-        ])
-        .on_conflict_do_nothing(index_elements=[JobRow.dedupe_key],
-                                index_where=text("status = 'queued'"))
-    )
-    written = _rowcount(await session.execute(statement))
+    written = 0
+    for start in range(0, len(jobs), _INSERT_CHUNK):
+        statement = (
+            insert(JobRow)
+            .values([
+                {"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
+                 "status": JobStatus.QUEUED.value, "attempts": 0,
+                 "max_attempts": job.max_attempts, "priority": job.priority, "last_error": "",
+                 "dedupe_key": job.dedupe_key}
+                for job in jobs[start:start + _INSERT_CHUNK]
+            ])
+            .on_conflict_do_nothing(index_elements=[JobRow.dedupe_key],
+                                    index_where=text("status = 'queued'"))
+        )
+        written += _rowcount(await session.execute(statement))
     if written > 0:
-        session.info[ENQUEUED_FLAG] = True
+        _enqueued(session, min(job.priority for job in jobs))
     return written
+
+
+def _enqueued(session: AsyncSession, priority: int) -> None:
+    """Tell this process's worker, on commit, that jobs were written (and how urgent)."""
+    session.info[ENQUEUED_FLAG] = True
+    session.info[ENQUEUED_PRIORITY] = min(priority, session.info.get(ENQUEUED_PRIORITY, priority))
+
+
+async def discard(session: AsyncSession, dedupe_keys: list[str], now: datetime) -> int:
+    """Mark the queued, unleased jobs with these keys done, in the caller's transaction (the
+    work they promised was done by whoever calls this). Returns how many."""
+    done = 0
+    for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
+        result = await session.execute(
+            update(JobRow)
+            .where(JobRow.dedupe_key.in_(dedupe_keys[start:start + _INSERT_CHUNK]),
+                   JobRow.status == JobStatus.QUEUED.value, _is_free(now))
+            .values(status=JobStatus.DONE.value, finished_at=now)
+            .execution_options(synchronize_session=False))
+        done += _rowcount(result)
+    return done
 
 
 async def reschedule(session: AsyncSession, dedupe_key: str, due_at: datetime) -> bool:
@@ -146,6 +172,22 @@ async def reschedule(session: AsyncSession, dedupe_key: str, due_at: datetime) -
         .execution_options(synchronize_session=False)
     )
     moved = _rowcount(result) > 0
+    if moved:
+        session.info[ENQUEUED_FLAG] = True
+    return moved
+
+
+async def reschedule_many(session: AsyncSession, dedupe_keys: list[str], due_at: datetime) -> int:
+    """``reschedule`` for many keys (in chunks); returns how many moved."""
+    moved = 0
+    for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
+        result = await session.execute(
+            update(JobRow)
+            .where(JobRow.dedupe_key.in_(dedupe_keys[start:start + _INSERT_CHUNK]),
+                   JobRow.status == JobStatus.QUEUED.value)
+            .values(due_at=due_at)
+            .execution_options(synchronize_session=False))
+        moved += _rowcount(result)
     if moved:
         session.info[ENQUEUED_FLAG] = True
     return moved
@@ -176,8 +218,14 @@ class JobQueue:
         self.lease = lease
         self.retry = retry or RetryPolicy()
 
-    async def claim(self, limit: int = 20) -> list[ClaimedJob]:
-        """Lease up to ``limit`` due jobs (lowest priority number, then oldest due, first)."""
+    async def claim(self, limit: int = 20, *, kinds: frozenset[str] | None = None,
+                    besides: frozenset[str] = frozenset(),
+                    max_priority: int | None = None,
+                    running: frozenset[int] = frozenset()) -> list[ClaimedJob]:
+        """Lease up to ``limit`` due jobs (lowest priority number, then oldest due, first):
+        only of ``kinds`` when given, never of ``besides``, none whose priority number is
+        above ``max_priority``, none this worker is ``running`` (whatever its lease says).
+        One statement leases them all."""
         now = self.clock.now()
         until = now + self.lease
         query = (
@@ -187,11 +235,21 @@ class JobQueue:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if kinds is not None:
+            query = query.where(JobRow.kind.in_(sorted(kinds)))
+        if besides:
+            query = query.where(JobRow.kind.not_in(sorted(besides)))
+        if max_priority is not None:
+            query = query.where(JobRow.priority <= max_priority)
+        if running:
+            query = query.where(JobRow.id.not_in(sorted(running)))
         async with self.db.transaction() as session:
             rows = (await session.execute(query)).scalars().all()
-            for row in rows:
-                row.lease_owner = self.owner
-                row.lease_expires_at = until
+            if rows:
+                await session.execute(
+                    update(JobRow).where(JobRow.id.in_([row.id for row in rows]))
+                    .values(lease_owner=self.owner, lease_expires_at=until)
+                    .execution_options(synchronize_session=False))
             return [
                 ClaimedJob(
                     row.id, row.kind, dict(row.payload), row.attempts, row.due_at, until,
@@ -211,6 +269,33 @@ class JobQueue:
         )
         if not done:
             log.warning("job %s (%s): lease lost before completion", job.id, job.kind)
+        return done
+
+    async def complete_many(self, jobs: list[ClaimedJob]) -> int:
+        """``complete`` for many jobs in one transaction; returns how many were still ours."""
+        if not jobs:
+            return 0
+        now = self.clock.now()
+        done = 0
+        async with self.db.transaction() as session:
+            by_lease: dict[datetime | None, list[int]] = {}
+            for job in jobs:
+                by_lease.setdefault(job.lease_until, []).append(job.id)
+            for until, ids in by_lease.items():
+                for start in range(0, len(ids), _INSERT_CHUNK):
+                    result = await session.execute(
+                        update(JobRow)
+                        .where(JobRow.id.in_(ids[start:start + _INSERT_CHUNK]),
+                               JobRow.status == JobStatus.QUEUED.value,
+                               JobRow.lease_owner == self.owner,
+                               JobRow.lease_expires_at == until)
+                        .values(status=JobStatus.DONE.value, finished_at=now, lease_owner=None,
+                                lease_expires_at=None)
+                        .execution_options(synchronize_session=False))
+                    done += _rowcount(result)
+        if done < len(jobs):
+            log.warning("%d of %d jobs: lease lost before completion", len(jobs) - done,
+                        len(jobs))
         return done
 
     async def fail(self, job: ClaimedJob, error: str, *, permanent: bool = False) -> bool:
@@ -252,10 +337,16 @@ class JobQueue:
             result = await session.execute(statement)
             return _rowcount(result) == 1
 
-    async def next_due_at(self) -> datetime | None:
-        """When the next job can be claimed: its due time, or when a held lease expires."""
+    async def next_due_at(self, max_priority: int | None = None,
+                          running: frozenset[int] = frozenset()) -> datetime | None:
+        """When the next job (of priority ``max_priority`` or more urgent, not one this worker
+        is ``running``) can be claimed: its due time, or when a held lease expires."""
         now = self.clock.now()
         queued = JobRow.status == JobStatus.QUEUED.value
+        if max_priority is not None:
+            queued = and_(queued, JobRow.priority <= max_priority)
+        if running:
+            queued = and_(queued, JobRow.id.not_in(sorted(running)))
         async with self.db.read() as session:
             free = await session.scalar(
                 select(func.min(JobRow.due_at)).where(queued, _is_free(now))

@@ -17,20 +17,27 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.logcontext import bound
-from pimbot.scheduling.queue import ENQUEUED_FLAG, ClaimedJob, JobQueue
+from pimbot.scheduling.queue import ENQUEUED_FLAG, ENQUEUED_PRIORITY, ClaimedJob, JobQueue
 from pimbot.scheduling.retry import PermanentJobError, RetryLater
 from pimbot.store.database import Database
 
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[[ClaimedJob], Awaitable[None]]
+# Runs many claimed jobs of the batch kinds at once; says how each ended (None: done). It
+# should not raise; if it does, every job of the batch failed with that error.
+BatchHandler = Callable[[list[ClaimedJob]], Awaitable[list[tuple[ClaimedJob, Exception | None]]]]
 _MIN_SLEEP = 0.01
 ALIVE_LOOKS = 5  # the loop is alive while it has looked at the queue within 5 max sleeps
 _MAX_LOGGED_ERROR = 300
 
 
 class Worker:
-    """Runs a handler for every due job, up to ``concurrency`` at a time."""
+    """Runs a handler for every due job, up to ``concurrency`` at a time; jobs of
+    ``batch_kinds`` are claimed up to ``batch_size`` at once and run together by
+    ``batch_handler`` (up to ``batches`` such batches in flight), beside the others; while a
+    batch is in flight only jobs of priority ``urgent`` or more urgent start (so a burst of
+    expiries is not slowed by the notices of the ones before it)."""
 
     def __init__(
         self,
@@ -39,17 +46,29 @@ class Worker:
         *,
         max_sleep: float = 2.0,
         concurrency: int = 8,
+        batch_handler: BatchHandler | None = None,
+        batch_kinds: frozenset[str] = frozenset(),
+        batch_size: int = 250,
+        batches: int = 4,
+        urgent: int = 1,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+        if concurrency < 1 or batch_size < 1 or batches < 1:
+            raise ValueError("concurrency, batch_size and batches must be at least 1")
         self.queue = queue
         self.handler = handler
         self.max_sleep = max_sleep
         self.concurrency = concurrency
+        self.batch_handler = batch_handler
+        self.batch_kinds = batch_kinds if batch_handler is not None else frozenset()
+        self.batch_size = batch_size
+        self.batches = batches
+        self.urgent = urgent  # priority numbers up to this still start while a batch runs
         self.running = False
         self.last_tick: datetime | None = None
         self._woken = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()  # across every run_due call
+        self._running: set[int] = set()  # the ids of the jobs those tasks run
+        self._batches_running = 0
         self._stopping = False
         self._stopped = asyncio.Event()
         self._looked_at = time.monotonic()  # the last time the loop claimed or slept
@@ -59,8 +78,11 @@ class Worker:
         db.on_commit(self._after_commit)
 
     def _after_commit(self, session: AsyncSession) -> None:
-        if session.info.get(ENQUEUED_FLAG):
-            self.wake()
+        if not session.info.get(ENQUEUED_FLAG):
+            return
+        if self._batches_running and session.info.get(ENQUEUED_PRIORITY, 0) > self.urgent:
+            return  # nothing it may start before the batch ends (which looks again)
+        self.wake()
 
     def wake(self) -> None:
         self._woken.set()
@@ -72,29 +94,78 @@ class Worker:
         return self.running and time.monotonic() - self._looked_at <= limit
 
     async def run_due(self) -> int:
-        """Claim and run every job due now (including ones that become due while running);
-        return how many ran. In-flight jobs always finish before this returns."""
+        """Claim and run every job due now (including ones that become due while running,
+        and woken by commits that enqueue); return how many ran. In-flight jobs always
+        finish before this returns."""
         ran = 0
-        tasks: set[asyncio.Task[None]] = set()
+        singles: set[asyncio.Task[None]] = set()
+        batches: set[asyncio.Task[None]] = set()
         try:
             while True:
-                free = self.concurrency - len(tasks)
-                jobs = [] if self._stopping or free <= 0 else await self.queue.claim(free)
+                self._woken.clear()  # a commit from here on wakes the wait below
+                claimed = 0
+                if not self._stopping and self.batch_kinds and len(batches) < self.batches:
+                    jobs = await self.queue.claim(self.batch_size, kinds=self.batch_kinds,
+                                                  running=self._running_ids())
+                    if jobs:
+                        batches.add(self._track(jobs, self._execute_batch(jobs)))
+                        claimed += len(jobs)
+                free = self.concurrency - len(singles)
+                if not self._stopping and free > 0:
+                    # While a batch runs, only urgent jobs start: notices wait for it.
+                    jobs = await self.queue.claim(
+                        free, besides=self.batch_kinds,
+                        max_priority=self.urgent if batches else None,
+                        running=self._running_ids())
+                    singles.update(self._track([job], self._execute(job)) for job in jobs)
+                    claimed += len(jobs)
                 self._looked_at = time.monotonic()
-                started = [asyncio.create_task(self._execute(job)) for job in jobs]
-                tasks.update(started)
-                self._in_flight.update(started)
-                for task in started:
-                    task.add_done_callback(self._in_flight.discard)
-                ran += len(jobs)
-                if not tasks:
+                ran += claimed
+                if not singles and not batches:
                     return ran
-                if jobs and len(tasks) < self.concurrency:
+                room = not self._stopping and (len(singles) < self.concurrency or (
+                    bool(self.batch_kinds) and len(batches) < self.batches))
+                if claimed and room:
                     continue  # maybe more are due
-                _, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                await self._wait(singles | batches, room, self.urgent if batches else None)
+                singles = {task for task in singles if not task.done()}
+                batches = {task for task in batches if not task.done()}
         finally:
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+            if singles or batches:
+                await asyncio.gather(*singles, *batches, return_exceptions=True)
+
+    def _track(self, jobs: list[ClaimedJob], work: Awaitable[None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
+        self._in_flight.add(task)
+        ids = {job.id for job in jobs}
+        self._running.update(ids)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._in_flight.discard(done)
+            self._running.difference_update(ids)
+
+        task.add_done_callback(finished)
+        return task
+
+    def _running_ids(self) -> frozenset[int]:
+        """Jobs this worker runs now: never claimed again while they run, even when their
+        lease ran out meanwhile (a slow call; a clock moved on) — another worker may."""
+        return frozenset(self._running)
+
+    async def _wait(self, tasks: set[asyncio.Task[None]], room: bool,
+                    max_priority: int | None) -> None:
+        """Until a job ends, or, with room for more, until the next job (that may start) is
+        due or a commit enqueues one (so a job due while others run starts on time)."""
+        if not room:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            return
+        delay = await self._sleep_seconds(max_priority, self._running_ids())
+        waker = asyncio.ensure_future(self._woken.wait())
+        try:
+            await asyncio.wait({*tasks, waker}, timeout=delay,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
 
     async def wait_idle(self) -> bool:
         """Wait for every job this worker is running (from any ``run_due``, the loop's
@@ -111,24 +182,56 @@ class Worker:
         with bound(request_id=f"job-{job.id}", activation_id=str(about) if about else None):
             await self._run_and_record(job)
 
+    async def _execute_batch(self, jobs: list[ClaimedJob]) -> None:
+        """Run a batch and record every job's outcome (the successes in one transaction);
+        never raises."""
+        assert self.batch_handler is not None
+        with bound(request_id=f"jobs-{jobs[0].id}+{len(jobs) - 1}"):
+            self._batches_running += 1
+            try:
+                outcomes = await self.batch_handler(jobs)
+            except Exception as exc:
+                log.exception("batch of %d %s jobs failed", len(jobs), jobs[0].kind)
+                outcomes = [(job, exc) for job in jobs]
+            finally:
+                self._batches_running -= 1
+            try:
+                await self.queue.complete_many([job for job, error in outcomes if error is None])
+            except Exception:
+                log.exception("could not record a batch of %d jobs", len(outcomes))
+            for job, error in outcomes:
+                if error is not None:
+                    about = job.payload.get("request_id")
+                    with bound(request_id=f"job-{job.id}",
+                               activation_id=str(about) if about else None):
+                        await self._record(job, error)
+
     async def _run_and_record(self, job: ClaimedJob) -> None:
         try:
-            try:
-                await self.handler(job)
-            except RetryLater as exc:
-                log.info("job %s (%s) waits %s: %s", job.id, job.kind, exc.after, _brief(exc))
-                await self.queue.defer(job, exc.after, _describe(exc))
-            except PermanentJobError as exc:
-                log.warning("job %s (%s) failed permanently: %s", job.id, job.kind, _brief(exc))
-                await self.queue.fail(job, _describe(exc), permanent=True)
-            except Exception as exc:
-                log.warning(
-                    "job %s (%s) failed on attempt %d: %s",
-                    job.id, job.kind, job.attempts + 1, _brief(exc),
-                )
-                await self.queue.fail(job, _describe(exc))
+            await self.handler(job)
+        except Exception as exc:
+            await self._record(job, exc)
+            return
+        try:
+            await self.queue.complete(job)
+        except Exception:
+            log.exception("job %s (%s): could not record the outcome", job.id, job.kind)
+
+    async def _record(self, job: ClaimedJob, error: Exception) -> None:
+        """A job that did not complete: wait, fail for good, or retry after a backoff."""
+        try:
+            if isinstance(error, RetryLater):
+                log.info("job %s (%s) waits %s: %s", job.id, job.kind, error.after,
+                         _brief(error))
+                await self.queue.defer(job, error.after, _describe(error))
+            elif isinstance(error, PermanentJobError):
+                log.warning("job %s (%s) failed permanently: %s", job.id, job.kind,
+                            _brief(error))
+                await self.queue.fail(job, _describe(error), permanent=True)
             else:
-                await self.queue.complete(job)
+                log.warning("job %s (%s) failed on attempt %d: %s", job.id, job.kind,
+                            job.attempts + 1, _brief(error))
+                await self.queue.fail(job, _describe(error))
         except Exception:
             log.exception("job %s (%s): could not record the outcome", job.id, job.kind)
 
@@ -159,8 +262,9 @@ class Worker:
             log.exception("scheduler tick failed; retrying in %.1fs", self.max_sleep)
             return self.max_sleep
 
-    async def _sleep_seconds(self) -> float:
-        next_due = await self.queue.next_due_at()
+    async def _sleep_seconds(self, max_priority: int | None = None,
+                             running: frozenset[int] = frozenset()) -> float:
+        next_due = await self.queue.next_due_at(max_priority, running)
         self._looked_at = time.monotonic()  # the queue answered
         if next_due is None:
             return self.max_sleep

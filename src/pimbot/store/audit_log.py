@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -72,35 +73,56 @@ async def append_event(
     second one fails the caller's transaction (IntegrityError on the unique constraint, at
     this flush), whichever replica writes it.
     """
-    if at.tzinfo is None:
+    rows = await append_events(db, session, [NewEvent(
+        at=at, actor=actor, action=action, subject=subject, outcome=outcome,
+        detail=dict(detail or {}), once_key=once_key)])
+    return rows[0]
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for ``append_events`` (``append_event``'s arguments)."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str = ""
+    outcome: str = "ok"
+    detail: dict[str, Any] = field(default_factory=dict)
+    once_key: str | None = None
+
+
+async def append_events(db: Database, session: AsyncSession, events: Sequence[NewEvent]
+                        ) -> list[AuditEventRow]:
+    """Append ``events``, in order, to the chain in the caller's write transaction: one chain
+    lock, one read of the head and one flush for all of them, however many (the hashes are
+    computed in one go). The rules of ``append_event`` hold for each."""
+    if not events:
+        return []
+    if any(event.at.tzinfo is None for event in events):
         raise ValueError("naive datetime in the audit log; pimbot keeps aware UTC times only")
     await db.lock_audit_chain(session)
     newest = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc())
     last = (await session.execute(newest.limit(1))).first()
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-    body = dict(detail or {})
-    at = at.astimezone(UTC)
-    digest = event_hash(seq=seq, at=at, actor=actor, action=action, subject=subject,
-                        outcome=outcome, detail=body, prev_hash=prev_hash)
+    seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
     key = db.audit_keyring.current
-    row = AuditEventRow(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        subject=subject,
-        outcome=outcome,
-        detail=body,
-        prev_hash=prev_hash,
-        hash=digest,
-        key_id=key.key_id,
-        mac=key.event_mac(digest),
-        once_key=once_key,
-    )
-    session.add(row)
+    rows: list[AuditEventRow] = []
+    for event in events:
+        seq += 1
+        body = dict(event.detail)
+        at = event.at.astimezone(UTC)
+        digest = event_hash(seq=seq, at=at, actor=event.actor, action=event.action,
+                            subject=event.subject, outcome=event.outcome, detail=body,
+                            prev_hash=prev_hash)
+        rows.append(AuditEventRow(
+            seq=seq, at=at, actor=event.actor, action=event.action, subject=event.subject,
+            outcome=event.outcome, detail=body, prev_hash=prev_hash, hash=digest,
+            key_id=key.key_id, mac=key.event_mac(digest), once_key=event.once_key))
+        prev_hash = digest
+    session.add_all(rows)
     await session.flush()
     session.info[APPENDED_FLAG] = True
-    return row
+    return rows
 
 
 async def _all_events(

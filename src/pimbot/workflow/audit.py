@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pimbot.store.audit_log import append_event
+from pimbot.store.audit_log import NewEvent, append_event, append_events
 from pimbot.workflow.context import Context
 
 
@@ -17,6 +17,25 @@ async def record(
     """``once_key``: this event may exist once only (see ``append_event``)."""
     await append_event(ctx.db, session, at=ctx.clock.now(), actor=actor, action=action,
                        subject=subject, outcome=outcome, detail=detail, once_key=once_key)
+
+
+class AuditBatch:
+    """Events gathered while a batch of changes is worked out, appended together (one chain
+    lock, one head read, one flush) by ``write`` before the transaction commits."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.events: list[NewEvent] = []
+
+    def add(self, actor: str, action: str, subject: str = "", outcome: str = "ok", *,
+            once_key: str | None = None, **detail: Any) -> None:
+        self.events.append(NewEvent(at=self.ctx.clock.now(), actor=actor, action=action,
+                                    subject=subject, outcome=outcome, detail=detail,
+                                    once_key=once_key))
+
+    async def write(self, session: AsyncSession) -> None:
+        events, self.events = self.events, []
+        await append_events(self.ctx.db, session, events)
 
 
 async def record_alone(

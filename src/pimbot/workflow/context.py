@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +28,8 @@ class Context:
     gateways: list[ChatGateway] = field(default_factory=list)
     oncall: Mapping[str, OnCallSource] = field(default_factory=dict)  # pagerduty, opsgenie
     owner: str = ""  # this process's replica id (who holds the leases it takes)
+    # provider name -> its calls in flight (``lifecycle/leases.py``, ``max_concurrency``)
+    call_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     def role(self, name: str | None, example: Callable[[Role], str] | None = None) -> Role:
         """The role called ``name``, or a one-line error with a did-you-mean whose hint is

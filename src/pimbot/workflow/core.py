@@ -37,7 +37,7 @@ from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
 from pimbot.workflow.dispatch import run_action, run_command
 from pimbot.workflow.jobs.drift import schedule_next as schedule_drift_check
-from pimbot.workflow.jobs.handlers import dispatch
+from pimbot.workflow.jobs.handlers import BATCH_KINDS, dispatch, dispatch_batch
 from pimbot.workflow.lifecycle.grants import sweep_orphans
 from pimbot.workflow.lifecycle.leases import release_owner
 from pimbot.workflow.mfa.service import MfaService
@@ -49,6 +49,7 @@ from pimbot.workflow.usecases.review_campaigns import schedule_next_starts
 
 log = logging.getLogger(__name__)
 
+JOB_CONCURRENCY = 16  # jobs run at once besides the expiry batches (notices, grants, …)
 RETRIES = 4  # compare-and-set conflicts (two clicks at once) are retried against fresh state
 
 
@@ -66,7 +67,9 @@ class PimCore:
         self.queue = JobQueue(db, clock, self.owner)
         self.replicas = Replicas(db, self.owner)
         self.replicas.on_release(self._released)
-        self.worker = Worker(self.queue, self._run_job, max_sleep=max_sleep)
+        self.worker = Worker(self.queue, self._run_job, max_sleep=max_sleep,
+                             concurrency=JOB_CONCURRENCY, batch_handler=self._run_batch,
+                             batch_kinds=BATCH_KINDS)
         self.worker.attach(db)
         self.deliveries = DeliveryLedger(db)
         self._task: asyncio.Task[None] | None = None
@@ -122,6 +125,9 @@ class PimCore:
 
     async def _run_job(self, job: ClaimedJob) -> None:
         await dispatch(self.ctx, job)
+
+    async def _run_batch(self, jobs: list[ClaimedJob]) -> list[tuple[ClaimedJob, Exception | None]]:
+        return await dispatch_batch(self.ctx, jobs)
 
     # -- people --------------------------------------------------------------------------
 

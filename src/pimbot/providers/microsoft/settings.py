@@ -44,7 +44,7 @@ COMMON_KEYS = (
     "tenant_id", "client_id", "client_secret_env", "certificate_path",
     "certificate_password_env", "managed_identity", "workload_identity",
     "federated_token_file", "authority", "graph_url", "mode", "timeout", "drift",
-    "reconcile_every", "allow",
+    "reconcile_every", "allow", "max_concurrency",
 )
 CREDENTIAL_KEYS = ("client_secret_env", "certificate_path", "managed_identity",
                    "workload_identity")

@@ -54,6 +54,31 @@ async def remind_expiry(ctx: Context, job: ClaimedJob) -> None:
         await notify_user(session, now, row.email, View.REMINDER, row.id)
 
 
+# Kinds claimed together and run by ``dispatch_batch`` (a burst of expiries, or of grants, is
+# a few transactions).
+BATCH_KINDS = frozenset({JobKind.EXPIRE.value, JobKind.GRANT.value})
+
+
+async def dispatch_batch(ctx: Context, jobs: list[ClaimedJob]
+                         ) -> list[tuple[ClaimedJob, Exception | None]]:
+    """Run claimed jobs of ``BATCH_KINDS`` together; each job's outcome (None: done)."""
+    from pimbot.workflow.lifecycle.grant_batch import grant_many
+    from pimbot.workflow.lifecycle.revocations import expire_many
+
+    expiring = [job for job in jobs if job.kind == JobKind.EXPIRE.value]
+    granting = [job for job in jobs if job.kind == JobKind.GRANT.value]
+    others = [job for job in jobs if job.kind not in BATCH_KINDS]
+    outcomes = await expire_many(ctx, expiring) if expiring else []
+    outcomes += await grant_many(ctx, granting) if granting else []
+    for job in others:  # pragma: no cover - only expire jobs are claimed as a batch
+        try:
+            await dispatch(ctx, job)
+            outcomes.append((job, None))
+        except Exception as exc:
+            outcomes.append((job, exc))
+    return outcomes
+
+
 async def dispatch(ctx: Context, job: ClaimedJob) -> None:
     """Run a claimed job by kind (notifications live in workflow.notify)."""
     from pimbot.workflow.jobs.drift import check_drift

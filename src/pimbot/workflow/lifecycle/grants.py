@@ -62,12 +62,15 @@ def target_of(grant: GrantRow) -> GrantTarget:
                        expires_at=grant.expires_at)
 
 
-def _provider(ctx: Context, grant: GrantRow) -> Provider:
+def provider_of(ctx: Context, grant: GrantRow) -> Provider:
+    return provider_named(ctx, grant.provider)
+
+
+def provider_named(ctx: Context, name: str) -> Provider:
     try:
-        return ctx.providers[grant.provider]
+        return ctx.providers[name]
     except KeyError:
-        raise ProviderError(f"provider '{grant.provider}' is not set up", retryable=True) \
-            from None
+        raise ProviderError(f"provider '{name}' is not set up", retryable=True) from None
 
 
 # -- grant -------------------------------------------------------------------------------------
@@ -83,16 +86,17 @@ async def grant(ctx: Context, job: ClaimedJob) -> None:
     assert record_row is not None
     try:
         ref = await leases.call_under_lease(
-            ctx, grant_id, token, lambda: _provider(ctx, record_row).grant(target_of(record_row)))
+            ctx, grant_id, token, lambda: provider_of(ctx, record_row).grant(target_of(record_row)),
+            record_row.provider)
     except Exception as exc:
         await leases.release(ctx, grant_id, token)
         final = isinstance(exc, ProviderError) and not exc.retryable
         if final or job.attempts + 1 >= job.max_attempts:
-            await _grant_failed(ctx, job.payload["request_id"], grant_id,
+            await grant_failed(ctx, job.payload["request_id"], grant_id,
                                 failure_of(exc, "grant"))
             return
         raise
-    await _granted(ctx, grant_id, token, ref)
+    await granted(ctx, grant_id, token, ref)
 
 
 async def _open_or_join(ctx: Context, request_id: str) -> tuple[str, str] | None:
@@ -113,14 +117,14 @@ async def _open_or_join(ctx: Context, request_id: str) -> tuple[str, str] | None
         if not still_backed:
             await move(ctx, session, row, Cause.INELIGIBLE, note="no longer eligible")
             return None
-        expires = _expiry(row, now, cap)
+        expires = expiry_of(row, now, cap)
         for live in await slot_grants(session, row.email, row.role):
             if live.state == GrantState.GRANTED.value and _same_grant(live, role.provider,
                                                                      role.grant):
                 row.grant_id = live.id  # another hold gave them the role: join it
                 row.expires_at = expires
                 await move(ctx, session, row, Cause.GRANTED, grant=live.id, joined=True,
-                           expires_at=_iso(expires))
+                           expires_at=iso(expires))
                 if expires is None or (live.expires_at and expires > live.expires_at):
                     await schedule(session, JobKind.EXTEND_GRANT, now,
                                    dedupe_key=f"extend:{live.id}", grant_id=live.id)
@@ -147,7 +151,7 @@ def _same_grant(grant: GrantRow, provider: str, params: dict[str, object]) -> bo
     return grant.provider == provider and dict(grant.params) == dict(params)
 
 
-def _expiry(row: RequestRow, now: datetime, cap: datetime | None) -> datetime | None:
+def expiry_of(row: RequestRow, now: datetime, cap: datetime | None) -> datetime | None:
     if row.kind == RequestKind.ASSIGNMENT.value:
         expires = row.expires_at  # an assignment ends at its own end date
     else:
@@ -157,11 +161,11 @@ def _expiry(row: RequestRow, now: datetime, cap: datetime | None) -> datetime | 
     return expires
 
 
-def _iso(at: datetime | None) -> str | None:
+def iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-async def _granted(ctx: Context, grant_id: str, token: str, ref: str | None) -> None:
+async def granted(ctx: Context, grant_id: str, token: str, ref: str | None) -> None:
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         record_row = await leases.fenced(ctx, session, grant_id, token)
@@ -172,7 +176,7 @@ async def _granted(ctx: Context, grant_id: str, token: str, ref: str | None) -> 
         row = await get_request(session, record_row.activation_id)
         if row.state == RequestState.APPROVED.value:
             await move(ctx, session, row, Cause.GRANTED, grant=grant_id,
-                       expires_at=_iso(row.expires_at))
+                       expires_at=iso(row.expires_at))
             return
         # Ended while the grant was in flight: take it back unless another hold joined.
         await record(ctx, session, "pimbot", "grant.applied_late", row.role, request=row.id,
@@ -181,7 +185,7 @@ async def _granted(ctx: Context, grant_id: str, token: str, ref: str | None) -> 
             await due_for_revoke(ctx, session, record_row)
 
 
-async def _grant_failed(ctx: Context, request_id: str, grant_id: str, failure: Failure) -> None:
+async def grant_failed(ctx: Context, request_id: str, grant_id: str, failure: Failure) -> None:
     """Cards say the short reason and the error id; the audit event and the log, the detail."""
     log.warning("grant %s of request %s failed (error %s): %s", grant_id, request_id,
                 failure.error_id, failure.detail)
@@ -261,21 +265,21 @@ async def revoke_grant(ctx: Context, grant_id: str, attempts: int | None) -> Non
             return  # the revoke job has it
         token = leases.take(ctx, record_row)
     try:
-        await leases.call_under_lease(ctx, grant_id, token, lambda: _provider(
-            ctx, record_row).revoke(target_of(record_row), record_row.ref))
+        await leases.call_under_lease(ctx, grant_id, token, lambda: provider_of(
+            ctx, record_row).revoke(target_of(record_row), record_row.ref), record_row.provider)
     except Exception as exc:
         await leases.release(ctx, grant_id, token)
         failure = failure_of(exc, "revoke")
         log.warning("revoke of grant %s failed (error %s): %s", grant_id, failure.error_id,
                     failure.detail)
-        await _revoke_failed(ctx, grant_id, failure, retry_now=attempts is None)
+        await revoke_failed(ctx, grant_id, failure, retry_now=attempts is None)
         if attempts is None:
             return  # the revoke job retries
         raise
-    await _revoked(ctx, grant_id, token)
+    await revoked(ctx, grant_id, token)
 
 
-async def _revoke_failed(ctx: Context, grant_id: str, failure: Failure, *,
+async def revoke_failed(ctx: Context, grant_id: str, failure: Failure, *,
                          retry_now: bool) -> None:
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
@@ -292,13 +296,13 @@ async def _revoke_failed(ctx: Context, grant_id: str, failure: Failure, *,
         await record(ctx, session, "pimbot", "revoke.failing", record_row.role, "failed",
                      grant=grant_id, user=record_row.email, error=failure.detail,
                      error_id=failure.error_id, failures=record_row.failures)
-        for row in await _holds_of(session, grant_id):
+        for row in await holds_of(session, grant_id):
             row.failure = failure.shown
             await session.flush()
-            await _alert(ctx, session, now, row, "revoke_failing")
+            await alert(ctx, session, now, row, "revoke_failing")
 
 
-async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
+async def revoked(ctx: Context, grant_id: str, token: str) -> None:
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         record_row = await leases.fenced(ctx, session, grant_id, token)
@@ -310,8 +314,8 @@ async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
         await record(ctx, session, "pimbot", "grant.revoked", record_row.role,
                      request=record_row.activation_id, user=record_row.email, grant=grant_id,
                      failures=record_row.failures, once_key=f"grant.revoked:{grant_id}")
-        holds = await _holds_of(session, grant_id)
-        observe(session, Figure.REVOKED_LATE, _lateness(record_row, holds, now))
+        holds = await holds_of(session, grant_id)
+        observe(session, Figure.REVOKED_LATE, lateness(record_row, holds, now))
         for row in holds:
             if row.revoked_at is not None:
                 continue
@@ -321,11 +325,11 @@ async def _revoked(ctx: Context, grant_id: str, token: str) -> None:
                 await notify_user(session, now, row.email, View.REQUESTER, row.id)
             if record_row.failure_alerted_at is not None and row.id == record_row.activation_id:
                 # the channels heard it was failing: tell them it is done
-                await _alert(ctx, session, now, row, "revoke_recovered")
+                await alert(ctx, session, now, row, "revoke_recovered")
             await refresh_cards(session, now, row.id)
 
 
-async def _alert(ctx: Context, session: AsyncSession, now: datetime, row: RequestRow,
+async def alert(ctx: Context, session: AsyncSession, now: datetime, row: RequestRow,
                  event: str) -> None:
     """The role's notify channels; the admins when it has none (never nobody)."""
     channels = _channels(ctx, row.role)
@@ -336,7 +340,7 @@ async def _alert(ctx: Context, session: AsyncSession, now: datetime, row: Reques
         await notify_user(session, now, admin, View.NOTICE, row.id, event)
 
 
-def _lateness(grant: GrantRow, holds: list[RequestRow], now: datetime) -> float:
+def lateness(grant: GrantRow, holds: list[RequestRow], now: datetime) -> float:
     """Seconds from when the access should have ended to the confirmed revoke: the last
     hold's end (its expiry time for an expired one, however late its job ran)."""
     ends = [row.expires_at if row.state == RequestState.EXPIRED.value and row.expires_at
@@ -346,7 +350,7 @@ def _lateness(grant: GrantRow, holds: list[RequestRow], now: datetime) -> float:
     return max(0.0, (now - due).total_seconds()) if due is not None else 0.0
 
 
-async def _holds_of(session: AsyncSession, grant_id: str) -> list[RequestRow]:
+async def holds_of(session: AsyncSession, grant_id: str) -> list[RequestRow]:
     result = await session.execute(select(RequestRow).where(RequestRow.grant_id == grant_id))
     return list(result.scalars())
 

@@ -12,18 +12,33 @@ SQLite writers are serial), so it has one answer at a time across replicas.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.states import RequestState
 from pimbot.store.tables import GrantRow, GrantState, RequestRow
-from pimbot.workflow.audit import record
+from pimbot.workflow.audit import AuditBatch, record
 from pimbot.workflow.context import Context
-from pimbot.workflow.notices.outbox import JobKind, schedule
+from pimbot.workflow.notices.outbox import JobKind, PendingJobs, schedule
 
 
 async def lock_slot(ctx: Context, session: AsyncSession, email: str, role: str) -> None:
     await ctx.db.lock_key(session, f"slot:{email}:{role}")
+
+
+async def lock_slots(ctx: Context, session: AsyncSession,
+                     slots: Sequence[tuple[str, str]]) -> None:
+    """``lock_slot`` for many slots in one statement, in one order (sorted), so two batches
+    never wait on each other crosswise."""
+    keys = sorted({f"slot:{email}:{role}" for email, role in slots})
+    if not keys or ctx.db.is_sqlite:
+        return  # SQLite writers are serial already
+    await session.execute(text(
+        "SELECT pg_advisory_xact_lock(hashtext(t.k)) FROM unnest(CAST(:keys AS text[])) "
+        "WITH ORDINALITY AS t(k, n) ORDER BY t.n"), {"keys": keys})
 
 
 async def slot_grants(session: AsyncSession, email: str, role: str) -> list[GrantRow]:
@@ -78,3 +93,45 @@ async def due_for_revoke(ctx: Context, session: AsyncSession, grant: GrantRow) -
     await session.flush()
     await schedule(session, JobKind.REVOKE, now, dedupe_key=revoke_key(grant.id),
                    grant_id=grant.id)
+
+
+async def release_many(ctx: Context, session: AsyncSession, rows: Sequence[RequestRow],
+                       audit: AuditBatch, jobs: PendingJobs,
+                       revoke_at: datetime | None = None) -> list[GrantRow]:
+    """``release`` for many ended requests at once (their slots locked, their new states
+    flushed): a few statements whatever their number. ``revoke_at``: when the revoke jobs
+    are due (default now; later when the caller revokes at once and the job is its safety
+    net). Returns the grants now due for revoke."""
+    now = ctx.clock.now()
+    grant_ids = sorted({row.grant_id for row in rows if row.grant_id})
+    if not grant_ids:
+        return []
+    grants = {grant.id: grant for grant in (await session.execute(
+        select(GrantRow).where(GrantRow.id.in_(grant_ids)))).scalars()}
+    standing: dict[str, list[str]] = {}
+    for request_id, grant_id in (await session.execute(
+            select(RequestRow.id, RequestRow.grant_id).where(
+                RequestRow.grant_id.in_(grant_ids),
+                RequestRow.state.in_([RequestState.ACTIVE.value,
+                                      RequestState.APPROVED.value])))).all():
+        standing.setdefault(str(grant_id), []).append(str(request_id))
+    due: list[GrantRow] = []
+    for row in rows:
+        grant = grants.get(row.grant_id or "")
+        if grant is None or grant.state in {GrantState.REVOKING.value, GrantState.REVOKED.value}:
+            continue  # already on its way out
+        if grant.state == GrantState.GRANTING.value and grant.lease_until is not None \
+                and grant.lease_until > now:
+            continue  # the call in flight finds the request ended when it completes
+        kept_by = [other for other in standing.get(grant.id, []) if other != row.id]
+        if grant.state != GrantState.GRANTING.value and kept_by:
+            audit.add("pimbot", "grant.kept", row.role, request=row.id, user=row.email,
+                      grant=grant.id, held_by=kept_by[0])
+            continue
+        grant.state = GrantState.REVOKING.value
+        grant.revoke_due_at = now
+        jobs.schedule(JobKind.REVOKE, revoke_at or now, dedupe_key=revoke_key(grant.id),
+                      grant_id=grant.id)
+        due.append(grant)
+    await session.flush()
+    return due

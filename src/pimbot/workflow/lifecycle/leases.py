@@ -15,16 +15,19 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pimbot.providers.concurrency import max_concurrency
 from pimbot.providers.settings import MAX_PROVIDER_TIMEOUT
+from pimbot.scheduling.queue import reschedule_many
 from pimbot.scheduling.retry import RetryLater
-from pimbot.store.tables import GrantRow
+from pimbot.store.tables import GrantRow, GrantState
 from pimbot.workflow.context import Context
+from pimbot.workflow.lifecycle.holds import revoke_key
 
 log = logging.getLogger(__name__)
 
@@ -83,19 +86,40 @@ async def release(ctx: Context, grant_id: str, token: str) -> None:
 
 async def release_owner(session: AsyncSession, owner: str) -> int:
     """Free every grant lease ``owner`` holds (a replica found dead, or stopping): the next
-    worker takes the grant at once, and the old owner's fence no longer matches."""
+    worker takes the grant at once, and the old owner's fence no longer matches. A revoke it
+    had leased (an expiry batch's, whose revoke job waits for the lease to run out) is due
+    again from when its last hold ended."""
+    revoking = (await session.execute(select(GrantRow.id, GrantRow.revoke_due_at).where(
+        GrantRow.lease_owner == owner,
+        GrantRow.state == GrantState.REVOKING.value))).all()
     result = await session.execute(update(GrantRow).where(GrantRow.lease_owner == owner).values(
         lease_token=None, lease_until=None, lease_owner=None).execution_options(
         synchronize_session=False))
+    by_due: dict[datetime, list[str]] = {}
+    for grant_id, due in revoking:
+        if due is not None:
+            by_due.setdefault(due, []).append(revoke_key(grant_id))
+    for due, keys in by_due.items():
+        await reschedule_many(session, keys, due)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def call_slots(ctx: Context, provider: str) -> asyncio.Semaphore:
+    """The provider's calls in flight: at most its ``max_concurrency`` at once."""
+    slots = ctx.call_slots.get(provider)
+    if slots is None:
+        slots = asyncio.Semaphore(max_concurrency(ctx.policy.providers.get(provider)))
+        ctx.call_slots[provider] = slots
+    return slots
+
+
 async def call_under_lease(ctx: Context, grant_id: str, token: str,
-                           call: Callable[[], Awaitable[T]]) -> T:
-    """Run ``call`` (bounded by CALL_LIMIT) while keeping the lease alive."""
+                           call: Callable[[], Awaitable[T]], provider: str) -> T:
+    """Run ``call`` to ``provider`` while keeping the lease alive: it waits for one of the
+    provider's call slots (its ``max_concurrency``), then runs bounded by CALL_LIMIT."""
     keeper = asyncio.create_task(_keep_alive(ctx, grant_id, token))
     try:
-        async with asyncio.timeout(CALL_LIMIT.total_seconds()):
+        async with call_slots(ctx, provider), asyncio.timeout(CALL_LIMIT.total_seconds()):
             return await call()
     finally:
         keeper.cancel()

@@ -112,3 +112,30 @@ async def notify_approvers(
 
 async def refresh_cards(session: AsyncSession, now: datetime, request_id: str) -> None:
     await schedule(session, JobKind.REFRESH_CARDS, now, request_id=request_id)
+
+
+class PendingJobs:
+    """The outbox of a batch of changes: the jobs ``job`` / ``user_notice`` /
+    ``channel_notices`` make, gathered and written by ``write`` with ``schedule_all``."""
+
+    def __init__(self) -> None:
+        self.jobs: list[NewJob] = []
+
+    def schedule(self, kind: JobKind, due_at: datetime, *, dedupe_key: str | None = None,
+                 **payload: Any) -> None:
+        self.jobs.append(job(kind, due_at, dedupe_key=dedupe_key, **payload))
+
+    def notify_user(self, now: datetime, email: str, view: View, request_id: str,
+                    event: str = "") -> None:
+        self.jobs.append(user_notice(now, email, view, request_id, event))
+
+    def notify_channels(self, now: datetime, channels: tuple[str, ...], view: View,
+                        request_id: str, event: str = "") -> None:
+        self.jobs += channel_notices(now, channels, view, request_id, event)
+
+    def refresh_cards(self, now: datetime, request_id: str) -> None:
+        self.schedule(JobKind.REFRESH_CARDS, now, request_id=request_id)
+
+    async def write(self, session: AsyncSession) -> None:
+        jobs, self.jobs = self.jobs, []
+        await schedule_all(session, jobs)

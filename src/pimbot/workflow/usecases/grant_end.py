@@ -72,9 +72,10 @@ async def push_grant_end(ctx: Context, job: ClaimedJob) -> None:
             return
         token = leases.take(ctx, row)  # SlotBusy: a grant or revoke call is in flight
         target, ref, sent = replace(target_of(row), expires_at=end), row.ref, row.expires_at
+        name = row.provider
     try:
         new_ref = await leases.call_under_lease(ctx, grant_id, token,
-                                                lambda: provider.extend(target, ref))
+                                                lambda: provider.extend(target, ref), name)
     except Exception as exc:
         await leases.release(ctx, grant_id, token)
         final = isinstance(exc, ProviderError) and not exc.retryable

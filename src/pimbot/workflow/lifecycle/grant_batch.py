@@ -1,0 +1,250 @@
+"""Grants in bulk: every grant job claimed together opens its grant record in one
+transaction, calls the provider concurrently, and is recorded in one more.
+
+1. One transaction, every slot locked: each request still approved, still backed by
+   eligibility, whose slot has no other grant, gets its grant record and the record's lease
+   (``leases.take``), exactly as ``grants.grant`` opens one. Anything else (a grant to join,
+   a slot busy, a role gone, an eligibility ended, a retry of a record whose call failed)
+   runs through ``grants.grant`` itself, one by one, after this transaction.
+2. The provider calls, concurrently, each under its record's fenced lease and one of its
+   provider's call slots (``max_concurrency``).
+3. One transaction records every call that succeeded under its fence; the requests move to
+   *active* with ``move_many`` (audit events, expiry jobs, notices). A request that ended
+   while its call was in flight is handled as ``grants.grant`` does (``grant.applied_late``,
+   and the revoke when no other hold stands on the grant). A failed call is the job's
+   failure, retried (or the request fails), as a single grant's is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pimbot.domain.ids import new_id
+from pimbot.domain.lifecycle import Cause
+from pimbot.domain.states import RequestState
+from pimbot.logcontext import bound
+from pimbot.ports import GrantTarget
+from pimbot.providers.errors import ProviderError
+from pimbot.scheduling.queue import ClaimedJob
+from pimbot.store.tables import GrantRow, GrantState, RequestRow
+from pimbot.workflow.audit import record
+from pimbot.workflow.context import Context
+from pimbot.workflow.lifecycle import leases
+from pimbot.workflow.lifecycle.eligibility import backing
+from pimbot.workflow.lifecycle.failures import failure_of
+from pimbot.workflow.lifecycle.grants import (
+    expiry_of,
+    grant,
+    grant_failed,
+    granted,
+    iso,
+    provider_named,
+    target_of,
+)
+from pimbot.workflow.lifecycle.holds import due_for_revoke, holders, lock_slots
+from pimbot.workflow.lifecycle.transition import move_many
+
+log = logging.getLogger(__name__)
+
+Outcome = tuple[ClaimedJob, Exception | None]
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A grant record opened by this batch, leased for its provider call."""
+
+    job: ClaimedJob
+    request_id: str
+    grant_id: str
+    token: str
+    provider: str
+    target: GrantTarget
+
+
+async def grant_many(ctx: Context, jobs: list[ClaimedJob]) -> list[Outcome]:
+    """Run many ``grant`` jobs at once; every job's outcome (None: done)."""
+    try:
+        opened, alone, settled = await _open_all(ctx, jobs)
+    except Exception as exc:
+        log.info("opening %d grants together failed (%s); one by one", len(jobs),
+                 type(exc).__name__)
+        return [(job, await _one(ctx, job)) for job in jobs]
+    outcomes: list[Outcome] = [(job, None) for job in settled]
+    results = await asyncio.gather(*(_call(ctx, one) for one in opened),
+                                   return_exceptions=True)
+    succeeded: list[tuple[Opened, str | None]] = []
+    for one, result in zip(opened, results, strict=True):
+        if isinstance(result, BaseException):
+            outcomes.append((one.job, await _failed(ctx, one, result)))
+        else:
+            succeeded.append((one, result))
+    outcomes += await _record_all(ctx, succeeded)
+    outcomes += [(job, await _one(ctx, job)) for job in alone]
+    return outcomes
+
+
+async def _one(ctx: Context, job: ClaimedJob) -> Exception | None:
+    try:
+        await grant(ctx, job)
+    except Exception as exc:
+        return exc
+    return None
+
+
+async def _open_all(ctx: Context, jobs: list[ClaimedJob]
+                    ) -> tuple[list[Opened], list[ClaimedJob], list[ClaimedJob]]:
+    """Returns the records opened, the jobs left to ``grants.grant``, and the jobs with
+    nothing to do (their request is no longer approved)."""
+    now = ctx.clock.now()
+    opened: list[Opened] = []
+    alone: list[ClaimedJob] = []
+    settled: list[ClaimedJob] = []
+    async with ctx.db.transaction() as session:
+        ids = sorted({str(job.payload["request_id"]) for job in jobs})
+        rows = {row.id: row for row in (await session.execute(
+            select(RequestRow).where(RequestRow.id.in_(ids)))).scalars()}
+        await lock_slots(ctx, session, [(row.email, row.role) for row in rows.values()])
+        live = await _live_grants(session, list(rows.values()))
+        for job in jobs:
+            row = rows.get(str(job.payload["request_id"]))
+            if row is not None and row.state != RequestState.APPROVED.value:
+                settled.append(job)  # ended before its grant: nothing was granted for it
+                continue
+            made = await _open(ctx, session, row, live, now) if row is not None else None
+            if made is None:
+                alone.append(job)
+                continue
+            opened.append(Opened(job, made.activation_id, made.id, leases.take(ctx, made),
+                                 made.provider, target_of(made)))
+        await session.flush()
+    return opened, alone, settled
+
+
+async def _live_grants(session: AsyncSession, rows: list[RequestRow]
+                       ) -> dict[tuple[str, str], list[GrantRow]]:
+    """Every slot's grants not yet confirmed revoked (``slot_grants`` for many slots)."""
+    found: dict[tuple[str, str], list[GrantRow]] = {}
+    if not rows:
+        return found
+    result = await session.execute(select(GrantRow).where(
+        GrantRow.email.in_(sorted({row.email for row in rows})),
+        GrantRow.role.in_(sorted({row.role for row in rows})),
+        GrantRow.state != GrantState.REVOKED.value).order_by(GrantRow.created_at))
+    for live in result.scalars():
+        found.setdefault((live.email, live.role), []).append(live)
+    return found
+
+
+async def _open(ctx: Context, session: AsyncSession, row: RequestRow,
+                live: dict[tuple[str, str], list[GrantRow]], now: datetime) -> GrantRow | None:
+    """The new record of the simple case (an approved request, backed, in an empty slot,
+    never tried); None for every other case, which ``grants.grant`` handles."""
+    role = ctx.policy.roles.get(row.role)
+    if role is None or row.grant_id is not None or live.get((row.email, row.role)):
+        return None
+    still_backed, cap = await backing(session, row, now)
+    if not still_backed:
+        return None
+    expires = expiry_of(row, now, cap)
+    made = GrantRow(
+        id=new_id("g"), email=row.email, role=row.role, provider=role.provider,
+        params=dict(role.grant), activation_id=row.id, state=GrantState.GRANTING.value,
+        starts_at=now, expires_at=expires, created_at=now, failures=0, failure="")
+    session.add(made)
+    row.grant_id = made.id
+    row.expires_at = expires
+    live[(row.email, row.role)] = [made]  # a second request of the slot waits for this one
+    return made
+
+
+async def _call(ctx: Context, one: Opened) -> str | None:
+    provider = provider_named(ctx, one.provider)
+    return await leases.call_under_lease(ctx, one.grant_id, one.token,
+                                         lambda: provider.grant(one.target), one.provider)
+
+
+async def _failed(ctx: Context, one: Opened, exc: BaseException) -> Exception | None:
+    """As a single grant's failed call: the lease goes back; the request fails when the
+    error is final or the attempts are spent, else the job retries."""
+    error = exc if isinstance(exc, Exception) else Exception(repr(exc))
+    with bound(request_id=f"job-{one.job.id}", activation_id=one.request_id):
+        try:
+            await leases.release(ctx, one.grant_id, one.token)
+            final = isinstance(error, ProviderError) and not error.retryable
+            if final or one.job.attempts + 1 >= one.job.max_attempts:
+                await grant_failed(ctx, one.request_id, one.grant_id,
+                                   failure_of(error, "grant"))
+                return None
+        except Exception as inner:
+            return inner
+    return error
+
+
+async def _record_all(ctx: Context, succeeded: list[tuple[Opened, str | None]]
+                      ) -> list[Outcome]:
+    if not succeeded:
+        return []
+    try:
+        return await _record(ctx, succeeded)
+    except Exception:
+        log.exception("recording %d grants together failed; one by one", len(succeeded))
+    outcomes: list[Outcome] = []
+    for one, ref in succeeded:
+        try:
+            await granted(ctx, one.grant_id, one.token, ref)
+            outcomes.append((one.job, None))
+        except Exception as exc:
+            outcomes.append((one.job, exc))
+    return outcomes
+
+
+async def _record(ctx: Context, succeeded: list[tuple[Opened, str | None]]) -> list[Outcome]:
+    now = ctx.clock.now()
+    by_grant = {one.grant_id: (one, ref) for one, ref in succeeded}
+    outcomes: list[Outcome] = []
+    async with ctx.db.transaction() as session:
+        records = {record_row.id: record_row for record_row in (await session.execute(
+            select(GrantRow).where(GrantRow.id.in_(sorted(by_grant))).order_by(GrantRow.id)
+            .with_for_update().execution_options(populate_existing=True))).scalars()}
+        fenced: list[GrantRow] = []
+        for grant_id, (one, ref) in by_grant.items():
+            record_row = records.get(grant_id)
+            if record_row is None or record_row.lease_token != one.token:
+                outcomes.append((one.job, leases.LeaseLost(grant_id)))
+                continue
+            record_row.lease_token = record_row.lease_until = record_row.lease_owner = None
+            record_row.state = GrantState.GRANTED.value
+            record_row.ref = ref
+            record_row.granted_at = now
+            fenced.append(record_row)
+            outcomes.append((one.job, None))
+        await session.flush()
+        rows = {row.id: row for row in (await session.execute(select(RequestRow).where(
+            RequestRow.id.in_(sorted(r.activation_id for r in fenced))))).scalars()}
+        approved = [rows[r.activation_id] for r in fenced
+                    if r.activation_id in rows
+                    and rows[r.activation_id].state == RequestState.APPROVED.value]
+        late = [r for r in fenced if r.activation_id not in {row.id for row in approved}]
+        await move_many(ctx, session, approved, Cause.GRANTED, details={
+            row.id: {"grant": row.grant_id, "expires_at": iso(row.expires_at)}
+            for row in approved})
+        for record_row in late:
+            await _late(ctx, session, record_row, rows.get(record_row.activation_id))
+    return outcomes
+
+
+async def _late(ctx: Context, session: AsyncSession, record_row: GrantRow,
+                row: RequestRow | None) -> None:
+    """Ended while the grant was in flight: take it back unless another hold joined."""
+    await record(ctx, session, "pimbot", "grant.applied_late", record_row.role,
+                 request=record_row.activation_id, user=record_row.email,
+                 grant=record_row.id)
+    besides = row.id if row is not None else ""
+    if not await holders(session, record_row.id, besides=besides):
+        await due_for_revoke(ctx, session, record_row)
