@@ -7,6 +7,7 @@ delivery, so tests can assert on what the receiving system really got, and when.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -50,8 +51,9 @@ def free_port() -> int:
 class WebhookReceiver:
     """Answers 2xx to correctly signed calls (401 otherwise) and keeps each one."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, latency: float = 0.0) -> None:
         self.secret = secret.encode()
+        self.latency = latency  # seconds each call takes, as a real system's API would
         self.deliveries: list[Delivery] = []
         self.port = free_port()
         self._granted: set[tuple[str, str]] = set()
@@ -97,6 +99,8 @@ class WebhookReceiver:
 
     async def _receive(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        if self.latency:
+            await asyncio.sleep(self.latency)
         expected = "sha256=" + hmac.new(self.secret, raw, hashlib.sha256).hexdigest()
         signature = request.headers.get("X-Pimbot-Signature", "")
         delivery = Delivery(

@@ -34,9 +34,9 @@ class Outcome:
 
 
 async def run(tmp_path: Path, url: str, receiver: WebhookReceiver, count: int,
-              duration: str) -> Outcome:
+              duration: str, max_concurrency: int | None = None) -> Outcome:
     started = time.monotonic()
-    world = await World.make(tmp_path, url, receiver, count)
+    world = await World.make(tmp_path, url, receiver, count, max_concurrency)
     replicas = await start_replicas(tmp_path, world.env, 3)
     try:
         for replica in replicas:
@@ -95,11 +95,14 @@ async def _check(world: World, receiver: WebhookReceiver, ids: list[str], killed
                    seconds)
 
 
-async def run_with_receiver(tmp_path: Path, url: str, count: int, duration: str) -> Outcome:
-    receiver = WebhookReceiver("crash-secret-" + "y" * 20)
+async def run_with_receiver(tmp_path: Path, url: str, count: int, duration: str,
+                            latency: float = 0.0, max_concurrency: int | None = None) -> Outcome:
+    """``latency`` and ``max_concurrency`` slow the revocations down (a batch of expiries is
+    otherwise revoked at once), so that a kill at half of them lands in the middle."""
+    receiver = WebhookReceiver("crash-secret-" + "y" * 20, latency)
     await receiver.start()
     try:
-        return await run(tmp_path, url, receiver, count, duration)
+        return await run(tmp_path, url, receiver, count, duration, max_concurrency)
     finally:
         await receiver.stop()
 

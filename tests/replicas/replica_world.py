@@ -34,11 +34,12 @@ def people(count: int) -> list[str]:
     return [f"user{n:05d}@example.com" for n in range(count)]
 
 
-def policy_text(url: str, count: int) -> str:
+def policy_text(url: str, count: int, max_concurrency: int | None = None) -> str:
+    limit = f", max_concurrency: {max_concurrency}" if max_concurrency else ""
     lines = [
         "admins: [sec-lead@example.com]",
         "providers:",
-        f'  hooks: {{type: webhook, url: "{url}", secret_env: {SECRET_ENV}, timeout: 5s}}',
+        f'  hooks: {{type: webhook, url: "{url}", secret_env: {SECRET_ENV}, timeout: 5s{limit}}}',
         "roles:",
         f"  {ROLE}: {{provider: hooks, grant: {{group: deployers}}, max_duration: 8h,"
         "    require_justification: false}",
@@ -61,8 +62,8 @@ class World:
 
     @classmethod
     async def make(cls, tmp_path: Path, url: str, receiver: WebhookReceiver, count: int,
-                   **extra: str) -> World:
-        text = policy_text(receiver.url, count)
+                   max_concurrency: int | None = None, **extra: str) -> World:
+        text = policy_text(receiver.url, count, max_concurrency)
         policy_file = tmp_path / "policy.yaml"
         policy_file.write_text(text, encoding="utf-8")
         audit_key = generate_key()

@@ -18,7 +18,9 @@ DURATION = "15s"
 async def test_a_replica_killed_halfway_through_expiries_loses_no_revocation(
     tmp_path: Path, empty_pg: str
 ) -> None:
-    outcome = await run_with_receiver(tmp_path, empty_pg, COUNT, DURATION)
+    # 120 calls of 50 ms, two at a time per replica: the kill lands while calls are going on.
+    outcome = await run_with_receiver(tmp_path, empty_pg, COUNT, DURATION, latency=0.05,
+                                      max_concurrency=2)
     assert outcome.revoked == outcome.revoke_events == COUNT
     assert 0 < outcome.killed_after_revokes < COUNT, "the kill came mid-way"
     print(f"\n{outcome}")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
+from pimbot.domain.errors import PimError
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow, RequestRow
 from pimbot.ui.cards import ActionId, Field, UserText
 from pimbot.workflow.actor import Actor
+from pimbot.workflow.turns import first_seen, turn_scope
+from pimbot.workflow.usecases.ending import cancel
 
 from .harness import make_pim, request_id_of
 
@@ -161,22 +165,27 @@ async def test_cancel_by_requester(db: Database) -> None:
     assert not (await pim.click(ALICE, ActionId.APPROVE, rid)).ok
 
 
-async def test_cancel_after_approval_only_while_the_start_is_ahead(db: Database) -> None:
-    """Guard: a cancel that lost the race to an approval does not undo it (one outcome)."""
+async def test_a_cancel_retried_after_losing_to_an_approval_does_not_undo_it(
+        db: Database) -> None:
+    """Guard: ``turns.first_seen`` in cancel. A turn is retried when its write lost a race;
+    the retry of a cancel typed against a waiting request finds it approved and says so."""
     pim = await make_pim(db)
     rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason x"))
-    approved = await pim.core.handle_action(Actor(ALICE), ActionId.APPROVE, rid)  # not drained
-    assert approved.ok, approved.text
-    late = await pim.say(BOB, f"cancel {rid}")
-    assert not late.ok and "already approved" in late.text
-    assert late.hint == "deactivate prod-db-admin"
-    assert [c.email for c in pim.provider.actions("grant")] == [BOB], "the grant went ahead"
-
+    with turn_scope():  # the cancel's first attempt read the request while it was waiting
+        assert first_seen(rid, "pending_approval") == "pending_approval"
+        approved = await pim.core.handle_action(Actor(ALICE), ActionId.APPROVE, rid)
+        assert approved.ok, approved.text
+        with pytest.raises(PimError) as late:  # …and this is its retry, after the approval
+            await cancel(pim.core.ctx, Actor(BOB), rid)
+    assert "at the same moment; nothing was cancelled" in late.value.message
+    await pim.core.drain()
+    assert [c.email for c in pim.provider.actions("grant")] == [BOB], "the approval stands"
+    async with db.read() as session:
+        row = await session.get(RequestRow, rid)
+        assert row is not None and row.state == "active"
+    # Typed afresh (not a retry), cancelling an approved request waiting for its start works.
     later = request_id_of(await pim.say(BOB, "activate staging-deploy for 1h at +2h"))
-    cancelled = await pim.say(BOB, f"cancel {later}")
-    assert cancelled.ok, cancelled.text  # approved, but its start is still ahead
-    await pim.advance(timedelta(hours=2))
-    assert [c.role for c in pim.provider.actions("grant")] == ["prod-db-admin"]
+    assert (await pim.say(BOB, f"cancel {later}")).ok
 
 
 async def test_scheduled_start(db: Database) -> None:

@@ -43,6 +43,7 @@ from pimbot.workflow.lifecycle.leases import release_owner
 from pimbot.workflow.mfa.service import MfaService
 from pimbot.workflow.mfa.service import turn_scope as mfa_turn_scope
 from pimbot.workflow.people import NamedByDisplayName
+from pimbot.workflow.turns import turn_scope
 from pimbot.workflow.usecases import deciders, queries
 from pimbot.workflow.usecases.assignment import reconcile
 from pimbot.workflow.usecases.review_campaigns import schedule_next_starts
@@ -252,7 +253,8 @@ class PimCore:
 
     async def _turn(self, actor: Actor, turn: Callable[[], Awaitable[Reply]],
                     what: Callable[[], str], form: bool) -> Reply:
-        with mfa_turn_scope():  # a retried attempt keeps the code its first attempt spent
+        # A retried attempt keeps the code its first attempt spent, and knows what it saw.
+        with mfa_turn_scope(), turn_scope():
             return await self._attempts(actor, turn, what, form)
 
     async def _attempts(self, actor: Actor, turn: Callable[[], Awaitable[Reply]],

@@ -12,6 +12,9 @@ from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle.transition import move
 from pimbot.workflow.permissions import owned
 from pimbot.workflow.records import open_requests, snapshot
+from pimbot.workflow.turns import first_seen
+
+_ENDABLE = frozenset({RequestState.ACTIVE.value, RequestState.APPROVED.value})
 
 
 async def deactivate(ctx: Context, actor: Actor, role_name: str | None,
@@ -41,14 +44,16 @@ async def deactivate(ctx: Context, actor: Actor, role_name: str | None,
 async def cancel(ctx: Context, actor: Actor, request_id: str) -> Reply:
     async with ctx.db.transaction() as session:
         row = await owned(ctx, session, actor, request_id, "cancellation")
-        if row.state == RequestState.APPROVED.value and (
-                row.kind == RequestKind.EXTENSION.value or row.start_at <= ctx.clock.now()):
-            # Approved and being granted now: the cancel came too late (it may have raced the
-            # approval); only an approved request waiting for a later start can be cancelled.
+        if first_seen(row.id, row.state) != row.state:
+            # This turn is a retry: the request was decided while the cancel was on its way
+            # (it lost the race); answer with what happened instead of undoing it.
             raise PimError(ErrorCode.STATE,
-                           f"Request {row.id} was already approved and is being granted; "
-                           "deactivate ends it.", f"deactivate {row.role}")
-        if row.state not in {RequestState.PENDING_APPROVAL.value, RequestState.APPROVED.value}:
+                           f"Request {row.id} was {row.state.replace('_', ' ')} at the same "
+                           "moment; nothing was cancelled.",
+                           f"deactivate {row.role}" if row.state in _ENDABLE else "status")
+        if row.state not in {RequestState.PENDING_APPROVAL.value, RequestState.APPROVED.value} \
+                or (row.kind == RequestKind.EXTENSION.value
+                    and row.state == RequestState.APPROVED.value):
             raise PimError(ErrorCode.STATE,
                            f"Request {row.id} is {row.state.replace('_', ' ')}; only waiting "
                            "requests can be cancelled.",
