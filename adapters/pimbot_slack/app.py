@@ -28,6 +28,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 
 from pimbot_slack.core_port import SlackCore
 from pimbot_slack.directory import SlackDirectory, slack_error
@@ -40,6 +41,26 @@ from pimbot_slack.workspace import WorkspaceSource, origin_of
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+
+
+class RequestVerifier:
+    """slack_sdk's signature check, with a timestamp that is not a number refused (its
+    ``is_valid`` raises ValueError on one, which would surface as a 500)."""
+
+    def __init__(self, signing_secret: str) -> None:
+        # Socket Mode needs no signing secret; without one every HTTP request is refused.
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
+
+    def is_valid(self, body: bytes, timestamp: str, signature: str) -> bool:
+        if self._verifier is None or not signature:
+            return False
+        if not timestamp.isascii() or not timestamp.isdigit():
+            return False
+        return bool(self._verifier.is_valid(body, timestamp, signature))
+
+
+def _header(request: web.Request, name: str) -> str:
+    return request.headers.get(name, "")
 RETRY_HEADER = "x-slack-retry-num"
 
 
@@ -65,6 +86,7 @@ class SlackAdapter:
             request_verification_enabled=True,
             process_before_response=False,
         )
+        self.verifier = RequestVerifier(settings.signing_secret)
         self._inflight: set[asyncio.Future[Any]] = set()
         self._socket: AsyncSocketModeHandler | None = None
         self._register()
@@ -84,8 +106,18 @@ class SlackAdapter:
             return web.json_response(
                 {"error": "signature verification is not configured"}, status=401
             )
-        bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+        body = await request.read()
+        if not self.verifier.is_valid(body, _header(request, "X-Slack-Request-Timestamp"),
+                                      _header(request, "X-Slack-Signature")):
+            # Checked before anything reads the body: an unsigned request with a malformed
+            # body or timestamp is refused like any other, never parsed into a 500.
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError:  # signed, but not a body Slack sends
+            log.warning("a signed Slack request whose body could not be read")
+            return web.json_response({"error": "malformed body"}, status=400)
+        return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
     async def start(self) -> None:
         """Learn the served workspace (``auth.test``), then connect Socket Mode when an app

@@ -129,7 +129,8 @@ async def test_approve_by_the_requester_or_an_outsider_is_refused(
 
 @pytest.mark.parametrize(
     "tamper",
-    ["forged", "missing", "stale", "no-timestamp"],
+    ["forged", "missing", "stale", "no-timestamp", "word-timestamp", "float-timestamp",
+     "bad-json", "bad-payload"],
 )
 async def test_unverifiable_requests_get_401_and_change_nothing(lite: Rig, tamper: str) -> None:
     body = lite.driver.slash_body(BOB[0], "activate prod-db-admin for 1h reason x", "bad")
@@ -141,10 +142,20 @@ async def test_unverifiable_requests_get_401_and_change_nothing(lite: Rig, tampe
         response = await lite.driver.client.post(
             "/slack/events", data=body, headers={"Content-Type": FORM}
         )
+    elif tamper.endswith("-timestamp") and tamper != "no-timestamp":
+        stamp = "abc" if tamper == "word-timestamp" else "1e9"
+        response = await lite.driver.post(body, FORM, headers={"X-Slack-Request-Timestamp": stamp})
+    elif tamper in {"bad-json", "bad-payload"}:  # unsigned, and not even well-formed
+        garbage, kind = ('{"not json', "application/json") if tamper == "bad-json" \
+            else ("payload=%7Bbad", FORM)
+        response = await lite.driver.client.post(
+            "/slack/events", data=garbage, headers={"Content-Type": kind,
+                                                    "X-Slack-Signature": "v0=" + "0" * 64,
+                                                    "X-Slack-Request-Timestamp": "1"})
     else:
         headers = {"Content-Type": FORM, "X-Slack-Signature": "v0=" + "0" * 64}
         response = await lite.driver.client.post("/slack/events", data=body, headers=headers)
-    assert response.status == 401
+    assert response.status == 401, await response.text()  # never a 500 (and no traceback)
     await lite.settle()
     assert lite.slack.calls == [], "nothing reached Slack's API (so nothing reached the core)"
     assert await lite.requests() == []
