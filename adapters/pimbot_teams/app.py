@@ -101,6 +101,9 @@ class TeamsAdapter:
             body = json.loads(await request.text())
             inbound = read_activity(body)
         except (ValueError, TypeError, AttributeError, KeyError):
+            if self.settings.authenticates:  # no activity, so no token can be checked for it
+                log.warning("Teams request refused (401): not a Bot Framework activity")
+                return _refusal(401, "not a Bot Framework activity; nothing was authenticated")
             return _refusal(400, "not a Bot Framework activity")
         try:
             await self.auth.check(request.headers.get("Authorization", ""),
