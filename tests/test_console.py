@@ -47,6 +47,13 @@ def test_a_piped_script_runs_answers_mistakes_in_one_line_and_exits_0(tmp_path: 
     assert not any(" INFO " in line or " WARNING " in line for line in out)  # logs on stderr
 
 
+def test_a_bare_activate_shows_no_duration_the_person_did_not_give(tmp_path: Path) -> None:
+    code, out, err = console(tmp_path, "as bob@example.com\nactivate\n")
+    assert code == 0, err
+    assert any("Duration" in line for line in out), out  # the form asks for one…
+    assert not any(line.strip() == "given:" for line in out), out  # …none is shown as given
+
+
 def test_an_approval_goes_from_request_to_approver_card_to_decision(tmp_path: Path) -> None:
     script = "\n".join([
         "as bob@example.com",

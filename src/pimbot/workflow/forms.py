@@ -27,9 +27,11 @@ def activation_form(policy: Policy, eligible: list[str], given: ActivationInput)
     limit = role.max_duration if role else max(
         (policy.roles[n].max_duration for n in eligible if n in policy.roles), default=None)
     choices = [d for d in _DURATIONS if limit is None or _seconds(d) <= limit.total_seconds()]
-    default = format_duration(given.duration or (role.default_duration if role else
-                                                  parse_duration(choices[0] if choices else "1h")))
-    if default not in choices:
+    # With no role chosen yet there is no default to show (each role has its own): none is
+    # preselected, so nothing claims the person gave a duration they did not type.
+    chosen = given.duration or (role.default_duration if role else None)
+    default = format_duration(chosen) if chosen else ""
+    if default and default not in choices:
         choices.append(default)
     inputs.append(Input("duration", "Duration", InputKind.SELECT, initial=default,
                         choices=tuple(Choice(c, c) for c in choices)))
