@@ -203,15 +203,15 @@ def test_a_denied_request_is_never_granted_and_stays_denied(played: Played) -> N
         f"  Request {request}",
     ]]  # fmt: skip
     assert f"Activation request {request}: denied" in "\n".join(run.updates(CAROL))
-    late = run.answer(f"Request {request} is already denied")
-    assert "nothing was changed" in late
+    late = run.answer(f"Request {request} was already decided")
+    assert "Nothing was changed" in late
     assert receiver.deliveries == []
 
 
 def test_approving_an_already_decided_request_answers_with_a_hint(played: Played) -> None:
     run, _ = played(deny_then_approve_late)
     [request] = run.request_ids()
-    assert "try:" in run.answer(f"Request {request} is already denied")
+    assert "try:" in run.answer(f"Request {request} was already decided")
 
 
 # --- (d) self-approval refused ---------------------------------------------------------------

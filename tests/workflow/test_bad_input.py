@@ -58,7 +58,7 @@ async def test_approving_an_already_decided_request_changes_nothing(db: Database
     rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason x"))
     await pim.say(CAROL, f"deny {rid} reason no")
     reply = await pim.say(ALICE, f"approve {rid}")
-    assert not reply.ok and "already denied" in reply.text
+    assert not reply.ok and "already decided by" in reply.text and "it is denied" in reply.text
     assert pim.provider.calls == []
     assert ("approval.refused", "refused") in await _actions(db)
     async with db.read() as session:

@@ -38,8 +38,9 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
         who = f" by {row.decided_by}" if row.decided_by else ""
         await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                      request=row.id, reason="already_decided", state=row.state)
-        return Reply(ok=False, text=f"Request {row.id} is already {state_words(view)}{who}; "
-                                    "nothing was changed.", hint="pending", subject=row.id)
+        return Reply(ok=False, text=f"Request {row.id} was already decided{who}; it is "
+                                    f"{state_words(view)}. Nothing was changed.",
+                     hint="pending", subject=row.id)
     role = ctx.policy.roles.get(row.role)
     if role is None:
         raise PimError(ErrorCode.UNKNOWN_ROLE, f"Role {row.role} is no longer in the policy.")
