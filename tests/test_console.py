@@ -28,7 +28,7 @@ def console(tmp_path: Path, script: str) -> tuple[int, list[str], str]:
 
 
 def test_a_piped_script_runs_answers_mistakes_in_one_line_and_exits_0(tmp_path: Path) -> None:
-    script = "help\nclick 1\nas bob@example.com\nfrobnicate\nwait soon\nas nobody\n"
+    script = "help\nclick 1\nas bob@example.com\nfrobnicate\nwait soon\nwait 99999d\nas nobody\n"
     code, out, err = console(tmp_path, script)
     assert code == 0, err
     assert any("as EMAIL" in line and "click N" in line for line in out)  # console help
@@ -38,6 +38,7 @@ def test_a_piped_script_runs_answers_mistakes_in_one_line_and_exits_0(tmp_path: 
         "no card has been shown to sec-lead@example.com yet",  # the first admin, by default
         "'frobnicate' is not a command",
         "'soon' is not a duration",
+        "'wait' waits in real time, at most 1h; 99999d is longer",  # and does not hang
         "'as' needs one email address",
     ):
         answers = [line for line in out if mistake in line]

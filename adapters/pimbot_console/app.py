@@ -13,9 +13,10 @@ import logging
 import sys
 import threading
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Protocol, TextIO
 
-from pimbot.domain.durations import parse_duration
+from pimbot.domain.durations import format_duration, parse_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.ui.cards import ActionId, Reply
 from pimbot.workflow.actor import Actor
@@ -29,6 +30,7 @@ console: as EMAIL (act as that person) · click N (press button N of your latest
          wait DUR (let real time pass, e.g. wait 5s) · quit (or end of input)"""
 
 PROMPT_SUFFIX = "> "
+MAX_WAIT = timedelta(hours=1)
 
 
 class ConsoleCore(Protocol):
@@ -169,6 +171,10 @@ class ConsoleSession:
         if not text:
             raise PimError(ErrorCode.PARSE, "'wait' needs a duration", "wait 5s")
         delay = parse_duration(text)
+        if delay > MAX_WAIT:  # real time: a typo like 99999d would hang the console
+            raise PimError(ErrorCode.PARSE,
+                           f"'wait' waits in real time, at most {format_duration(MAX_WAIT)}; "
+                           f"{text} is longer", "wait 5s")
         await asyncio.sleep(delay.total_seconds())
 
     def _show(self, reply: Reply) -> None:
