@@ -22,7 +22,17 @@ from typing import Any
 from pimbot.providers.concurrency import DEFAULT_MAX_CONCURRENCY
 from pimbot.store.audit_log import verify_chain
 from pimbot.workflow.actor import Actor
-from revocation_world import MS, ROLE, Receiver, World, backends, person, wait_calls
+from revocation_world import (
+    MS,
+    ROLE,
+    Receiver,
+    World,
+    backends,
+    headline,
+    person,
+    run_standalone,
+    wait_calls,
+)
 
 FULL_N, QUICK_N = 1000, 50
 TARGET_S = 5.0
@@ -77,24 +87,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         for label, url in urls.items():
             async with AsyncExitStack() as inner:
                 report.update(await one_backend(label, url, people, inner, receiver))
-    labels = [label for label in ("sqlite", "pg") if f"{label}_meets_5s" in report]
-    report["figure"] = ", ".join(
-        f"{label} {report[f'{label}_first_turn_to_last_grant_ms']:.0f} ms "
-        f"(turns {report[f'{label}_turn_phase_ms']:.0f})" for label in labels)
-    report["target"] = "first turn to last grant ≤ 5 s"
-    report["met"] = bool(labels) and all(report[f"{label}_meets_5s"] for label in labels)
+    headline(report, "meets_5s",
+             lambda b: (f"{b} {report[f'{b}_first_turn_to_last_grant_ms']:.0f} ms "
+                        f"(turns {report[f'{b}_turn_phase_ms']:.0f})"),
+             "first turn to last grant ≤ 5 s")
     report["seconds"] = round(time.monotonic() - began, 1)
     return report
 
 
 if __name__ == "__main__":
-    import json
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--activations", type=int, default=None)
-    parser.add_argument("--backend", choices=("sqlite", "pg"), default=None)
-    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2, default=str))
+    run_standalone(main, __doc__)

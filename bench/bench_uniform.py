@@ -11,7 +11,6 @@ early, the audit chain verifies. Target (issue 14): p99 ≤ 250 ms.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import tempfile
 import time
 from contextlib import AsyncExitStack
@@ -23,8 +22,10 @@ from revocation_world import (
     World,
     backends,
     check,
+    headline,
     lateness_report,
     quantile,
+    run_standalone,
     timers_for,
     wait_revoked,
 )
@@ -79,24 +80,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         for label, url in urls.items():
             async with AsyncExitStack() as inner:
                 report.update(await one_backend(label, url, people, span_s, inner, receiver))
-    labels = [label for label in ("sqlite", "pg") if f"{label}_meets_p99_250ms" in report]
-    report["figure"] = ", ".join(
-        f"{label} p99 {report[f'{label}_p99_ms']:.0f} ms" for label in labels)
-    report["target"] = "p99 ≤ 250 ms"
-    report["met"] = bool(labels) and all(report[f"{label}_meets_p99_250ms"] for label in labels)
+    headline(report, "meets_p99_250ms",
+             lambda b: f"{b} p99 {report[f'{b}_p99_ms']:.0f} ms", "p99 ≤ 250 ms")
     report["seconds"] = round(time.monotonic() - started, 1)
     return report
 
 
 if __name__ == "__main__":
-    import json
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--activations", type=int, default=None)
-    parser.add_argument("--span", type=float, default=None)
-    parser.add_argument("--backend", choices=("sqlite", "pg"), default=None)
-    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2, default=str))
+    run_standalone(main, __doc__, span=True)

@@ -11,6 +11,7 @@ turns themselves are measured by ``bench_grants``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import hmac
@@ -20,7 +21,7 @@ import os
 import statistics
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -342,3 +343,26 @@ async def backends(stack: AsyncExitStack, folder: str, only: str | None = None
         else:
             problems["postgres"] = problem
     return urls, problems
+
+
+def headline(report: dict[str, Any], meets: str, figure: Callable[[str], str],
+             target: str) -> None:
+    """The report's ``figure``, ``target`` and ``met`` (``pimbot bench``'s summary) from the
+    ``{backend}_{meets}`` flags of the backends that ran."""
+    labels = [label for label in ("sqlite", "pg") if f"{label}_{meets}" in report]
+    report["figure"] = ", ".join(figure(label) for label in labels)
+    report["target"] = target
+    report["met"] = bool(labels) and all(report[f"{label}_{meets}"] for label in labels)
+
+
+def run_standalone(main: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
+                   description: str | None, *, span: bool = False) -> None:
+    """``python bench/bench_NAME.py [--quick] [--activations N] [--backend sqlite|pg]``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--activations", type=int, default=None)
+    if span:
+        parser.add_argument("--span", type=float, default=None)
+    parser.add_argument("--backend", choices=("sqlite", "pg"), default=None)
+    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2, default=str))
+
