@@ -6,9 +6,11 @@ timestamp more than 5 minutes off → 401, and nothing reaches the core). Socket
 ``SLACK_APP_TOKEN`` is set.
 
 Then every request, over HTTP or the socket, is taken once: its Slack-unique key
-(``translate.Delivery``) is recorded in the database through the core, and a replay of
-signed bytes within Slack's window, or an Events API retry, is acked and does nothing (the
-core audits it). Who may act is checked next, in ``SlackHandlers.actor``.
+(``translate.Delivery``) is recorded in the database through the core before anything is
+done, and marked finished when its listener returns. A replay of signed bytes within
+Slack's window, or an Events API retry, is acked and does nothing (the core audits it),
+unless the replica that recorded it died before finishing: then the retry is acted on, once.
+Who may act is checked next, in ``SlackHandlers.actor``.
 """
 
 from __future__ import annotations
@@ -173,9 +175,21 @@ class SlackAdapter:
             if task is not None:
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
-            await handler(ack, body)
+            try:
+                await handler(ack, body)
+            except Exception:
+                await self._finished(body)
+                raise
+            await self._finished(body)
 
         return listener
+
+    async def _finished(self, body: dict[str, Any]) -> None:
+        """The request's work is done (even if it failed): a retry of it is now a replay.
+        A process killed before this point leaves it unfinished, and Slack's retry acts."""
+        key = delivery_of(body).key
+        if key:
+            await self.core.delivery_done(PLATFORM, key)
 
     async def _on_home_opened(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

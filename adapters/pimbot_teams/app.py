@@ -123,23 +123,41 @@ class TeamsAdapter:
             return web.json_response(answer, status=status)
         if not await self._first_delivery(inbound):
             return web.Response(status=201)  # the Bot Connector's retry: done once already
-        self._track(self.handlers.on_activity(inbound))
+        self._track(self._finishing(inbound, self.handlers.on_activity(inbound)))
         return web.Response(status=201)
 
     async def _first_delivery(self, inbound: Inbound) -> bool:
         """The Bot Connector may deliver an activity twice (a slow answer): do it once, on
         any replica (the core's delivery ledger). Invokes are not deduplicated: a retried
         press must get an answer, and the core decides it once anyway."""
-        activity_id = str(inbound.activity.id or "")
-        if not activity_id:
+        key = _delivery_key(inbound)
+        if not key:
             return True
-        key = f"{inbound.conversation_id}|{activity_id}"
         return await self.core.first_delivery(PLATFORM, key, inbound.type, inbound.user_id)
+
+    async def _finishing(self, inbound: Inbound, work: Coroutine[Any, Any, None]) -> None:
+        """Run an activity's work, then record it finished: a redelivery is then a replay
+        (one the killed process never finished is acted on)."""
+        key = _delivery_key(inbound)
+        try:
+            await work
+        except Exception:
+            if key:
+                await self.core.delivery_done(PLATFORM, key)
+            raise
+        if key:
+            await self.core.delivery_done(PLATFORM, key)
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
+
+
+def _delivery_key(inbound: Inbound) -> str:
+    """What makes an activity unique to the Bot Connector ("" when it has no id)."""
+    activity_id = str(inbound.activity.id or "")
+    return f"{inbound.conversation_id}|{activity_id}" if activity_id else ""
 
 
 def _refusal(status: int, reason: str) -> web.Response:

@@ -387,16 +387,20 @@ class MfaUsedStepRow(Base):
 
 
 class InboundDeliveryRow(Base):
-    """An inbound chat request already acted on, keyed by what the platform makes unique
+    """An inbound chat request taken to act on, keyed by what the platform makes unique
     (a Slack ``trigger_id``, ``action_ts`` or ``event_id``): the primary key turns a replay,
-    on any replica, into a conflict. Rows outlive the platform's replay window, then go
-    (``pimbot.store.deliveries``)."""
+    on any replica, into a conflict; ``done_at`` says it was finished. Rows outlive the
+    platform's replay window, then go (``pimbot.store.deliveries``)."""
 
     __tablename__ = "inbound_deliveries"
     platform: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the key
     kind: Mapped[str] = mapped_column(String(32))  # command | block_actions | event | …
-    seen_at: Mapped[datetime] = mapped_column(index=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)  # when last claimed
+    # the replica acting on it (null once that replica is gone), and when it finished: a
+    # retry of a delivery never finished by a dead recorder is acted on again (0016)
+    owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ReplicaRow(Base):

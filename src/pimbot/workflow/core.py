@@ -122,6 +122,8 @@ class PimCore:
         cut short, for a request that has ended since, is revoked."""
         released = await release_owner(session, owner)
         await sweep_orphans(self.ctx, session)
+        # its unfinished inbound requests: Slack's retry of one is acted on, not ignored
+        released += await DeliveryLedger.release(session, owner)
         return released
 
     async def _run_job(self, job: ClaimedJob) -> None:
@@ -218,9 +220,14 @@ class PimCore:
 
     async def first_delivery(self, platform: str, key: str, kind: str, user_id: str = "",
                              **detail: Any) -> bool:
-        """False for a replay of a request already taken (acked, audited, not acted on)."""
+        """False for a replay of a request already taken (acked, audited, not acted on);
+        True for a first delivery, or a retry of one a dead replica never finished."""
         return await inbound.first_delivery(self.ctx, self.deliveries, platform, key, kind,
                                             user_id, **detail)
+
+    async def delivery_done(self, platform: str, key: str) -> None:
+        """The work of a delivery taken by ``first_delivery`` is done (a retry is a replay)."""
+        await inbound.finished(self.ctx, self.deliveries, platform, key)
 
     async def admit(self, caller: Caller, what: str) -> Reply | None:
         """None if the caller may go on, else the (audited) refusal to answer with."""

@@ -2,7 +2,10 @@
 for people the deployment serves. Adapters ask; the core decides and audits.
 
 - ``first_delivery``: a request whose platform-unique key was seen before (a replayed signed
-  request, or the platform's own retry) is a replay: the adapter acks it and does nothing.
+  request, or the platform's own retry) is a replay: the adapter acks it and does nothing,
+  unless it was never finished and its recorder is gone (or its claim is older than the
+  lease): then the retry is acted on, once. ``finished`` records that a request's work is
+  done.
 - ``admit``: a caller who is not a member of the served workspace (another workspace, a
   person from another organisation, a guest unless the policy allows guests) is refused.
 
@@ -15,7 +18,7 @@ import logging
 from typing import Any
 
 from pimbot.domain.admission import Caller, decide_admission
-from pimbot.store.deliveries import DeliveryLedger
+from pimbot.store.deliveries import DeliveryLedger, Take
 from pimbot.store.tables import PlatformIdentityRow
 from pimbot.ui.cards import Reply
 from pimbot.workflow.audit import record, record_alone
@@ -24,6 +27,7 @@ from pimbot.workflow.context import Context
 log = logging.getLogger(__name__)
 
 REPLAYED = "inbound.replayed"
+RESUMED = "inbound.resumed"  # a retry of a request its dead recorder never finished
 REFUSED = "inbound.refused"
 
 
@@ -31,16 +35,38 @@ async def first_delivery(
     ctx: Context, ledger: DeliveryLedger, platform: str, key: str, kind: str,
     user_id: str = "", **detail: Any,
 ) -> bool:
-    """True the first time ``key`` is delivered (on any replica); a replay is audited."""
+    """True when ``key`` is to be acted on now, on this replica: its first delivery, or a
+    retry of one whose recorder died before finishing (``finished`` is to be called when the
+    work is done). A replay is audited, and so is a retry taken over."""
     async with ctx.db.transaction() as session:
-        if await ledger.take(session, platform, key, kind, ctx.clock.now()):
+        take = await ledger.take(session, platform, key, kind, ctx.clock.now(), ctx.owner)
+        if take is Take.FIRST:
             return True
         identity = await session.get(PlatformIdentityRow, (platform, user_id))
         actor = identity.email if identity is not None else f"{platform}:{user_id or 'unknown'}"
-        await record(ctx, session, actor, REPLAYED, kind, outcome="ignored",
-                     platform=platform, user_id=user_id, **detail)
+        if take is Take.RESUMED:
+            await record(ctx, session, actor, RESUMED, kind, outcome="resumed",
+                         platform=platform, user_id=user_id, **detail)
+        else:
+            await record(ctx, session, actor, REPLAYED, kind, outcome="ignored",
+                         platform=platform, user_id=user_id, **detail)
+    if take is Take.RESUMED:
+        log.warning("a retried request its first recorder never finished is acted on now",
+                    extra={"platform": platform, "kind": kind})
+        return True
     log.info("replayed request ignored", extra={"platform": platform, "kind": kind})
     return False
+
+
+async def finished(ctx: Context, ledger: DeliveryLedger, platform: str, key: str) -> None:
+    """The work of delivery ``key`` is done: a later retry of it is a replay. A failure to
+    record it is logged, never raised (the work is done; at worst a retry after the lease
+    is acted on again)."""
+    try:
+        await ledger.finish(platform, key, ctx.clock.now())
+    except Exception as exc:
+        log.warning("could not record a finished request", extra={
+            "platform": platform, "error": type(exc).__name__})
 
 
 async def admit(ctx: Context, caller: Caller, what: str) -> Reply | None:
