@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -64,6 +65,7 @@ class RequestVerifier:
 def _header(request: web.Request, name: str) -> str:
     return request.headers.get(name, "")
 RETRY_HEADER = "x-slack-retry-num"
+RETRY_AFTER_S = 10  # Slack's Web API unreachable: when to ask again
 
 
 class SlackAdapter:
@@ -88,6 +90,7 @@ class SlackAdapter:
             request_verification_enabled=True,
             process_before_response=False,
         )
+        self.bolt.error(self._on_error)
         self.verifier = RequestVerifier(settings.signing_secret)
         self._inflight: set[asyncio.Future[Any]] = set()
         self._socket: AsyncSocketModeHandler | None = None
@@ -158,6 +161,20 @@ class SlackAdapter:
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
+    async def _on_error(self, error: Exception, logger: logging.Logger) -> BoltResponse:
+        """bolt's error handler, for a middleware or a listener that raised before the ack
+        (bolt's own ``auth.test`` among them). Slack's Web API out of reach is Slack's
+        problem to retry: 503 with ``Retry-After``, one warning line, nothing acted on (the
+        request was not recorded, so the retry is a first delivery). Anything else is a 500
+        with its traceback, as bolt would answer."""
+        if slack_unavailable(error):
+            log.warning("Slack's Web API is unreachable (%s); answered 503, Slack retries",
+                        _short(error))
+            return BoltResponse(status=503, body="",
+                                headers={"Retry-After": str(RETRY_AFTER_S)})
+        log.error("a Slack request failed", exc_info=error)
+        return BoltResponse(status=500, body="")
+
     def _register(self) -> None:
         prefix = re.compile("^" + re.escape(ACTION_PREFIX))
         self.bolt.use(self._once)
@@ -222,6 +239,19 @@ class SlackAdapter:
                 return BoltResponse(status=200, body="")
         await next()
         return None
+
+
+def slack_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says Slack's Web API could not be reached or is itself down (a
+    connection refused or cut, a timeout, an HTTP 5xx), rather than a fault of pimbot's."""
+    if isinstance(error, SlackApiError):
+        status = getattr(error.response, "status_code", 0) or 0
+        return int(status) >= 500
+    return isinstance(error, OSError | TimeoutError | aiohttp.ClientError)
+
+
+def _short(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error)[:160]}"
 
 
 def _quiet_logger() -> logging.Logger:
