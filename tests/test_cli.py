@@ -391,3 +391,14 @@ def test_review_export_writes_every_item_decision_and_reason(cli: Cli) -> None:
     assert len(lines) == 2 and json.loads(lines[0])["campaign"] == campaign
     missing = cli("review", "export", "nope42")
     assert missing.code == 1 and "no access review" in missing.err
+
+
+def test_a_failing_command_prints_its_one_error_and_nothing_else(tmp_path: Path) -> None:
+    """A newcomer's second command (the development key file exists by then) that fails:
+    stderr is the error, not a log line about the key before it."""
+    assert run_pimbot(["db", "upgrade"], tmp_path).returncode == 0  # creates the key file
+    failed = run_pimbot(["review", "export", "nope", "--format", "csv"], tmp_path)
+    assert failed.returncode == 1
+    assert failed.stdout == ""
+    assert failed.stderr.strip().splitlines() == [
+        "there is no access review 'nope' (its id was shown when it started)"]

@@ -88,6 +88,9 @@ async def compose_runtime(settings: Settings, clock: Clock | None = None) -> Run
     db = Database(settings.database_url)
     try:
         secret = secret_key(settings, db)  # refuse early, before touching the database
+        if not settings.secret_key and db.sqlite_path is not None:
+            log.info("PIMBOT_SECRET_KEY is not set: serving with the development key file "
+                     "beside %s", db.sqlite_path)
         box = secret_box(settings, db, secret)
         db.audit_keyring = audit_keyring(settings, db, secret)
         path = resolve_policy_path(settings.policy_file, Path.cwd())

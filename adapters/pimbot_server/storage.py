@@ -44,7 +44,9 @@ def secret_key(settings: Settings, db: Database) -> bytes:
             path,
         )
     else:
-        log.info("PIMBOT_SECRET_KEY is not set: using the development key file beside %s", path)
+        # Every command reads the key; only ``pimbot run`` says which one it serves with
+        # (a one-off command's output is its own answer or its one error line).
+        log.debug("PIMBOT_SECRET_KEY is not set: using the development key file beside %s", path)
     return key
 
 

@@ -52,7 +52,7 @@ async def test_a_signed_command_while_slack_is_unreachable_gets_503_with_retry_a
     assert await rig.requests() == [], "nothing was acted on"
 
     await _restart(rig.slack, port)
-    response, name = await rig.driver.slash(BOB[0], "activate prod-db for 1h")
+    response, _ = await rig.driver.slash(BOB[0], "activate prod-db for 1h")
     assert response.status == 200
     await rig.settle()
     assert [r.state for r in await rig.requests()] == ["active"]
