@@ -190,7 +190,11 @@ ERRORS: list[tuple[str, ErrorCode, str]] = [
     ("activate prod-db for", ErrorCode.DURATION, "'for' needs a duration, like 1h30m"),
     ("activate prod-db for reason x", ErrorCode.DURATION, "'for' needs a duration"),
     ("activate prod-db for 1x", ErrorCode.DURATION, "'1x' is not a duration"),
-    ("activate prod-db for 0m", ErrorCode.DURATION, "'0m' is not a duration"),
+    ("activate prod-db for 0m", ErrorCode.DURATION,
+     "'0m' is zero: a duration must be at least 1 second, like 30m"),
+    ("activate prod-db for -5m", ErrorCode.DURATION,
+     "'-5m' is negative: a duration must be at least 1 second, like 30m"),
+    ("extend prod-db for 0h0m", ErrorCode.DURATION, "'0h0m' is zero: a duration must be at"),
     ("extend prod-db for soon", ErrorCode.DURATION, "'soon' is not a duration"),
     ("review start prod-db for ever", ErrorCode.DURATION, "'ever' is not a duration"),
     # codes

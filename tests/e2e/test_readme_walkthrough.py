@@ -16,7 +16,7 @@ from console_process import ConsoleRun, console_env, run_console
 README = Path(__file__).resolve().parents[2] / "README.md"
 _PROMPT = re.compile(r"^\S+@\S+> (.*)$")
 _PIPE = re.compile(r"^printf '(.*)' \| \.venv/bin/pimbot run$", re.MULTILINE)
-_REQUEST_ID = re.compile(r"(?<=[Rr]equest )[a-z0-9]{6}\b")
+_REQUEST_ID = re.compile(r"(?<=[Rr]equest )[a-z0-9]{6,8}\b")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
 
 

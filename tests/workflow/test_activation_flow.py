@@ -139,19 +139,26 @@ async def test_two_of_three_approvals(db: Database) -> None:
     assert len(pim.provider.actions("grant")) == 1
 
 
-async def test_overlapping_activations_hold_the_grant_until_the_last_ends(db: Database) -> None:
+async def test_a_second_activation_of_an_active_role_is_refused_and_the_first_kept(
+        db: Database) -> None:
+    """As Entra PIM refuses a new activation of an active assignment: extend is the way."""
     pim = await make_pim(db)
-    await pim.say(BOB, "activate staging-deploy for 1h")
-    await pim.say(BOB, "activate staging-deploy for 2h")
-    grants = pim.provider.actions("grant")
-    assert len(grants) == 1, "the second activation joins the grant the first one made"
-    await pim.advance(timedelta(hours=1, seconds=1))
-    assert pim.provider.actions("revoke") == [], "the second activation still holds it"
-    assert (BOB, "staging-deploy") in pim.provider.held
-    await pim.advance(timedelta(hours=1))
-    revokes = pim.provider.actions("revoke")
-    assert [r.activation_id for r in revokes] == [grants[0].activation_id]
-    assert (BOB, "staging-deploy") not in pim.provider.held
+    first = request_id_of(await pim.say(BOB, "activate staging-deploy for 1h"))
+    reply = await pim.say(BOB, "activate staging-deploy for 2h")
+    assert not reply.ok
+    assert reply.text.startswith("staging-deploy is already active for you until ")
+    assert f"(request {first})" in reply.text and "use extend" in reply.text
+    assert reply.hint == "extend staging-deploy"
+    assert len(pim.provider.actions("grant")) == 1
+    async with db.read() as session:
+        refusals = (await session.execute(select(AuditEventRow).where(
+            AuditEventRow.action == "activation.refused"))).scalars().all()
+    assert [(e.subject, e.detail["reason"], e.detail["request"]) for e in refusals] == [
+        ("staging-deploy", "already_active", first)]
+    await pim.advance(timedelta(hours=1, seconds=1))  # the first ends as it was asked
+    assert [r.activation_id for r in pim.provider.actions("revoke")] == [first]
+    reply = await pim.say(BOB, "activate staging-deploy for 2h")  # once ended, it may again
+    assert reply.ok, reply.text
 
 
 async def test_cancel_by_requester(db: Database) -> None:

@@ -34,7 +34,12 @@ async def _events(db: Database, action: str) -> int:
 async def test_overlapping_activations_grant_once_and_revoke_that_grant(db: Database) -> None:
     pim = await make_pim(db)
     first = request_id_of(await pim.say(BOB, "activate staging-deploy for 1h"))
-    second = request_id_of(await pim.say(BOB, "activate staging-deploy for 3h"))
+    # a second activation is refused (extend is the way); an admin's assignment overlaps
+    assigned = await pim.say(ADMIN, "assign bob@example.com staging-deploy active for 3h")
+    assert assigned.ok, assigned.text
+    async with db.read() as session:
+        second = await session.scalar(select(RequestRow.id).where(
+            RequestRow.kind == "assignment", RequestRow.email == BOB))
     assert [c.activation_id for c in pim.provider.actions("grant")] == [first]
     await pim.advance(timedelta(hours=1, seconds=1))  # the first hold ends, the second holds
     assert pim.provider.actions("revoke") == []

@@ -3,6 +3,8 @@ order in which things happen."""
 
 from __future__ import annotations
 
+import asyncio
+
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -61,11 +63,14 @@ async def test_an_approval_after_the_deadline_is_refused_even_if_the_timeout_job
 
 
 async def test_deactivate_by_role_ends_every_overlapping_activation(db: Database) -> None:
+    """Two activations typed at the same instant may both pass the already-active check
+    (it reads before it writes); deactivating the role ends all that were made."""
     pim = await make_pim(db)
-    await pim.say(BOB, "activate staging-deploy for 1h")
-    await pim.say(BOB, "activate staging-deploy for 2h")
+    replies = await asyncio.gather(pim.say(BOB, "activate staging-deploy for 1h"),
+                                   pim.say(BOB, "activate staging-deploy for 2h"))
+    made = sum(r.ok for r in replies)
     reply = await pim.say(BOB, "deactivate staging-deploy")
-    assert reply.ok and "2 activations" in reply.text
+    assert reply.ok and (made == 1 or "2 activations" in reply.text), reply.text
     assert (BOB, "staging-deploy") not in pim.provider.held
 
 

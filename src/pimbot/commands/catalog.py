@@ -26,6 +26,8 @@ class Topic:
         return self.examples[0]
 
 
+SAMPLE_REQUEST_ID = "7kq2xm4p"  # the request id the examples use (see workflow request_hints)
+
 _TOPICS = (
     Topic(
         "help",
@@ -83,8 +85,8 @@ _TOPICS = (
         "cancel",
         ("cancel REQUEST",),
         "withdraw a request that is not active yet",
-        "REQUEST is the short id shown on the request, like 7kq2xm.",
-        ("cancel 7kq2xm",),
+        "REQUEST is the short id shown on the request, like 7kq2xm4p.",
+        ("cancel 7kq2xm4p",),
     ),
     Topic(
         "pending",
@@ -99,14 +101,14 @@ _TOPICS = (
         "approve a request",
         "'comment' takes the rest of the line, or a quoted text. Roles that demand it need "
         "your 6-digit code too.",
-        ("approve 7kq2xm comment looks fine", "approve 7kq2xm code 123456"),
+        ("approve 7kq2xm4p comment looks fine", "approve 7kq2xm4p code 123456"),
     ),
     Topic(
         "deny",
         ("deny REQUEST reason TEXT",),
         "deny a request, saying why",
         "The reason is shown to the requester; it takes the rest of the line.",
-        ("deny 7kq2xm reason not during the change freeze",),
+        ("deny 7kq2xm4p reason not during the change freeze",),
     ),
     Topic(
         "whois",
@@ -140,8 +142,8 @@ _TOPICS = (
         "Start asks the reviewers of the roles to confirm every assignment within DUR "
         "(admins). Keep or remove answers one item of `reviews`; accept takes pimbot's "
         "recommendation on every item waiting for you.",
-        ("review start prod-db-admin for 14d", "review keep 7kq2xm",
-         "review remove 7kq2xm reason left the team", "review accept"),
+        ("review start prod-db-admin for 14d", "review keep 7kq2xm4p",
+         "review remove 7kq2xm4p reason left the team", "review accept"),
     ),
     Topic(
         "assign",

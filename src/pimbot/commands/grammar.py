@@ -29,6 +29,8 @@ _APPROVE = frozenset({Clause.COMMENT, Clause.CODE})
 _TRAILING_CODE = re.compile(r"(.*?)\s+code\s+(\d{3}\s?\d{3})", re.IGNORECASE)
 _BREAKGLASS = frozenset({Clause.REASON, Clause.FOR, Clause.CODE})
 _ASSIGN = frozenset({Clause.FOR, Clause.UNTIL})
+SAMPLE_ROLE = "prod-db-admin"  # the role the catalogue's examples use
+_PLAIN_ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 
 
 def parse(text: str) -> m.Command:
@@ -51,8 +53,18 @@ def parse(text: str) -> m.Command:
         code = ErrorCode.DURATION if problem.duration else ErrorCode.PARSE
         said = reader.verb if reader is not None else topic  # "review remove", say
         matching = [e for e in TOPICS[topic].examples if e.startswith(said)]
-        raise PimError(code, problem.message,
-                       matching[0] if matching else TOPICS[topic].hint) from None
+        hint = matching[0] if matching else TOPICS[topic].hint
+        raise PimError(code, problem.message, _with_role(hint, reader)) from None
+
+
+def _with_role(example: str, reader: Reader | None) -> str:
+    """The example with the role the person typed in place of the catalogue's sample role
+    (a bad duration after ``activate staging-deploy`` hints at staging-deploy), when that
+    role is a plain word the hint can carry."""
+    role = reader.role_given if reader is not None else None
+    if role is None or not _PLAIN_ROLE.fullmatch(role):
+        return example
+    return re.sub(rf"(?<![\w-]){re.escape(SAMPLE_ROLE)}(?![\w-])", role, example)
 
 
 def _read_verb(scanner: Scanner) -> str | None:

@@ -49,6 +49,7 @@ class Reader:
         self.scanner = scanner
         self.verb = verb
         self.after = f"after '{verb}'"
+        self.role_given: str | None = None  # the role as typed, for the hint of an error
 
     def _value(self, what: str) -> Token:
         token = self.scanner.peek()
@@ -64,6 +65,7 @@ class Reader:
         if not role:
             raise GrammarError("the role name is empty")
         self.after = "after the role"
+        self.role_given = role
         return role
 
     def optional_role(self, allowed: frozenset[Clause]) -> str | None:
@@ -73,7 +75,7 @@ class Reader:
         return self.role()
 
     def request_id(self) -> str:
-        request_id = values.check_request_id(self._value("a request id, like 7kq2xm").text)
+        request_id = values.check_request_id(self._value("a request id, like 7kq2xm4p").text)
         self.after = "after the request id"
         return request_id
 

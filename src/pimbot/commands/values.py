@@ -64,7 +64,7 @@ def check_request_id(text: str) -> str:
     found = _REQUEST_ID.fullmatch(text.strip().lower())
     if found is None:
         raise GrammarError(
-            f"'{show(text)}' is not a request id; ids are short codes like 7kq2xm "
+            f"'{show(text)}' is not a request id; ids are short codes like 7kq2xm4p "
             "(digits 2-9 and letters without i, l, o)"
         )
     return found.group(1)
@@ -83,12 +83,13 @@ def is_number(text: str) -> bool:
 
 
 def duration(text: str) -> timedelta:
+    """A duration as typed; else what is wrong with it (zero, negative, a unit twice, or
+    not a duration at all), in the domain's words."""
     try:
         return parse_duration(text)
-    except PimError:
-        raise GrammarError(
-            f"'{show(text)}' is not a duration; use 90s, 30m, 1h30m, 8h or 2d", duration=True
-        ) from None
+    except PimError as problem:
+        shown = problem.message.replace(f"'{text}'", f"'{show(text)}'", 1)
+        raise GrammarError(shown, duration=True) from None
 
 
 def looks_like_duration(text: str) -> bool:

@@ -10,16 +10,20 @@ from pimbot.domain.errors import ErrorCode, PimError
 _PART = re.compile(r"(\d{1,7})([dhms])")
 _WHOLE = re.compile(r"(?:\d{1,7}[dhms])+")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+AT_LEAST = "a duration must be at least 1 second, like 30m"
+FORMS = "90s, 30m, 1h30m, 8h or 2d"
 
 
 def parse_duration(text: str) -> timedelta:
     """Parse ``1h30m`` and friends; raise PimError(DURATION) with a hint otherwise."""
     cleaned = text.strip().lower()
+    if cleaned.startswith("-") and _WHOLE.fullmatch(cleaned[1:].strip()):
+        raise PimError(ErrorCode.DURATION, f"'{text}' is negative: {AT_LEAST}", "30m")
     if not cleaned or not _WHOLE.fullmatch(cleaned):
         raise PimError(
             ErrorCode.DURATION,
-            f"'{text}' is not a duration",
-            "90s, 30m, 1h30m, 8h or 2d",
+            f"'{text}' is not a duration; use {FORMS}",
+            FORMS,
         )
     seen: set[str] = set()
     seconds = 0
@@ -29,7 +33,7 @@ def parse_duration(text: str) -> timedelta:
         seen.add(unit)
         seconds += int(amount) * _UNIT_SECONDS[unit]
     if seconds <= 0:
-        raise PimError(ErrorCode.DURATION, f"'{text}' is not a positive duration", "30m")
+        raise PimError(ErrorCode.DURATION, f"'{text}' is zero: {AT_LEAST}", "30m")
     return timedelta(seconds=seconds)
 
 

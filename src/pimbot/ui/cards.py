@@ -164,7 +164,7 @@ class Reply:
     form: Form | None = None
     field_errors: dict[str, str] = field(default_factory=dict)
     ok: bool = True
-    # A command in the grammar to try next, without a prefix ("pending", "deny 7kq2xm reason
+    # A command in the grammar to try next, without a prefix ("pending", "deny 7kq2xm4p reason
     # …"): each adapter writes it in its own words (``/pim …`` on Slack, plain on the console).
     hint: str = ""
     subject: str = ""  # the id of the request / review item / review the reply is about

@@ -46,6 +46,7 @@ from pimbot.workflow.people import NamedByDisplayName
 from pimbot.workflow.turns import turn_scope
 from pimbot.workflow.usecases import deciders, queries
 from pimbot.workflow.usecases.assignment import reconcile
+from pimbot.workflow.usecases.request_hints import with_real_request_id
 from pimbot.workflow.usecases.review_campaigns import schedule_next_starts
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,10 @@ class PimCore:
 
         async def turn() -> Reply:
             nonlocal command
-            command = parse(text)
+            try:
+                command = parse(text)
+            except PimError as error:  # its hint names the person's own request, if any
+                raise await with_real_request_id(self.ctx, actor, error) from None
             return await run_command(self.ctx, actor, command)
 
         return await self._guarded(actor, turn, lambda: getattr(command, "name", "unknown"))

@@ -19,7 +19,7 @@ from pimbot.domain.decisions import (
 from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.examples import activation_example
-from pimbot.domain.ids import new_id
+from pimbot.domain.ids import new_request_id
 from pimbot.domain.model import Role
 from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState
 from pimbot.domain.times import resolve_when
@@ -42,6 +42,7 @@ from pimbot.workflow.notices.outbox import (
     schedule_all,
 )
 from pimbot.workflow.records import eligibility, eligible_roles, open_requests, snapshot
+from pimbot.workflow.usecases.already_active import refuse_if_active
 from pimbot.workflow.usecases.approval_rules import (
     approval_plan,
     record_automatic,
@@ -91,6 +92,8 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
                        "roles")
     missing = missing_parts(role, given)
     if missing:
+        await record_alone(ctx, actor.email, "activation.refused", role.name,
+                           reason="incomplete", missing=",".join(missing))
         return forms.activation_form_reply(ctx.policy, eligible, given, missing)
     duration = bound_duration(role, given.duration)
     check_justification(role, given.reason)
@@ -100,6 +103,7 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
         raise PimError(ErrorCode.CONFLICT,
                        f"You already have request {waiting} for {role.name} waiting for "
                        "approval.", f"cancel {waiting}")
+    await refuse_if_active(ctx, actor, role, start_at)
     if role.require_mfa:
         await _verify_mfa(ctx, actor.email, given.code, f"activate {role.name}")
     plan = await approval_plan(ctx, actor.email, role, duration, now)
@@ -210,7 +214,7 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
     if plan is not None and plan.ends_by is not None:
         duration = max(min(duration, plan.ends_by - start_at), timedelta(seconds=1))
     row = RequestRow(
-        id=new_id(), kind=kind.value, email=actor.email, role=role.name,
+        id=new_request_id(), kind=kind.value, email=actor.email, role=role.name,
         state=(RequestState.PENDING_APPROVAL if needs_approval else RequestState.APPROVED).value,
         duration_s=int(duration.total_seconds()), reason=(given.reason or "").strip(),
         ticket=given.ticket or "", platform=actor.platform, requested_at=now, start_at=start_at,

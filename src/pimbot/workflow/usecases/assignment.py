@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
-from pimbot.domain.ids import new_id
+from pimbot.domain.ids import new_id, new_request_id
 from pimbot.domain.lifecycle import Cause
 from pimbot.domain.model import AssignmentType
 from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState
@@ -80,7 +80,7 @@ async def _open_assignment_grant(ctx: Context, session: AsyncSession, row: Assig
                                  now: datetime) -> None:
     start = max(row.starts_at or now, now)
     request = RequestRow(
-        id=new_id(), kind=RequestKind.ASSIGNMENT.value, email=row.email, role=row.role,
+        id=new_request_id(), kind=RequestKind.ASSIGNMENT.value, email=row.email, role=row.role,
         state=RequestState.APPROVED.value,
         duration_s=int((row.ends_at - start).total_seconds()) if row.ends_at else None,
         reason=f"active assignment {row.id}", platform="", requested_at=now, start_at=start,

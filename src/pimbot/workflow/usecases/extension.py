@@ -10,7 +10,7 @@ from pimbot.domain.decisions import approvals_needed
 from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.examples import activation_example
-from pimbot.domain.ids import new_id
+from pimbot.domain.ids import new_request_id
 from pimbot.domain.model import Role
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow
@@ -107,7 +107,7 @@ async def _request_extension(ctx: Context, session: AsyncSession, actor: Actor,
                        "approval.", f"cancel {pending[0].id}")
     assert row.expires_at is not None
     ext = RequestRow(
-        id=new_id(), kind=RequestKind.EXTENSION.value, email=row.email, role=row.role,
+        id=new_request_id(), kind=RequestKind.EXTENSION.value, email=row.email, role=row.role,
         state=RequestState.PENDING_APPROVAL.value, duration_s=int(amount.total_seconds()),
         reason=f"extend {row.id}", platform=actor.platform, requested_at=now, start_at=now,
         min_approvals=approvals_needed(ctx.policy, role, row.email),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.durations import format_duration
@@ -120,14 +120,9 @@ async def _waiting(ctx: Context, actor: Actor, limit: int) -> tuple[list[Card], 
     """The requests ``actor`` may approve and has not voted on, oldest first: cards of the
     first ``limit`` and how many there are. The database filters by the roles the person
     approves (the policy says which), so the cost follows the answer, not the queue."""
-    roles = [name for name, role in ctx.policy.roles.items()
-             if actor.email in ctx.policy.approvers_of(role)]
-    if not roles:
+    where = _waiting_where(ctx, actor)
+    if where is None:
         return [], 0
-    voted = select(VoteRow.request_id).where(VoteRow.request_id == RequestRow.id,
-                                             VoteRow.approver == actor.email)
-    where = (RequestRow.state == RequestState.PENDING_APPROVAL.value,
-             RequestRow.role.in_(roles), RequestRow.email != actor.email, ~voted.exists())
     async with ctx.db.read() as session:
         total = await session.scalar(select(func.count()).select_from(RequestRow).where(*where))
         rows = (await session.scalars(select(RequestRow).where(*where).order_by(
@@ -139,6 +134,28 @@ async def _waiting(ctx: Context, actor: Actor, limit: int) -> tuple[list[Card], 
         cards = [approval_card(await snapshot(session, ctx.policy, row, votes[row.id]))
                  for row in rows]
     return cards, int(total or 0)
+
+
+def _waiting_where(ctx: Context, actor: Actor) -> tuple[ColumnElement[bool], ...] | None:
+    """What selects the requests ``actor`` may approve and has not voted on (None: none)."""
+    roles = [name for name, role in ctx.policy.roles.items()
+             if actor.email in ctx.policy.approvers_of(role)]
+    if not roles:
+        return None
+    voted = select(VoteRow.request_id).where(VoteRow.request_id == RequestRow.id,
+                                             VoteRow.approver == actor.email)
+    return (RequestRow.state == RequestState.PENDING_APPROVAL.value,
+            RequestRow.role.in_(roles), RequestRow.email != actor.email, ~voted.exists())
+
+
+async def oldest_waiting_id(ctx: Context, actor: Actor) -> str | None:
+    """The id of the oldest request waiting for ``actor``'s decision, if any."""
+    where = _waiting_where(ctx, actor)
+    if where is None:
+        return None
+    async with ctx.db.read() as session:
+        return await session.scalar(select(RequestRow.id).where(*where).order_by(
+            RequestRow.requested_at, RequestRow.id).limit(1))
 
 
 async def whois(ctx: Context, actor: Actor, role_name: str) -> Reply:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.errors import AuditNote, ErrorCode, PimError
-from pimbot.domain.ids import new_id
+from pimbot.domain.ids import new_request_id
 from pimbot.domain.reviews import Decision, reviewers_of
 from pimbot.scheduling.queue import reschedule
 from pimbot.store.tables import RequestRow, ReviewCampaignRow, ReviewerRow, ReviewItemRow
@@ -154,7 +154,8 @@ async def open_breakglass_item(ctx: Context, session: AsyncSession, row: Request
     """Every break-glass opens a follow-up item for the admins at once."""
     reviewers = reviewers_of(ctx.policy, "admins", row.role, row.email)
     item = ReviewItemRow(
-        id=new_id(), campaign_id=None, kind="breakglass", request_id=row.id, email=row.email,
+        id=new_request_id(), campaign_id=None, kind="breakglass", request_id=row.id,
+        email=row.email,
         role=row.role, assignment_type="", since=now, activations_90d=0,
         recommendation=Decision.KEEP.value, recommendation_reason="", reviewers=list(reviewers),
         decided_by="", reason="", outcome="", created_at=now, version=1)

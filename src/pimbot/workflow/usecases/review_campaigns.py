@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.errors import ErrorCode, PimError
-from pimbot.domain.ids import new_id
+from pimbot.domain.ids import new_id, new_request_id
 from pimbot.domain.lifecycle import Cause, target
 from pimbot.domain.model import AssignmentType, ReviewSchedule, Role
 from pimbot.domain.reviews import (
@@ -154,7 +154,7 @@ async def _items(ctx: Context, session: AsyncSession, campaign: ReviewCampaignRo
         advice = recommend(row.type, row.starts_at or row.created_at, last, now, after)
         reviewers = reviewers_of(ctx.policy, campaign.reviewers, row.role, row.email)
         items.append(ReviewItemRow(
-            id=new_id(), campaign_id=campaign.id, kind="assignment", assignment_id=row.id,
+            id=new_request_id(), campaign_id=campaign.id, kind="assignment", assignment_id=row.id,
             email=row.email, role=row.role, assignment_type=row.type,
             since=row.starts_at or row.created_at, last_activation_at=last,
             activations_90d=count, recommendation=advice.decision.value,

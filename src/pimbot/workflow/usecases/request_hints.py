@@ -1,0 +1,34 @@
+"""Hints that name a request carry a real one: a grammar mistake in ``approve``, ``deny`` or
+``cancel`` is answered with the example line of that command, whose sample id (``7kq2xm4p``)
+means nothing to the person. It becomes the id of the person's own request where one fits
+(the oldest waiting for their decision, for approve and deny; their own request not started
+yet, for cancel), else the placeholder ``<request id>``, which says what goes there."""
+
+from __future__ import annotations
+
+from pimbot.commands.catalog import SAMPLE_REQUEST_ID
+from pimbot.domain.errors import PimError
+from pimbot.domain.states import RequestState
+from pimbot.workflow.actor import Actor
+from pimbot.workflow.context import Context
+from pimbot.workflow.records import open_requests
+from pimbot.workflow.usecases.queries import oldest_waiting_id
+
+PLACEHOLDER = "<request id>"
+CANCELLABLE = frozenset({RequestState.PENDING_APPROVAL, RequestState.APPROVED})
+
+
+async def with_real_request_id(ctx: Context, actor: Actor, error: PimError) -> PimError:
+    """``error`` with its hint's sample request id replaced (see the module's docstring)."""
+    if not error.hint or SAMPLE_REQUEST_ID not in error.hint:
+        return error
+    verb = error.hint.split(" ", 1)[0]
+    request_id: str | None = None
+    if verb in {"approve", "deny"}:
+        request_id = await oldest_waiting_id(ctx, actor)
+    elif verb == "cancel":
+        async with ctx.db.read() as session:
+            own = await open_requests(session, email=actor.email, states=CANCELLABLE)
+        request_id = own[0].id if own else None
+    hint = error.hint.replace(SAMPLE_REQUEST_ID, request_id or PLACEHOLDER)
+    return PimError(error.code, error.message, hint, audit=error.audit)
