@@ -4,7 +4,6 @@ order in which things happen."""
 from __future__ import annotations
 
 import asyncio
-
 from datetime import timedelta
 
 from sqlalchemy import select
