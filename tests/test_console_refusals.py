@@ -72,7 +72,7 @@ def test_mistakes_and_a_second_activation_get_specific_answers_and_are_audited(
     staging = [r for r in rows if r[3] == "staging-deploy"]
     assert [(r[1], r[4]) for r in staging] == [("active", "deploy")], "the first one kept"
     pending = [r[0] for r in rows if r[3] == "prod-db-admin"]
-    assert len(pending) == 1
+    assert len(pending) == 1 and len(pending[0]) == 8, pending  # ids are 8 characters now
     assert [(s, d["reason"], d.get("missing")) for s, d in refusals] == [
         ("staging-deploy", "already_active", None),
         ("staging-deploy", "incomplete", "reason"),

@@ -84,6 +84,8 @@ VALID: list[tuple[str, m.Command]] = [
     ("extend prod-db for 30m", m.Extend("prod-db", 30 * MIN)),
     ("cancel 7kq2xm", m.Cancel("7kq2xm")),
     ("cancel #7KQ2XM", m.Cancel("7kq2xm")),
+    ("cancel 7kq2xm4p", m.Cancel("7kq2xm4p")),  # ids are 8 characters; 6 stay valid
+    ("approve 7KQ2XM4P comment ok", m.Approve("7kq2xm4p", "ok")),
     ("whois prod-db", m.Whois("prod-db")),
     # approve / deny
     ("approve 7kq2xm", m.Approve("7kq2xm")),

@@ -17,7 +17,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from pimbot.domain.errors import PimError
 from pimbot_server import commands, logs
 from pimbot_server.errors import CommandFailed
-from pimbot_server.settings import Settings, SettingsError, current_env, load_env_file
+from pimbot_server.settings import (
+    Settings,
+    SettingsError,
+    current_env,
+    load_env_file,
+    withdraw_from_environment,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"pimbot: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    withdraw_from_environment()  # read once, into settings (bolt reads no second copy)
     configure_logging(args, settings)
     try:
         return asyncio.run(commands.dispatch(args, settings))

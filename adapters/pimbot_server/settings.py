@@ -101,6 +101,20 @@ def current_env() -> dict[str, str]:
     return dict(os.environ)
 
 
+# What slack_bolt reads from the process environment by itself when its own argument is
+# empty (its token; its OAuth flow, which pimbot does not use). pimbot gives bolt everything
+# as arguments (the one Web API client, which carries the bot token), so once the settings
+# are read these leave the process environment: bolt then has one source of configuration,
+# not a second token beside the client (which it warns of, "token will be unused").
+BOLT_READS = ("SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+
+
+def withdraw_from_environment(names: tuple[str, ...] = BOLT_READS) -> None:
+    """Remove ``names`` from ``os.environ`` (after ``Settings.from_env`` has read them)."""
+    for name in names:
+        os.environ.pop(name, None)
+
+
 def _port(raw: str) -> int:
     text = raw.strip()
     if not text:
