@@ -202,11 +202,12 @@ class SlackAdapter:
         return listener
 
     async def _finished(self, body: dict[str, Any]) -> None:
-        """The request's work is done (even if it failed): a retry of it is now a replay.
-        A process killed before this point leaves it unfinished, and Slack's retry acts."""
-        key = delivery_of(body).key
-        if key:
-            await self.core.delivery_done(PLATFORM, key)
+        """An event's work is done (even if it failed): a retry of it is now a replay. A
+        process killed before this point leaves it unfinished, and Slack's retry acts.
+        (Commands and clicks, which Slack never retries, were recorded finished.)"""
+        delivery = delivery_of(body)
+        if delivery.key and delivery.retried_by_slack:
+            await self.core.delivery_done(PLATFORM, delivery.key)
 
     async def _on_home_opened(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
@@ -230,6 +231,7 @@ class SlackAdapter:
             try:
                 first = await self.core.first_delivery(
                     PLATFORM, delivery.key, delivery.kind, delivery.user_id,
+                    retryable=delivery.retried_by_slack,
                     **({"slack_retry": retry} if retry else {}),
                 )
             except Exception:

@@ -39,7 +39,8 @@ class SlackCore(Protocol):
     async def home(self, actor: Actor) -> list[Card]: ...
 
     async def first_delivery(
-        self, platform: str, key: str, kind: str, user_id: str = "", **detail: Any
+        self, platform: str, key: str, kind: str, user_id: str = "", *,
+        retryable: bool = True, **detail: Any
     ) -> bool: ...
 
     async def delivery_done(self, platform: str, key: str) -> None: ...

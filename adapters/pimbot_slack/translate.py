@@ -123,6 +123,12 @@ class Delivery:
     key: str  # "" when the payload carries nothing unique (none of the kinds pimbot handles)
     user_id: str = ""
 
+    @property
+    def retried_by_slack(self) -> bool:
+        """Slack retries an event it got no 200 for (``X-Slack-Retry-Num``), never a slash
+        command, a click or a submit: only an event's completion needs recording."""
+        return self.kind == "event"
+
 
 def delivery_of(body: Mapping[str, Any]) -> Delivery:
     if "command" in body:  # a slash command is a form with command, text, trigger_id

@@ -47,7 +47,8 @@ class TeamsCore(Protocol):
     async def identity_by_email(self, platform: str, email: str) -> PlatformIdentity | None: ...
 
     async def first_delivery(
-        self, platform: str, key: str, kind: str, user_id: str = "", **detail: Any
+        self, platform: str, key: str, kind: str, user_id: str = "", *,
+        retryable: bool = True, **detail: Any
     ) -> bool: ...
 
     async def delivery_done(self, platform: str, key: str) -> None: ...

@@ -6,7 +6,9 @@ within its signature window (Slack: 5 minutes either way of the request's timest
 request carries something the platform makes unique (a trigger id, an action timestamp, an
 event id); ``DeliveryLedger.take`` inserts it (``INSERT … ON CONFLICT DO NOTHING``) with the
 replica that takes it (``owner``), before anything is acted on, and ``finish`` records when
-the work is done (``done_at``).
+the work is done (``done_at``). Only what the platform itself retries needs that (Slack's
+Events API, the Bot Connector's activities); a Slack slash command or click is never
+retried by Slack, so it is recorded finished when taken.
 
 A delivery seen before is a replay (``Take.REPLAY``) unless it was never finished and its
 claim has lapsed: its recorder is gone (``release`` clears the owner of a dead or stopped
@@ -62,14 +64,17 @@ class DeliveryLedger:
 
     async def take(
         self, session: AsyncSession, platform: str, key: str, kind: str, now: datetime,
-        owner: str = "",
+        owner: str = "", *, retryable: bool = True,
     ) -> Take:
-        """Claim the delivery ``key`` for ``owner`` (see the module's docstring)."""
+        """Claim the delivery ``key`` for ``owner`` (see the module's docstring). A delivery
+        the platform never retries (``retryable=False``: Slack's slash commands and clicks)
+        is recorded finished at once: a second copy can only be a replay, and no ``finish``
+        transaction is spent on it."""
         insert = sqlite_insert if self._db.is_sqlite else postgres_insert
         statement = (
             insert(InboundDeliveryRow)
             .values(platform=platform, key=hashed(key), kind=kind[:32], seen_at=now,
-                    owner=owner or None, done_at=None)
+                    owner=owner or None, done_at=None if retryable else now)
             .on_conflict_do_nothing(index_elements=["platform", "key"])
         )
         result = await session.execute(statement)

@@ -220,11 +220,11 @@ class PimCore:
     # -- the edge: before a request becomes a turn (see workflow/inbound.py) ---------------
 
     async def first_delivery(self, platform: str, key: str, kind: str, user_id: str = "",
-                             **detail: Any) -> bool:
+                             *, retryable: bool = True, **detail: Any) -> bool:
         """False for a replay of a request already taken (acked, audited, not acted on);
         True for a first delivery, or a retry of one a dead replica never finished."""
         return await inbound.first_delivery(self.ctx, self.deliveries, platform, key, kind,
-                                            user_id, **detail)
+                                            user_id, retryable=retryable, **detail)
 
     async def delivery_done(self, platform: str, key: str) -> None:
         """The work of a delivery taken by ``first_delivery`` is done (a retry is a replay)."""

@@ -33,13 +33,15 @@ REFUSED = "inbound.refused"
 
 async def first_delivery(
     ctx: Context, ledger: DeliveryLedger, platform: str, key: str, kind: str,
-    user_id: str = "", **detail: Any,
+    user_id: str = "", *, retryable: bool = True, **detail: Any,
 ) -> bool:
     """True when ``key`` is to be acted on now, on this replica: its first delivery, or a
     retry of one whose recorder died before finishing (``finished`` is to be called when the
-    work is done). A replay is audited, and so is a retry taken over."""
+    work is done, unless ``retryable`` is False: the platform never retries it, so it is
+    recorded finished at once). A replay is audited, and so is a retry taken over."""
     async with ctx.db.transaction() as session:
-        take = await ledger.take(session, platform, key, kind, ctx.clock.now(), ctx.owner)
+        take = await ledger.take(session, platform, key, kind, ctx.clock.now(), ctx.owner,
+                                 retryable=retryable)
         if take is Take.FIRST:
             return True
         identity = await session.get(PlatformIdentityRow, (platform, user_id))
