@@ -52,14 +52,17 @@ async def test_overlapping_activations_leave_no_credential_behind(
         tmp_path: Path, receiver: WebhookReceiver) -> None:
     env = hook_policy_env(tmp_path, receiver)
     async with open_console(tmp_path, env) as console:
+        # A second activation of an active role is refused (extend is the way), so the
+        # overlap here is an admin's assignment beside Bob's own activation.
         await console.type(f"as {BOB}", "activate staging-deploy for 3s reason a",
-                           "activate staging-deploy for 1h reason b")
+                           "as sec-lead@example.com",
+                           "assign bob@example.com staging-deploy active for 1h")
         await _until(lambda: receiver.of("grant"), "the grant")
-        await asyncio.sleep(6)  # the first activation has expired; the second holds access
+        await asyncio.sleep(6)  # the activation has expired; the assignment holds access
         assert len(receiver.of("grant")) == 1, receiver.changes()
-        assert receiver.of("revoke") == [], "revoked while the second activation held it"
+        assert receiver.of("revoke") == [], "revoked while the assignment held it"
         assert receiver.members == {(BOB, "staging-deploy")}
-        await console.type("deactivate staging-deploy")
+        await console.type("unassign bob@example.com staging-deploy")
         await _until(lambda: receiver.of("revoke"), "the revoke")
         await console.finish()
     granted = [d.activation_id for d in receiver.of("grant")]
