@@ -23,7 +23,6 @@ from collections import Counter
 from contextlib import AsyncExitStack
 from typing import Any
 
-from revocation_world import ROLE, Receiver, World, backends, person
 from sqlalchemy import event, func, select
 
 from pimbot.scheduling.queue import ClaimedJob
@@ -32,6 +31,7 @@ from pimbot.store.tables import JobRow
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.lifecycle.grant_batch import grant_many
 from pimbot.workflow.lifecycle.revocations import expire_many
+from revocation_world import ROLE, Receiver, World, backends, person
 
 
 class Counted:
