@@ -9,7 +9,9 @@ over all their ``expire`` jobs at once, as the worker hands a claimed batch to i
 50 ms receiver. Reported: statements (one ``execute`` or ``executemany`` each: a round trip
 on asyncpg), the rows sent through ``executemany``, commits, jobs written, this process's
 CPU seconds, each per expiry (grant); and every statement's first words with its count, so a
-per-row statement shows up as a count of N.
+per-row statement shows up as a count of N. Then the same for the follow-ups the batch
+queued (``core.drain()``: notices and card redraws, the worker's claims and completions;
+the expire jobs themselves, run again by it, find nothing to do).
 """
 
 from __future__ import annotations
@@ -103,8 +105,19 @@ async def one_backend(label: str, url: str, args: argparse.Namespace,
     written = await _count_jobs(world) - before
     n = len(jobs)
     failed = [repr(exc) for _, exc in outcomes if exc is not None]
+    follow = Counted()
+    follow.attach(world.db.engine.sync_engine)
+    follow.on = True
+    cpu_after = time.process_time()
+    await core.drain()  # the follow-ups due now: notices, redraws (the expire jobs: no-ops)
+    cpu_after = time.process_time() - cpu_after
+    follow.on = False
     chain = await verify_chain(world.db)
     return {
+        f"{label}_followup_statements_per": round(follow.statements / n, 2),
+        f"{label}_followup_commits_per": round(follow.commits / n, 2),
+        f"{label}_followup_cpu_ms_per": round(cpu_after * 1000 / n, 3),
+        f"{label}_followup_by_statement": dict(follow.heads.most_common(8)),
         f"{label}_{args.kind}s": n,
         f"{label}_statements_per": round(counter.statements / n, 3),
         f"{label}_statements": counter.statements,

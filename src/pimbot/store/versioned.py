@@ -5,9 +5,10 @@ version = ?`` per row; on asyncpg, which reports no per-row counts for an execut
 is one round trip per row. ``set_each`` writes a batch's changes with the same rule in one
 statement per 500 rows:
 
-- PostgreSQL: ``UPDATE t SET … FROM (VALUES (id, version, new values…), …) AS v WHERE
-  t.id = v.id AND t.version = v.version RETURNING t.id``: the rows returned are the ones
-  whose compare-and-set won;
+- PostgreSQL: ``UPDATE t SET … FROM unnest(ids, versions, new values…) AS v WHERE
+  t.id = v.id AND t.version = v.version RETURNING t.id`` (one array per column, so one
+  statement text whatever the number of rows): the rows returned are the ones whose
+  compare-and-set won;
 - SQLite (writers are serial): one executemany of the single-row statement, whose total
   count says whether every row won.
 
@@ -19,10 +20,12 @@ so no later flush writes them again and a later change compares against the new 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, cast, column, inspect, update, values
+from sqlalchemy import Table, TextClause, bindparam, inspect, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import set_committed_value
@@ -74,23 +77,40 @@ async def _write_returning(session: AsyncSession, table: Table, id_key: str,
                            version_key: str, columns: Mapping[str, str],
                            changes: Sequence[Change]) -> None:
     pk, version = table.c[id_key], table.c[version_key]
-    given = values(column(_ID, pk.type), column(_VERSION, version.type),
-                   *(column(key, table.c[name].type) for key, name in columns.items()),
-                   name="cas").data([
-                       (getattr(row, id_key), getattr(row, version_key),
-                        *(new[key] for key in columns)) for row, new in changes])
-    statement = (update(table)
-                 .where(pk == given.c[_ID], version == given.c[_VERSION])
-                 # typed again: a column of NULLs alone would be text to PostgreSQL
-                 .values({name: cast(given.c[key], table.c[name].type)
-                          for key, name in columns.items()}
-                         | {version.name: version + 1})
-                 .returning(pk))
-    won = set((await session.execute(statement)).scalars())
+    dialect = session.get_bind().dialect
+    statement = _unnest_update(table, pk.name, version.name, tuple(
+        (name, table.c[name].type.compile(dialect=dialect)) for name in columns.values()))
+    params: dict[str, list[Any]] = {
+        _ID: [getattr(row, id_key) for row, _ in changes],
+        _VERSION: [getattr(row, version_key) for row, _ in changes]}
+    for key, name in columns.items():
+        params[name] = [_utc(new[key]) for _, new in changes]
+    won = set((await session.execute(statement, params)).scalars())
     lost = [getattr(row, id_key) for row, _ in changes if getattr(row, id_key) not in won]
     if lost:
         raise StaleDataError(f"{table.name}: {len(lost)} of {len(changes)} rows changed "
                              f"since they were read (first {lost[0]})")
+
+
+@functools.cache
+def _unnest_update(table: Table, pk: str, version: str,
+                   columns: tuple[tuple[str, str], ...]) -> TextClause:
+    """``UPDATE t SET … FROM unnest(arrays…) AS cas(…) WHERE id and version match
+    RETURNING id``: one array per column, so the text is the same whatever the number of
+    rows (prepared once by asyncpg, never compiled again by SQLAlchemy)."""
+    arrays = ", ".join([f"CAST(:{_ID} AS {table.c[pk].type.compile()}[])",
+                        f"CAST(:{_VERSION} AS INTEGER[])"]
+                       + [f"CAST(:{name} AS {sql_type}[])" for name, sql_type in columns])
+    names = ", ".join([_ID, _VERSION, *(name for name, _ in columns)])
+    sets = ", ".join([f"{name} = cas.{name}" for name, _ in columns]
+                     + [f"{version} = {table.name}.{version} + 1"])
+    return text(f"UPDATE {table.name} SET {sets} FROM unnest({arrays}) AS cas({names}) "
+                f"WHERE {table.name}.{pk} = cas.{_ID} AND {table.name}.{version} = "
+                f"cas.{_VERSION} RETURNING {table.name}.{pk}")
+
+
+def _utc(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 async def _write_many(session: AsyncSession, table: Table, id_key: str, version_key: str,
