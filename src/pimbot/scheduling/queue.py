@@ -135,6 +135,9 @@ async def enqueue_many(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
              "status": JobStatus.QUEUED.value, "attempts": 0,
              "max_attempts": job.max_attempts, "priority": job.priority, "last_error": "",
              "dedupe_key": job.dedupe_key} for job in jobs]
+    # Rows with and without a dedupe_key go in separate pages (SQLAlchemy sends a page per
+    # run of rows whose NULLs fall alike): keyed ones first, each group in its order.
+    rows.sort(key=lambda row: row["dedupe_key"] is None)
     written = 0
     for start in range(0, len(rows), _INSERT_CHUNK):
         result = await session.execute(statement, rows[start:start + _INSERT_CHUNK])
