@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+from collections import Counter
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -65,6 +66,7 @@ async def one_backend(label: str, url: str, people: int, stack: AsyncExitStack,
         f"{label}_provider_floor_ms": round(floor * MS, 1),
         f"{label}_floor_ratio": round(total_s / floor, 2) if floor > 0 else None,
         f"{label}_refused": len(refused),
+        f"{label}_refusals": dict(Counter(text[:80] for text in refused).most_common(3)),
         f"{label}_granted_exactly_once": sum(1 for hits in grants.values() if len(hits) == 1),
         f"{label}_duplicates": sum(len(hits) - 1 for hits in grants.values() if len(hits) > 1),
         f"{label}_audit_chain_ok": chain.ok,

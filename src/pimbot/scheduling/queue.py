@@ -121,21 +121,27 @@ async def enqueue_many(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
         raise ValueError("naive due_at; pimbot keeps aware UTC times only")
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # One statement, compiled once and cached: SQLAlchemy sends the rows as multi-row
+    # VALUES pages ("insertmanyvalues"), and RETURNING says which were written (a queued
+    # job with the same dedupe_key keeps its place). A statement built with .values([...])
+    # instead is compiled again for every batch: ~1 ms per row of CPU.
+    statement = (
+        insert(JobRow)
+        .on_conflict_do_nothing(index_elements=[JobRow.dedupe_key],
+                                index_where=text("status = 'queued'"))
+        .returning(JobRow.id)
+    )
+    rows = [{"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
+             "status": JobStatus.QUEUED.value, "attempts": 0,
+             "max_attempts": job.max_attempts, "priority": job.priority, "last_error": "",
+             "dedupe_key": job.dedupe_key} for job in jobs]
+    # Rows with and without a dedupe_key go in separate pages (SQLAlchemy sends a page per
+    # run of rows whose NULLs fall alike): keyed ones first, each group in its order.
+    rows.sort(key=lambda row: row["dedupe_key"] is None)
     written = 0
-    for start in range(0, len(jobs), _INSERT_CHUNK):
-        statement = (
-            insert(JobRow)
-            .values([
-                {"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
-                 "status": JobStatus.QUEUED.value, "attempts": 0,
-                 "max_attempts": job.max_attempts, "priority": job.priority, "last_error": "",
-                 "dedupe_key": job.dedupe_key}
-                for job in jobs[start:start + _INSERT_CHUNK]
-            ])
-            .on_conflict_do_nothing(index_elements=[JobRow.dedupe_key],
-                                    index_where=text("status = 'queued'"))
-        )
-        written += _rowcount(await session.execute(statement))
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        result = await session.execute(statement, rows[start:start + _INSERT_CHUNK])
+        written += len(result.all())
     if written > 0:
         _enqueued(session, min(job.priority for job in jobs))
     return written

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, cast, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -73,10 +73,13 @@ async def append_event(
     second one fails the caller's transaction (IntegrityError on the unique constraint, at
     this flush), whichever replica writes it.
     """
-    rows = await append_events(db, session, [NewEvent(
-        at=at, actor=actor, action=action, subject=subject, outcome=outcome,
-        detail=dict(detail or {}), once_key=once_key)])
-    return rows[0]
+    event = NewEvent(at=at, actor=actor, action=action, subject=subject, outcome=outcome,
+                     detail=dict(detail or {}), once_key=once_key)
+    row = AuditEventRow(**(await _chained(db, session, [event]))[0])
+    session.add(row)
+    await session.flush()
+    session.info[APPENDED_FLAG] = True
+    return row
 
 
 @dataclass(frozen=True)
@@ -93,20 +96,32 @@ class NewEvent:
 
 
 async def append_events(db: Database, session: AsyncSession, events: Sequence[NewEvent]
-                        ) -> list[AuditEventRow]:
+                        ) -> int:
     """Append ``events``, in order, to the chain in the caller's write transaction: one chain
-    lock, one read of the head and one flush for all of them, however many (the hashes are
-    computed in one go). The rules of ``append_event`` hold for each."""
+    lock, one read of the head and one INSERT for all of them, however many (the hashes are
+    computed in one go; the rows go as one executemany, which SQLAlchemy sends as multi-row
+    pages of a statement compiled once). The rules of ``append_event`` hold for each (a
+    repeated ``once_key`` fails the caller's transaction here). Returns how many."""
     if not events:
-        return []
+        return 0
+    rows = await _chained(db, session, events)
+    await session.execute(insert(AuditEventRow), rows)
+    session.info[APPENDED_FLAG] = True
+    return len(rows)
+
+
+async def _chained(db: Database, session: AsyncSession, events: Sequence[NewEvent]
+                   ) -> list[dict[str, Any]]:
+    """The rows of ``events`` chained after the head, under the chain lock."""
     if any(event.at.tzinfo is None for event in events):
         raise ValueError("naive datetime in the audit log; pimbot keeps aware UTC times only")
     await db.lock_audit_chain(session)
+    await session.flush()  # events appended one by one earlier in this transaction come first
     newest = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc())
     last = (await session.execute(newest.limit(1))).first()
     seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
     key = db.audit_keyring.current
-    rows: list[AuditEventRow] = []
+    rows: list[dict[str, Any]] = []
     for event in events:
         seq += 1
         body = dict(event.detail)
@@ -114,14 +129,11 @@ async def append_events(db: Database, session: AsyncSession, events: Sequence[Ne
         digest = event_hash(seq=seq, at=at, actor=event.actor, action=event.action,
                             subject=event.subject, outcome=event.outcome, detail=body,
                             prev_hash=prev_hash)
-        rows.append(AuditEventRow(
-            seq=seq, at=at, actor=event.actor, action=event.action, subject=event.subject,
-            outcome=event.outcome, detail=body, prev_hash=prev_hash, hash=digest,
-            key_id=key.key_id, mac=key.event_mac(digest), once_key=event.once_key))
+        rows.append({"seq": seq, "at": at, "actor": event.actor, "action": event.action,
+                     "subject": event.subject, "outcome": event.outcome, "detail": body,
+                     "prev_hash": prev_hash, "hash": digest, "key_id": key.key_id,
+                     "mac": key.event_mac(digest), "once_key": event.once_key})
         prev_hash = digest
-    session.add_all(rows)
-    await session.flush()
-    session.info[APPENDED_FLAG] = True
     return rows
 
 

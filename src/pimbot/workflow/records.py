@@ -104,6 +104,31 @@ async def eligibility(
     return result.scalars().first()  # the longest-lasting one (a permanent one first)
 
 
+async def eligibilities(session: AsyncSession, slots: Sequence[tuple[str, str]],
+                        now: datetime) -> dict[tuple[str, str], AssignmentRow]:
+    """``eligibility`` for many (email, role) slots in one query: each slot's
+    longest-lasting eligible assignment, for the slots that have one."""
+    wanted = set(slots)
+    found: dict[tuple[str, str], AssignmentRow] = {}
+    if not wanted:
+        return found
+    result = await session.execute(select(AssignmentRow).where(
+        AssignmentRow.email.in_(sorted({email for email, _ in wanted})),
+        AssignmentRow.role.in_(sorted({role for _, role in wanted})),
+        AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(now)))
+    for row in result.scalars():
+        slot = (row.email, row.role)
+        if slot in wanted and (slot not in found or _lasts_longer(row, found[slot])):
+            found[slot] = row
+    return found
+
+
+def _lasts_longer(one: AssignmentRow, other: AssignmentRow) -> bool:
+    if other.ends_at is None:
+        return False
+    return one.ends_at is None or one.ends_at > other.ends_at
+
+
 async def open_requests(
     session: AsyncSession, *, email: str | None = None, role: str | None = None,
     states: frozenset[RequestState] = OPEN_STATES,

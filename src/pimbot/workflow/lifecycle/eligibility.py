@@ -7,6 +7,7 @@ grant of a request that is no longer backed is refused; and a grant never outlas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +18,7 @@ from pimbot.store.tables import RequestRow
 from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle.transition import move
 from pimbot.workflow.notices.outbox import JobKind, schedule
-from pimbot.workflow.records import eligibility, open_requests
+from pimbot.workflow.records import eligibilities, eligibility, open_requests
 
 # Requests that exist because the person is eligible (active assignments stand on their own).
 BACKED_BY_ELIGIBILITY = frozenset({RequestKind.ACTIVATION.value, RequestKind.BREAKGLASS.value,
@@ -33,6 +34,22 @@ async def backing(session: AsyncSession, row: RequestRow,
         return True, None
     found = await eligibility(session, row.email, row.role, now)
     return found is not None, found.ends_at if found is not None else None
+
+
+async def backing_many(session: AsyncSession, rows: Sequence[RequestRow], now: datetime
+                       ) -> dict[str, tuple[bool, datetime | None]]:
+    """``backing`` for many requests in one query, by request id."""
+    found = await eligibilities(session, [(row.email, row.role) for row in rows
+                                          if row.kind in BACKED_BY_ELIGIBILITY], now)
+    answers: dict[str, tuple[bool, datetime | None]] = {}
+    for row in rows:
+        if row.kind not in BACKED_BY_ELIGIBILITY:
+            answers[row.id] = (True, None)
+            continue
+        assignment = found.get((row.email, row.role))
+        answers[row.id] = (assignment is not None,
+                           assignment.ends_at if assignment is not None else None)
+    return answers
 
 
 async def backed(session: AsyncSession, row: RequestRow, now: datetime) -> bool:

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.ids import new_id
@@ -33,10 +33,11 @@ from pimbot.ports import GrantTarget
 from pimbot.providers.errors import ProviderError
 from pimbot.scheduling.queue import ClaimedJob
 from pimbot.store.tables import GrantRow, GrantState, RequestRow
+from pimbot.store.versioned import Change, set_each
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle import leases
-from pimbot.workflow.lifecycle.eligibility import backing
+from pimbot.workflow.lifecycle.eligibility import backing_many
 from pimbot.workflow.lifecycle.failures import failure_of
 from pimbot.workflow.lifecycle.grants import (
     expiry_of,
@@ -111,19 +112,40 @@ async def _open_all(ctx: Context, jobs: list[ClaimedJob]
             select(RequestRow).where(RequestRow.id.in_(ids)))).scalars()}
         await lock_slots(ctx, session, [(row.email, row.role) for row in rows.values()])
         live = await _live_grants(session, list(rows.values()))
+        backings = await backing_many(session, [row for row in rows.values()
+                                                if row.state == RequestState.APPROVED.value], now)
+        made: list[GrantRow] = []
         for job in jobs:
             row = rows.get(str(job.payload["request_id"]))
             if row is not None and row.state != RequestState.APPROVED.value:
                 settled.append(job)  # ended before its grant: nothing was granted for it
                 continue
-            made = await _open(ctx, session, row, live, now) if row is not None else None
-            if made is None:
+            record_row = _open(ctx, row, live, backings, now) if row is not None else None
+            if record_row is None:
                 alone.append(job)
                 continue
-            opened.append(Opened(job, made.activation_id, made.id, leases.take(ctx, made),
-                                 made.provider, target_of(made)))
-        await session.flush()
+            made.append(record_row)
+            opened.append(Opened(job, record_row.activation_id, record_row.id,
+                                 leases.take(ctx, record_row), record_row.provider,
+                                 target_of(record_row)))
+        await _write_opened(session, made, rows)
     return opened, alone, settled
+
+
+async def _write_opened(session: AsyncSession, made: list[GrantRow],
+                        rows: dict[str, RequestRow]) -> None:
+    """The new records in one multi-row INSERT, and their requests' ``grant_id`` and
+    ``expires_at`` under the requests' compare-and-set in one more (``store.versioned``)."""
+    if not made:
+        return
+    columns = [attr.key for attr in inspect(GrantRow).column_attrs]
+    await session.execute(insert(GrantRow), [
+        {key: getattr(record_row, key) for key in columns} | {"version": 1}
+        for record_row in made])
+    await set_each(session, [
+        (rows[record_row.activation_id], {"grant_id": record_row.id,
+                                          "expires_at": record_row.expires_at})
+        for record_row in made])
 
 
 async def _live_grants(session: AsyncSession, rows: list[RequestRow]
@@ -141,24 +163,23 @@ async def _live_grants(session: AsyncSession, rows: list[RequestRow]
     return found
 
 
-async def _open(ctx: Context, session: AsyncSession, row: RequestRow,
-                live: dict[tuple[str, str], list[GrantRow]], now: datetime) -> GrantRow | None:
+def _open(ctx: Context, row: RequestRow, live: dict[tuple[str, str], list[GrantRow]],
+          backings: dict[str, tuple[bool, datetime | None]], now: datetime) -> GrantRow | None:
     """The new record of the simple case (an approved request, backed, in an empty slot,
-    never tried); None for every other case, which ``grants.grant`` handles."""
+    never tried), to be written by ``_write_opened``; None for every other case, which
+    ``grants.grant`` handles."""
     role = ctx.policy.roles.get(row.role)
     if role is None or row.grant_id is not None or live.get((row.email, row.role)):
         return None
-    still_backed, cap = await backing(session, row, now)
+    still_backed, cap = backings.get(row.id, (False, None))
     if not still_backed:
         return None
-    expires = expiry_of(row, now, cap)
     made = GrantRow(
         id=new_id("g"), email=row.email, role=row.role, provider=role.provider,
         params=dict(role.grant), activation_id=row.id, state=GrantState.GRANTING.value,
-        starts_at=now, expires_at=expires, created_at=now, failures=0, failure="")
-    session.add(made)
-    row.grant_id = made.id
-    row.expires_at = expires
+        starts_at=now, expires_at=expiry_of(row, now, cap), created_at=now, failures=0,
+        failure="", ref=None, granted_at=None, revoke_due_at=None, revoked_at=None,
+        failure_alerted_at=None)
     live[(row.email, row.role)] = [made]  # a second request of the slot waits for this one
     return made
 
@@ -213,18 +234,18 @@ async def _record(ctx: Context, succeeded: list[tuple[Opened, str | None]]) -> l
             select(GrantRow).where(GrantRow.id.in_(sorted(by_grant))).order_by(GrantRow.id)
             .with_for_update().execution_options(populate_existing=True))).scalars()}
         fenced: list[GrantRow] = []
+        changes: list[Change] = []
         for grant_id, (one, ref) in by_grant.items():
             record_row = records.get(grant_id)
             if record_row is None or record_row.lease_token != one.token:
                 outcomes.append((one.job, leases.LeaseLost(grant_id)))
                 continue
-            record_row.lease_token = record_row.lease_until = record_row.lease_owner = None
-            record_row.state = GrantState.GRANTED.value
-            record_row.ref = ref
-            record_row.granted_at = now
+            changes.append((record_row, {
+                "lease_token": None, "lease_until": None, "lease_owner": None,
+                "state": GrantState.GRANTED.value, "ref": ref, "granted_at": now}))
             fenced.append(record_row)
             outcomes.append((one.job, None))
-        await session.flush()
+        await set_each(session, changes)  # under the rows' locks: one statement
         rows = {row.id: row for row in (await session.execute(select(RequestRow).where(
             RequestRow.id.in_(sorted(r.activation_id for r in fenced))))).scalars()}
         approved = [rows[r.activation_id] for r in fenced

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.states import RequestState
 from pimbot.store.tables import GrantRow, GrantState, RequestRow
+from pimbot.store.versioned import set_many
 from pimbot.workflow.audit import AuditBatch, record
 from pimbot.workflow.context import Context
 from pimbot.workflow.notices.outbox import JobKind, PendingJobs, schedule
@@ -99,7 +100,7 @@ async def release_many(ctx: Context, session: AsyncSession, rows: Sequence[Reque
                        audit: AuditBatch, jobs: PendingJobs,
                        revoke_at: datetime | None = None) -> list[GrantRow]:
     """``release`` for many ended requests at once (their slots locked, their new states
-    flushed): a few statements whatever their number. ``revoke_at``: when the revoke jobs
+    written): a few statements whatever their number. ``revoke_at``: when the revoke jobs
     are due (default now; later when the caller revokes at once and the job is its safety
     net). Returns the grants now due for revoke."""
     now = ctx.clock.now()
@@ -115,10 +116,11 @@ async def release_many(ctx: Context, session: AsyncSession, rows: Sequence[Reque
                 RequestRow.state.in_([RequestState.ACTIVE.value,
                                       RequestState.APPROVED.value])))).all():
         standing.setdefault(str(grant_id), []).append(str(request_id))
-    due: list[GrantRow] = []
+    due: dict[str, GrantRow] = {}
     for row in rows:
         grant = grants.get(row.grant_id or "")
-        if grant is None or grant.state in {GrantState.REVOKING.value, GrantState.REVOKED.value}:
+        if grant is None or grant.id in due \
+                or grant.state in {GrantState.REVOKING.value, GrantState.REVOKED.value}:
             continue  # already on its way out
         if grant.state == GrantState.GRANTING.value and grant.lease_until is not None \
                 and grant.lease_until > now:
@@ -128,10 +130,10 @@ async def release_many(ctx: Context, session: AsyncSession, rows: Sequence[Reque
             audit.add("pimbot", "grant.kept", row.role, request=row.id, user=row.email,
                       grant=grant.id, held_by=kept_by[0])
             continue
-        grant.state = GrantState.REVOKING.value
-        grant.revoke_due_at = now
         jobs.schedule(JobKind.REVOKE, revoke_at or now, dedupe_key=revoke_key(grant.id),
                       grant_id=grant.id)
-        due.append(grant)
-    await session.flush()
-    return due
+        due[grant.id] = grant
+    # Every grant's compare-and-set in one statement (``store.versioned``).
+    await set_many(session, list(due.values()),
+                   {"state": GrantState.REVOKING.value, "revoke_due_at": now})
+    return list(due.values())

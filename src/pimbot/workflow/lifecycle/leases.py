@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -26,6 +26,7 @@ from pimbot.providers.settings import MAX_PROVIDER_TIMEOUT
 from pimbot.scheduling.queue import reschedule_many
 from pimbot.scheduling.retry import RetryLater
 from pimbot.store.tables import GrantRow, GrantState
+from pimbot.store.versioned import set_many
 from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle.holds import revoke_key
 
@@ -60,6 +61,19 @@ def take(ctx: Context, grant: GrantRow) -> str:
     grant.lease_token = token
     grant.lease_until = ctx.clock.now() + PROVIDER_LEASE
     grant.lease_owner = ctx.owner or None
+    return token
+
+
+async def take_many(ctx: Context, session: AsyncSession, grants: Sequence[GrantRow]) -> str:
+    """``take`` for many grants in one statement (an expiry batch's); returns the token,
+    one for all of them: each grant's own row is its fence, and only this batch knows it."""
+    for grant in grants:
+        if busy(grant, ctx):
+            raise SlotBusy(f"grant {grant.id}: a provider call is in flight")
+    token = secrets.token_hex(8)
+    await set_many(session, grants, {"lease_token": token,
+                                     "lease_until": ctx.clock.now() + PROVIDER_LEASE,
+                                     "lease_owner": ctx.owner or None})
     return token
 
 

@@ -33,6 +33,7 @@ from pimbot.ports import GrantTarget
 from pimbot.scheduling.queue import ClaimedJob, discard
 from pimbot.store.observations import Figure, observe
 from pimbot.store.tables import GrantRow, GrantState, RequestRow
+from pimbot.store.versioned import Change, set_each, set_many
 from pimbot.ui.views import View
 from pimbot.workflow.audit import AuditBatch
 from pimbot.workflow.context import Context
@@ -52,6 +53,8 @@ from pimbot.workflow.lifecycle.transition import move_many
 from pimbot.workflow.notices.outbox import PendingJobs
 
 log = logging.getLogger(__name__)
+
+_UNLEASED = {"lease_token": None, "lease_until": None, "lease_owner": None}
 
 Outcome = tuple[ClaimedJob, Exception | None]
 
@@ -102,10 +105,9 @@ async def _end_due(ctx: Context, request_ids: list[str]) -> list[Leased]:
             return []  # extended or ended since these jobs were written
         due = await move_many(ctx, session, ending, Cause.EXPIRED,
                               revoke_at=now + leases.PROVIDER_LEASE)
-        leased = [Leased(grant.id, leases.take(ctx, grant), grant.provider, target_of(grant),
-                         grant.ref) for grant in due]
-        await session.flush()
-        return leased
+        token = await leases.take_many(ctx, session, due)
+        return [Leased(grant.id, token, grant.provider, target_of(grant), grant.ref)
+                for grant in due]
 
 
 async def revoke_leased(ctx: Context, leased: list[Leased]) -> None:
@@ -166,22 +168,24 @@ async def _record_revoked(ctx: Context, confirmed: list[Leased]) -> None:
             select(GrantRow).where(GrantRow.id.in_(sorted(tokens))).order_by(GrantRow.id)
             .with_for_update().execution_options(populate_existing=True))).scalars())
         done: list[GrantRow] = []
+        changes: list[Change] = []
         for record_row in records:
             if record_row.lease_token != tokens[record_row.id]:
                 log.warning("grant %s: lease lost before the revoke was recorded",
                             record_row.id)
                 continue  # fenced: whoever took it over records it
-            record_row.lease_token = record_row.lease_until = record_row.lease_owner = None
             if record_row.state != GrantState.REVOKING.value:
+                changes.append((record_row, _UNLEASED))
                 continue
-            record_row.state = GrantState.REVOKED.value
-            record_row.revoked_at = now
+            changes.append((record_row, _UNLEASED | {"state": GrantState.REVOKED.value,
+                                                     "revoked_at": now}))
             done.append(record_row)
-        await session.flush()
+        await set_each(session, changes)  # under the rows' locks: one statement
         if not done:
             return
         holds = await _holds(session, [record_row.id for record_row in done])
         audit, jobs = AuditBatch(ctx), PendingJobs()
+        told: list[RequestRow] = []
         for record_row in done:
             audit.add("pimbot", "grant.revoked", record_row.role,
                       request=record_row.activation_id, user=record_row.email,
@@ -189,25 +193,28 @@ async def _record_revoked(ctx: Context, confirmed: list[Leased]) -> None:
                       once_key=f"grant.revoked:{record_row.id}")
             its_holds = holds.get(record_row.id, [])
             observe(session, Figure.REVOKED_LATE, lateness(record_row, its_holds, now))
-            await _tell(ctx, session, jobs, now, record_row, its_holds)
-        await session.flush()
+            told += await _tell(ctx, session, jobs, now, record_row, its_holds)
+        await set_many(session, told, {"revoked_at": now})
         await audit.write(session)
         await jobs.write(session)
         await discard(session, [revoke_key(record_row.id) for record_row in done], now)
 
 
 async def _tell(ctx: Context, session: AsyncSession, jobs: PendingJobs, now: datetime,
-                record_row: GrantRow, holds: list[RequestRow]) -> None:
-    """The holders hear their access is gone; channels told it was failing hear it is done."""
+                record_row: GrantRow, holds: list[RequestRow]) -> list[RequestRow]:
+    """The holders hear their access is gone; channels told it was failing hear it is done.
+    Returns the holders whose ``revoked_at`` the caller sets."""
+    told: list[RequestRow] = []
     for row in holds:
         if row.revoked_at is not None:
             continue
-        row.revoked_at = now
+        told.append(row)
         if row.state != RequestState.FAILED.value:
             jobs.notify_user(now, row.email, View.REQUESTER, row.id)
         if record_row.failure_alerted_at is not None and row.id == record_row.activation_id:
             await alert(ctx, session, now, row, "revoke_recovered")
         jobs.refresh_cards(now, row.id)
+    return told
 
 
 async def _holds(session: AsyncSession, grant_ids: list[str]) -> dict[str, list[RequestRow]]:

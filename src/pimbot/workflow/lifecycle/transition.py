@@ -20,6 +20,7 @@ from pimbot.domain.lifecycle import DECISIONS, RULES, Announce, Cause, ends_acce
 from pimbot.domain.states import RequestKind, RequestState, is_terminal
 from pimbot.store.observations import Figure, observe
 from pimbot.store.tables import GrantRow, RequestRow
+from pimbot.store.versioned import set_each
 from pimbot.ui.views import View
 from pimbot.workflow.audit import AuditBatch, record
 from pimbot.workflow.context import Context
@@ -67,16 +68,25 @@ def _target(row: RequestRow, cause: Cause) -> RequestState:
 
 def _set_state(row: RequestRow, new: RequestState, now: datetime, actor: str,
                note: str) -> None:
-    row.state = new.value
+    for key, value in _changes(row, new, now, actor, note).items():
+        setattr(row, key, value)
+
+
+def _changes(row: RequestRow, new: RequestState, now: datetime, actor: str,
+             note: str) -> dict[str, Any]:
+    """What moving ``row`` to ``new`` writes (its columns' new values)."""
+    changes: dict[str, Any] = {"state": new.value}
     if new in DECISIONS:
-        row.decided_at = now
-        row.decided_by = actor if actor not in SYSTEM_ACTORS else (row.decided_by or actor)
+        changes["decided_at"] = now
+        changes["decided_by"] = actor if actor not in SYSTEM_ACTORS else (
+            row.decided_by or actor)
     if new is RequestState.ACTIVE:
-        row.granted_at = row.granted_at or now
+        changes["granted_at"] = row.granted_at or now
     if is_terminal(new):
-        row.ended_at = now
+        changes["ended_at"] = now
     if note:
-        row.decision_note = note
+        changes["decision_note"] = note
+    return changes
 
 
 async def move_many(ctx: Context, session: AsyncSession, rows: Sequence[RequestRow],
@@ -85,7 +95,7 @@ async def move_many(ctx: Context, session: AsyncSession, rows: Sequence[RequestR
                     details: Mapping[str, Mapping[str, Any]] | None = None) -> list[GrantRow]:
     """``move`` for many requests and one cause (an expiry burst; a burst of grants), with
     the same checks, audit events and follow-ups, in a few statements whatever their number:
-    every slot locked in one statement, one compare-and-set flush, the audit events appended
+    every slot locked in one statement, one compare-and-set statement, the audit events appended
     together, the releases and the outbox written in bulk. ``details``: each request's extra
     audit detail, by id. ``revoke_at``: when the revoke jobs are due (see ``release_many``).
     Returns the grants now due for revoke. Only causes that end requests or make them
@@ -100,9 +110,8 @@ async def move_many(ctx: Context, session: AsyncSession, rows: Sequence[RequestR
         raise ValueError("move_many ends requests or makes them active; use move otherwise")
     await lock_slots(ctx, session, [(row.email, row.role) for row in rows])
     now = ctx.clock.now()
-    for row, _, new in moves:
-        _set_state(row, new, now, actor, "")
-    await session.flush()  # the compare-and-set of every row
+    # The compare-and-set of every row, in one statement (``store.versioned``).
+    await set_each(session, [(row, _changes(row, new, now, actor, "")) for row, _, new in moves])
     audit, jobs = AuditBatch(ctx), PendingJobs()
     for row, current, new in moves:
         _observe(session, row, current, new, now)

@@ -1,0 +1,129 @@
+"""Compare-and-set updates of many versioned rows in one statement (a batch's writes).
+
+The ORM writes a versioned row (``version_id_col``) as one ``UPDATE … WHERE id = ? AND
+version = ?`` per row; on asyncpg, which reports no per-row counts for an executemany, that
+is one round trip per row. ``set_each`` writes a batch's changes with the same rule in one
+statement per 500 rows:
+
+- PostgreSQL: ``UPDATE t SET … FROM unnest(ids, versions, new values…) AS v WHERE
+  t.id = v.id AND t.version = v.version RETURNING t.id`` (one array per column, so one
+  statement text whatever the number of rows): the rows returned are the ones whose
+  compare-and-set won;
+- SQLite (writers are serial): one executemany of the single-row statement, whose total
+  count says whether every row won.
+
+Every row bumps its version, as the ORM's flush does. When one row lost (it changed since
+it was read), ``StaleDataError`` is raised, as the ORM's flush raises it, and the caller's
+transaction rolls back. Otherwise the ORM objects take the new values as already written,
+so no later flush writes them again and a later change compares against the new version.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, TextClause, bindparam, inspect, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapper
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
+
+_CHUNK = 500
+_ID, _VERSION = "cas_id", "cas_version"
+
+Change = tuple[Any, Mapping[str, Any]]  # an ORM object and its new attribute values
+
+
+async def set_many(session: AsyncSession, rows: Sequence[Any], new: Mapping[str, Any]) -> None:
+    """Set the same ``new`` values on every one of ``rows``; see ``set_each``."""
+    await set_each(session, [(row, new) for row in rows])
+
+
+async def set_each(session: AsyncSession, changes: Sequence[Change]) -> None:
+    """Write each row's new values under its version's compare-and-set, in a few statements
+    (rows of one class; rows whose values name different attributes go in separate
+    statements). Raises StaleDataError when any row changed since it was read."""
+    await session.flush()  # pending changes first, so the versions read here are current
+    groups: dict[tuple[type, tuple[str, ...]], list[Change]] = {}
+    for row, new in changes:
+        groups.setdefault((type(row), tuple(sorted(new))), []).append((row, new))
+    for (cls, keys), group in groups.items():
+        for start in range(0, len(group), _CHUNK):
+            await _write(session, cls, keys, group[start:start + _CHUNK])
+
+
+async def _write(session: AsyncSession, cls: type, keys: tuple[str, ...],
+                 changes: Sequence[Change]) -> None:
+    mapper: Mapper[Any] = inspect(cls)
+    table = mapper.local_table
+    assert isinstance(table, Table) and mapper.version_id_col is not None
+    id_key = mapper.get_property_by_column(mapper.primary_key[0]).key
+    version_key = mapper.get_property_by_column(mapper.version_id_col).key
+    columns = {key: mapper.attrs[key].columns[0].name for key in keys}
+    if session.get_bind().dialect.name == "postgresql":
+        await _write_returning(session, table, id_key, version_key, columns, changes)
+    else:
+        await _write_many(session, table, id_key, version_key, columns, changes)
+    for row, new in changes:
+        for key in keys:
+            set_committed_value(row, key, new[key])
+        set_committed_value(row, version_key, getattr(row, version_key) + 1)
+
+
+async def _write_returning(session: AsyncSession, table: Table, id_key: str,
+                           version_key: str, columns: Mapping[str, str],
+                           changes: Sequence[Change]) -> None:
+    pk, version = table.c[id_key], table.c[version_key]
+    dialect = session.get_bind().dialect
+    statement = _unnest_update(table, pk.name, version.name, tuple(
+        (name, table.c[name].type.compile(dialect=dialect)) for name in columns.values()))
+    params: dict[str, list[Any]] = {
+        _ID: [getattr(row, id_key) for row, _ in changes],
+        _VERSION: [getattr(row, version_key) for row, _ in changes]}
+    for key, name in columns.items():
+        params[name] = [_utc(new[key]) for _, new in changes]
+    won = set((await session.execute(statement, params)).scalars())
+    lost = [getattr(row, id_key) for row, _ in changes if getattr(row, id_key) not in won]
+    if lost:
+        raise StaleDataError(f"{table.name}: {len(lost)} of {len(changes)} rows changed "
+                             f"since they were read (first {lost[0]})")
+
+
+@functools.cache
+def _unnest_update(table: Table, pk: str, version: str,
+                   columns: tuple[tuple[str, str], ...]) -> TextClause:
+    """``UPDATE t SET … FROM unnest(arrays…) AS cas(…) WHERE id and version match
+    RETURNING id``: one array per column, so the text is the same whatever the number of
+    rows (prepared once by asyncpg, never compiled again by SQLAlchemy)."""
+    arrays = ", ".join([f"CAST(:{_ID} AS {table.c[pk].type.compile()}[])",
+                        f"CAST(:{_VERSION} AS INTEGER[])"]
+                       + [f"CAST(:{name} AS {sql_type}[])" for name, sql_type in columns])
+    names = ", ".join([_ID, _VERSION, *(name for name, _ in columns)])
+    sets = ", ".join([f"{name} = cas.{name}" for name, _ in columns]
+                     + [f"{version} = {table.name}.{version} + 1"])
+    return text(f"UPDATE {table.name} SET {sets} FROM unnest({arrays}) AS cas({names}) "
+                f"WHERE {table.name}.{pk} = cas.{_ID} AND {table.name}.{version} = "
+                f"cas.{_VERSION} RETURNING {table.name}.{pk}")
+
+
+def _utc(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+async def _write_many(session: AsyncSession, table: Table, id_key: str, version_key: str,
+                      columns: Mapping[str, str], changes: Sequence[Change]) -> None:
+    pk, version = table.c[id_key], table.c[version_key]
+    statement = (update(table)
+                 .where(pk == bindparam(_ID), version == bindparam(_VERSION))
+                 .values({name: bindparam(f"new_{key}", type_=table.c[name].type)
+                          for key, name in columns.items()} | {version.name: version + 1}))
+    params = [{_ID: getattr(row, id_key), _VERSION: getattr(row, version_key),
+               **{f"new_{key}": new[key] for key in columns}} for row, new in changes]
+    result = await session.execute(statement, params)
+    written = int(getattr(result, "rowcount", -1))
+    if written != len(changes):
+        raise StaleDataError(f"{table.name}: {len(changes) - written} of {len(changes)} rows "
+                             "changed since they were read")
