@@ -273,14 +273,23 @@ class JobQueue:
 
     async def complete_many(self, jobs: list[ClaimedJob]) -> int:
         """``complete`` for many jobs in one transaction; returns how many were still ours."""
+        done = len(await self.complete_ids(jobs))
+        if done < len(jobs):
+            log.warning("%d of %d jobs: lease lost before completion", len(jobs) - done,
+                        len(jobs))
+        return done
+
+    async def complete_ids(self, jobs: list[ClaimedJob]) -> set[int]:
+        """``complete`` for many jobs in one transaction; returns the ids that were done (the
+        others' leases were lost). One statement per lease they were claimed with."""
         if not jobs:
-            return 0
+            return set()
         now = self.clock.now()
-        done = 0
+        done: set[int] = set()
+        by_lease: dict[datetime | None, list[int]] = {}
+        for job in jobs:
+            by_lease.setdefault(job.lease_until, []).append(job.id)
         async with self.db.transaction() as session:
-            by_lease: dict[datetime | None, list[int]] = {}
-            for job in jobs:
-                by_lease.setdefault(job.lease_until, []).append(job.id)
             for until, ids in by_lease.items():
                 for start in range(0, len(ids), _INSERT_CHUNK):
                     result = await session.execute(
@@ -291,11 +300,9 @@ class JobQueue:
                                JobRow.lease_expires_at == until)
                         .values(status=JobStatus.DONE.value, finished_at=now, lease_owner=None,
                                 lease_expires_at=None)
+                        .returning(JobRow.id)
                         .execution_options(synchronize_session=False))
-                    done += _rowcount(result)
-        if done < len(jobs):
-            log.warning("%d of %d jobs: lease lost before completion", len(jobs) - done,
-                        len(jobs))
+                    done.update(result.scalars())
         return done
 
     async def fail(self, job: ClaimedJob, error: str, *, permanent: bool = False) -> bool:
