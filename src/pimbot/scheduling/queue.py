@@ -354,14 +354,11 @@ class JobQueue:
             queued = and_(queued, JobRow.priority <= max_priority)
         if running:
             queued = and_(queued, JobRow.id.not_in(sorted(running)))
-        async with self.db.read() as session:
-            free = await session.scalar(
-                select(func.min(JobRow.due_at)).where(queued, _is_free(now))
-            )
-            held = await session.scalar(
-                select(func.min(JobRow.lease_expires_at)).where(
-                    queued, JobRow.lease_expires_at > now
-                )
-            )
-        times = [t for t in (free, held) if t is not None]
+        free = select(func.min(JobRow.due_at)).where(queued, _is_free(now))
+        held = select(func.min(JobRow.lease_expires_at)).where(
+            queued, JobRow.lease_expires_at > now)
+        async with self.db.read() as session:  # both in one statement
+            found = (await session.execute(select(
+                free.scalar_subquery(), held.scalar_subquery()))).one()
+        times = [t for t in found if t is not None]
         return min(times) if times else None
