@@ -99,6 +99,8 @@ async def _approve_against_cancel(db: Database,
         decided = await _decisions(db, rid)
         assert len(decided) == 1, decided
         assert approve.ok != cancel.ok, (approve.text, cancel.text)
+        loser = cancel if approve.ok else approve
+        assert "went wrong" not in loser.text, loser.text  # it says what happened instead
         if approve.ok:
             assert row.state == "active" and decided == ["request.approved"]
             await pim.say(BOB, "deactivate prod-db-admin")
