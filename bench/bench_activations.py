@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func, insert, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.policy import parse_policy
@@ -152,31 +152,67 @@ async def fan_out(count: int, width: int, one: Any) -> None:
     await asyncio.gather(*(lane() for _ in range(min(width, count))))
 
 
+class StatementCount:
+    """SQL statements and transactions the engine ran (``BEGIN`` itself not counted).
+
+    With ``BENCH_STATEMENTS=FILE`` the statements of the measured rounds are also tallied by
+    their text and written to FILE, most frequent first (where a request's statements go)."""
+
+    def __init__(self, db: Database) -> None:
+        self.statements = 0
+        self.transactions = 0
+        self.texts: Counter[str] = Counter()
+        self.tally = bool(os.environ.get("BENCH_STATEMENTS"))
+        event.listen(db.engine.sync_engine, "before_cursor_execute", self._statement)
+        event.listen(db.engine.sync_engine, "begin", self._begin)
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("BEGIN"):
+            return
+        self.statements += 1
+        if self.tally:
+            self.texts[" ".join(statement.split())[:160]] += 1
+
+    def _begin(self, _conn: Any) -> None:
+        self.transactions += 1
+
+    def now(self) -> tuple[int, int]:
+        return self.statements, self.transactions
+
+
 @dataclass(frozen=True)
 class Round:
     active_s: float  # until the last request's ACTIVE committed
     drained_s: float  # until nothing was due any more (notices and redraws done)
     cpu_s: float  # this process's CPU time until the last ACTIVE (less noisy on a shared box)
+    statements: int = 0  # SQL statements until drained (notices and redraws included)
+    transactions: int = 0
 
 
 async def pimbot_round(core: PimCore, watch: ActiveWatch, people: Iterator[int], count: int,
-                       width: int) -> Round:
+                       width: int, sql: StatementCount) -> Round:
     chosen = [person(next(people)) for _ in range(count)]
     watch.expect(count)
+    before = sql.now()
     started, cpu = time.perf_counter(), time.process_time()
     await fan_out(count, width, lambda n: request_and_approve(core, chosen[n]))
     await asyncio.wait_for(watch.reached.wait(), timeout=DONE_TIMEOUT_S)
     active, cpu_s = watch.at - started, time.process_time() - cpu
-    await until_idle(core)
-    return Round(active, time.perf_counter() - started, cpu_s)
+    await until_idle(core, sql)
+    after = sql.now()
+    return Round(active, time.perf_counter() - started, cpu_s,
+                 after[0] - before[0], after[1] - before[1])
 
 
-async def until_idle(core: PimCore) -> None:
-    """Wait until no job is due (the notices and redraws of the round are done too)."""
+async def until_idle(core: PimCore, sql: StatementCount) -> None:
+    """Wait until no job is due (the notices and redraws of the round are done too); the
+    polling's own statements (one read transaction of one statement each) are not counted."""
     while True:
         async with core.db.read() as session:
             due = await session.scalar(select(func.count()).select_from(JobRow).where(
-                JobRow.status == "queued", JobRow.due_at <= core.clock.now()))
+                JobRow.status.in_(("queued", "running")), JobRow.due_at <= core.clock.now()))
+        sql.statements -= 1
+        sql.transactions -= 1
         if not due:
             return
         await asyncio.sleep(0.02)
@@ -235,19 +271,25 @@ async def measure(url: str, count: int, rounds: int) -> dict[str, Any]:
         core = PimCore(db, policy, {"demo": provider}, clock, owner="bench-activations")
         core.add_gateway(RecordingChatGateway())
         watch = ActiveWatch(db)
+        sql = StatementCount(db)
         await core.start()
         try:
             people = iter(range(total))
-            await pimbot_round(core, watch, people, WARMUP, 1)
+            await pimbot_round(core, watch, people, WARMUP, 1, sql)
             await baseline_round(db, WARMUP, 1)
+            sql.texts.clear()
             for shape, width in shapes.items():
                 pim, base = [], []
                 for _ in range(rounds):
                     base.append(await baseline_round(db, count, width))
-                    pim.append(await pimbot_round(core, watch, people, count, width))
+                    pim.append(await pimbot_round(core, watch, people, count, width, sql))
                 out[shape] = (pim, base)
         finally:
             await core.stop()
+        if sql.tally:
+            measured = count * rounds * len(shapes)
+            await asyncio.to_thread(Path(os.environ["BENCH_STATEMENTS"]).write_text, "".join(
+                f"{n / measured:7.2f}  {text}\n" for text, n in sql.texts.most_common()))
         async with db.engine.begin() as conn:
             await conn.run_sync(BASELINE.drop)
         out["invariants"] = await invariants(db, provider, total)
@@ -271,6 +313,10 @@ def summarise(label: str, count: int, measured: dict[str, Any]) -> dict[str, Any
             f"{label}_{shape}_baseline_tx_per_s": round(count / base, 1),
             f"{label}_{shape}_ms_per_req": round(pim / count * 1000, 2),
             f"{label}_{shape}_cpu_ms_per_req": round(cpu / count * 1000, 2),
+            f"{label}_{shape}_statements_per_req": round(
+                statistics.median(r.statements for r in rounds) / count, 1),
+            f"{label}_{shape}_transactions_per_req": round(
+                statistics.median(r.transactions for r in rounds) / count, 1),
             f"{label}_{shape}_ratio": round(pim / base, 2),
             f"{label}_{shape}_cpu_ratio": round(cpu / base_cpu, 2) if base_cpu else math.inf,
         })

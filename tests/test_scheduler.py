@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from pimbot.ports import SystemClock
 from pimbot.scheduling import (
@@ -18,6 +18,7 @@ from pimbot.scheduling import (
     Worker,
     enqueue,
 )
+from pimbot.scheduling.completions import Completions
 from pimbot.store.database import Database
 from pimbot.store.tables import JobRow
 from pimbot.testing.fakes import FakeClock
@@ -300,3 +301,30 @@ async def test_three_replicas_run_each_of_200_jobs_exactly_once(db: Database) ->
     assert sorted(ran) == [job.id for job in jobs]
     assert {job.status for job in jobs} == {JobStatus.DONE}
     assert {job.lease_owner for job in jobs} == {None}
+
+
+async def test_jobs_ending_together_are_done_in_one_transaction_each_on_its_own_lease(
+    db: Database,
+) -> None:
+    clock = FakeClock()
+    first = JobQueue(db, clock, "replica-a", lease=timedelta(seconds=60))
+    second = JobQueue(db, clock, "replica-b", lease=timedelta(seconds=60))
+    for name in ("taken-over", "still-mine", "also-mine"):
+        await _enqueue(db, clock.now(), name)
+    taken, *mine = await first.claim()
+    clock.advance(timedelta(seconds=61))  # replica-a stalled: replica-b takes the first one
+    (theirs,) = await second.claim(1)
+    assert theirs.id == taken.id
+    # replica-a's leases on the other two ran out too: it claims them again
+    again = await first.claim(running=frozenset({taken.id}))
+    assert sorted(job.id for job in again) == sorted(job.id for job in mine)
+    writes: list[str] = []
+    event.listen(db.engine.sync_engine, "begin", lambda conn: writes.append("begin"))
+    completions = Completions(first)
+    outcomes = await asyncio.gather(completions.complete([taken]),
+                                    *(completions.complete([job]) for job in again))
+    assert outcomes == [set(), {again[0].id}, {again[1].id}]
+    assert len(writes) == 1  # the three completions shared one transaction
+    states = {job.payload["name"]: (job.status, job.lease_owner) for job in await _jobs(db)}
+    assert states == {"taken-over": ("queued", "replica-b"), "still-mine": ("done", None),
+                      "also-mine": ("done", None)}

@@ -5,6 +5,7 @@ compare-and-set it names) is removed."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from pimbot.scheduling.queue import ClaimedJob
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow, RequestRow
-from pimbot.ui.cards import Reply
+from pimbot.ui.cards import ActionId, Reply
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.jobs.handlers import approval_timeout
 from pimbot.workflow.lifecycle.grants import expire
@@ -74,16 +75,32 @@ async def test_simultaneous_votes_on_a_two_approval_role_approve_it(db: Database
 @on_postgres
 async def test_approve_against_cancel_gives_one_outcome(db: Database) -> None:
     """Guard: the version compare-and-set on requests (``version_id_col``)."""
+    await _approve_against_cancel(db, lambda pim, rid: _say(pim, ALICE, f"approve {rid}"))
+
+
+@on_postgres
+async def test_an_approve_click_against_cancel_gives_one_outcome(db: Database) -> None:
+    """The click checks, votes and decides in one transaction. Guards: the version
+    compare-and-set, the slot locked before the vote touches the row (else the two
+    deadlock), the retried cancel answering as its first attempt saw."""
+    await _approve_against_cancel(
+        db, lambda pim, rid: pim.core.handle_action(Actor(ALICE), ActionId.APPROVE, rid))
+
+
+async def _approve_against_cancel(db: Database,
+                                  approve_it: Callable[[Pim, str], Awaitable[Reply]]) -> None:
     pim = await make_pim(db)
     for _ in range(ROUNDS):
         rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason x"))
-        approve, cancel = await asyncio.gather(_say(pim, ALICE, f"approve {rid}"),
+        approve, cancel = await asyncio.gather(approve_it(pim, rid),
                                                _say(pim, BOB, f"cancel {rid}"))
         await pim.core.drain()
         row = await _row(db, rid)
         decided = await _decisions(db, rid)
         assert len(decided) == 1, decided
         assert approve.ok != cancel.ok, (approve.text, cancel.text)
+        loser = cancel if approve.ok else approve
+        assert "went wrong" not in loser.text, loser.text  # it says what happened instead
         if approve.ok:
             assert row.state == "active" and decided == ["request.approved"]
             await pim.say(BOB, "deactivate prod-db-admin")

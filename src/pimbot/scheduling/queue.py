@@ -279,14 +279,23 @@ class JobQueue:
 
     async def complete_many(self, jobs: list[ClaimedJob]) -> int:
         """``complete`` for many jobs in one transaction; returns how many were still ours."""
+        done = len(await self.complete_ids(jobs))
+        if done < len(jobs):
+            log.warning("%d of %d jobs: lease lost before completion", len(jobs) - done,
+                        len(jobs))
+        return done
+
+    async def complete_ids(self, jobs: list[ClaimedJob]) -> set[int]:
+        """``complete`` for many jobs in one transaction; returns the ids that were done (the
+        others' leases were lost). One statement per lease they were claimed with."""
         if not jobs:
-            return 0
+            return set()
         now = self.clock.now()
-        done = 0
+        done: set[int] = set()
+        by_lease: dict[datetime | None, list[int]] = {}
+        for job in jobs:
+            by_lease.setdefault(job.lease_until, []).append(job.id)
         async with self.db.transaction() as session:
-            by_lease: dict[datetime | None, list[int]] = {}
-            for job in jobs:
-                by_lease.setdefault(job.lease_until, []).append(job.id)
             for until, ids in by_lease.items():
                 for start in range(0, len(ids), _INSERT_CHUNK):
                     result = await session.execute(
@@ -297,11 +306,9 @@ class JobQueue:
                                JobRow.lease_expires_at == until)
                         .values(status=JobStatus.DONE.value, finished_at=now, lease_owner=None,
                                 lease_expires_at=None)
+                        .returning(JobRow.id)
                         .execution_options(synchronize_session=False))
-                    done += _rowcount(result)
-        if done < len(jobs):
-            log.warning("%d of %d jobs: lease lost before completion", len(jobs) - done,
-                        len(jobs))
+                    done.update(result.scalars())
         return done
 
     async def fail(self, job: ClaimedJob, error: str, *, permanent: bool = False) -> bool:
@@ -353,14 +360,11 @@ class JobQueue:
             queued = and_(queued, JobRow.priority <= max_priority)
         if running:
             queued = and_(queued, JobRow.id.not_in(sorted(running)))
-        async with self.db.read() as session:
-            free = await session.scalar(
-                select(func.min(JobRow.due_at)).where(queued, _is_free(now))
-            )
-            held = await session.scalar(
-                select(func.min(JobRow.lease_expires_at)).where(
-                    queued, JobRow.lease_expires_at > now
-                )
-            )
-        times = [t for t in (free, held) if t is not None]
+        free = select(func.min(JobRow.due_at)).where(queued, _is_free(now))
+        held = select(func.min(JobRow.lease_expires_at)).where(
+            queued, JobRow.lease_expires_at > now)
+        async with self.db.read() as session:  # both in one statement
+            found = (await session.execute(select(
+                free.scalar_subquery(), held.scalar_subquery()))).one()
+        times = [t for t in found if t is not None]
         return min(times) if times else None

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.logcontext import bound
+from pimbot.scheduling.completions import Completions
 from pimbot.scheduling.queue import ENQUEUED_FLAG, ENQUEUED_PRIORITY, ClaimedJob, JobQueue
 from pimbot.scheduling.retry import PermanentJobError, RetryLater
 from pimbot.store.database import Database
@@ -55,6 +56,7 @@ class Worker:
         if concurrency < 1 or batch_size < 1 or batches < 1:
             raise ValueError("concurrency, batch_size and batches must be at least 1")
         self.queue = queue
+        self.completions = Completions(queue)  # jobs ending together: one transaction
         self.handler = handler
         self.max_sleep = max_sleep
         self.concurrency = concurrency
@@ -183,8 +185,8 @@ class Worker:
             await self._run_and_record(job)
 
     async def _execute_batch(self, jobs: list[ClaimedJob]) -> None:
-        """Run a batch and record every job's outcome (the successes in one transaction);
-        never raises."""
+        """Run a batch and record every job's outcome (the successes in one transaction, with
+        the other jobs ending then); never raises."""
         assert self.batch_handler is not None
         with bound(request_id=f"jobs-{jobs[0].id}+{len(jobs) - 1}"):
             self._batches_running += 1
@@ -195,8 +197,12 @@ class Worker:
                 outcomes = [(job, exc) for job in jobs]
             finally:
                 self._batches_running -= 1
+            succeeded = [job for job, error in outcomes if error is None]
             try:
-                await self.queue.complete_many([job for job, error in outcomes if error is None])
+                done = await self.completions.complete(succeeded)
+                if len(done) < len(succeeded):
+                    log.warning("%d of %d jobs: lease lost before completion",
+                                len(succeeded) - len(done), len(succeeded))
             except Exception:
                 log.exception("could not record a batch of %d jobs", len(outcomes))
             for job, error in outcomes:
@@ -213,7 +219,8 @@ class Worker:
             await self._record(job, exc)
             return
         try:
-            await self.queue.complete(job)
+            if not await self.completions.complete([job]):
+                log.warning("job %s (%s): lease lost before completion", job.id, job.kind)
         except Exception:
             log.exception("job %s (%s): could not record the outcome", job.id, job.kind)
 

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.ports import ChatGateway, SentMessage, Unreachable
 from pimbot.store.database import Database
@@ -63,21 +64,23 @@ class Delivery:
         target = name if gateway.platform == platform else channel
         return await gateway.send_to_channel(target, card)
 
-    async def remember(self, subject_id: str, view: str, audience: str, sent: SentMessage,
-                       now: datetime) -> None:
-        if view not in UPDATABLE_VIEWS:
-            return
-        async with self.db.transaction() as session:
+    @staticmethod
+    def remember_in(session: AsyncSession, subject_id: str, view: str, audience: str,
+                    sent: SentMessage, now: datetime) -> None:
+        """Store a sent copy of a card that is redrawn when its subject changes
+        (``UPDATABLE_VIEWS``), in the caller's transaction."""
+        if view in UPDATABLE_VIEWS:
             session.add(MessageRow(subject_id=subject_id, view=view, audience=audience,
                                    platform=sent.platform, ref=dict(sent.ref), sent_at=now))
 
-    async def sent_copies(self, subject_id: str) -> list[MessageRow]:
-        async with self.db.read() as session:
-            result = await session.execute(
-                select(MessageRow).where(MessageRow.subject_id == subject_id)
-                .order_by(MessageRow.id)
-            )
-            return list(result.scalars())
+    @staticmethod
+    async def sent_copies_in(session: AsyncSession, subject_id: str) -> list[MessageRow]:
+        """Every stored copy of the cards about ``subject_id``, oldest first."""
+        result = await session.execute(
+            select(MessageRow).where(MessageRow.subject_id == subject_id)
+            .order_by(MessageRow.id)
+        )
+        return list(result.scalars())
 
     async def update(self, row: MessageRow, card: Card) -> None:
         gateway = self._by_platform(row.platform)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.ports import Unreachable
 from pimbot.scheduling.queue import ClaimedJob
 from pimbot.store.tables import RequestRow, ReviewItemRow
 from pimbot.ui.cards import Card
 from pimbot.ui.review_views import review_item_card, review_list_card, review_notice_card
-from pimbot.ui.views import View, info_card, problem_card, render
+from pimbot.ui.views import RequestSnapshot, View, info_card, problem_card, render
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
-from pimbot.workflow.notices.delivery import Delivery
+from pimbot.workflow.notices.delivery import UPDATABLE_VIEWS, Delivery
 from pimbot.workflow.notices.outbox import JobKind, schedule
 from pimbot.workflow.records import get_request, snapshot
 from pimbot.workflow.review_records import get_item, item_snapshot, waiting_for
@@ -37,16 +41,28 @@ async def _draw(ctx: Context, view: View, payload: dict[str, Any]
         return review_notice_card(payload.get("title", "pimbot"), payload.get("text", "")), \
             subject, "", None
     async with ctx.db.read() as session:
-        if view is View.REVIEW_LIST:
-            items, total = await waiting_for(session, str(payload["reviewer"]))
-            return review_list_card(items, total), subject, "", None
-        if view is View.REVIEW_ITEM:
-            item = await get_item(session, subject)
-            return review_item_card(await item_snapshot(session, item)), item.id, "", \
-                item.version
+        return await _draw_from(ctx, session, view, payload, {})
+
+
+async def _draw_from(ctx: Context, session: AsyncSession, view: View, payload: dict[str, Any],
+                     seen: dict[str, tuple[RequestRow, RequestSnapshot]]
+                     ) -> tuple[Card, str, str, int | None]:
+    """``_draw`` for the views read from the database, in the caller's read; ``seen`` keeps
+    the requests already read in it (every copy of one request's cards is drawn from one
+    read of it and its votes)."""
+    subject = str(payload.get("request_id", ""))
+    if view is View.REVIEW_LIST:
+        items, total = await waiting_for(session, str(payload["reviewer"]))
+        return review_list_card(items, total), subject, "", None
+    if view is View.REVIEW_ITEM:
+        item = await get_item(session, subject)
+        return review_item_card(await item_snapshot(session, item)), item.id, "", item.version
+    if subject not in seen:
         row = await get_request(session, subject)
-        card = render(view, await snapshot(session, ctx.policy, row), payload.get("event", ""))
-        return card, row.id, row.platform, row.version
+        seen[subject] = row, await snapshot(session, ctx.policy, row)
+    row, view_of = seen[subject]
+    card = render(view, view_of, payload.get("event", ""))
+    return card, row.id, row.platform, row.version
 
 
 async def deliver(ctx: Context, job: ClaimedJob) -> None:
@@ -77,24 +93,27 @@ async def deliver(ctx: Context, job: ClaimedJob) -> None:
         if maybe is None:
             return
         sent = maybe
-    await delivery.remember(request_id, view.value, audience, sent, now)
-    if drawn_version is not None:
-        await _redraw_if_changed(ctx, view, request_id, drawn_version)
+    if view.value not in UPDATABLE_VIEWS:
+        return
+    async with ctx.db.transaction() as session:
+        delivery.remember_in(session, request_id, view.value, audience, sent, now)
+        if drawn_version is not None:
+            await _redraw_if_changed(session, view, request_id, drawn_version, now)
 
 
-async def _redraw_if_changed(ctx: Context, view: View, subject_id: str,
-                             drawn_version: int) -> None:
+async def _redraw_if_changed(session: AsyncSession, view: View, subject_id: str,
+                             drawn_version: int, now: datetime) -> None:
     """The subject may have changed while this card was on its way (a slow send, a 429):
-    its copy was not stored yet when the other copies were redrawn, so redraw them again."""
-    async with ctx.db.read() as session:
-        row: RequestRow | ReviewItemRow = await (
-            get_item(session, subject_id) if view is View.REVIEW_ITEM
-            else get_request(session, subject_id))
-    request_id = subject_id
-    if row.version != drawn_version:
-        async with ctx.db.transaction() as session:
-            await schedule(session, JobKind.REFRESH_CARDS, ctx.clock.now(),
-                           request_id=request_id)
+    its copy was not stored yet when the other copies were redrawn, so redraw them again.
+    Asked in the transaction that stores the copy, with the subject's row locked
+    (PostgreSQL): a change either committed before (its version is seen here) or waits for
+    this commit (its own redraw then finds the copy)."""
+    table: type[RequestRow] | type[ReviewItemRow] = (
+        ReviewItemRow if view is View.REVIEW_ITEM else RequestRow)
+    version = await session.scalar(
+        select(table.version).where(table.id == subject_id).with_for_update())
+    if version != drawn_version:
+        await schedule(session, JobKind.REFRESH_CARDS, now, request_id=subject_id)
 
 
 async def _report_unreachable(ctx: Context, email: str, request_id: str, view: View) -> None:
@@ -122,11 +141,13 @@ async def refresh(ctx: Context, job: ClaimedJob) -> None:
     """Redraw every copy of the cards sent about a request (or a review item) from its
     current state."""
     delivery = Delivery(ctx.db, ctx.gateways)
-    copies = await delivery.sent_copies(job.payload["request_id"])
-    if not copies:
-        return
-    for copy in copies:
-        card, *_ = await _draw(ctx, View(copy.view), {"request_id": copy.subject_id})
+    async with ctx.db.read() as session:
+        copies = await delivery.sent_copies_in(session, job.payload["request_id"])
+        seen: dict[str, tuple[RequestRow, RequestSnapshot]] = {}
+        cards = [(await _draw_from(ctx, session, View(copy.view),
+                                   {"request_id": copy.subject_id}, seen))[0]
+                 for copy in copies]
+    for copy, card in zip(copies, cards, strict=True):
         await delivery.update(copy, card)
 
 

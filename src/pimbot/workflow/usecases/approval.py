@@ -16,6 +16,7 @@ from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record
 from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle.eligibility import backed
+from pimbot.workflow.lifecycle.holds import lock_slot
 from pimbot.workflow.lifecycle.transition import move
 from pimbot.workflow.notices.outbox import refresh_cards
 from pimbot.workflow.records import get_request, snapshot, votes_of
@@ -27,12 +28,14 @@ async def _precheck(ctx: Context, actor: Actor, request_id: str,
     """Refuse (and audit) a click by the wrong person or on a decided request, early."""
     async with ctx.db.transaction() as session:
         row = await get_request(session, request_id)
-        refusal = await _refusal(ctx, session, actor, row, action)
+        refusal, _ = await _refusal(ctx, session, actor, row, action)
     return refusal, row
 
 
 async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: RequestRow,
-                   action: str) -> Reply | None:
+                   action: str) -> tuple[Reply | None, list[VoteRow]]:
+    """The (audited) refusal of this person's decision, if any, and the request's votes (as
+    read for the check: the caller need not read them again)."""
     if row.state != RequestState.PENDING_APPROVAL.value:
         view = await snapshot(session, ctx.policy, row)
         who = f" by {row.decided_by}" if row.decided_by else ""
@@ -40,7 +43,7 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
                      request=row.id, reason="already_decided", state=row.state)
         return Reply(ok=False, text=f"Request {row.id} was already decided{who}; it is "
                                     f"{state_words(view)}. Nothing was changed.",
-                     hint="pending", subject=row.id)
+                     hint="pending", subject=row.id), []
     role = ctx.policy.roles.get(row.role)
     if role is None:
         raise PimError(ErrorCode.UNKNOWN_ROLE, f"Role {row.role} is no longer in the policy.")
@@ -49,30 +52,26 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
         # The timeout job has not run yet (worker behind or down): the deadline still holds.
         await move(ctx, session, row, Cause.TIMED_OUT)
         return Reply(ok=False, text=f"Request {row.id} timed out before your answer; nothing "
-                                    "was approved.")
+                                    "was approved."), []
     if not await backed(session, row, now):
         await move(ctx, session, row, Cause.INELIGIBLE, note="no longer eligible")
         return Reply(ok=False, text=f"{row.email} is no longer eligible for {row.role}, so "
-                                    f"request {row.id} was cancelled; nothing was approved.")
-    voted = frozenset(v.approver for v in await votes_of(session, row.id))
+                                    f"request {row.id} was cancelled; nothing was approved."), []
+    votes = await votes_of(session, row.id)
+    voted = frozenset(v.approver for v in votes)
     decision = decide_approver(ctx.policy, role, row.email, actor.email, voted, row.escalation)
     if decision.allowed:
-        return None
+        return None, votes
     await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                  request=row.id, reason=decision.verdict.value, requester=row.email)
     return Reply(ok=False, text=f"{decision.message} Nothing was changed.", hint="pending",
-                 subject=row.id)
+                 subject=row.id), votes
 
 
 async def click_approve(ctx: Context, actor: Actor, request_id: str) -> Reply:
-    refusal, row = await _precheck(ctx, actor, request_id, "approval")
-    if refusal is not None:
-        return refusal
-    if ctx.policy.roles[row.role].approval.require_mfa:
-        return Reply(ok=False, form=forms.approve_code_form(row.id),
-                     text=f"Approving {row.id} needs your authenticator code.",
-                     hint=f"approve {row.id} code 123456", subject=row.id)
-    return await _vote(ctx, actor, row.id, "approve", "")
+    """The Approve button: the checks, the vote and the decision in one transaction (for a
+    role whose approvers give a code, the checks and then the code form)."""
+    return await _vote(ctx, actor, request_id, "approve", "", code_form=True)
 
 
 async def click_deny(ctx: Context, actor: Actor, request_id: str) -> Reply:
@@ -105,18 +104,29 @@ async def deny(ctx: Context, actor: Actor, request_id: str, reason: str) -> Repl
 
 
 async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
-                note: str) -> Reply:
+                note: str, *, code_form: bool = False) -> Reply:
+    """Check, vote and decide in one transaction. ``code_form``: a role whose approvers give
+    a code answers with the code form after the checks, and votes nothing."""
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         row = await get_request(session, request_id)
+        # One lock order everywhere (the person's slot, then the request row, then the
+        # audit chain): the vote's row update comes after the slot a cancel also takes.
+        await lock_slot(ctx, session, row.email, row.role)
         action = "approval" if decision == "approve" else "denial"
-        refusal = await _refusal(ctx, session, actor, row, action)
+        refusal, votes = await _refusal(ctx, session, actor, row, action)
         if refusal is not None:
             return refusal
-        session.add(VoteRow(request_id=row.id, approver=actor.email, decision=decision,
-                            comment=note, at=now))
+        if code_form and ctx.policy.roles[row.role].approval.require_mfa:
+            return Reply(ok=False, form=forms.approve_code_form(row.id),
+                         text=f"Approving {row.id} needs your authenticator code.",
+                         hint=f"approve {row.id} code 123456", subject=row.id)
+        vote = VoteRow(request_id=row.id, approver=actor.email, decision=decision,
+                       comment=note, at=now)
+        session.add(vote)
+        votes = [*votes, vote]
         row.votes_count += 1
-        approvals = sum(1 for v in await votes_of(session, row.id) if v.decision == "approve")
+        approvals = sum(1 for v in votes if v.decision == "approve")
         if decision == "deny":
             await move(ctx, session, row, Cause.DENIED, actor=actor.email, note=note,
                        requester=row.email)
@@ -131,7 +141,7 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
                          request=row.id, user=row.email, requester=row.email,
                          state=row.state, approvals=approvals)
             await refresh_cards(session, now, row.id)
-        view = await snapshot(session, ctx.policy, row)
+        view = await snapshot(session, ctx.policy, row, votes)
     done = {"approve": "Approved", "deny": "Denied"}[decision]
     return Reply(text=f"{done} request {row.id} ({row.email} → {row.role}); "
                       f"it is now {state_words(view)}.", subject=row.id)
