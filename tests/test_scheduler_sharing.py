@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from pimbot.ports import SystemClock
 from pimbot.scheduling import ClaimedJob, JobQueue, JobStatus, Worker
@@ -151,3 +151,47 @@ async def test_a_lone_replica_claims_the_burst_in_one_batch(db: Database) -> Non
 
     assert batches.batches == {"replica-a": 1}
     assert await _statuses(db) == {JobStatus.DONE.value: BURST}
+
+
+async def test_a_replica_running_its_share_does_not_poll_for_the_rest(db: Database) -> None:
+    """While its half runs and the late peer's half waits, the worker sleeps until its batch
+    ends (or the longest sleep), rather than looking at the queue every few milliseconds."""
+    await _burst(db)
+    late = Replicas(db, "replica-late", beat=3600)
+    late.pidspace = "host-of-the-late-one"
+    await late.join()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_first(jobs: list[ClaimedJob]) -> list[tuple[ClaimedJob, Exception | None]]:
+        if not started.is_set():
+            started.set()
+            await release.wait()
+        return [(job, None) for job in jobs]
+
+    database = Database(db.url)
+    replicas = Replicas(database, "replica-a", beat=3600)
+    replicas.pidspace = "host-of-replica-a"
+    await replicas.join()
+    worker = Worker(JobQueue(database, SystemClock(), "replica-a"), _no_single, max_sleep=2.0,
+                    batch_handler=hold_the_first, batch_kinds=frozenset({KIND}),
+                    live=replicas.live)
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    try:
+        running = asyncio.create_task(worker.run_due())
+        await asyncio.wait_for(started.wait(), 60)
+        event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+        await asyncio.sleep(0.5)  # the first batch's provider calls
+        event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+        release.set()
+        assert await asyncio.wait_for(running, 60) == BURST
+    finally:
+        release.set()
+        await replicas.leave()
+        await database.dispose()
+        await late.leave()
+
+    assert len(statements) <= 10, f"{len(statements)} statements while its batch ran"
