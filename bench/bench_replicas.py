@@ -21,8 +21,10 @@ Figures per pass: each burst's throughput (calls per second from the burst's fir
 call to its last) and drain (from the instant it fell due to its last call); the machine's
 CPU use during the expiry burst (all of it: the replicas, PostgreSQL, everyone else), each
 replica's CPU seconds in it, the CPU seconds of this database's PostgreSQL backends in it,
-both per revoke, and the database's committed transactions per revoke. From the CPU per
-revoke, ``cpu_ceiling_per_s`` is the most any scheduler could reach on this machine's cores:
+both per revoke, the cores the benchmark's own processes kept busy (``own_cores``) and the
+cores everything else did meanwhile (``others_cores``: other people's work on a shared
+machine), and the database's committed transactions per revoke. From the CPU per revoke,
+``cpu_ceiling_per_s`` is the most any scheduler could reach with every core to itself:
 min(cores / (replica + PostgreSQL CPU per revoke), replicas / replica CPU per revoke). The
 baseline is one replica in the same run: ``revoke_ratio_2r`` = 2-replica throughput / 1-replica
 throughput (target >= 1.7). Passes repeat ``--repeat`` times; medians are reported.
@@ -160,6 +162,8 @@ class PassResult:
     replica_cpu_ms_per_revoke: float = 0.0
     pg_cpu_ms_per_revoke: float = 0.0
     cpu_ceiling_per_s: float = 0.0  # the most these cores allow at that CPU per revoke
+    own_cores: float = 0.0  # cores the replicas and their PostgreSQL backends kept busy
+    others_cores: float = 0.0  # cores everything else on the machine kept busy meanwhile
     commits_per_revoke: float = 0.0  # the database's committed transactions in the burst / K
     problems: list[str] = field(default_factory=list)
 
@@ -359,10 +363,12 @@ async def one_pass(admin: str, replicas_n: int, count: int, profile: Path | None
         spies = await start_profiles(profile, replicas, count) if profile else []
         cpu_before, cpu_replicas = machine_cpu(), [process_cpu_s(r.process.pid)
                                                    for r in replicas]
+        window_start = time.monotonic()
         commits = await pg_commits(url)
         backends = {pid: process_cpu_s(pid) for pid in await pg_backends(url)}
         await until(lambda: len(hook.of("revoke")) >= count, "the revokes")
         cpu_after = machine_cpu()
+        window_s = max(time.monotonic() - window_start, 1e-3)
         result.pg_cpu_s = round(sum(process_cpu_s(pid) - backends.get(pid, 0.0)
                                     for pid in await pg_backends(url)), 2)
         result.commits_per_revoke = (await pg_commits(url) - commits) / count
@@ -372,10 +378,12 @@ async def one_pass(admin: str, replicas_n: int, count: int, profile: Path | None
                                 for r, before in zip(replicas, cpu_replicas, strict=True)]
         result.revoke_per_s, result.revoke_drain_s = burst(hook.of("revoke"), expiry)
         replica_s, pg_s = sum(result.replica_cpu_s) / count, result.pg_cpu_s / count
+        cores = os.cpu_count() or 1
+        result.own_cores = round((sum(result.replica_cpu_s) + result.pg_cpu_s) / window_s, 2)
+        result.others_cores = round(max(0.0, result.cpu_busy * cores - result.own_cores), 2)
         result.replica_cpu_ms_per_revoke = round(replica_s * 1000, 2)
         result.pg_cpu_ms_per_revoke = round(pg_s * 1000, 2)
-        result.cpu_ceiling_per_s = round(ceiling(os.cpu_count() or 1, replicas_n, replica_s,
-                                                 pg_s), 1)
+        result.cpu_ceiling_per_s = round(ceiling(cores, replicas_n, replica_s, pg_s), 1)
         for spy in spies:
             with contextlib.suppress(ProcessLookupError):
                 spy.send_signal(signal.SIGINT)
@@ -460,7 +468,7 @@ def load() -> str:
 
 FIGURES = ("grant_per_s", "grant_drain_s", "revoke_per_s", "revoke_drain_s", "cpu_busy",
            "commits_per_revoke", "pg_cpu_s", "replica_cpu_ms_per_revoke",
-           "pg_cpu_ms_per_revoke", "cpu_ceiling_per_s")
+           "pg_cpu_ms_per_revoke", "cpu_ceiling_per_s", "own_cores", "others_cores")
 
 
 def summarize(report: dict[str, Any], prefix: str, runs: dict[int, list[PassResult]]

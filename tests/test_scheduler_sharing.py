@@ -195,3 +195,51 @@ async def test_a_replica_running_its_share_does_not_poll_for_the_rest(db: Databa
         await late.leave()
 
     assert len(statements) <= 10, f"{len(statements)} statements while its batch ran"
+
+
+@pytest.mark.postgres
+async def test_a_job_due_while_a_replica_runs_its_share_starts_on_time(db: Database) -> None:
+    """Its first batch still running, a job that comes due meanwhile (enqueued by another
+    replica, which cannot wake this one) starts at its due time, not when the batch ends."""
+    if db.is_sqlite:
+        pytest.skip("replicas share one PostgreSQL database")
+    await _burst(db, 64)
+    peer = Replicas(db, "replica-peer", beat=3600)
+    peer.pidspace = "host-of-the-peer"
+    await peer.join()
+    batches: list[list[ClaimedJob]] = []
+    second, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_first(jobs: list[ClaimedJob]) -> list[tuple[ClaimedJob, Exception | None]]:
+        batches.append(jobs)
+        if len(batches) == 1:
+            await release.wait()
+        else:
+            second.set()
+        return [(job, None) for job in jobs]
+
+    database = Database(db.url)
+    replicas = Replicas(database, "replica-a", beat=3600)
+    replicas.pidspace = "host-of-replica-a"
+    await replicas.join()
+    worker = Worker(JobQueue(database, SystemClock(), "replica-a"), _no_single, max_sleep=600,
+                    batch_handler=hold_the_first, batch_kinds=frozenset({KIND}),
+                    live=replicas.live)
+    try:
+        # the peer takes its half of the burst (and sits on it); a job comes due in 2 s
+        await JobQueue(db, SystemClock(), "replica-peer").claim(32, kinds=frozenset({KIND}))
+        async with db.transaction() as session:  # not this worker's engine: no wake-up
+            await enqueue_many(session, [NewJob(KIND, {"n": "later"}, SystemClock().now()
+                                                + timedelta(seconds=2), priority=0)])
+        running = asyncio.create_task(worker.run_due())
+        await asyncio.wait_for(second.wait(), 30)
+        release.set()
+        await asyncio.wait_for(running, 60)
+    finally:
+        release.set()
+        await replicas.leave()
+        await database.dispose()
+        await peer.leave()
+
+    assert [len(batch) for batch in batches] == [32, 1]
+    assert batches[1][0].payload == {"n": "later"}

@@ -376,6 +376,16 @@ class JobQueue:
             result = await session.execute(statement)
             return _rowcount(result) == 1
 
+    async def next_due_later(self, kinds: frozenset[str]) -> datetime | None:
+        """When the next queued job of ``kinds`` that is not due yet comes due (a worker that
+        runs its share of what is due now waits for that, not for what it left to others)."""
+        async with self.db.read() as session:
+            result: datetime | None = await session.scalar(
+                select(func.min(JobRow.due_at)).where(
+                    JobRow.status == JobStatus.QUEUED.value, JobRow.kind.in_(sorted(kinds)),
+                    JobRow.due_at > self.clock.now()))
+        return result
+
     async def next_due_at(self, max_priority: int | None = None,
                           running: frozenset[int] = frozenset(),
                           besides: frozenset[str] = frozenset()) -> datetime | None:

@@ -190,13 +190,18 @@ class Worker:
 
     async def _wait(self, tasks: set[asyncio.Task[None]], room: bool,
                     max_priority: int | None, besides: frozenset[str] = frozenset()) -> None:
-        """Until a job ends, or, with room for more, until the next job (that may start, not
-        of the kinds ``besides``) is due or a commit enqueues one (so a job due while others
-        run starts on time)."""
+        """Until a job ends, or, with room for more, until the next job (that may start; of
+        the kinds ``besides``, only one not due yet) is due or a commit enqueues one (so a job
+        due while others run starts on time)."""
         if not room:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             return
         delay = await self._sleep_seconds(max_priority, self._running_ids(), besides)
+        if besides:  # its share runs: the next job of those kinds that comes due wakes it
+            later = await self.queue.next_due_later(besides)
+            if later is not None:
+                wait = (later - self.queue.clock.now()).total_seconds()
+                delay = min(delay, max(wait, _MIN_SLEEP))
         waker = asyncio.ensure_future(self._woken.wait())
         try:
             await asyncio.wait({*tasks, waker}, timeout=delay,
