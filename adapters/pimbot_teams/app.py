@@ -59,8 +59,10 @@ class TeamsAdapter:
         self.auth = BotFrameworkAuth(settings.app_id, settings.token_issuer,
                                      keys if settings.authenticates else None)
         telemetry = getattr(core, "telemetry", None)  # the core's Telemetry port, if any
+        replicas = getattr(core, "replicas", None)  # the core's live replicas, if any
         self.connector = BotConnector(settings, self.session, on_wait=None if telemetry is None
-                                      else lambda s: telemetry.outbound_waited(PLATFORM, s))
+                                      else lambda s: telemetry.outbound_waited(PLATFORM, s),
+                                      live=getattr(replicas, "live", None))
         self.store = TeamsStore(core.db, core.clock)
         self.people = TeamsPeople(core, self.connector,
                                   timedelta(seconds=settings.identity_ttl_s))

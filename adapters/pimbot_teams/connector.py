@@ -96,11 +96,13 @@ class TokenSource:
 class BotConnector:
     def __init__(self, settings: TeamsSettings, session: aiohttp.ClientSession,
                  limiter: ConversationLimiter | None = None,
-                 on_wait: Callable[[float], None] | None = None) -> None:
+                 on_wait: Callable[[float], None] | None = None,
+                 live: Callable[[], int] | None = None) -> None:
         self.session = session
         self.tokens = TokenSource(settings, session)
-        self.limiter = limiter or ConversationLimiter()
-        self.app_limiter = ConversationLimiter(APP_WINDOWS)
+        # ``live``: the replicas sharing Teams' limits (each takes its part of every window)
+        self.limiter = limiter or ConversationLimiter(live=live)
+        self.app_limiter = ConversationLimiter(APP_WINDOWS, live=live)
         self.backoff_base_s = BASE_BACKOFF_S
         self.on_wait = on_wait  # hears of every rate-limit wait, in seconds (the metrics)
 

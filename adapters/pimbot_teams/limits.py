@@ -7,8 +7,14 @@ every window for that conversation; every call also fits Teams' 50 a second per 
 tenant (one window for the process). Answers of 429 / 412 / 502 / 504 are retried by the
 connector with exponential backoff, jitter and the server's ``Retry-After``.
 
-The windows are in memory: they pace one process. Several replicas each pace themselves,
-which Teams' 429 and the retries absorb.
+The windows are in memory, one set per process; with several replicas each takes an equal
+part of every limit: ``limit // live`` (at least 1), ``live`` being the replicas alive at the
+last heartbeat (``pimbot.scheduling.replicas``). N replicas together then never send more
+than the platform's limit to a conversation (N * (limit // N) <= limit), at no database round
+trip per send. The price: a conversation that only one replica sends to gets 1/N of its rate,
+and for a heartbeat (2 s) after a replica joins the others still use their larger part; the
+connector's 429 retries absorb that. (Shared windows in the database would be exact, at a
+round trip and a row lock per send: not worth it for chat notices.)
 """
 
 from __future__ import annotations
@@ -34,8 +40,10 @@ class ConversationLimiter:
 
     def __init__(self, windows: tuple[tuple[float, int], ...] = SEND_WINDOWS,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 live: Callable[[], int] | None = None) -> None:
         self.windows = windows
+        self.live = live  # how many replicas share the limits (None: this process alone)
         self._clock = clock
         self._sleep = sleep
         self._sent: dict[str, deque[float]] = {}
@@ -63,7 +71,9 @@ class ConversationLimiter:
 
     def _delay(self, sent: deque[float], now: float) -> float:
         delay = 0.0
-        for span, limit in self.windows:
+        replicas = max(1, self.live()) if self.live is not None else 1
+        for span, whole in self.windows:
+            limit = max(1, whole // replicas)  # this replica's part of the platform's limit
             inside = [t for t in sent if now - t < span]
             if len(inside) >= limit:
                 delay = max(delay, inside[-limit] + span - now)

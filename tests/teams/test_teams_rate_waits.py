@@ -17,6 +17,7 @@ from teams_rig import Rig, running
 
 from pimbot.policy import parse_policy
 from pimbot.policy.plan import apply_policy
+from pimbot.scheduling.replicas import Replicas
 from pimbot.secretbox import SecretBox
 from pimbot.store.database import Database
 from pimbot.testing.fakes import FakeClock, RecordingProvider
@@ -96,3 +97,23 @@ async def test_waiting_on_the_per_conversation_limit_is_shown_in_metrics(
         waits, seconds = await figures(client)
         assert waits == 1.0 and seconds == 1.0, "the third send waited out the window"
         assert len(rig.fake.cards_in(BOB.chat)) == 3
+
+
+async def test_with_a_second_replica_alive_each_paces_to_half_the_limit(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    """Teams' 7 sends a second to one conversation are shared: with two replicas alive,
+    this one's fourth send in a second waits (as the rows in the replicas table say)."""
+    other = Replicas(db, "replica-elsewhere", beat=3600)
+    other.pidspace = "another-host"
+    await other.join()
+    try:
+        async with served(db, fake_teams) as (rig, client):
+            await rig.introduce(BOB)
+            await rig.core.replicas.reap()  # this replica's look at the table: two alive
+            before, _ = await figures(client)
+            for n in range(4):
+                await rig.adapter.gateway.send_to_user(BOB.email, Card(title=f"Notice {n}"))
+            waits, _ = await figures(client)
+    finally:
+        await other.leave()
+    assert waits - before >= 1, "the fourth send in a second waited for its part of the limit"

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import Select, and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from pimbot.ports import Clock
 from pimbot.scheduling.retry import RetryPolicy
+from pimbot.scheduling.sharing import Share
 from pimbot.store.database import Database
 from pimbot.store.tables import JobRow
 
@@ -53,6 +54,15 @@ class ClaimedJob:
     due_at: datetime
     lease_until: datetime | None = None  # the lease this claim holds (compare-and-set token)
     max_attempts: int = 20
+
+
+@dataclass(frozen=True)
+class SharedClaim:
+    """What ``claim_share`` leased, and whether this worker already runs its share of the
+    jobs due (then it looks again when one of its batches ends, not when the next is due)."""
+
+    jobs: list[ClaimedJob]
+    share_taken: bool
 
 
 async def enqueue(
@@ -207,6 +217,27 @@ def _is_free(now: datetime) -> ColumnElement[bool]:
     return or_(JobRow.lease_expires_at.is_(None), JobRow.lease_expires_at <= now)
 
 
+def _claimable(now: datetime, kinds: frozenset[str] | None, besides: frozenset[str],
+               max_priority: int | None, running: frozenset[int]) -> Select[JobRow]:
+    """The due, unleased queued jobs a claim may take, most urgent first, locked as read
+    (PostgreSQL skips the rows another claim holds)."""
+    query = (
+        select(JobRow)
+        .where(JobRow.status == JobStatus.QUEUED.value, JobRow.due_at <= now, _is_free(now))
+        .order_by(JobRow.priority, JobRow.due_at, JobRow.id)
+        .with_for_update(skip_locked=True)
+    )
+    if kinds is not None:
+        query = query.where(JobRow.kind.in_(sorted(kinds)))
+    if besides:
+        query = query.where(JobRow.kind.not_in(sorted(besides)))
+    if max_priority is not None:
+        query = query.where(JobRow.priority <= max_priority)
+    if running:
+        query = query.where(JobRow.id.not_in(sorted(running)))
+    return query
+
+
 class JobQueue:
     """Claims, completes and reschedules jobs on behalf of one worker (``owner``)."""
 
@@ -233,36 +264,44 @@ class JobQueue:
         above ``max_priority``, none this worker is ``running`` (whatever its lease says).
         One statement leases them all."""
         now = self.clock.now()
-        until = now + self.lease
-        query = (
-            select(JobRow)
-            .where(JobRow.status == JobStatus.QUEUED.value, JobRow.due_at <= now, _is_free(now))
-            .order_by(JobRow.priority, JobRow.due_at, JobRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        if kinds is not None:
-            query = query.where(JobRow.kind.in_(sorted(kinds)))
-        if besides:
-            query = query.where(JobRow.kind.not_in(sorted(besides)))
-        if max_priority is not None:
-            query = query.where(JobRow.priority <= max_priority)
-        if running:
-            query = query.where(JobRow.id.not_in(sorted(running)))
+        query = _claimable(now, kinds, besides, max_priority, running).limit(limit)
         async with self.db.transaction() as session:
-            rows = (await session.execute(query)).scalars().all()
-            if rows:
-                await session.execute(
-                    update(JobRow).where(JobRow.id.in_([row.id for row in rows]))
-                    .values(lease_owner=self.owner, lease_expires_at=until)
-                    .execution_options(synchronize_session=False))
-            return [
-                ClaimedJob(
-                    row.id, row.kind, dict(row.payload), row.attempts, row.due_at, until,
-                    row.max_attempts,
-                )
-                for row in rows
-            ]
+            return await self._lease(session, query, now)
+
+    async def claim_share(self, limit: int, share: Share, *, kinds: frozenset[str],
+                          running: frozenset[int] = frozenset()) -> SharedClaim:
+        """``claim`` of ``kinds`` for a worker that shares bursts with other replicas: it
+        takes about its ``share`` of the jobs of ``kinds`` due now (``scheduling/sharing.py``),
+        counted in the same transaction; alone (``share.live`` 1), exactly ``claim``."""
+        if not share.shared:
+            return SharedClaim(await self.claim(limit, kinds=kinds, running=running), False)
+        now = self.clock.now()
+        due_now = select(func.count()).select_from(JobRow).where(
+            JobRow.status == JobStatus.QUEUED.value, JobRow.due_at <= now,
+            JobRow.kind.in_(sorted(kinds)))
+        async with self.db.transaction() as session:
+            size = share.claim_size(int(await session.scalar(due_now) or 0), limit)
+            if size == 0:
+                return SharedClaim([], share.held > 0)
+            query = _claimable(now, kinds, frozenset(), None, running).limit(size)
+            return SharedClaim(await self._lease(session, query, now), False)
+
+    async def _lease(self, session: AsyncSession, query: Select[JobRow],
+                     now: datetime) -> list[ClaimedJob]:
+        until = now + self.lease
+        rows = (await session.execute(query)).scalars().all()
+        if rows:
+            await session.execute(
+                update(JobRow).where(JobRow.id.in_([row.id for row in rows]))
+                .values(lease_owner=self.owner, lease_expires_at=until)
+                .execution_options(synchronize_session=False))
+        return [
+            ClaimedJob(
+                row.id, row.kind, dict(row.payload), row.attempts, row.due_at, until,
+                row.max_attempts,
+            )
+            for row in rows
+        ]
 
     async def complete(self, job: ClaimedJob) -> bool:
         """Mark the job done if this owner still holds the lease it was claimed with."""
@@ -350,16 +389,30 @@ class JobQueue:
             result = await session.execute(statement)
             return _rowcount(result) == 1
 
+    async def next_due_later(self, kinds: frozenset[str]) -> datetime | None:
+        """When the next queued job of ``kinds`` that is not due yet comes due (a worker that
+        runs its share of what is due now waits for that, not for what it left to others)."""
+        async with self.db.read() as session:
+            result: datetime | None = await session.scalar(
+                select(func.min(JobRow.due_at)).where(
+                    JobRow.status == JobStatus.QUEUED.value, JobRow.kind.in_(sorted(kinds)),
+                    JobRow.due_at > self.clock.now()))
+        return result
+
     async def next_due_at(self, max_priority: int | None = None,
-                          running: frozenset[int] = frozenset()) -> datetime | None:
+                          running: frozenset[int] = frozenset(),
+                          besides: frozenset[str] = frozenset()) -> datetime | None:
         """When the next job (of priority ``max_priority`` or more urgent, not one this worker
-        is ``running``) can be claimed: its due time, or when a held lease expires."""
+        is ``running``, of none of the kinds ``besides``) can be claimed: its due time, or
+        when a held lease expires."""
         now = self.clock.now()
         queued = JobRow.status == JobStatus.QUEUED.value
         if max_priority is not None:
             queued = and_(queued, JobRow.priority <= max_priority)
         if running:
             queued = and_(queued, JobRow.id.not_in(sorted(running)))
+        if besides:
+            queued = and_(queued, JobRow.kind.not_in(sorted(besides)))
         free = select(func.min(JobRow.due_at)).where(queued, _is_free(now))
         held = select(func.min(JobRow.lease_expires_at)).where(
             queued, JobRow.lease_expires_at > now)

@@ -15,6 +15,10 @@ leases) and deletes its row. A replica wrongly taken for dead (stalled longer th
 loses its leases exactly as when they expire: the fences make its late writes record nothing.
 A replica that stops cleanly ``leave``s: the same release, of its own leases.
 
+Each look at the table (at ``join`` and every beat) also counts the replicas alive: ``live``,
+which the worker uses to take its share of a burst (``scheduling/sharing.py``), costs no query
+of its own.
+
 Liveness is real time, not the Clock port: it is about processes, not about when jobs are due.
 """
 
@@ -83,6 +87,12 @@ class Replicas:
         self._hooks: list[ReleaseHook] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._live = 1
+
+    def live(self) -> int:
+        """How many replicas were alive at the last look (``join``, then every beat), this
+        one included."""
+        return self._live
 
     def on_release(self, hook: ReleaseHook) -> None:
         """Also call ``hook(session, owner)`` when an owner's leases are released."""
@@ -159,6 +169,7 @@ class Replicas:
                 dead.append((owner, f"its process {pid} on this host has ended"))
             elif stale:
                 dead.append((owner, f"no heartbeat for {self.stale:.0f}s"))
+        self._live = 1 + len(rows) - len(dead)
         return dead
 
     async def _release(self, session: AsyncSession, owner: str) -> int:

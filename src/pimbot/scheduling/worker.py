@@ -18,8 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.logcontext import bound
 from pimbot.scheduling.completions import Completions
-from pimbot.scheduling.queue import ENQUEUED_FLAG, ENQUEUED_PRIORITY, ClaimedJob, JobQueue
+from pimbot.scheduling.queue import (
+    ENQUEUED_FLAG,
+    ENQUEUED_PRIORITY,
+    ClaimedJob,
+    JobQueue,
+    SharedClaim,
+)
 from pimbot.scheduling.retry import PermanentJobError, RetryLater
+from pimbot.scheduling.sharing import DEFAULT_FLOOR, Share
 from pimbot.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -38,7 +45,9 @@ class Worker:
     ``batch_kinds`` are claimed up to ``batch_size`` at once and run together by
     ``batch_handler`` (up to ``batches`` such batches in flight), beside the others; while a
     batch is in flight only jobs of priority ``urgent`` or more urgent start (so a burst of
-    expiries is not slowed by the notices of the ones before it)."""
+    expiries is not slowed by the notices of the ones before it). With ``live`` (how many
+    replicas are alive, this one included), a batch claim takes about this worker's share of
+    the burst due, at least ``share_floor`` jobs (``scheduling/sharing.py``)."""
 
     def __init__(
         self,
@@ -52,6 +61,8 @@ class Worker:
         batch_size: int = 250,
         batches: int = 4,
         urgent: int = 1,
+        live: Callable[[], int] | None = None,
+        share_floor: int = DEFAULT_FLOOR,
     ) -> None:
         if concurrency < 1 or batch_size < 1 or batches < 1:
             raise ValueError("concurrency, batch_size and batches must be at least 1")
@@ -65,6 +76,9 @@ class Worker:
         self.batch_size = batch_size
         self.batches = batches
         self.urgent = urgent  # priority numbers up to this still start while a batch runs
+        self.live = live
+        self.share_floor = share_floor
+        self._held = 0  # jobs of the batch kinds this worker runs now (its part of a burst)
         self.running = False
         self.last_tick: datetime | None = None
         self._woken = asyncio.Event()
@@ -106,12 +120,14 @@ class Worker:
             while True:
                 self._woken.clear()  # a commit from here on wakes the wait below
                 claimed = 0
+                share_taken = False  # this worker runs its share of the burst due already
                 if not self._stopping and self.batch_kinds and len(batches) < self.batches:
-                    jobs = await self.queue.claim(self.batch_size, kinds=self.batch_kinds,
-                                                  running=self._running_ids())
-                    if jobs:
-                        batches.add(self._track(jobs, self._execute_batch(jobs)))
-                        claimed += len(jobs)
+                    batch = await self._claim_batch()
+                    share_taken = batch.share_taken
+                    if batch.jobs:
+                        batches.add(self._hold(batch.jobs, self._track(
+                            batch.jobs, self._execute_batch(batch.jobs))))
+                        claimed += len(batch.jobs)
                 free = self.concurrency - len(singles)
                 if not self._stopping and free > 0:
                     # While a batch runs, only urgent jobs start: notices wait for it.
@@ -126,10 +142,12 @@ class Worker:
                 if not singles and not batches:
                     return ran
                 room = not self._stopping and (len(singles) < self.concurrency or (
-                    bool(self.batch_kinds) and len(batches) < self.batches))
+                    bool(self.batch_kinds) and len(batches) < self.batches
+                    and not share_taken))
                 if claimed and room:
                     continue  # maybe more are due
-                await self._wait(singles | batches, room, self.urgent if batches else None)
+                await self._wait(singles | batches, room, self.urgent if batches else None,
+                                 self.batch_kinds if share_taken else frozenset())
                 singles = {task for task in singles if not task.done()}
                 batches = {task for task in batches if not task.done()}
         finally:
@@ -149,19 +167,43 @@ class Worker:
         task.add_done_callback(finished)
         return task
 
+    async def _claim_batch(self) -> SharedClaim:
+        """Claim jobs of the batch kinds: up to ``batch_size``, or with other live replicas
+        about this worker's share of the burst due (so they work it together)."""
+        live = self.live() if self.live is not None else 1
+        share = Share(live, self._held, self.share_floor)
+        return await self.queue.claim_share(self.batch_size, share, kinds=self.batch_kinds,
+                                            running=self._running_ids())
+
+    def _hold(self, jobs: list[ClaimedJob], task: asyncio.Task[None]) -> asyncio.Task[None]:
+        """Count ``jobs`` as this worker's part of a burst until ``task`` ends."""
+        self._held += len(jobs)
+
+        def released(_: asyncio.Task[None]) -> None:
+            self._held -= len(jobs)
+
+        task.add_done_callback(released)
+        return task
+
     def _running_ids(self) -> frozenset[int]:
         """Jobs this worker runs now: never claimed again while they run, even when their
         lease ran out meanwhile (a slow call; a clock moved on) — another worker may."""
         return frozenset(self._running)
 
     async def _wait(self, tasks: set[asyncio.Task[None]], room: bool,
-                    max_priority: int | None) -> None:
-        """Until a job ends, or, with room for more, until the next job (that may start) is
-        due or a commit enqueues one (so a job due while others run starts on time)."""
+                    max_priority: int | None, besides: frozenset[str] = frozenset()) -> None:
+        """Until a job ends, or, with room for more, until the next job (that may start; of
+        the kinds ``besides``, only one not due yet) is due or a commit enqueues one (so a job
+        due while others run starts on time)."""
         if not room:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             return
-        delay = await self._sleep_seconds(max_priority, self._running_ids())
+        delay = await self._sleep_seconds(max_priority, self._running_ids(), besides)
+        if besides:  # its share runs: the next job of those kinds that comes due wakes it
+            later = await self.queue.next_due_later(besides)
+            if later is not None:
+                wait = (later - self.queue.clock.now()).total_seconds()
+                delay = min(delay, max(wait, _MIN_SLEEP))
         waker = asyncio.ensure_future(self._woken.wait())
         try:
             await asyncio.wait({*tasks, waker}, timeout=delay,
@@ -270,8 +312,9 @@ class Worker:
             return self.max_sleep
 
     async def _sleep_seconds(self, max_priority: int | None = None,
-                             running: frozenset[int] = frozenset()) -> float:
-        next_due = await self.queue.next_due_at(max_priority, running)
+                             running: frozenset[int] = frozenset(),
+                             besides: frozenset[str] = frozenset()) -> float:
+        next_due = await self.queue.next_due_at(max_priority, running, besides)
         self._looked_at = time.monotonic()  # the queue answered
         if next_due is None:
             return self.max_sleep

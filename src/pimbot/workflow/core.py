@@ -71,7 +71,7 @@ class PimCore:
         self.replicas.on_release(self._released)
         self.worker = Worker(self.queue, self._run_job, max_sleep=max_sleep,
                              concurrency=JOB_CONCURRENCY, batch_handler=self._run_batch,
-                             batch_kinds=BATCH_KINDS)
+                             batch_kinds=BATCH_KINDS, live=self.replicas.live)
         self.worker.attach(db)
         self.deliveries = DeliveryLedger(db)
         self._task: asyncio.Task[None] | None = None
