@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -n auto --dist loadscope  # pytest-xdist: a worker per core, a module on one
+	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/pimbot bench
