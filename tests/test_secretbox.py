@@ -74,6 +74,7 @@ def test_generated_key_loads_with_or_without_padding() -> None:
         (base64.urlsafe_b64encode(os.urandom(16)).decode(), "32 bytes, not 16"),
         ("not base64 at all!!", "not URL-safe base64"),
     ],
+    ids=["empty", "16 random bytes", "not base64"],  # stable ids: xdist workers must agree
 )
 def test_bad_key_gets_a_clear_error(value: str, words: str) -> None:
     with pytest.raises(SecretKeyError, match=words) as caught:
