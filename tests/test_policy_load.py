@@ -173,7 +173,7 @@ def test_duration_limits() -> None:
         "roles.x.approval.timeout: 8d is over the 7d limit"
     ]
     assert problems(role("provider: proddb\nmax_duration: soon\n")) == [
-        "roles.x.max_duration: 'soon' is not a duration (write it like 90s, 30m, 1h30m, 8h or 2d)"
+        "roles.x.max_duration: 'soon' is not a duration; use 90s, 30m, 1h30m, 8h or 2d"
     ]
 
 

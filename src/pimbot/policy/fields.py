@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
-from pimbot.domain.durations import format_duration, parse_duration
+from pimbot.domain.durations import FORMS, format_duration, parse_duration
 from pimbot.domain.errors import PimError
 
 DAY = timedelta(days=1)
@@ -57,9 +57,10 @@ def _duration_validator(
             try:
                 parsed = parse_duration(value)
             except PimError as exc:
-                raise problem(f"{exc.message} (write it like 90s, 30m, 1h30m, 8h or 2d)") from exc
+                hint = "" if FORMS in exc.message else f" (write it like {FORMS})"
+                raise problem(f"{exc.message}{hint}") from exc
         else:
-            raise problem(f"{show(value)} is not a duration (write it like 90s, 30m, 1h30m or 8h)")
+            raise problem(f"{show(value)} is not a duration; use {FORMS}")
         if limit is not None and parsed > limit:
             shown = value if isinstance(value, str) else format_duration(parsed)
             raise problem(f"{shown} is over the {limit_text} limit")
