@@ -41,7 +41,13 @@ from pimbot.workflow.notices.outbox import (
     schedule,
     schedule_all,
 )
-from pimbot.workflow.records import eligibility, eligible_roles, open_requests, snapshot
+from pimbot.workflow.records import (
+    active_activation,
+    eligibility,
+    eligible_roles,
+    open_requests,
+    snapshot,
+)
 from pimbot.workflow.usecases.already_active import refuse_if_active
 from pimbot.workflow.usecases.approval_rules import (
     approval_plan,
@@ -80,6 +86,8 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
         eligible = await eligible_roles(session, actor.email, now)
         waiting = await _waiting(session, actor.email, given.role) \
             if given.role in eligible else None
+        held = await active_activation(session, actor.email, given.role) \
+            if given.role in eligible else None
     if given.role is None:
         return forms.activation_form_reply(ctx.policy, eligible, given, [])
     role = ctx.role(given.role)
@@ -103,7 +111,7 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
         raise PimError(ErrorCode.CONFLICT,
                        f"You already have request {waiting} for {role.name} waiting for "
                        "approval.", f"cancel {waiting}")
-    await refuse_if_active(ctx, actor, role, start_at)
+    refuse_if_active(held, role, start_at, now)
     if role.require_mfa:
         await _verify_mfa(ctx, actor.email, given.code, f"activate {role.name}")
     plan = await approval_plan(ctx, actor.email, role, duration, now)

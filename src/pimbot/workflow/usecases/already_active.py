@@ -12,22 +12,20 @@ from datetime import datetime
 from pimbot.domain.errors import AuditNote, ErrorCode, PimError
 from pimbot.domain.model import Role
 from pimbot.domain.states import RequestKind
-from pimbot.workflow.actor import Actor
-from pimbot.workflow.context import Context
-from pimbot.workflow.records import active_activation
+from pimbot.store.tables import RequestRow
 
 
-async def refuse_if_active(ctx: Context, actor: Actor, role: Role, start_at: datetime) -> None:
-    """Raise the (audited) refusal when ``role`` is active for ``actor`` at ``start_at``."""
-    async with ctx.db.read() as session:
-        held = await active_activation(session, actor.email, role.name)
+def refuse_if_active(held: RequestRow | None, role: Role, start_at: datetime,
+                     now: datetime) -> None:
+    """Raise the (audited) refusal when ``held`` (the person's active grant of ``role``, read
+    in ``activate``'s one read) is an activation still active at ``start_at``."""
     if held is None or held.kind != RequestKind.ACTIVATION.value:
         return  # none, or access an admin assigned (an activation may outlast it)
     if held.expires_at is not None and start_at >= held.expires_at:
         return
     raise PimError(
         ErrorCode.CONFLICT,
-        f"{role.name} is already active for you{_until(held.expires_at, ctx.clock.now())} "
+        f"{role.name} is already active for you{_until(held.expires_at, now)} "
         f"(request {held.id}); a second activation is refused: use extend to make it last "
         "longer. Nothing was changed.",
         f"extend {role.name}",
