@@ -15,6 +15,7 @@ for _folder in ("e2e", "slack", "teams"):  # the webhook receiver, the Slack and
     if str(_TESTS / _folder) not in sys.path:
         sys.path.insert(0, str(_TESTS / _folder))
 
+from fake_slack import ALICE, BOB, CAROL, FakeSlack  # noqa: E402
 from webhook_receiver import WebhookReceiver  # noqa: E402
 
 from postgres_support import postgres_url  # noqa: E402
@@ -44,3 +45,12 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
     await hook.start()
     yield hook
     await hook.stop()
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    """The Slack Web API fake, knowing alice, bob and carol."""
+    fake = FakeSlack({uid: (email, name) for uid, email, name in (ALICE, BOB, CAROL)})
+    await fake.start()
+    yield fake
+    await fake.close()

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from balancer import RoundRobinBalancer
+from fake_slack import FakeSlack
 from hook_policy import SECRET_ENV
+from slack_driver import SIGNING_SECRET
 from sqlalchemy import select
 from webhook_receiver import Delivery, WebhookReceiver
 
@@ -74,6 +76,12 @@ class Cluster:
 
     def logs(self) -> str:
         return "\n".join(f"== {r.name}\n{r.output()[-3000:]}" for r in self.replicas)
+
+
+def slack_settings(fake: FakeSlack) -> dict[str, str]:
+    """The environment of a replica serving Slack over HTTP against ``fake``."""
+    return {"PIMBOT_ADAPTERS": "slack", "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "PIMBOT_SLACK_API_URL": fake.api_url}
 
 
 async def until(predicate: Callable[[], bool], what: str, within: float = WAIT,

@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 from fake_slack import ALICE, BOB, CAROL, FakeSlack
-from lb_cluster import Cluster, cluster, until, until_async
-from slack_driver import FORM, SIGNING_SECRET, SlackDriver, dm_of
+from lb_cluster import Cluster, cluster, slack_settings, until, until_async
+from slack_driver import FORM, SlackDriver, dm_of
 from sqlalchemy import func, select
 from webhook_receiver import WebhookReceiver
 
@@ -28,23 +28,12 @@ from pimbot.store.tables import JobRow
 pytestmark = pytest.mark.postgres
 
 
-def settings(fake: FakeSlack) -> dict[str, str]:
-    return {"PIMBOT_ADAPTERS": "slack", "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "PIMBOT_SLACK_API_URL": fake.api_url}
-
-
-@pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack({uid: (email, name) for uid, email, name in (ALICE, BOB, CAROL)})
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture
 async def two(tmp_path: Path, empty_pg: str, receiver: WebhookReceiver,
               fake_slack: FakeSlack) -> AsyncIterator[tuple[Cluster, SlackDriver]]:
-    async with cluster(tmp_path, empty_pg, receiver, 2, settings(fake_slack)) as replicas, \
+    async with cluster(tmp_path, empty_pg, receiver, 2, slack_settings(fake_slack)) as replicas, \
             aiohttp.ClientSession(base_url=replicas.balancer.url) as http:
         yield replicas, SlackDriver(http, fake_slack)  # type: ignore[arg-type]
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from fake_slack import ALICE, BOB, CAROL, FakeSlack
-from lb_cluster import Cluster, cluster, until, until_async
-from slack_driver import SIGNING_SECRET, SlackDriver
+from fake_slack import BOB, FakeSlack
+from lb_cluster import Cluster, cluster, slack_settings, until, until_async
+from slack_driver import SlackDriver
 from sqlalchemy import func, select
 from webhook_receiver import WebhookReceiver
 
@@ -29,19 +29,9 @@ EVENT = "Ev0KILL0001"
 
 
 @pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack({uid: (email, name) for uid, email, name in (ALICE, BOB, CAROL)})
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def three(tmp_path: Path, empty_pg: str, receiver: WebhookReceiver,
                 fake_slack: FakeSlack) -> AsyncIterator[Cluster]:
-    settings = {"PIMBOT_ADAPTERS": "slack", "SLACK_BOT_TOKEN": "xoxb-test",
-                "SLACK_SIGNING_SECRET": SIGNING_SECRET, "PIMBOT_SLACK_API_URL": fake_slack.api_url}
-    async with cluster(tmp_path, empty_pg, receiver, 3, settings) as replicas:
+    async with cluster(tmp_path, empty_pg, receiver, 3, slack_settings(fake_slack)) as replicas:
         yield replicas
 
 
