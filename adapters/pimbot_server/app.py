@@ -21,7 +21,7 @@ import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pimbot.domain.model import Policy
 from pimbot.oncall import build_oncall_sources
@@ -35,13 +35,15 @@ from pimbot.workflow.core import PimCore
 from pimbot.workflow.mfa.service import MfaService
 from pimbot_console.app import ConsoleAdapter
 from pimbot_server.checkpoints import SERVER_DEFAULT, CheckpointWriter, checkpoint_store
-from pimbot_server.http import HttpServer
 from pimbot_server.metrics import Metrics
-from pimbot_server.mounting import MountedAdapter, load_adapter
 from pimbot_server.retention import RetentionTask
 from pimbot_server.settings import AdapterName, Settings, teams_left_off
 from pimbot_server.startup import Phase, StartupProgress
 from pimbot_server.storage import audit_keyring, secret_box, secret_key
+
+if TYPE_CHECKING:  # imported when a run serves HTTP or mounts Slack / Teams (not the console)
+    from pimbot_server.http import HttpServer
+    from pimbot_server.mounting import MountedAdapter
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +151,15 @@ async def serve(settings: Settings) -> int:
     try:
         for name in settings.adapters:
             if name in (AdapterName.SLACK, AdapterName.TEAMS):
+                from pimbot_server.mounting import load_adapter
+
                 runtime.adapters.append(load_adapter(name, settings.env, core))
         if settings.has_console:
             console = ConsoleAdapter(core, console_actor(runtime.policy))
             core.add_gateway(console.gateway)
         if settings.needs_http:
+            from pimbot_server.http import HttpServer
+
             http = HttpServer(core, runtime.adapters, metrics_token=settings.metrics_token,
                               metrics=runtime.metrics, startup=progress)
             await http.start(settings.host, settings.port)

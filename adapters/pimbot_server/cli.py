@@ -1,21 +1,20 @@
 """The ``pimbot`` command: argparse sub-commands, exit codes 0 (done), 1 (failed), 2 (usage).
 
 Heavy modules are imported by the sub-command that needs them, so ``pimbot keygen`` and
-``--help`` stay instant. Messages for people go to stderr as one line; logs go to stderr too.
+``--help`` stay instant: this module imports no SQLAlchemy, aiohttp, Alembic or adapter (the
+sub-commands are in ``commands``, imported once the arguments parse). Messages for people go
+to stderr as one line; logs go to stderr too.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from pimbot.domain.errors import PimError
-from pimbot_server import commands, logs
+from pimbot_server import logs
 from pimbot_server.errors import CommandFailed
 from pimbot_server.settings import (
     Settings,
@@ -157,6 +156,12 @@ def configure_logging(args: argparse.Namespace, settings: Settings | None) -> No
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pimbot_server import commands
+
     if args.command == "keygen":
         return commands.keygen()
     load_env_file()

@@ -20,13 +20,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
 from cachetools import TTLCache
 
 from pimbot.domain.approval_rules import OnCallAnswer
 from pimbot.domain.model import OnCallSourceConfig
+
+if TYPE_CHECKING:  # imported on the first lookup: a policy without on-call never loads it
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ class HttpOnCallSource(ABC):
         self._cache: TTLCache[str, list[Shift]] = TTLCache(maxsize=256, ttl=CACHE_SECONDS)
 
     async def lookup(self, schedule: str, email: str, now: datetime) -> OnCallAnswer:
+        import aiohttp
+
         named = f"{self.kind}:{schedule}"
         try:
             shifts = self._cache.get(schedule)
@@ -95,6 +99,8 @@ class HttpOnCallSource(ABC):
         if not self._token:
             raise OnCallError(f"{self.config.token_env} is not set")
         if self._session is None:
+            import aiohttp
+
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS))
         url = self.config.api_url.rstrip("/") + path

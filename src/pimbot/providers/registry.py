@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from pimbot.domain.model import ProviderConfig
 from pimbot.ports import Clock, Provider, SystemClock
-from pimbot.providers.command import CommandAction, CommandProvider, child_env
 from pimbot.providers.concurrency import KEY as CONCURRENCY_KEY
 from pimbot.providers.concurrency import max_concurrency
 from pimbot.providers.drift import read_drift
@@ -23,7 +20,6 @@ from pimbot.providers.microsoft.ids import (
     entra_role_problems,
 )
 from pimbot.providers.noop import NoopProvider
-from pimbot.providers.postgres import PostgresProvider
 from pimbot.providers.postgres_names import (
     GrantProblem,
     grant_problems,
@@ -31,8 +27,13 @@ from pimbot.providers.postgres_names import (
     login_template_errors,
 )
 from pimbot.providers.settings import SettingsReader
-from pimbot.providers.webhook import WebhookProvider
 from pimbot.providers.wire import json_value_problem
+
+if TYPE_CHECKING:
+    import aiohttp
+
+# Each builder imports its provider's module (aiohttp, asyncpg, subprocess handling) when a
+# policy names that type: `pimbot run` on a noop or webhook policy never loads asyncpg.
 
 
 class ProviderType(StrEnum):
@@ -122,6 +123,8 @@ def _noop(config: ProviderConfig, context: BuildContext) -> Provider:
 
 
 def _webhook(config: ProviderConfig, context: BuildContext) -> Provider:
+    from pimbot.providers.webhook import WebhookProvider
+
     s = SettingsReader(config, allowed=("url", "secret_env", "timeout", *DRIFT_KEYS))
     read_drift(s, config.type)
     url = s.required_str("url", "https://iam.example.com/pim")
@@ -149,6 +152,8 @@ def _webhook(config: ProviderConfig, context: BuildContext) -> Provider:
 
 
 def _postgres(config: ProviderConfig, context: BuildContext) -> Provider:
+    from pimbot.providers.postgres import PostgresProvider
+
     s = SettingsReader(config, allowed=("dsn", "dsn_env", "login", "logins", "timeout",
                                         *DRIFT_KEYS))
     drift = read_drift(s, config.type)
@@ -196,6 +201,8 @@ def _postgres_dsn(s: SettingsReader, env: Mapping[str, str]) -> str:
 
 
 def _command(config: ProviderConfig, context: BuildContext) -> Provider:
+    from pimbot.providers.command import CommandAction, CommandProvider, child_env
+
     s = SettingsReader(
         config, allowed=("grant", "revoke", "check", "timeout", "pass_env", *DRIFT_KEYS)
     )
