@@ -119,8 +119,11 @@ async def _end_due(ctx: Context, request_ids: list[str]) -> list[Leased]:
 
 async def revoke_leased(ctx: Context, leased: list[Leased]) -> None:
     """The provider calls, concurrently; then every confirmed one recorded at once."""
-    results = await asyncio.gather(*(_call(ctx, grant) for grant in leased),
-                                   return_exceptions=True)
+    groups = _by_token(leased)  # one per batch (``leases.take_many``): one keeper each
+    outcomes = await asyncio.gather(*(_calls(ctx, token, grants)
+                                      for token, grants in groups.items()))
+    leased = [grant for grants in groups.values() for grant in grants]
+    results = [result for group in outcomes for result in group]
     confirmed: list[Leased] = []
     for grant, result in zip(leased, results, strict=True):
         if isinstance(result, BaseException):
@@ -157,11 +160,25 @@ async def _after_queued_calls(ctx: Context, providers: set[str]) -> None:
         await asyncio.sleep(_YIELD_POLL_S)
 
 
+async def _calls(ctx: Context, token: str, grants: list[Leased]
+                 ) -> list[BaseException | None]:
+    async with leases.batch_kept(ctx, token):
+        return await asyncio.gather(*(_call(ctx, grant) for grant in grants),
+                                    return_exceptions=True)
+
+
+def _by_token(leased: list[Leased]) -> dict[str, list[Leased]]:
+    """The leased grants by lease token (one per batch: ``leases.take_many``), in order."""
+    found: dict[str, list[Leased]] = {}
+    for grant in leased:
+        found.setdefault(grant.token, []).append(grant)
+    return found
+
+
 async def _call(ctx: Context, grant: Leased) -> None:
     provider = provider_named(ctx, grant.provider)
-    await leases.call_under_lease(ctx, grant.grant_id, grant.token,
-                                  lambda: provider.revoke(grant.target, grant.ref),
-                                  grant.provider)
+    await leases.call_in_slot(ctx, lambda: provider.revoke(grant.target, grant.ref),
+                              grant.provider)
 
 
 async def _failed(ctx: Context, grant: Leased, exc: BaseException) -> None:
