@@ -30,7 +30,6 @@ class Context:
     owner: str = ""  # this process's replica id (who holds the leases it takes)
     # provider name -> its calls in flight (``lifecycle/leases.py``, ``max_concurrency``)
     call_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
-    ending_batches: int = 0  # expiry batches in their first transaction now (``revocations``)
 
     def role(self, name: str | None, example: Callable[[Role], str] | None = None) -> Role:
         """The role called ``name``, or a one-line error with a did-you-mean whose hint is

@@ -77,15 +77,12 @@ class Leased:
 async def expire_many(ctx: Context, jobs: list[ClaimedJob]) -> list[Outcome]:
     """Run many ``expire`` jobs at once; every job's outcome (None: done)."""
     started = time.perf_counter()
-    ctx.ending_batches += 1
     try:
         leased = await _end_due(ctx, [str(job.payload["request_id"]) for job in jobs])
     except Exception as exc:
         log.info("expiring %d together failed (%s); one by one", len(jobs),
                  type(exc).__name__)
         return [(job, await _one(ctx, job)) for job in jobs]
-    finally:
-        ctx.ending_batches -= 1
     ended = time.perf_counter()
     await revoke_leased(ctx, leased)
     log.info("expired %d (%.0f ms), revoked %d (%.0f ms)", len(jobs),
@@ -148,14 +145,16 @@ async def revoke_leased(ctx: Context, leased: list[Leased]) -> None:
 
 
 async def _after_queued_calls(ctx: Context, providers: set[str]) -> None:
-    """Let the revokes still to be made (a burst's later batches: ending, or waiting for
-    these providers' call slots) go first, for at most RECORD_YIELD_S: this batch's calls
-    are done and its grants still leased, so its record is bookkeeping, and its CPU (~0.5 ms
-    a revoke on the one event loop; on SQLite, the writer) would delay theirs."""
+    """Let the revokes waiting for these providers' call slots (a burst's later batches) go
+    first, for at most RECORD_YIELD_S: this batch's calls are done and its grants still
+    leased, so its record is bookkeeping, and its CPU (~0.5 ms a revoke on the one event
+    loop; on SQLite, the writer) would delay theirs. Only while the slots are all taken: a
+    steady stream of expiries (never queued for a slot) records at once, so its batches
+    end and the worker claims the next ones."""
     deadline = time.monotonic() + RECORD_YIELD_S
     for _ in range(round(RECORD_YIELD_S / _YIELD_POLL_S)):  # polls: nothing to wake it
-        if time.monotonic() >= deadline or not (ctx.ending_batches or any(
-                leases.call_slots(ctx, provider).locked() for provider in providers)):
+        if time.monotonic() >= deadline or not any(
+                leases.call_slots(ctx, provider).locked() for provider in providers):
             return
         await asyncio.sleep(_YIELD_POLL_S)
 
