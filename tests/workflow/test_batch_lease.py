@@ -5,7 +5,7 @@ safety net find the grants still leased and wait: each grant is revoked exactly 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -33,11 +33,14 @@ class SlowRevokes(RecordingProvider):
         super().__init__()
         self.release: asyncio.Event | None = None
         self.started = 0
+        self.both_started = asyncio.Event()
 
     async def revoke(self, target: GrantTarget, ref: str | None) -> None:
         await super().revoke(target, ref)
         if self.release is not None:
             self.started += 1
+            if self.started == 2:
+                self.both_started.set()
             await self.release.wait()
 
 
@@ -50,6 +53,16 @@ async def _lease_ends(db: Database) -> set[datetime | None]:
     async with db.read() as session:
         return set((await session.scalars(select(GrantRow.lease_until).where(
             GrantRow.state == "revoking"))).all())
+
+
+async def _extended(db: Database, taken: datetime | None) -> datetime | None:
+    """The grants' lease end once the keeper has moved it past ``taken``."""
+    for _ in range(DEADLINE_S * 20):
+        (now_until,) = await _lease_ends(db)
+        if now_until != taken:
+            return now_until
+        await asyncio.sleep(0.05)
+    raise AssertionError("the batch's leases were never extended")
 
 
 async def test_revoke_calls_outlasting_the_lease_keep_it_and_revoke_once(
@@ -67,15 +80,12 @@ async def test_revoke_calls_outlasting_the_lease_keep_it_and_revoke_once(
     provider.release = asyncio.Event()
     batch = asyncio.create_task(expire_many(pim.core.ctx, [_job(bob), _job(carol)]))
     async with asyncio.timeout(DEADLINE_S):
-        while provider.started < 2:  # both calls in flight, their leases taken
-            await asyncio.sleep(0.01)
+        await provider.both_started.wait()  # both calls in flight, their leases taken
         (taken,) = await _lease_ends(db)
         # The calls run on past the lease: the keeper extends it as the clock moves on.
         for _ in range(4):
             pim.clock.advance(PROVIDER_LEASE / 2)
-            while (await _lease_ends(db)) == {taken}:
-                await asyncio.sleep(0.05)
-            (taken,) = await _lease_ends(db)
+            taken = await _extended(db, taken)
         assert taken is not None and taken > pim.clock.now()
         await pim.core.worker.run_due()  # the safety-net revoke jobs, due by now: they wait
         provider.release.set()
