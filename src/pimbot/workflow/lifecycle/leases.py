@@ -182,5 +182,5 @@ async def _keep_alive(ctx: Context, grant_id: str | None, token: str) -> None:
                     synchronize_session=False))
             extended_at = now
         except Exception:  # the fence protects correctness; keep trying
-            log.warning("could not extend the provider lease of grant %s",
-                        grant_id or f"batch leases ({len(token)}-char token)")
+            log.warning("could not extend the provider lease of %s",
+                        f"grant {grant_id}" if grant_id else "a batch's grants")
