@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import insert
 
+from pimbot import heap
 from pimbot.domain.ids import new_id
 from pimbot.policy import parse_policy
 from pimbot.policy.plan import apply_policy
@@ -169,6 +170,7 @@ class World:
     async def start_core(self, owner: str = "bench") -> PimCore:
         core = self.new_core(owner)
         self.cores.append(core)
+        heap.settle()  # as ``pimbot run`` does once the policy is applied
         await core.start()
         return core
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pimbot import heap
 from pimbot.domain.model import Policy
 from pimbot.oncall import build_oncall_sources
 from pimbot.policy import load_policy, resolve_policy_path
@@ -202,6 +203,7 @@ async def _start(runtime: Runtime, background: _Background, progress: StartupPro
     loop), the audit checkpoints and retention, then the adapters' outbound connections."""
     try:
         await prepare(runtime, progress)
+        heap.settle()  # what lives as long as the process is never scanned again
         await runtime.core.start()
         await background.start()
         for adapter in runtime.adapters:
