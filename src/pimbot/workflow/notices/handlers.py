@@ -244,9 +244,9 @@ async def _store(ctx: Context, delivery: Delivery,
     if not sent:
         return
     async with ctx.db.transaction() as session:
-        for job, drawn, message in sent:
-            delivery.remember_in(session, drawn.subject, drawn.view.value,
-                                 job.payload["audience"], message, now)
+        await delivery.remember_in(session, [
+            (drawn.subject, drawn.view.value, job.payload["audience"], message)
+            for job, drawn, message in sent], now)
         versioned = [drawn for _, drawn, _ in sent if drawn.version is not None]
         versions = await _versions(session, RequestRow, {
             d.subject for d in versioned if d.view is not View.REVIEW_ITEM})
