@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 REVIEW_VIEWS = frozenset({View.REVIEW_ITEM, View.REVIEW_LIST, View.REVIEW_NOTICE})
 # Views drawn from something other than a request row (the payload, a review item).
 _NOT_OF_A_REQUEST = frozenset({v.value for v in (View.PROBLEM, View.INFO, *REVIEW_VIEWS)})
+SENDS_AT_ONCE = 16  # a group's chat calls in flight at once (each gateway paces its own too)
 Outcome = tuple[ClaimedJob, Exception | None]
 Seen = dict[str, tuple[RequestRow, RequestSnapshot]]
 
@@ -81,9 +82,11 @@ async def run(ctx: Context, jobs: list[ClaimedJob]) -> list[Outcome]:
     drawn, cards = await _draw_all(ctx, notices, redraws, failed)
     sending = [job for job in notices if job.id in drawn]
     redrawing = list(cards)
+    calls = asyncio.Semaphore(SENDS_AT_ONCE)
     results = await asyncio.gather(
-        *(_send(ctx, delivery, job, drawn[job.id]) for job in sending),
-        *(_update(delivery, cards[subject]) for subject in redrawing), return_exceptions=True)
+        *(_send(ctx, delivery, job, drawn[job.id], calls) for job in sending),
+        *(_update(delivery, cards[subject], calls) for subject in redrawing),
+        return_exceptions=True)
     sent: list[tuple[ClaimedJob, Drawn, SentMessage]] = []
     for job, result in zip(sending, results[:len(sending)], strict=True):
         if isinstance(result, BaseException):
@@ -198,9 +201,15 @@ async def _draw(ctx: Context, session: AsyncSession, view: View, payload: dict[s
                  row.version)
 
 
-async def _send(ctx: Context, delivery: Delivery, job: ClaimedJob, drawn: Drawn
-                ) -> SentMessage | None:
+async def _send(ctx: Context, delivery: Delivery, job: ClaimedJob, drawn: Drawn,
+                calls: asyncio.Semaphore) -> SentMessage | None:
     """Send one notice; the copy to store (None: nothing to store)."""
+    async with calls:
+        return await _send_now(ctx, delivery, job, drawn)
+
+
+async def _send_now(ctx: Context, delivery: Delivery, job: ClaimedJob, drawn: Drawn
+                    ) -> SentMessage | None:
     audience: str = job.payload["audience"]
     if audience.startswith("user:"):
         email = audience.removeprefix("user:")
@@ -225,9 +234,14 @@ async def _send(ctx: Context, delivery: Delivery, job: ClaimedJob, drawn: Drawn
     return sent if drawn.view.value in UPDATABLE_VIEWS else None
 
 
-async def _update(delivery: Delivery, cards: list[tuple[MessageRow, Card]]) -> None:
+async def _update(delivery: Delivery, cards: list[tuple[MessageRow, Card]],
+                  calls: asyncio.Semaphore) -> None:
     """Redraw a subject's copies at once; raises the first failure after all have ended."""
-    results = await asyncio.gather(*(delivery.update(copy, card) for copy, card in cards),
+    async def one(copy: MessageRow, card: Card) -> None:
+        async with calls:
+            await delivery.update(copy, card)
+
+    results = await asyncio.gather(*(one(copy, card) for copy, card in cards),
                                    return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
