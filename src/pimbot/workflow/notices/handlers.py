@@ -35,6 +35,7 @@ REVIEW_VIEWS = frozenset({View.REVIEW_ITEM, View.REVIEW_LIST, View.REVIEW_NOTICE
 # Views drawn from something other than a request row (the payload, a review item).
 _NOT_OF_A_REQUEST = frozenset({v.value for v in (View.PROBLEM, View.INFO, *REVIEW_VIEWS)})
 SENDS_AT_ONCE = 16  # a group's chat calls in flight at once (each gateway paces its own too)
+STORE_ATTEMPTS = 2  # a sent group's copies: stored, or its jobs fail and send again
 Outcome = tuple[ClaimedJob, Exception | None]
 Seen = dict[str, tuple[RequestRow, RequestSnapshot]]
 
@@ -96,11 +97,14 @@ async def run(ctx: Context, jobs: list[ClaimedJob]) -> list[Outcome]:
     for subject, result in zip(redrawing, results[len(sending):], strict=True):
         if isinstance(result, BaseException):
             failed.update((job.id, _error(result)) for job in redraws[subject])
-    try:
-        await _store(ctx, delivery, sent, now)
-    except Exception as exc:  # not stored: sent again (a notice goes at least once)
-        log.exception("could not store %d sent copies", len(sent))
-        failed.update((job.id, exc) for job, _, _ in sent)
+    for attempt in range(STORE_ATTEMPTS):
+        try:
+            await _store(ctx, delivery, sent, now)
+            break
+        except Exception as exc:  # a deadlock, say: then not stored, and sent again
+            if attempt + 1 == STORE_ATTEMPTS:
+                log.exception("could not store %d sent copies", len(sent))
+                failed.update((job.id, exc) for job, _, _ in sent)
     for job in jobs:
         if job.kind not in (JobKind.NOTIFY.value, JobKind.REFRESH_CARDS.value):
             failed[job.id] = ValueError(f"not a notice: {job.kind}")
