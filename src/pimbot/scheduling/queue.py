@@ -24,6 +24,7 @@ from sqlalchemy import (
     all_,
     and_,
     bindparam,
+    case,
     cast,
     func,
     literal_column,
@@ -162,6 +163,42 @@ async def enqueue_many(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
     # Rows with and without a dedupe_key go in separate pages (SQLAlchemy sends a page per
     # run of rows whose NULLs fall alike): keyed ones first, each group in its order.
     rows.sort(key=lambda row: row["dedupe_key"] is None)
+    written = 0
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        result = await session.execute(statement, rows[start:start + _INSERT_CHUNK])
+        written += len(result.all())
+    if written > 0:
+        _enqueued(session, min(job.priority for job in jobs))
+    return written
+
+
+async def enqueue_again(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
+    """``enqueue_many`` for keyed jobs of which one queued copy is enough, even while it runs
+    (a redraw: the running one may have read the state before the caller's change). A job
+    whose ``dedupe_key`` a queued job has is not written again; instead that job loses its
+    lease and comes due by the earlier of the two times. A run of it in flight then cannot
+    complete it (a completion is a compare-and-set on the lease), so it runs once more after
+    that run ends (a worker never claims a job it is running). Returns how many jobs were
+    written or brought back."""
+    if any(job.dedupe_key is None for job in jobs):
+        raise ValueError("enqueue_again needs a dedupe_key for every job")
+    if any(job.due_at.tzinfo is None for job in jobs):
+        raise ValueError("naive due_at; pimbot keeps aware UTC times only")
+    by_key = {job.dedupe_key: job for job in sorted(jobs, key=lambda j: j.due_at, reverse=True)}
+    if not by_key:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(JobRow)
+    statement = insert.on_conflict_do_update(
+        index_elements=[JobRow.dedupe_key], index_where=text("status = 'queued'"),
+        set_={"lease_owner": None, "lease_expires_at": None,
+              "due_at": case((insert.excluded.due_at < JobRow.due_at, insert.excluded.due_at),
+                             else_=JobRow.due_at)},
+    ).returning(JobRow.id)
+    rows = [{"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
+             "status": JobStatus.QUEUED.value, "attempts": 0,
+             "max_attempts": job.max_attempts, "priority": job.priority, "last_error": "",
+             "dedupe_key": job.dedupe_key} for job in by_key.values()]
     written = 0
     for start in range(0, len(rows), _INSERT_CHUNK):
         result = await session.execute(statement, rows[start:start + _INSERT_CHUNK])

@@ -47,7 +47,11 @@ class Worker:
     batch is in flight only jobs of priority ``urgent`` or more urgent start (so a burst of
     expiries is not slowed by the notices of the ones before it). With ``live`` (how many
     replicas are alive, this one included), a batch claim takes about this worker's share of
-    the burst due, at least ``share_floor`` jobs (``scheduling/sharing.py``)."""
+    the burst due, at least ``share_floor`` jobs (``scheduling/sharing.py``). Jobs of
+    ``group_kinds`` (notices, redraws) are claimed with the other jobs, within
+    ``concurrency``, and those of one claim run together through ``group_handler``; when a
+    claim is all taken up, more of those kinds join its group (up to ``group_size``), a group
+    counting as at most half of ``concurrency``."""
 
     def __init__(
         self,
@@ -63,6 +67,9 @@ class Worker:
         urgent: int = 1,
         live: Callable[[], int] | None = None,
         share_floor: int = DEFAULT_FLOOR,
+        group_handler: BatchHandler | None = None,
+        group_kinds: frozenset[str] = frozenset(),
+        group_size: int = 64,
     ) -> None:
         if concurrency < 1 or batch_size < 1 or batches < 1:
             raise ValueError("concurrency, batch_size and batches must be at least 1")
@@ -78,6 +85,10 @@ class Worker:
         self.urgent = urgent  # priority numbers up to this still start while a batch runs
         self.live = live
         self.share_floor = share_floor
+        self.group_handler = group_handler
+        self.group_kinds = group_kinds if group_handler is not None else frozenset()
+        self.group_size = group_size
+        self._sizes: dict[asyncio.Task[None], int] = {}  # jobs per task besides the batches
         self._held = 0  # jobs of the batch kinds this worker runs now (its part of a burst)
         self.running = False
         self.last_tick: datetime | None = None
@@ -128,31 +139,57 @@ class Worker:
                         batches.add(self._hold(batch.jobs, self._track(
                             batch.jobs, self._execute_batch(batch.jobs))))
                         claimed += len(batch.jobs)
-                free = self.concurrency - len(singles)
+                free = self.concurrency - sum(self._sizes.get(task, 1) for task in singles)
                 if not self._stopping and free > 0:
                     # While a batch runs, only urgent jobs start: notices wait for it.
                     jobs = await self.queue.claim(
                         free, besides=self.batch_kinds,
                         max_priority=self.urgent if batches else None,
                         running=self._running_ids())
-                    singles.update(self._track([job], self._execute(job)) for job in jobs)
+                    jobs += await self._more_of_group(jobs, free, bool(batches))
+                    singles.update(self._start(jobs))
                     claimed += len(jobs)
                 self._looked_at = time.monotonic()
                 ran += claimed
                 if not singles and not batches:
                     return ran
-                room = not self._stopping and (len(singles) < self.concurrency or (
+                busy = sum(self._sizes.get(task, 1) for task in singles)
+                room = not self._stopping and (busy < self.concurrency or (
                     bool(self.batch_kinds) and len(batches) < self.batches
                     and not share_taken))
                 if claimed and room:
                     continue  # maybe more are due
                 await self._wait(singles | batches, room, self.urgent if batches else None,
-                                 self.batch_kinds if share_taken else frozenset())
+                                 self.batch_kinds if share_taken else frozenset(),
+                                 full=busy >= self.concurrency)
                 singles = {task for task in singles if not task.done()}
                 batches = {task for task in batches if not task.done()}
         finally:
             if singles or batches:
                 await asyncio.gather(*singles, *batches, return_exceptions=True)
+
+    def _start(self, jobs: list[ClaimedJob]) -> list[asyncio.Task[None]]:
+        """A task per claimed job, but one for all of them of the ``group_kinds``."""
+        grouped = [job for job in jobs if job.kind in self.group_kinds]
+        tasks = [self._track([job], self._execute(job))
+                 for job in jobs if job.kind not in self.group_kinds]
+        if grouped:
+            group = self._track(grouped, self._execute_batch(grouped, self.group_handler))
+            self._sizes[group] = min(len(grouped), max(1, self.concurrency // 2))
+            group.add_done_callback(lambda done: self._sizes.pop(done, None))
+            tasks.append(group)
+        return tasks
+
+    async def _more_of_group(self, jobs: list[ClaimedJob], limit: int,
+                             batches: bool) -> list[ClaimedJob]:
+        """A claim that took all it could of a queue of notices (a backlog): more of the
+        ``group_kinds`` for its group, so a backlog costs few claims and transactions."""
+        grouped = sum(1 for job in jobs if job.kind in self.group_kinds)
+        if not grouped or len(jobs) < limit or grouped >= self.group_size:
+            return []
+        return await self.queue.claim(self.group_size - grouped, kinds=self.group_kinds,
+                                      max_priority=self.urgent if batches else None,
+                                      running=self._running_ids())
 
     def _track(self, jobs: list[ClaimedJob], work: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)
@@ -191,14 +228,23 @@ class Worker:
         return frozenset(self._running)
 
     async def _wait(self, tasks: set[asyncio.Task[None]], room: bool,
-                    max_priority: int | None, besides: frozenset[str] = frozenset()) -> None:
+                    max_priority: int | None, besides: frozenset[str] = frozenset(),
+                    full: bool = False) -> None:
         """Until a job ends, or, with room for more, until the next job (that may start; of
         the kinds ``besides``, only one not due yet) is due or a commit enqueues one (so a job
-        due while others run starts on time)."""
+        due while others run starts on time). ``full``: only batches have room, so only the
+        next job of the batch kinds counts (the others due now wait for a job to end)."""
         if not room:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             return
-        delay = await self._sleep_seconds(max_priority, self._running_ids(), besides)
+        if full:
+            later = await self.queue.next_due_later(self.batch_kinds)
+            self._looked_at = time.monotonic()
+            delay = self.max_sleep if later is None else min(max(
+                (later - self.queue.clock.now()).total_seconds(), _MIN_SLEEP), self.max_sleep)
+            besides = frozenset()
+        else:
+            delay = await self._sleep_seconds(max_priority, self._running_ids(), besides)
         if besides:  # its share runs: the next job of those kinds that comes due wakes it
             later = await self.queue.next_due_later(besides)
             if later is not None:
@@ -226,19 +272,23 @@ class Worker:
         with bound(request_id=f"job-{job.id}", activation_id=str(about) if about else None):
             await self._run_and_record(job)
 
-    async def _execute_batch(self, jobs: list[ClaimedJob]) -> None:
-        """Run a batch and record every job's outcome (the successes in one transaction, with
-        the other jobs ending then); never raises."""
-        assert self.batch_handler is not None
+    async def _execute_batch(self, jobs: list[ClaimedJob],
+                             group: BatchHandler | None = None) -> None:
+        """Run a batch (with ``group``: a group of the ``group_kinds``, which does not hold
+        back other jobs) and record every job's outcome (the successes in one transaction,
+        with the other jobs ending then); never raises."""
+        handler = group or self.batch_handler
+        assert handler is not None
         with bound(request_id=f"jobs-{jobs[0].id}+{len(jobs) - 1}"):
-            self._batches_running += 1
+            counted = 0 if group else 1
+            self._batches_running += counted
             try:
-                outcomes = await self.batch_handler(jobs)
+                outcomes = await handler(jobs)
             except Exception as exc:
                 log.exception("batch of %d %s jobs failed", len(jobs), jobs[0].kind)
                 outcomes = [(job, exc) for job in jobs]
             finally:
-                self._batches_running -= 1
+                self._batches_running -= counted
             succeeded = [job for job, error in outcomes if error is None]
             try:
                 done = await self.completions.complete(succeeded)

@@ -37,7 +37,13 @@ from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
 from pimbot.workflow.dispatch import run_action, run_command
 from pimbot.workflow.jobs.drift import schedule_next as schedule_drift_check
-from pimbot.workflow.jobs.handlers import BATCH_KINDS, dispatch, dispatch_batch
+from pimbot.workflow.jobs.handlers import (
+    BATCH_KINDS,
+    GROUP_KINDS,
+    dispatch,
+    dispatch_batch,
+    dispatch_group,
+)
 from pimbot.workflow.lifecycle.grants import sweep_orphans
 from pimbot.workflow.lifecycle.leases import release_owner
 from pimbot.workflow.mfa.service import MfaService
@@ -71,7 +77,8 @@ class PimCore:
         self.replicas.on_release(self._released)
         self.worker = Worker(self.queue, self._run_job, max_sleep=max_sleep,
                              concurrency=JOB_CONCURRENCY, batch_handler=self._run_batch,
-                             batch_kinds=BATCH_KINDS, live=self.replicas.live)
+                             batch_kinds=BATCH_KINDS, live=self.replicas.live,
+                             group_handler=self._run_group, group_kinds=GROUP_KINDS)
         self.worker.attach(db)
         self.deliveries = DeliveryLedger(db)
         self._task: asyncio.Task[None] | None = None
@@ -132,6 +139,9 @@ class PimCore:
 
     async def _run_batch(self, jobs: list[ClaimedJob]) -> list[tuple[ClaimedJob, Exception | None]]:
         return await dispatch_batch(self.ctx, jobs)
+
+    async def _run_group(self, jobs: list[ClaimedJob]) -> list[tuple[ClaimedJob, Exception | None]]:
+        return await dispatch_group(self.ctx, jobs)
 
     # -- people --------------------------------------------------------------------------
 

@@ -79,6 +79,19 @@ async def dispatch_batch(ctx: Context, jobs: list[ClaimedJob]
     return outcomes
 
 
+# Kinds a claim hands over together to ``dispatch_group``: a claim's notices and redraws read
+# what they draw with one query each, send at once and store their copies in one transaction.
+GROUP_KINDS = frozenset({JobKind.NOTIFY.value, JobKind.REFRESH_CARDS.value})
+
+
+async def dispatch_group(ctx: Context, jobs: list[ClaimedJob]
+                         ) -> list[tuple[ClaimedJob, Exception | None]]:
+    """Run claimed jobs of ``GROUP_KINDS`` together; each job's outcome (None: done)."""
+    from pimbot.workflow.notices import handlers as notify
+
+    return await notify.run(ctx, jobs)
+
+
 async def dispatch(ctx: Context, job: ClaimedJob) -> None:
     """Run a claimed job by kind (notifications live in workflow.notify)."""
     from pimbot.workflow.jobs.drift import check_drift

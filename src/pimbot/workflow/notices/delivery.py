@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.ports import ChatGateway, SentMessage, Unreachable
@@ -65,22 +65,16 @@ class Delivery:
         return await gateway.send_to_channel(target, card)
 
     @staticmethod
-    def remember_in(session: AsyncSession, subject_id: str, view: str, audience: str,
-                    sent: SentMessage, now: datetime) -> None:
-        """Store a sent copy of a card that is redrawn when its subject changes
-        (``UPDATABLE_VIEWS``), in the caller's transaction."""
-        if view in UPDATABLE_VIEWS:
-            session.add(MessageRow(subject_id=subject_id, view=view, audience=audience,
-                                   platform=sent.platform, ref=dict(sent.ref), sent_at=now))
-
-    @staticmethod
-    async def sent_copies_in(session: AsyncSession, subject_id: str) -> list[MessageRow]:
-        """Every stored copy of the cards about ``subject_id``, oldest first."""
-        result = await session.execute(
-            select(MessageRow).where(MessageRow.subject_id == subject_id)
-            .order_by(MessageRow.id)
-        )
-        return list(result.scalars())
+    async def remember_in(session: AsyncSession, copies: list[tuple[str, str, str, SentMessage]],
+                          now: datetime) -> None:
+        """Store the sent copies (subject id, view, audience, sent) of the cards that are
+        redrawn when their subject changes (``UPDATABLE_VIEWS``), in the caller's transaction,
+        with one statement."""
+        rows = [{"subject_id": subject_id, "view": view, "audience": audience,
+                 "platform": sent.platform, "ref": dict(sent.ref), "sent_at": now}
+                for subject_id, view, audience, sent in copies if view in UPDATABLE_VIEWS]
+        if rows:
+            await session.execute(insert(MessageRow), rows)
 
     async def update(self, row: MessageRow, card: Card) -> None:
         gateway = self._by_platform(row.platform)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.model import Policy
-from pimbot.scheduling.queue import NewJob, enqueue, enqueue_many
+from pimbot.scheduling.queue import NewJob, enqueue, enqueue_again, enqueue_many
 from pimbot.ui.views import View
 
 
@@ -48,7 +48,10 @@ PRIORITY = {JobKind.EXPIRE: 0, JobKind.REVOKE: 0, JobKind.GRANT: 1,
 
 def job(kind: JobKind, due_at: datetime, *, dedupe_key: str | None = None,
         **payload: Any) -> NewJob:
-    """A job to write with ``schedule_all`` (the arguments of ``schedule``)."""
+    """A job to write with ``schedule_all`` (the arguments of ``schedule``). A redraw is keyed
+    by its subject: one queued per subject is enough (``schedule_all``)."""
+    if kind is JobKind.REFRESH_CARDS and dedupe_key is None:
+        dedupe_key = f"{kind.value}:{payload['request_id']}"
     return NewJob(kind.value, payload, due_at, dedupe_key=dedupe_key,
                   max_attempts=MAX_ATTEMPTS.get(kind, 20), priority=PRIORITY.get(kind, 5))
 
@@ -57,12 +60,24 @@ async def schedule(
     session: AsyncSession, kind: JobKind, due_at: datetime, *, dedupe_key: str | None = None,
     **payload: Any,
 ) -> None:
+    if kind is JobKind.REFRESH_CARDS:
+        await schedule_all(session, [job(kind, due_at, dedupe_key=dedupe_key, **payload)])
+        return
     await enqueue(session, kind.value, payload, due_at, dedupe_key=dedupe_key,
                   max_attempts=MAX_ATTEMPTS.get(kind, 20), priority=PRIORITY.get(kind, 5))
 
 
 async def schedule_all(session: AsyncSession, jobs: Sequence[NewJob]) -> None:
-    """Several jobs in one statement (what a change tells approvers and channels)."""
+    """Several jobs in one statement (what a change tells approvers and channels). A redraw
+    of a subject whose redraw is queued already is not queued twice; when that one is running
+    now (it may have read the subject before this change), it runs once more after
+    (``enqueue_again``)."""
+    def keyed_redraw(new: NewJob) -> bool:
+        return new.kind == JobKind.REFRESH_CARDS.value and new.dedupe_key is not None
+
+    if any(keyed_redraw(j) for j in jobs):
+        await enqueue_again(session, [j for j in jobs if keyed_redraw(j)])
+        jobs = [j for j in jobs if not keyed_redraw(j)]
     await enqueue_many(session, jobs)
 
 
