@@ -31,6 +31,9 @@ AUDIT_LOCK_KEY = 0x70696D626F74  # "pimbot"
 STARTUP_LOCK_KEY = 0x70696D7374  # "pimst": migrations and the policy apply, one process at a time
 STARTUP_LOCK_SUFFIX = ".startup.lock"
 PING_SECONDS = 3.0  # a readiness probe answers within this, database or not
+# Built once (a turn takes two of these locks on PostgreSQL): their compiled forms are cached.
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_LOCK_TEXT = text("SELECT pg_advisory_xact_lock(hashtext(:k))")
 
 
 class Database:
@@ -118,14 +121,13 @@ class Database:
 
     async def lock_audit_chain(self, session: AsyncSession) -> None:
         if not self.is_sqlite:
-            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+            await (await session.connection()).execute(_LOCK, {"k": AUDIT_LOCK_KEY})
 
     async def lock_key(self, session: AsyncSession, key: str) -> None:
         """Serialise transactions about one thing (e.g. a person's slot for a role) until
         commit: a PostgreSQL advisory lock; SQLite writers are serial already."""
         if not self.is_sqlite:
-            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                                  {"k": key})
+            await (await session.connection()).execute(_LOCK_TEXT, {"k": key})
 
     @asynccontextmanager
     async def startup_lock(self) -> AsyncIterator[None]:

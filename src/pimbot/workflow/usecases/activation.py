@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from pimbot.domain.approval_rules import ApprovalPlan
 from pimbot.domain.decisions import (
@@ -42,9 +43,9 @@ from pimbot.workflow.notices.outbox import (
     schedule_all,
 )
 from pimbot.workflow.records import (
-    active_activation,
     eligibility,
     eligible_roles,
+    last_ending,
     open_requests,
     snapshot,
 )
@@ -57,6 +58,9 @@ from pimbot.workflow.usecases.approval_rules import (
 from pimbot.workflow.usecases.review_answers import open_breakglass_item
 
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
+# What ``activate`` reads of the person's requests for the role, in one query: one already
+# waiting for approval is a conflict, an active one is refused (``already_active``).
+_WAITING_OR_ACTIVE = frozenset({RequestState.PENDING_APPROVAL, RequestState.ACTIVE})
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,11 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
     now = ctx.clock.now()
     async with ctx.db.read() as session:  # one read for what the checks below need
         eligible = await eligible_roles(session, actor.email, now)
-        waiting = await _waiting(session, actor.email, given.role) \
-            if given.role in eligible else None
-        held = await active_activation(session, actor.email, given.role) \
-            if given.role in eligible else None
+        mine = await open_requests(session, email=actor.email, role=given.role,
+                                   states=_WAITING_OR_ACTIVE) \
+            if given.role in eligible else []
+    waiting = next((r.id for r in mine if r.state == RequestState.PENDING_APPROVAL.value), None)
+    held = last_ending(mine)
     if given.role is None:
         return forms.activation_form_reply(ctx.policy, eligible, given, [])
     role = ctx.role(given.role)
@@ -199,13 +204,6 @@ def _start_time(at: str | None, now: datetime, role: Role) -> datetime:
     return max(start, now)
 
 
-async def _waiting(session: AsyncSession, email: str, role: str | None) -> str | None:
-    """The person's request for ``role`` already waiting for approval, if any."""
-    pending = await open_requests(session, email=email, role=role,
-                                  states=frozenset({RequestState.PENDING_APPROVAL}))
-    return pending[0].id if pending else None
-
-
 async def _verify_mfa(ctx: Context, email: str, code: str | None, purpose: str) -> None:
     if ctx.mfa is None:
         raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
@@ -221,7 +219,7 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
     automatic = plan is not None and plan.automatic
     if plan is not None and plan.ends_by is not None:
         duration = max(min(duration, plan.ends_by - start_at), timedelta(seconds=1))
-    row = RequestRow(
+    row = _new_request(
         id=new_request_id(), kind=kind.value, email=actor.email, role=role.name,
         state=(RequestState.PENDING_APPROVAL if needs_approval else RequestState.APPROVED).value,
         duration_s=int(duration.total_seconds()), reason=(given.reason or "").strip(),
@@ -241,8 +239,7 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
             held = await _breakglass_held(session, actor.email, role.name)
             if held is not None:
                 raise _BreakglassHeld(held)
-        session.add(row)
-        await session.flush()
+        await (await session.connection()).execute(_INSERT_REQUEST, _values(row))
         await record(ctx, session, actor.email, f"{kind.value}.requested", role.name,
                      request=row.id, duration=format_duration(duration), ticket=row.ticket,
                      start_at=start_at.isoformat(), approval_required=needs_approval)
@@ -258,6 +255,27 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
             await _alert_breakglass(ctx, session, row, role, now)
         view = await snapshot(session, ctx.policy, row, votes=())  # new: nobody voted yet
     return Reply(card=requester_card(view), subject=row.id)
+
+
+# A new request is written with a Core INSERT built once (its compiled form cached), not an
+# ORM add and flush: nothing else in its transaction changes the row. The ``RequestRow``
+# object holds the same values (every column, defaults included) for what follows.
+_INSERT_REQUEST = insert(RequestRow.__table__)  # type: ignore[arg-type]
+_COLUMNS = tuple(RequestRow.__table__.columns)
+
+
+_DEFAULTS = {column.key: column.default.arg for column in _COLUMNS
+             if isinstance(column.default, ScalarElementColumnDefault)}
+
+
+def _new_request(**given: Any) -> RequestRow:
+    values = {column.key: None for column in _COLUMNS} | _DEFAULTS | given
+    values["version"] = 1  # the first value of the compare-and-set's version column
+    return RequestRow(**values)
+
+
+def _values(row: RequestRow) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in _COLUMNS}
 
 
 async def _follow_up_pending(ctx: Context, session: AsyncSession, row: RequestRow,

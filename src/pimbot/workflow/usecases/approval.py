@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.decisions import ApprovalVerdict, decide_approver
@@ -21,6 +22,8 @@ from pimbot.workflow.lifecycle.transition import move
 from pimbot.workflow.notices.outbox import refresh_cards
 from pimbot.workflow.records import get_request, snapshot, votes_of
 from pimbot.workflow.usecases.extension import apply_extension
+
+_INSERT_VOTE = insert(VoteRow.__table__)  # type: ignore[arg-type]  # built once
 
 
 async def _precheck(ctx: Context, actor: Actor, request_id: str,
@@ -123,7 +126,11 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
                          hint=f"approve {row.id} code 123456", subject=row.id)
         vote = VoteRow(request_id=row.id, approver=actor.email, decision=decision,
                        comment=note, at=now)
-        session.add(vote)
+        # A second vote of the same person (a double click) fails here on the primary key
+        # and the turn is retried against the vote that committed.
+        await (await session.connection()).execute(_INSERT_VOTE, {
+            "request_id": vote.request_id, "approver": vote.approver,
+            "decision": vote.decision, "comment": vote.comment, "at": vote.at})
         votes = [*votes, vote]
         row.votes_count += 1
         approvals = sum(1 for v in votes if v.decision == "approve")
