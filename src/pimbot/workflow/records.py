@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from pimbot.domain.approval_rules import describe_rules
 from pimbot.domain.errors import ErrorCode, PimError
@@ -31,6 +33,29 @@ async def get_request(session: AsyncSession, request_id: str) -> RequestRow:
 
 _VOTES = select(VoteRow).where(VoteRow.request_id == bindparam("request_id")) \
     .order_by(VoteRow.at)
+
+
+# A new request is written with a Core INSERT built once (its compiled form cached), not an
+# ORM add and flush: nothing else in its transaction changes the row. The ``RequestRow``
+# object holds the same values (every column, defaults included) for what follows.
+_INSERT_REQUEST = insert(RequestRow.__table__)  # type: ignore[arg-type]
+_COLUMNS = tuple(RequestRow.__table__.columns)
+_DEFAULTS = {column.key: column.default.arg for column in _COLUMNS
+             if isinstance(column.default, ScalarElementColumnDefault)}
+
+
+def new_request(**given: Any) -> RequestRow:
+    """A request row not yet written: ``given`` and every other column's default."""
+    values = {column.key: None for column in _COLUMNS} | _DEFAULTS | given
+    values["version"] = 1  # the first value of the compare-and-set's version column
+    return RequestRow(**values)
+
+
+async def insert_request(session: AsyncSession, row: RequestRow) -> None:
+    """Write ``new_request``'s row in the caller's transaction (the row object stays
+    outside the session: later changes to it go through a read of the row)."""
+    values = {column.key: getattr(row, column.key) for column in _COLUMNS}
+    await (await session.connection()).execute(_INSERT_REQUEST, values)
 
 
 async def votes_of(session: AsyncSession, request_id: str) -> list[VoteRow]:
