@@ -277,17 +277,19 @@ async def _write(ctx: Context, session: AsyncSession, actor: Actor, role: Role,
         if held is not None:
             raise _BreakglassHeld(held)
     await insert_request(session, row)
-    await record(ctx, session, actor.email, f"{kind.value}.requested", role.name,
-                 request=row.id, duration=format_duration(duration), ticket=row.ticket,
-                 start_at=start_at.isoformat(), approval_required=needs_approval)
     if needs_approval:
         await _follow_up_pending(ctx, session, row, now)
         await schedule_escalations(ctx, session, row)
     else:
-        if plan is not None and automatic:
-            await record_automatic(ctx, session, row, plan, now)
         await schedule(session, JobKind.GRANT, start_at, dedupe_key=f"grant:{row.id}",
                        request_id=row.id)
+    # The audit chain's lock (PostgreSQL) is taken last, so it is held only for the
+    # event's own statements and the commit: concurrent turns wait on it for less.
+    await record(ctx, session, actor.email, f"{kind.value}.requested", role.name,
+                 request=row.id, duration=format_duration(duration), ticket=row.ticket,
+                 start_at=start_at.isoformat(), approval_required=needs_approval)
+    if plan is not None and automatic and not needs_approval:
+        await record_automatic(ctx, session, row, plan, now)
     if kind is RequestKind.BREAKGLASS:
         await _alert_breakglass(ctx, session, row, role, now)
     view = await snapshot(session, ctx.policy, row, votes=())  # new: nobody voted yet
