@@ -20,7 +20,7 @@ from pimbot.domain.lifecycle import DECISIONS, RULES, Announce, Cause, ends_acce
 from pimbot.domain.states import RequestKind, RequestState, is_terminal
 from pimbot.store.observations import Figure, observe
 from pimbot.store.tables import GrantRow, RequestRow
-from pimbot.store.versioned import set_each
+from pimbot.store.versioned import set_each, write_row
 from pimbot.ui.views import View
 from pimbot.workflow.audit import AuditBatch, record
 from pimbot.workflow.context import Context
@@ -47,7 +47,7 @@ async def move(ctx: Context, session: AsyncSession, row: RequestRow, cause: Caus
     await lock_slot(ctx, session, row.email, row.role)
     now = ctx.clock.now()
     _set_state(row, new, now, actor, note)
-    await session.flush()  # the compare-and-set
+    await write_row(session, row)  # the compare-and-set (a flush of this row)
     _observe(session, row, current, new, now)
     await record(ctx, session, actor, rule.audit, row.role, outcome, request=row.id,
                  user=row.email, state=new.value, **({"reason": note} if note else {}),

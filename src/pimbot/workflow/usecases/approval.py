@@ -10,6 +10,7 @@ from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.lifecycle import Cause
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow, VoteRow
+from pimbot.store.versioned import write_row
 from pimbot.ui.cards import Reply
 from pimbot.ui.views import state_words
 from pimbot.workflow import forms
@@ -143,7 +144,7 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
             if row.kind == RequestKind.EXTENSION.value:
                 await apply_extension(ctx, session, row, now)
         else:
-            await session.flush()  # the compare-and-set on votes_count
+            await write_row(session, row)  # the compare-and-set on votes_count
             await record(ctx, session, actor.email, "request.approved", row.role,
                          request=row.id, user=row.email, requester=row.email,
                          state=row.state, approvals=approvals)
