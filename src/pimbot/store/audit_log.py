@@ -68,7 +68,7 @@ async def append_event(
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
     once_key: str | None = None,
-) -> AuditEventRow:
+) -> None:
     """Append one event to the chain inside the caller's write transaction.
 
     Takes the chain lock (a PostgreSQL advisory transaction lock; SQLite writers are already
@@ -84,7 +84,6 @@ async def append_event(
     # A Core INSERT built once (its compiled form cached), not an ORM add and flush.
     await (await session.connection()).execute(_INSERT_ONE, values)
     session.info[APPENDED_FLAG] = True
-    return AuditEventRow(**values)
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,8 @@ async def _chained(db: Database, session: AsyncSession, events: Sequence[NewEven
     if any(event.at.tzinfo is None for event in events):
         raise ValueError("naive datetime in the audit log; pimbot keeps aware UTC times only")
     await db.lock_audit_chain(session)
-    await session.flush()  # the caller's pending ORM changes go first, as before
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # the caller's pending ORM changes go first, as before
     last = (await (await session.connection()).execute(_HEAD)).first()
     seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
     key = db.audit_keyring.current
