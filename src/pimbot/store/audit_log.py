@@ -37,6 +37,11 @@ EXPORT_COLUMNS = (
 )
 APPENDED_FLAG = "pimbot_audit_appended"  # session.info: this transaction extended the chain
 _BATCH = 1000
+# Built once: a turn appends one event, and building these again each time cost more than
+# running them.
+_HEAD = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()) \
+    .limit(1)
+_INSERT_ONE = insert(AuditEventRow.__table__)  # type: ignore[arg-type]
 
 
 def _row_hash(row: AuditEventRow) -> str:
@@ -63,7 +68,7 @@ async def append_event(
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
     once_key: str | None = None,
-) -> AuditEventRow:
+) -> None:
     """Append one event to the chain inside the caller's write transaction.
 
     Takes the chain lock (a PostgreSQL advisory transaction lock; SQLite writers are already
@@ -75,11 +80,10 @@ async def append_event(
     """
     event = NewEvent(at=at, actor=actor, action=action, subject=subject, outcome=outcome,
                      detail=dict(detail or {}), once_key=once_key)
-    row = AuditEventRow(**(await _chained(db, session, [event]))[0])
-    session.add(row)
-    await session.flush()
+    values = (await _chained(db, session, [event]))[0]
+    # A Core INSERT built once (its compiled form cached), not an ORM add and flush.
+    await (await session.connection()).execute(_INSERT_ONE, values)
     session.info[APPENDED_FLAG] = True
-    return row
 
 
 @dataclass(frozen=True)
@@ -116,9 +120,9 @@ async def _chained(db: Database, session: AsyncSession, events: Sequence[NewEven
     if any(event.at.tzinfo is None for event in events):
         raise ValueError("naive datetime in the audit log; pimbot keeps aware UTC times only")
     await db.lock_audit_chain(session)
-    await session.flush()  # events appended one by one earlier in this transaction come first
-    newest = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc())
-    last = (await session.execute(newest.limit(1))).first()
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # the caller's pending ORM changes go first, as before
+    last = (await (await session.connection()).execute(_HEAD)).first()
     seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
     key = db.audit_keyring.current
     rows: list[dict[str, Any]] = []

@@ -12,6 +12,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,12 @@ AUDIT_LOCK_KEY = 0x70696D626F74  # "pimbot"
 STARTUP_LOCK_KEY = 0x70696D7374  # "pimst": migrations and the policy apply, one process at a time
 STARTUP_LOCK_SUFFIX = ".startup.lock"
 PING_SECONDS = 3.0  # a readiness probe answers within this, database or not
+POOL_SIZE = 10  # PostgreSQL connections kept open; sessions beyond it wait in _admitted
+POOL_OVERFLOW = 20  # for what opens connections itself (the start-up lock, readiness pings)
+_holding_place: ContextVar[bool] = ContextVar("pimbot_db_place", default=False)
+# Built once (a turn takes two of these locks on PostgreSQL): their compiled forms are cached.
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_LOCK_TEXT = text("SELECT pg_advisory_xact_lock(hashtext(:k))")
 
 
 class Database:
@@ -53,14 +60,19 @@ class Database:
         elif self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs["pool_size"] = 10
-            kwargs["max_overflow"] = 20
+            kwargs["pool_size"] = POOL_SIZE
+            kwargs["max_overflow"] = POOL_OVERFLOW
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms=0 if self.sqlite_inline else 30000)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._sqlite_writer = asyncio.Lock()
+        # PostgreSQL: at most POOL_SIZE sessions at once; the rest wait here, in memory and
+        # without a timeout, rather than on the pool (whose 30 s checkout timeout failed
+        # turns of a burst of 1,000, and whose overflow connections are opened and closed
+        # again under such a burst). SQLite writers are serial already.
+        self._sessions_at_once = None if self.is_sqlite else asyncio.Semaphore(POOL_SIZE)
         self._after_commit: list[Callable[[AsyncSession], None]] = []
 
     def on_commit(self, callback: Callable[[AsyncSession], None]) -> None:
@@ -106,26 +118,40 @@ class Database:
                     raise
             self._committed(session)
         else:
-            async with self.sessions() as session:
+            async with self._admitted(), self.sessions() as session:
                 async with session.begin():
                     yield session
                 self._committed(session)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        async with self._admitted(), self.sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def _admitted(self) -> AsyncIterator[None]:
+        """One of the ``POOL_SIZE`` places (PostgreSQL). A session opened while this task
+        already holds one (a read inside a transaction) takes no second place, so nesting
+        cannot wait on itself."""
+        if self._sessions_at_once is None or _holding_place.get():
+            yield
+            return
+        async with self._sessions_at_once:
+            token = _holding_place.set(True)
+            try:
+                yield
+            finally:
+                _holding_place.reset(token)
 
     async def lock_audit_chain(self, session: AsyncSession) -> None:
         if not self.is_sqlite:
-            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+            await (await session.connection()).execute(_LOCK, {"k": AUDIT_LOCK_KEY})
 
     async def lock_key(self, session: AsyncSession, key: str) -> None:
         """Serialise transactions about one thing (e.g. a person's slot for a role) until
         commit: a PostgreSQL advisory lock; SQLite writers are serial already."""
         if not self.is_sqlite:
-            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                                  {"k": key})
+            await (await session.connection()).execute(_LOCK_TEXT, {"k": key})
 
     @asynccontextmanager
     async def startup_lock(self) -> AsyncIterator[None]:

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, TextClause, bindparam, inspect, text, update
+from sqlalchemy import Table, TextClause, Update, bindparam, inspect, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import set_committed_value
@@ -113,13 +113,56 @@ def _utc(value: Any) -> Any:
     return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
+@functools.cache
+def _single_update(table: Table, id_key: str, version_key: str,
+                   columns: tuple[tuple[str, str], ...]) -> Update:
+    """``UPDATE t SET … , version = version + 1 WHERE id = ? AND version = ?``, built once
+    per table and set of columns (so its cache key and compiled form are reused)."""
+    pk, version = table.c[id_key], table.c[version_key]
+    return (update(table)
+            .where(pk == bindparam(_ID), version == bindparam(_VERSION))
+            .values({name: bindparam(f"new_{key}", type_=table.c[name].type)
+                     for key, name in columns} | {version.name: version + 1}))
+
+
+async def write_row(session: AsyncSession, row: Any) -> None:
+    """What ``session.flush()`` does for one changed versioned row (its changed columns under
+    the compare-and-set of its version, StaleDataError if it lost), as a Core statement built
+    once per set of columns instead of the unit of work. Anything else pending in the
+    session is left to the ORM's own flush, with the row."""
+    state = inspect(row)
+    others = any(obj is not row for obj in (*session.new, *session.dirty)) or session.deleted
+    if state.key is None or others:
+        await session.flush()
+        return
+    mapper: Mapper[Any] = state.mapper
+    assert mapper.version_id_col is not None
+    version_key = mapper.get_property_by_column(mapper.version_id_col).key
+    id_key = mapper.get_property_by_column(mapper.primary_key[0]).key
+    new = {attr.key: state.attrs[attr.key].history.added[0] for attr in mapper.column_attrs
+           if state.attrs[attr.key].history.added}
+    if not new:
+        return
+    table = mapper.local_table
+    assert isinstance(table, Table)
+    keys = tuple(sorted(new))
+    statement = _single_update(table, id_key, version_key, tuple(
+        (key, mapper.attrs[key].columns[0].name) for key in keys))
+    old_version = state.committed_state.get(version_key, getattr(row, version_key))
+    result = await (await session.connection()).execute(statement, {
+        _ID: getattr(row, id_key), _VERSION: old_version,
+        **{f"new_{key}": new[key] for key in keys}})
+    if int(getattr(result, "rowcount", -1)) != 1:
+        raise StaleDataError(f"{table.name}: row {getattr(row, id_key)} changed since it was "
+                             "read")
+    for key in keys:
+        set_committed_value(row, key, new[key])
+    set_committed_value(row, version_key, old_version + 1)
+
+
 async def _write_many(session: AsyncSession, table: Table, id_key: str, version_key: str,
                       columns: Mapping[str, str], changes: Sequence[Change]) -> None:
-    pk, version = table.c[id_key], table.c[version_key]
-    statement = (update(table)
-                 .where(pk == bindparam(_ID), version == bindparam(_VERSION))
-                 .values({name: bindparam(f"new_{key}", type_=table.c[name].type)
-                          for key, name in columns.items()} | {version.name: version + 1}))
+    statement = _single_update(table, id_key, version_key, tuple(columns.items()))
     params = [{_ID: getattr(row, id_key), _VERSION: getattr(row, version_key),
                **{f"new_{key}": new[key] for key in columns}} for row, new in changes]
     result = await session.execute(statement, params)

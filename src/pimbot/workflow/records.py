@@ -1,12 +1,19 @@
-"""Reading requests: rows, snapshots for the views, and the questions use cases ask."""
+"""Reading requests: rows, snapshots for the views, and the questions use cases ask.
+
+The queries a chat turn asks are built once, here, with their values as bound parameters:
+SQLAlchemy then reuses each one's cache key and compiled form instead of building the
+statement and its key again on every call (that, not SQLite, was most of a turn's cost).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import BindParameter, Select, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from pimbot.domain.approval_rules import describe_rules
 from pimbot.domain.errors import ErrorCode, PimError
@@ -24,10 +31,35 @@ async def get_request(session: AsyncSession, request_id: str) -> RequestRow:
     return row
 
 
+_VOTES = select(VoteRow).where(VoteRow.request_id == bindparam("request_id")) \
+    .order_by(VoteRow.at)
+
+
+# A new request is written with a Core INSERT built once (its compiled form cached), not an
+# ORM add and flush: nothing else in its transaction changes the row. The ``RequestRow``
+# object holds the same values (every column, defaults included) for what follows.
+_INSERT_REQUEST = insert(RequestRow.__table__)  # type: ignore[arg-type]
+_COLUMNS = tuple(RequestRow.__table__.columns)
+_DEFAULTS = {column.key: column.default.arg for column in _COLUMNS
+             if isinstance(column.default, ScalarElementColumnDefault)}
+
+
+def new_request(**given: Any) -> RequestRow:
+    """A request row not yet written: ``given`` and every other column's default."""
+    values = {column.key: None for column in _COLUMNS} | _DEFAULTS | given
+    values["version"] = 1  # the first value of the compare-and-set's version column
+    return RequestRow(**values)
+
+
+async def insert_request(session: AsyncSession, row: RequestRow) -> None:
+    """Write ``new_request``'s row in the caller's transaction (the row object stays
+    outside the session: later changes to it go through a read of the row)."""
+    values = {column.key: getattr(row, column.key) for column in _COLUMNS}
+    await (await session.connection()).execute(_INSERT_REQUEST, values)
+
+
 async def votes_of(session: AsyncSession, request_id: str) -> list[VoteRow]:
-    result = await session.execute(
-        select(VoteRow).where(VoteRow.request_id == request_id).order_by(VoteRow.at)
-    )
+    result = await session.execute(_VOTES, {"request_id": request_id})
     return list(result.scalars())
 
 
@@ -71,7 +103,7 @@ async def _kept_by(session: AsyncSession, row: RequestRow) -> str:
     return other or ""
 
 
-def _in_window(now: datetime):  # type: ignore[no-untyped-def]
+def _in_window(now: datetime | BindParameter[datetime]):  # type: ignore[no-untyped-def]
     return (
         or_(AssignmentRow.starts_at.is_(None), AssignmentRow.starts_at <= now),
         or_(AssignmentRow.ends_at.is_(None), AssignmentRow.ends_at > now),
@@ -79,28 +111,25 @@ def _in_window(now: datetime):  # type: ignore[no-untyped-def]
     )
 
 
+_NOW: BindParameter[datetime] = bindparam("now")
+_ELIGIBLE_ROLES = select(AssignmentRow.role).where(
+    AssignmentRow.email == bindparam("email"),
+    AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW))
+_ELIGIBILITY = select(AssignmentRow).where(
+    AssignmentRow.email == bindparam("email"), AssignmentRow.role == bindparam("role"),
+    AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW),
+).order_by(AssignmentRow.ends_at.is_(None).desc(), AssignmentRow.ends_at.desc())
+
+
 async def eligible_roles(session: AsyncSession, email: str, now: datetime) -> list[str]:
-    result = await session.execute(
-        select(AssignmentRow.role).where(
-            AssignmentRow.email == email,
-            AssignmentRow.type == AssignmentType.ELIGIBLE.value,
-            *_in_window(now),
-        )
-    )
+    result = await session.execute(_ELIGIBLE_ROLES, {"email": email, "now": now})
     return sorted(set(result.scalars()))
 
 
 async def eligibility(
     session: AsyncSession, email: str, role: str, now: datetime
 ) -> AssignmentRow | None:
-    result = await session.execute(
-        select(AssignmentRow).where(
-            AssignmentRow.email == email,
-            AssignmentRow.role == role,
-            AssignmentRow.type == AssignmentType.ELIGIBLE.value,
-            *_in_window(now),
-        ).order_by(AssignmentRow.ends_at.is_(None).desc(), AssignmentRow.ends_at.desc())
-    )
+    result = await session.execute(_ELIGIBILITY, {"email": email, "role": role, "now": now})
     return result.scalars().first()  # the longest-lasting one (a permanent one first)
 
 
@@ -129,20 +158,33 @@ def _lasts_longer(one: AssignmentRow, other: AssignmentRow) -> bool:
     return one.ends_at is None or one.ends_at > other.ends_at
 
 
-async def open_requests(
-    session: AsyncSession, *, email: str | None = None, role: str | None = None,
-    states: frozenset[RequestState] = OPEN_STATES,
-) -> list[RequestRow]:
-    query = select(RequestRow).where(RequestRow.state.in_([s.value for s in states]))
-    if email is not None:
-        query = query.where(RequestRow.email == email)
-    if role is not None:
-        query = query.where(RequestRow.role == role)
+def _open_query(by_email: bool, by_role: bool) -> Select[RequestRow]:
+    query = select(RequestRow).where(RequestRow.state.in_(bindparam("states", expanding=True)))
+    if by_email:
+        query = query.where(RequestRow.email == bindparam("email"))
+    if by_role:
+        query = query.where(RequestRow.role == bindparam("role"))
     query = query.where(
         ~((RequestRow.kind == RequestKind.EXTENSION.value)
           & (RequestRow.state == RequestState.APPROVED.value))
     )
-    result = await session.execute(query.order_by(RequestRow.requested_at))
+    return query.order_by(RequestRow.requested_at)
+
+
+_OPEN = {(by_email, by_role): _open_query(by_email, by_role)
+         for by_email in (False, True) for by_role in (False, True)}
+
+
+async def open_requests(
+    session: AsyncSession, *, email: str | None = None, role: str | None = None,
+    states: frozenset[RequestState] = OPEN_STATES,
+) -> list[RequestRow]:
+    params: dict[str, object] = {"states": sorted(s.value for s in states)}
+    if email is not None:
+        params["email"] = email
+    if role is not None:
+        params["role"] = role
+    result = await session.execute(_OPEN[email is not None, role is not None], params)
     return list(result.scalars())
 
 
@@ -150,7 +192,14 @@ async def active_activation(session: AsyncSession, email: str, role: str) -> Req
     """The person's active grant of ``role`` that ends last (what deactivate/extend act on)."""
     rows = await open_requests(session, email=email, role=role,
                                states=frozenset({RequestState.ACTIVE}))
-    rows = [r for r in rows if r.kind != RequestKind.EXTENSION.value]
+    return last_ending(rows)
+
+
+def last_ending(rows: Sequence[RequestRow]) -> RequestRow | None:
+    """Of ``rows``, the active grant (not an extension) that ends last (a permanent one
+    first): ``active_activation`` over rows already read."""
+    rows = [r for r in rows if r.state == RequestState.ACTIVE.value
+            and r.kind != RequestKind.EXTENSION.value]
     if not rows:
         return None
     far = datetime.max.replace(tzinfo=rows[0].requested_at.tzinfo)

@@ -20,13 +20,13 @@ from pimbot.domain.lifecycle import DECISIONS, RULES, Announce, Cause, ends_acce
 from pimbot.domain.states import RequestKind, RequestState, is_terminal
 from pimbot.store.observations import Figure, observe
 from pimbot.store.tables import GrantRow, RequestRow
-from pimbot.store.versioned import set_each
+from pimbot.store.versioned import set_each, write_row
 from pimbot.ui.views import View
 from pimbot.workflow.audit import AuditBatch, record
 from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle.expiry import expiry_jobs, schedule_expiry
 from pimbot.workflow.lifecycle.holds import lock_slot, lock_slots, release, release_many
-from pimbot.workflow.notices.outbox import JobKind, PendingJobs, schedule
+from pimbot.workflow.notices.outbox import JobKind, PendingJobs
 
 SYSTEM_ACTORS = frozenset({"pimbot", "policy", "break-glass", "review"})
 
@@ -47,7 +47,7 @@ async def move(ctx: Context, session: AsyncSession, row: RequestRow, cause: Caus
     await lock_slot(ctx, session, row.email, row.role)
     now = ctx.clock.now()
     _set_state(row, new, now, actor, note)
-    await session.flush()  # the compare-and-set
+    await write_row(session, row)  # the compare-and-set (a flush of this row)
     _observe(session, row, current, new, now)
     await record(ctx, session, actor, rule.audit, row.role, outcome, request=row.id,
                  user=row.email, state=new.value, **({"reason": note} if note else {}),
@@ -134,16 +134,15 @@ async def _follow_up(ctx: Context, session: AsyncSession, row: RequestRow,
                      current: RequestState, new: RequestState, tell: bool,
                      announce: Announce) -> None:
     now = ctx.clock.now()
+    jobs = PendingJobs()  # the grant job and the notices: one multi-row INSERT
     if new is RequestState.ACTIVE:
         await schedule_expiry(ctx, session, row)
     if new is RequestState.APPROVED and row.kind != RequestKind.EXTENSION.value:
         starts = max(row.start_at, now)
-        await schedule(session, JobKind.GRANT, starts, dedupe_key=f"grant:{row.id}",
-                       request_id=row.id)
+        jobs.schedule(JobKind.GRANT, starts, dedupe_key=f"grant:{row.id}", request_id=row.id)
         tell = tell and starts > now  # otherwise the requester hears when access is granted
     if is_terminal(new):
         await release(ctx, session, row)
-    jobs = PendingJobs()
     _notices(ctx, jobs, now, row, current, new, tell, announce)
     await jobs.write(session)
 

@@ -9,7 +9,7 @@ from typing import NoReturn
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pimbot.domain.approval_rules import ApprovalPlan
+from pimbot.domain.approval_rules import ApprovalPlan, plan_approval
 from pimbot.domain.decisions import (
     approvals_needed,
     bound_duration,
@@ -42,21 +42,27 @@ from pimbot.workflow.notices.outbox import (
     schedule_all,
 )
 from pimbot.workflow.records import (
-    active_activation,
     eligibility,
     eligible_roles,
+    insert_request,
+    last_ending,
+    new_request,
     open_requests,
     snapshot,
 )
 from pimbot.workflow.usecases.already_active import refuse_if_active
 from pimbot.workflow.usecases.approval_rules import (
     approval_plan,
+    plan_needs_lookup,
     record_automatic,
     schedule_escalations,
 )
 from pimbot.workflow.usecases.review_answers import open_breakglass_item
 
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
+# What ``activate`` reads of the person's requests for the role, in one query: one already
+# waiting for approval is a conflict, an active one is refused (``already_active``).
+_WAITING_OR_ACTIVE = frozenset({RequestState.PENDING_APPROVAL, RequestState.ACTIVE})
 
 
 @dataclass(frozen=True)
@@ -82,12 +88,22 @@ def missing_parts(role: Role, given: ActivationInput) -> list[str]:
 
 async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
     now = ctx.clock.now()
+    quick = ctx.policy.roles.get(given.role) if given.role is not None else None
+    if quick is not None and not quick.require_mfa and not plan_needs_lookup(quick):
+        # Nothing between the checks and the new row waits on the outside world (no code
+        # to verify, no on-call source or count to ask): the reads, the checks and the
+        # writes are one transaction. A refusal raised here rolls it back (nothing was
+        # written); one that is audited on its own is decided again below, as before.
+        async with ctx.db.transaction() as session:
+            eligible, mine = await _read(session, actor.email, quick.name, now)
+            if quick.name in eligible and not missing_parts(quick, given):
+                duration, start_at = _checked(quick, given, mine, now)
+                plan = plan_approval(quick, now=now, duration=duration, recent=0,
+                                     on_call=None)
+                return await _write(ctx, session, actor, quick, RequestKind.ACTIVATION,
+                                    duration, given, start_at, plan)
     async with ctx.db.read() as session:  # one read for what the checks below need
-        eligible = await eligible_roles(session, actor.email, now)
-        waiting = await _waiting(session, actor.email, given.role) \
-            if given.role in eligible else None
-        held = await active_activation(session, actor.email, given.role) \
-            if given.role in eligible else None
+        eligible, mine = await _read(session, actor.email, given.role, now)
     if given.role is None:
         return forms.activation_form_reply(ctx.policy, eligible, given, [])
     role = ctx.role(given.role)
@@ -103,20 +119,39 @@ async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
         await record_alone(ctx, actor.email, "activation.refused", role.name,
                            reason="incomplete", missing=",".join(missing))
         return forms.activation_form_reply(ctx.policy, eligible, given, missing)
-    duration = bound_duration(role, given.duration)
-    check_justification(role, given.reason)
-    check_ticket(role, given.ticket)
-    start_at = _start_time(given.at, now, role)
-    if waiting is not None:
-        raise PimError(ErrorCode.CONFLICT,
-                       f"You already have request {waiting} for {role.name} waiting for "
-                       "approval.", f"cancel {waiting}")
-    refuse_if_active(held, role, start_at, now)
+    duration, start_at = _checked(role, given, mine, now)
     if role.require_mfa:
         await _verify_mfa(ctx, actor.email, given.code, f"activate {role.name}")
     plan = await approval_plan(ctx, actor.email, role, duration, now)
     return await _create(ctx, actor, role, RequestKind.ACTIVATION, duration, given, start_at,
                          plan)
+
+
+async def _read(session: AsyncSession, email: str, role: str | None,
+                now: datetime) -> tuple[list[str], list[RequestRow]]:
+    """The person's eligible roles, and their requests for ``role`` waiting for approval or
+    active (when eligible for it): what ``activate``'s checks need, in two queries."""
+    eligible = await eligible_roles(session, email, now)
+    if role not in eligible:
+        return eligible, []
+    return eligible, await open_requests(session, email=email, role=role,
+                                         states=_WAITING_OR_ACTIVE)
+
+
+def _checked(role: Role, given: ActivationInput, mine: list[RequestRow],
+             now: datetime) -> tuple[timedelta, datetime]:
+    """The duration and start of a request ``activate`` may make, or the refusal."""
+    duration = bound_duration(role, given.duration)
+    check_justification(role, given.reason)
+    check_ticket(role, given.ticket)
+    start_at = _start_time(given.at, now, role)
+    waiting = next((r.id for r in mine if r.state == RequestState.PENDING_APPROVAL.value), None)
+    if waiting is not None:
+        raise PimError(ErrorCode.CONFLICT,
+                       f"You already have request {waiting} for {role.name} waiting for "
+                       "approval.", f"cancel {waiting}")
+    refuse_if_active(last_ending(mine), role, start_at, now)
+    return duration, start_at
 
 
 async def breakglass(ctx: Context, actor: Actor, role_name: str, reason: str,
@@ -199,13 +234,6 @@ def _start_time(at: str | None, now: datetime, role: Role) -> datetime:
     return max(start, now)
 
 
-async def _waiting(session: AsyncSession, email: str, role: str | None) -> str | None:
-    """The person's request for ``role`` already waiting for approval, if any."""
-    pending = await open_requests(session, email=email, role=role,
-                                  states=frozenset({RequestState.PENDING_APPROVAL}))
-    return pending[0].id if pending else None
-
-
 async def _verify_mfa(ctx: Context, email: str, code: str | None, purpose: str) -> None:
     if ctx.mfa is None:
         raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
@@ -215,13 +243,21 @@ async def _verify_mfa(ctx: Context, email: str, code: str | None, purpose: str) 
 async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
                   duration: timedelta, given: ActivationInput, start_at: datetime,
                   plan: ApprovalPlan | None = None) -> Reply:
+    async with ctx.db.transaction() as session:
+        return await _write(ctx, session, actor, role, kind, duration, given, start_at, plan)
+
+
+async def _write(ctx: Context, session: AsyncSession, actor: Actor, role: Role,
+                 kind: RequestKind, duration: timedelta, given: ActivationInput,
+                 start_at: datetime, plan: ApprovalPlan | None = None) -> Reply:
+    """The new request, its audit event and its follow-ups, in the caller's transaction."""
     now = ctx.clock.now()
     needs_approval = plan is not None and plan.needs_approval and \
         kind is RequestKind.ACTIVATION
     automatic = plan is not None and plan.automatic
     if plan is not None and plan.ends_by is not None:
         duration = max(min(duration, plan.ends_by - start_at), timedelta(seconds=1))
-    row = RequestRow(
+    row = new_request(
         id=new_request_id(), kind=kind.value, email=actor.email, role=role.name,
         state=(RequestState.PENDING_APPROVAL if needs_approval else RequestState.APPROVED).value,
         duration_s=int(duration.total_seconds()), reason=(given.reason or "").strip(),
@@ -235,28 +271,28 @@ async def _create(ctx: Context, actor: Actor, role: Role, kind: RequestKind,
         rule_note=plan.reason if plan is not None else "",
         votes_count=0,
     )
-    async with ctx.db.transaction() as session:
-        if kind is RequestKind.BREAKGLASS:
-            await lock_slot(ctx, session, actor.email, role.name)  # one break-glass at a time
-            held = await _breakglass_held(session, actor.email, role.name)
-            if held is not None:
-                raise _BreakglassHeld(held)
-        session.add(row)
-        await session.flush()
-        await record(ctx, session, actor.email, f"{kind.value}.requested", role.name,
-                     request=row.id, duration=format_duration(duration), ticket=row.ticket,
-                     start_at=start_at.isoformat(), approval_required=needs_approval)
-        if needs_approval:
-            await _follow_up_pending(ctx, session, row, now)
-            await schedule_escalations(ctx, session, row)
-        else:
-            if plan is not None and automatic:
-                await record_automatic(ctx, session, row, plan, now)
-            await schedule(session, JobKind.GRANT, start_at, dedupe_key=f"grant:{row.id}",
-                           request_id=row.id)
-        if kind is RequestKind.BREAKGLASS:
-            await _alert_breakglass(ctx, session, row, role, now)
-        view = await snapshot(session, ctx.policy, row, votes=())  # new: nobody voted yet
+    if kind is RequestKind.BREAKGLASS:
+        await lock_slot(ctx, session, actor.email, role.name)  # one break-glass at a time
+        held = await _breakglass_held(session, actor.email, role.name)
+        if held is not None:
+            raise _BreakglassHeld(held)
+    await insert_request(session, row)
+    if needs_approval:
+        await _follow_up_pending(ctx, session, row, now)
+        await schedule_escalations(ctx, session, row)
+    else:
+        await schedule(session, JobKind.GRANT, start_at, dedupe_key=f"grant:{row.id}",
+                       request_id=row.id)
+    # The audit chain's lock (PostgreSQL) is taken last, so it is held only for the
+    # event's own statements and the commit: concurrent turns wait on it for less.
+    await record(ctx, session, actor.email, f"{kind.value}.requested", role.name,
+                 request=row.id, duration=format_duration(duration), ticket=row.ticket,
+                 start_at=start_at.isoformat(), approval_required=needs_approval)
+    if plan is not None and automatic and not needs_approval:
+        await record_automatic(ctx, session, row, plan, now)
+    if kind is RequestKind.BREAKGLASS:
+        await _alert_breakglass(ctx, session, row, role, now)
+    view = await snapshot(session, ctx.policy, row, votes=())  # new: nobody voted yet
     return Reply(card=requester_card(view), subject=row.id)
 
 

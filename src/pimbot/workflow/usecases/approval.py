@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.decisions import ApprovalVerdict, decide_approver
@@ -9,6 +10,7 @@ from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.lifecycle import Cause
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow, VoteRow
+from pimbot.store.versioned import write_row
 from pimbot.ui.cards import Reply
 from pimbot.ui.views import state_words
 from pimbot.workflow import forms
@@ -21,6 +23,8 @@ from pimbot.workflow.lifecycle.transition import move
 from pimbot.workflow.notices.outbox import refresh_cards
 from pimbot.workflow.records import get_request, snapshot, votes_of
 from pimbot.workflow.usecases.extension import apply_extension
+
+_INSERT_VOTE = insert(VoteRow.__table__)  # type: ignore[arg-type]  # built once
 
 
 async def _precheck(ctx: Context, actor: Actor, request_id: str,
@@ -123,7 +127,11 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
                          hint=f"approve {row.id} code 123456", subject=row.id)
         vote = VoteRow(request_id=row.id, approver=actor.email, decision=decision,
                        comment=note, at=now)
-        session.add(vote)
+        # A second vote of the same person (a double click) fails here on the primary key
+        # and the turn is retried against the vote that committed.
+        await (await session.connection()).execute(_INSERT_VOTE, {
+            "request_id": vote.request_id, "approver": vote.approver,
+            "decision": vote.decision, "comment": vote.comment, "at": vote.at})
         votes = [*votes, vote]
         row.votes_count += 1
         approvals = sum(1 for v in votes if v.decision == "approve")
@@ -136,7 +144,7 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
             if row.kind == RequestKind.EXTENSION.value:
                 await apply_extension(ctx, session, row, now)
         else:
-            await session.flush()  # the compare-and-set on votes_count
+            await write_row(session, row)  # the compare-and-set on votes_count
             await record(ctx, session, actor.email, "request.approved", row.role,
                          request=row.id, user=row.email, requester=row.email,
                          state=row.state, approvals=approvals)

@@ -29,6 +29,15 @@ COUNTED = frozenset({RequestState.APPROVED, RequestState.ACTIVE, RequestState.EX
                      RequestState.DEACTIVATED, RequestState.REVOKED})
 
 
+def plan_needs_lookup(role: Role) -> bool:
+    """Whether ``approval_plan`` asks anything for this role (a count of recent
+    activations, an on-call source); when not, its plan is ``plan_approval`` with
+    ``recent=0`` and no on-call answer."""
+    rule = role.auto_approve
+    return role.max_activations is not None or (
+        rule is not None and rule.on_call is not None and role.approval.required)
+
+
 async def approval_plan(ctx: Context, email: str, role: Role, duration: timedelta,
                         now: datetime) -> ApprovalPlan:
     recent = 0
