@@ -40,6 +40,12 @@ ALIVE_LOOKS = 5  # the loop is alive while it has looked at the queue within 5 m
 _MAX_LOGGED_ERROR = 300
 
 
+# Notices and redraws run together at most this many per group. A group holds the leases of
+# all its jobs until its slowest send ends, and Teams paces sends to one conversation (60 in
+# 30 s, and 1/N of that with N replicas): 32 to one channel fit well inside the 60 s lease
+# even shared by two replicas, where 64 could outlast it and be sent again by another worker.
+GROUP_SIZE = 32
+
 class Worker:
     """Runs a handler for every due job, up to ``concurrency`` at a time; jobs of
     ``batch_kinds`` are claimed up to ``batch_size`` at once and run together by
@@ -69,7 +75,7 @@ class Worker:
         share_floor: int = DEFAULT_FLOOR,
         group_handler: BatchHandler | None = None,
         group_kinds: frozenset[str] = frozenset(),
-        group_size: int = 64,
+        group_size: int = GROUP_SIZE,
     ) -> None:
         if concurrency < 1 or batch_size < 1 or batches < 1:
             raise ValueError("concurrency, batch_size and batches must be at least 1")
