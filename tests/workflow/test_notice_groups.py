@@ -5,8 +5,10 @@ while a redraw of its request is on its way is redrawn after it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from pimbot.ports import SentMessage
@@ -97,7 +99,9 @@ async def test_redraws_queued_twice_for_a_request_are_one(db: Database) -> None:
         assert copy.latest.actions == ()
 
 
-async def test_a_change_during_a_redraw_is_redrawn_after_it(db: Database) -> None:
+async def test_a_change_during_a_redraw_is_redrawn_after_it(
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="pimbot.scheduling")
     pim = await make_pim(db)
     chat = HeldUpdates()
     pim.core.ctx.gateways[:] = [chat]
@@ -119,3 +123,9 @@ async def test_a_change_during_a_redraw_is_redrawn_after_it(db: Database) -> Non
         assert card.actions == (), f"{approver}'s copy no longer offers Approve / Deny"
         assert "ancel" in card.title + card.text
     assert await _jobs(db, "refresh_cards") == 0
+    # The redraw brought back while it ran is expected, not a lost lease: the console
+    # prints warnings to the person's terminal.
+    lost = [r for r in caplog.records if "lease lost" in r.getMessage()]
+    assert lost == [], [r.getMessage() for r in lost]
+    assert any("queued again while they ran" in r.getMessage() for r in caplog.records)
+

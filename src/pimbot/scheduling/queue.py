@@ -417,6 +417,19 @@ class JobQueue:
                     done.update(result.scalars())
         return done
 
+    async def requeued_ids(self, ids: list[int]) -> set[int]:
+        """Of jobs whose completion found their lease gone, those brought back to the queue
+        while they ran (``enqueue_again``: queued, no lease), which run once more as meant;
+        the others were taken over by another worker after their lease ran out."""
+        if not ids:
+            return set()
+        async with self.db.read() as session:
+            result = await session.execute(
+                select(JobRow.id).where(JobRow.id.in_(ids),
+                                        JobRow.status == JobStatus.QUEUED.value,
+                                        JobRow.lease_owner.is_(None)))
+            return set(result.scalars())
+
     async def fail(self, job: ClaimedJob, error: str, *, permanent: bool = False) -> bool:
         """Record a failed run: retry after a backoff, or fail for good (``permanent`` or out of
         attempts). Returns False if the lease was lost (someone else now owns the job)."""

@@ -298,9 +298,7 @@ class Worker:
             succeeded = [job for job, error in outcomes if error is None]
             try:
                 done = await self.completions.complete(succeeded)
-                if len(done) < len(succeeded):
-                    log.warning("%d of %d jobs: lease lost before completion",
-                                len(succeeded) - len(done), len(succeeded))
+                await self._report_lost([job for job in succeeded if job.id not in done])
             except Exception:
                 log.exception("could not record a batch of %d jobs", len(outcomes))
             for job, error in outcomes:
@@ -318,9 +316,27 @@ class Worker:
             return
         try:
             if not await self.completions.complete([job]):
-                log.warning("job %s (%s): lease lost before completion", job.id, job.kind)
+                await self._report_lost([job])
         except Exception:
             log.exception("job %s (%s): could not record the outcome", job.id, job.kind)
+
+    async def _report_lost(self, lost: list[ClaimedJob]) -> None:
+        """Jobs that ran but whose completion found their lease gone. One brought back to the
+        queue while it ran (a redraw asked for again) runs once more, as meant: no warning;
+        one another worker took over after its lease ran out is worth one."""
+        if not lost:
+            return
+        try:
+            requeued = await self.queue.requeued_ids([job.id for job in lost])
+        except Exception:
+            requeued = set()
+        taken = [job for job in lost if job.id not in requeued]
+        if len(requeued):
+            log.debug("%d jobs queued again while they ran: they run once more", len(requeued))
+        if len(taken) == 1:
+            log.warning("job %s (%s): lease lost before completion", taken[0].id, taken[0].kind)
+        elif taken:
+            log.warning("%d of %d jobs: lease lost before completion", len(taken), len(lost))
 
     async def _record(self, job: ClaimedJob, error: Exception) -> None:
         """A job that did not complete: wait, fail for good, or retry after a backoff."""
