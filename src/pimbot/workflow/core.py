@@ -254,7 +254,7 @@ class PimCore:
             try:
                 command = parse(text)
             except PimError as error:  # its hint names the person's own request, if any
-                raise await with_real_request_id(self.ctx, actor, error) from None
+                raise await with_real_request_id(self.ctx, actor, error, text) from None
             return await run_command(self.ctx, actor, command)
 
         return await self._guarded(actor, turn, lambda: getattr(command, "name", "unknown"))

@@ -2,11 +2,14 @@
 ``cancel`` is answered with the example line of that command, whose sample id (``7kq2xm4p``)
 means nothing to the person. It becomes the id of the person's own request where one fits
 (the oldest waiting for their decision, for approve and deny; their own request not started
-yet, for cancel), else the placeholder ``<request id>``, which says what goes there."""
+yet, for cancel), else the placeholder ``<request id>``, which says what goes there. An id
+the person typed after the verb (``cancel 7kq2xm4p now``) is kept: the mistake was elsewhere."""
 
 from __future__ import annotations
 
 from pimbot.commands.catalog import SAMPLE_REQUEST_ID
+from pimbot.commands.scanner import GrammarError
+from pimbot.commands.values import check_request_id
 from pimbot.domain.errors import PimError
 from pimbot.domain.states import RequestState
 from pimbot.workflow.actor import Actor
@@ -18,17 +21,30 @@ PLACEHOLDER = "<request id>"
 CANCELLABLE = frozenset({RequestState.PENDING_APPROVAL, RequestState.APPROVED})
 
 
-async def with_real_request_id(ctx: Context, actor: Actor, error: PimError) -> PimError:
-    """``error`` with its hint's sample request id replaced (see the module's docstring)."""
+async def with_real_request_id(ctx: Context, actor: Actor, error: PimError,
+                               typed: str = "") -> PimError:
+    """``error`` with its hint's sample request id replaced (see the module's docstring);
+    ``typed`` is the person's text."""
     if not error.hint or SAMPLE_REQUEST_ID not in error.hint:
         return error
     verb = error.hint.split(" ", 1)[0]
-    request_id: str | None = None
-    if verb in {"approve", "deny"}:
+    request_id = _typed_id(typed, verb)
+    if request_id is None and verb in {"approve", "deny"}:
         request_id = await oldest_waiting_id(ctx, actor)
-    elif verb == "cancel":
+    elif request_id is None and verb == "cancel":
         async with ctx.db.read() as session:
             own = await open_requests(session, email=actor.email, states=CANCELLABLE)
         request_id = own[0].id if own else None
     hint = error.hint.replace(SAMPLE_REQUEST_ID, request_id or PLACEHOLDER)
     return PimError(error.code, error.message, hint, audit=error.audit)
+
+
+def _typed_id(typed: str, verb: str) -> str | None:
+    """The request id the person typed right after ``verb``, if the word there is one."""
+    words = typed.split()
+    if len(words) < 2 or words[0].lower() != verb:
+        return None
+    try:
+        return check_request_id(words[1])
+    except GrammarError:
+        return None
