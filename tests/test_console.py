@@ -44,6 +44,8 @@ def test_a_piped_script_runs_answers_mistakes_in_one_line_and_exits_0(tmp_path: 
         answers = [line for line in out if mistake in line]
         assert len(answers) == 1, (mistake, out)
         assert "try:" in answers[0]
+    soon = next(line for line in out if "'soon' is not a duration" in line)
+    assert soon.count("1h30m") == 1 and "try: wait 5s" in soon, soon  # the forms said once
     assert not any(line.startswith("bob@example.com>") for line in out)  # no prompt on a pipe
     assert not any(" INFO " in line or " WARNING " in line for line in out)  # logs on stderr
 

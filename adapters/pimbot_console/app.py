@@ -170,7 +170,10 @@ class ConsoleSession:
     async def _wait(self, text: str) -> None:
         if not text:
             raise PimError(ErrorCode.PARSE, "'wait' needs a duration", "wait 5s")
-        delay = parse_duration(text)
+        try:
+            delay = parse_duration(text)
+        except PimError as error:  # its message names the forms; the hint is the command
+            raise PimError(error.code, error.message, "wait 5s") from None
         if delay > MAX_WAIT:  # real time: a typo like 99999d would hang the console
             raise PimError(ErrorCode.PARSE,
                            f"'wait' waits in real time, at most {format_duration(MAX_WAIT)}; "
