@@ -156,20 +156,11 @@ async def enqueue_many(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
                                 index_where=text("status = 'queued'"))
         .returning(JobRow.id)
     )
-    rows = [{"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
-             "status": JobStatus.QUEUED.value, "attempts": 0,
-             "max_attempts": job.max_attempts, "priority": job.priority, "last_error": "",
-             "dedupe_key": job.dedupe_key} for job in jobs]
+    rows = [_row(job) for job in jobs]
     # Rows with and without a dedupe_key go in separate pages (SQLAlchemy sends a page per
     # run of rows whose NULLs fall alike): keyed ones first, each group in its order.
     rows.sort(key=lambda row: row["dedupe_key"] is None)
-    written = 0
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        result = await session.execute(statement, rows[start:start + _INSERT_CHUNK])
-        written += len(result.all())
-    if written > 0:
-        _enqueued(session, min(job.priority for job in jobs))
-    return written
+    return await _insert_pages(session, statement, rows, jobs)
 
 
 async def enqueue_again(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
@@ -195,10 +186,20 @@ async def enqueue_again(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
               "due_at": case((insert.excluded.due_at < JobRow.due_at, insert.excluded.due_at),
                              else_=JobRow.due_at)},
     ).returning(JobRow.id)
-    rows = [{"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
-             "status": JobStatus.QUEUED.value, "attempts": 0,
-             "max_attempts": job.max_attempts, "priority": job.priority, "last_error": "",
-             "dedupe_key": job.dedupe_key} for job in by_key.values()]
+    return await _insert_pages(session, statement, [_row(job) for job in by_key.values()],
+                               jobs)
+
+
+def _row(job: NewJob) -> dict[str, Any]:
+    return {"kind": job.kind, "payload": job.payload, "due_at": job.due_at,
+            "status": JobStatus.QUEUED.value, "attempts": 0, "max_attempts": job.max_attempts,
+            "priority": job.priority, "last_error": "", "dedupe_key": job.dedupe_key}
+
+
+async def _insert_pages(session: AsyncSession, statement: Any, rows: list[dict[str, Any]],
+                        jobs: Sequence[NewJob]) -> int:
+    """Run ``statement`` (an INSERT … RETURNING) over ``rows`` a page at a time; the number
+    of rows it returned (written or brought back). The worker is woken if any were."""
     written = 0
     for start in range(0, len(rows), _INSERT_CHUNK):
         result = await session.execute(statement, rows[start:start + _INSERT_CHUNK])
