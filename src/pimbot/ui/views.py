@@ -145,6 +145,29 @@ def _decision_line(snapshot: RequestSnapshot) -> tuple[str, Tone]:
             return f"Approved by {by} — now {state_words(snapshot)}", Tone.GOOD
 
 
+def how_it_ended(snapshot: RequestSnapshot) -> str:
+    """What became of a request no longer waiting, after its id: ``was already decided by
+    alice@example.com; it is denied``. A cancelled or timed-out request was not decided by
+    an approver, so it says who withdrew it (or that nobody answered in time)."""
+    who = snapshot.decided_by
+    match snapshot.state:
+        case RequestState.CANCELLED if who in {"", snapshot.email}:
+            return f"was cancelled by {snapshot.email}, who requested it"
+        case RequestState.CANCELLED:
+            why = f" ({snapshot.decision_note})" if snapshot.decision_note else ""
+            return f"was cancelled by {who}{why}"
+        case RequestState.TIMED_OUT:
+            return "timed out without enough approvals"
+        case _:
+            by = f" by {who}" if who else ""
+            return f"was already decided{by}; it is {state_words(snapshot)}"
+
+
+# The label of the time a request stopped waiting, on an approver's copy of its card: a
+# cancelled or timed-out request was never decided by anyone.
+_ENDED_LABEL = {RequestState.CANCELLED: "Cancelled", RequestState.TIMED_OUT: "Timed out"}
+
+
 def _note_field(snapshot: RequestSnapshot) -> list[Field]:
     """The denier's words, as a field of their own (never inside the card's text)."""
     if snapshot.state is not RequestState.DENIED or not snapshot.decision_note:
@@ -174,9 +197,11 @@ def approval_card(snapshot: RequestSnapshot) -> Card:
     else:
         actions = ()
         title = f"{kind} request {snapshot.id}: {state_words(snapshot)}"
-        context = f"Request {snapshot.id} · decided"
+        label = _ENDED_LABEL.get(snapshot.state, "Decided")
+        context = f"Request {snapshot.id} · {label.lower()}"
     if snapshot.decided_at is not None and snapshot.state is not RequestState.PENDING_APPROVAL:
-        fields.append(Field("Decided", Time(snapshot.decided_at)))
+        fields.append(Field(_ENDED_LABEL.get(snapshot.state, "Decided"),
+                            Time(snapshot.decided_at)))
     fields.extend(_rule_fields(snapshot))
     fields.extend(_note_field(snapshot))
     deciders = DecidersOnly(snapshot.id, View.APPROVAL.value) if actions else None

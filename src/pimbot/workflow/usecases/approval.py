@@ -12,7 +12,7 @@ from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow, VoteRow
 from pimbot.store.versioned import write_row
 from pimbot.ui.cards import Reply
-from pimbot.ui.views import state_words
+from pimbot.ui.views import how_it_ended, state_words
 from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record
@@ -42,12 +42,10 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
     read for the check: the caller need not read them again)."""
     if row.state != RequestState.PENDING_APPROVAL.value:
         view = await snapshot(session, ctx.policy, row)
-        who = f" by {row.decided_by}" if row.decided_by else ""
         await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                      request=row.id, reason="already_decided", state=row.state)
-        return Reply(ok=False, text=f"Request {row.id} was already decided{who}; it is "
-                                    f"{state_words(view)}. Nothing was changed.",
-                     hint="pending", subject=row.id), []
+        return Reply(ok=False, text=f"Request {row.id} {how_it_ended(view)}. Nothing was "
+                                    "changed.", hint="pending", subject=row.id), []
     role = ctx.policy.roles.get(row.role)
     if role is None:
         raise PimError(ErrorCode.UNKNOWN_ROLE, f"Role {row.role} is no longer in the policy.")
