@@ -26,6 +26,7 @@ from pimbot.ui.cards import (
     Tone,
     UserText,
 )
+from pimbot.ui.confirmations import cancel_button, deactivate_button
 
 
 class View(StrEnum):
@@ -235,21 +236,19 @@ def requester_card(snapshot: RequestSnapshot, *, revoke_failures: int = 0) -> Ca
         case RequestState.PENDING_APPROVAL:
             text = (f"Waiting for {snapshot.min_approvals - snapshot.approvals} more approval(s) "
                     f"from: {', '.join(a for a in snapshot.approvers if a != snapshot.email)}")
-            actions = (Button("Cancel request", ActionId.CANCEL, snapshot.id),)
+            actions = (cancel_button(snapshot),)
             tone = Tone.WARNING
         case RequestState.APPROVED if snapshot.kind is not RequestKind.EXTENSION:
             later = snapshot.start_at > (snapshot.decided_at or snapshot.requested_at)
             text = ("Approved; access will be granted at the start time." if later
                     else "Approved; granting access now…")
-            actions = (Button("Cancel request", ActionId.CANCEL, snapshot.id),)
+            actions = (cancel_button(snapshot),)
         case RequestState.ACTIVE:
             text = "Access is active."
             if snapshot.expires_at is not None:
                 fields.append(Field("Expires", Time(snapshot.expires_at)))
-            actions = (
-                Button("Extend", ActionId.EXTEND, snapshot.id),
-                Button("Deactivate", ActionId.DEACTIVATE, snapshot.id, ButtonStyle.DANGER),
-            )
+            actions = (Button("Extend", ActionId.EXTEND, snapshot.id),
+                       deactivate_button(snapshot))
             tone = Tone.GOOD
         case _:
             decision, tone = _decision_line(snapshot)
@@ -324,10 +323,8 @@ def expiry_reminder_card(snapshot: RequestSnapshot) -> Card:
         fields = (Field("Expires", Time(snapshot.expires_at)),)
     actions: tuple[Button, ...] = ()
     if snapshot.state is RequestState.ACTIVE:
-        actions = (
-            Button("Extend", ActionId.EXTEND, snapshot.id, ButtonStyle.PRIMARY),
-            Button("Deactivate", ActionId.DEACTIVATE, snapshot.id, ButtonStyle.DANGER),
-        )
+        actions = (Button("Extend", ActionId.EXTEND, snapshot.id, ButtonStyle.PRIMARY),
+                   deactivate_button(snapshot))
     return Card(
         title=f"Your {snapshot.role} access ends soon",
         text="Extend it if you still need it, or deactivate it now.",
