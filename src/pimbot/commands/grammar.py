@@ -14,7 +14,7 @@ from pimbot.commands.catalog import TOPICS, unknown_command
 from pimbot.commands.reader import CLAUSE_WORDS, Clause, Reader
 from pimbot.commands.scanner import GrammarError, Scanner, clean, show
 from pimbot.commands.suggest import suggest
-from pimbot.commands.values import read_user
+from pimbot.commands.values import read_user, trailing_code
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.model import AssignmentType
 
@@ -26,7 +26,6 @@ _SUBCOMMANDS = {
 }
 _ACTIVATE = frozenset({Clause.FOR, Clause.REASON, Clause.TICKET, Clause.CODE, Clause.AT})
 _APPROVE = frozenset({Clause.COMMENT, Clause.CODE})
-_TRAILING_CODE = re.compile(r"(.*?)\s+code\s+(\d{3}\s?\d{3})", re.IGNORECASE)
 _BREAKGLASS = frozenset({Clause.REASON, Clause.FOR, Clause.CODE})
 _ASSIGN = frozenset({Clause.FOR, Clause.UNTIL})
 SAMPLE_ROLE = "prod-db-admin"  # the role the catalogue's examples use
@@ -188,10 +187,8 @@ def _mfa(reader: Reader) -> m.Command:
         case "reset":
             text = reader.scanner.free_text(("code",))
             admin_code = reader.clauses(frozenset({Clause.CODE})).code
-            if admin_code is None:
-                match = _TRAILING_CODE.fullmatch(text)
-                if match:
-                    text, admin_code = match.group(1), match.group(2).replace(" ", "")
+            if admin_code is None and (split := trailing_code(text)) is not None:
+                text, admin_code = split
             if not text:
                 raise GrammarError("'mfa reset' needs a person: a mention, an email or a name")
             return m.MfaReset(read_user(text), admin_code)

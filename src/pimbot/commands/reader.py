@@ -121,7 +121,11 @@ class Reader:
             case Clause.FOR:
                 found.duration = self._duration()
             case Clause.REASON | Clause.COMMENT:
-                text = self.scanner.free_text(allowed)
+                text, quoted = self.scanner.free_text_as_typed(allowed)
+                split = None if quoted or found.code is not None or Clause.CODE not in allowed \
+                    else values.trailing_code(text)
+                if split is not None:  # "reason restore code 123456": the code clause last
+                    text, found.code = split
                 if not text:
                     raise GrammarError(f"'{clause}' needs {_FREE_TEXT[clause]}")
                 setattr(found, clause.value, text)

@@ -126,6 +126,10 @@ class Scanner:
 
     def free_text(self, followers: Container[str]) -> str:
         """A quoted text followed by the end or a word in ``followers``, else the rest."""
+        return self.free_text_as_typed(followers)[0]
+
+    def free_text_as_typed(self, followers: Container[str]) -> tuple[str, bool]:
+        """:meth:`free_text`, and whether it was quoted (a quotation is taken literally)."""
         start = self._skip_space(self.pos)
         if start < len(self.text) and self.text[start] in _CLOSERS:
             close = self._closing(start)
@@ -133,8 +137,8 @@ class Scanner:
                 after = self._lookahead(close + 1)
                 if after is None or after.word in followers:
                     self.pos = close + 1
-                    return self.text[start + 1 : close].strip()
-        return self.rest()
+                    return self.text[start + 1 : close].strip(), True
+        return self.rest(), False
 
     def _lookahead(self, pos: int) -> Token | None:
         try:

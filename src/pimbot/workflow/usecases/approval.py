@@ -23,6 +23,7 @@ from pimbot.workflow.lifecycle.transition import move
 from pimbot.workflow.notices.outbox import refresh_cards
 from pimbot.workflow.records import get_request, snapshot, votes_of
 from pimbot.workflow.usecases.extension import apply_extension
+from pimbot.workflow.usecases.unneeded_code import note_unneeded_code
 
 _INSERT_VOTE = insert(VoteRow.__table__)  # type: ignore[arg-type]  # built once
 
@@ -91,11 +92,13 @@ async def approve(ctx: Context, actor: Actor, request_id: str, comment: str | No
     refusal, row = await _precheck(ctx, actor, request_id, "approval")
     if refusal is not None:
         return refusal
-    if ctx.policy.roles[row.role].approval.require_mfa:
+    needed = ctx.policy.roles[row.role].approval.require_mfa
+    if needed:
         if ctx.mfa is None:
             raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
         await ctx.mfa.verify(actor.email, code, purpose=f"approve {row.id}")
-    return await _vote(ctx, actor, row.id, "approve", comment or "")
+    return note_unneeded_code(await _vote(ctx, actor, row.id, "approve", comment or ""), code,
+                              needed, f"Approving a {row.role} request")
 
 
 async def deny(ctx: Context, actor: Actor, request_id: str, reason: str) -> Reply:
