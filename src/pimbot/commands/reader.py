@@ -10,6 +10,7 @@ from pimbot.commands import values
 from pimbot.commands.model import UserRef
 from pimbot.commands.scanner import GrammarError, Scanner, Token, show
 from pimbot.commands.suggest import suggest
+from pimbot.domain.durations import FORMS
 
 
 class Clause(StrEnum):
@@ -152,6 +153,9 @@ class Reader:
         if values.is_number(text) and unit and unit.word in values.UNIT_OF_WORD:
             self.scanner.next()
             text += values.UNIT_OF_WORD[unit.word]
+        elif values.is_number(text) and int(text) > 0:
+            raise GrammarError(f"'{text}' has no unit; durations are written {FORMS}",
+                               unitless=int(text))
         self.after = f"after 'for {show(text, 20)}'"
         return values.duration(text)
 

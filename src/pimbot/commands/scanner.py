@@ -28,10 +28,12 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 class GrammarError(Exception):
     """A problem found while reading a message; ``parse`` adds the hint and the error code."""
 
-    def __init__(self, message: str, *, duration: bool = False) -> None:
+    def __init__(self, message: str, *, duration: bool = False,
+                 unitless: int | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.duration = duration
+        self.duration = duration or unitless is not None
+        self.unitless = unitless  # a duration typed as a bare number (``for 30``)
 
 
 def show(text: str, limit: int = 40) -> str:
