@@ -187,6 +187,7 @@ def approval_card(snapshot: RequestSnapshot) -> Card:
         Field("Approvals", f"{snapshot.approvals} of {snapshot.min_approvals}")
     )
     decision, tone = _decision_line(snapshot)
+    ended = _ENDED_LABEL.get(snapshot.state, "Decided")
     actions: tuple[Button, ...]
     if snapshot.state is RequestState.PENDING_APPROVAL:
         actions = (
@@ -198,11 +199,9 @@ def approval_card(snapshot: RequestSnapshot) -> Card:
     else:
         actions = ()
         title = f"{kind} request {snapshot.id}: {state_words(snapshot)}"
-        label = _ENDED_LABEL.get(snapshot.state, "Decided")
-        context = f"Request {snapshot.id} · {label.lower()}"
+        context = f"Request {snapshot.id} · {ended.lower()}"
     if snapshot.decided_at is not None and snapshot.state is not RequestState.PENDING_APPROVAL:
-        fields.append(Field(_ENDED_LABEL.get(snapshot.state, "Decided"),
-                            Time(snapshot.decided_at)))
+        fields.append(Field(ended, Time(snapshot.decided_at)))
     fields.extend(_rule_fields(snapshot))
     fields.extend(_note_field(snapshot))
     deciders = DecidersOnly(snapshot.id, View.APPROVAL.value) if actions else None
