@@ -76,7 +76,7 @@ def test_an_approval_goes_from_request_to_approver_card_to_decision(tmp_path: Pa
     assert "↻ updated for alice@example.com" in text  # her copy is redrawn once decided
     # a button the card does not have: which buttons it has, and a command that works
     assert ("the latest card shown to you (Your activation of prod-db-admin: waiting for "
-            "approval) has no button 7; its only button is [1] Cancel request — try: click 1"
+            "approval) has no button 7; its only button is [1] Cancel request — try: status"
             ) in out, text
     assert ("the latest card shown to you (Your activation of prod-db-admin: active) has no "
             "button 3; its buttons are [1] Extend and [2] Deactivate — try: click 1") in out, text

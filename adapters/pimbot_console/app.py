@@ -19,7 +19,6 @@ from typing import Protocol, TextIO
 from pimbot.domain.durations import format_duration, parse_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.ui.cards import ActionId, Card, Reply
-from pimbot.ui.confirmations import confirmation_card
 from pimbot.workflow.actor import Actor
 from pimbot_console.gateway import ConsoleGateway, Screen
 from pimbot_console.render import render_reply_text
@@ -163,11 +162,10 @@ class ConsoleSession:
         if not 1 <= index <= len(card.actions):
             raise PimError(ErrorCode.PARSE, f"the latest card shown to you ({card.title}) has "
                            f"no button {index}; {buttons_of(card)}",
-                           "click 1" if card.actions else "status")
+                           _safe_click(card))
         button = card.actions[index - 1]
-        if button.confirm is not None:  # it cannot be undone: ask first, as Slack does
-            self._show(Reply(card=confirmation_card(button)))
-            return
+        # A button that asks first (button.confirm) goes ahead here: `click N` is the press
+        # that answers its question, as DESIGN.md's console contract has it (scripts press once).
         self._show(await self.core.handle_action(self.actor, button.action, button.value))
 
     async def _wait(self, text: str) -> None:
@@ -190,6 +188,15 @@ class ConsoleSession:
 
     async def _remember(self, email: str) -> None:
         await self.core.remember_identity("console", email, email)
+
+
+def _safe_click(card: Card) -> str:
+    """A hint for a button number the card lacks: its first button that asks nothing (one
+    that cancels or deactivates is never suggested), else ``status``."""
+    for number, button in enumerate(card.actions, start=1):
+        if button.confirm is None:
+            return f"click {number}"
+    return "status"
 
 
 def buttons_of(card: Card) -> str:

@@ -126,15 +126,15 @@ class ConsoleDriver:
         return labels.index(label) + 1, card.actions[labels.index(label)]
 
     async def click(self, who: str, label: str) -> str:
-        number, button = self._button(who, label)
-        said = await self._line(who, f"click {number}")
-        if button.confirm is None:
-            return said
-        return await self._line(who, "click 1")  # the question's one button: go ahead
+        number, _ = self._button(who, label)
+        return await self._line(who, f"click {number}")  # the press that answers a question
 
     async def asks_first(self, who: str, label: str) -> str:
-        number, button = self._button(who, label)
-        return await self._line(who, f"click {number}") if button.confirm else ""
+        _, button = self._button(who, label)
+        if button.confirm is None:
+            return ""
+        # the core's question; the console's click is the press that answers it
+        return "\n".join((button.confirm.title, button.confirm.text))
 
     async def submit(self, who: str, values: dict[str, str]) -> str:
         form = self.core.forms.pop(who, None)

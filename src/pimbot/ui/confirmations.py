@@ -3,15 +3,16 @@
 Cancelling a request and deactivating access cannot be undone: the person would have to
 request (and perhaps wait for approval) again. Such a button carries a ``Confirm``; a
 platform with a native dialog asks it there (Slack), one without shows the question first
-(Teams: a card that opens under the button; the console: ``confirmation_card``, which
-``click N`` then presses). The words are the core's, so every platform asks the same.
+(Teams: a card that opens under the button). The console's ``click N`` is the press that
+answers the question: DESIGN.md has it press the button, and scripts rely on one press.
+The words are the core's, so every platform asks the same.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from pimbot.ui.cards import ActionId, Button, ButtonStyle, Card, Confirm, Tone
+from pimbot.ui.cards import ActionId, Button, ButtonStyle, Confirm
 
 
 class _Subject(Protocol):
@@ -38,14 +39,3 @@ def deactivate_button(request: _Subject) -> Button:
         text=(f"Your {request.role} access ends now and is removed at the provider. To use it "
               "again you would activate it again (with its approval, if the role needs one)."),
         yes="Deactivate"))
-
-
-def confirmation_card(button: Button) -> Card:
-    """The question of ``button`` as a card of its own, for a surface without dialogs: its
-    one button goes ahead; anything else leaves things as they are."""
-    asked = button.confirm
-    if asked is None:
-        raise ValueError(f"the button {button.label!r} asks nothing")
-    ahead = Button(asked.yes, button.action, button.value, ButtonStyle.DANGER)
-    return Card(title=asked.title, text=f"{asked.text}\nNothing changes unless you press "
-                f"{asked.yes}; to keep it, do nothing.", actions=(ahead,), tone=Tone.WARNING)
