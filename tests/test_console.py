@@ -61,8 +61,11 @@ def test_an_approval_goes_from_request_to_approver_card_to_decision(tmp_path: Pa
     script = "\n".join([
         "as bob@example.com",
         "pim activate prod-db-admin for 1h reason restore backup",
+        "click 7",
         "as alice@example.com",
         "click 1",
+        "as bob@example.com",
+        "click 3",
     ]) + "\n"  # fmt: skip
     code, out, err = console(tmp_path, script)
     assert code == 0, err
@@ -71,6 +74,12 @@ def test_an_approval_goes_from_request_to_approver_card_to_decision(tmp_path: Pa
     assert "[1] Approve" in text
     assert "[2] Deny" in text
     assert "↻ updated for alice@example.com" in text  # her copy is redrawn once decided
+    # a button the card does not have: which buttons it has, and a command that works
+    assert ("the latest card shown to you (Your activation of prod-db-admin: waiting for "
+            "approval) has no button 7; its only button is [1] Cancel request — try: status"
+            ) in out, text
+    assert ("the latest card shown to you (Your activation of prod-db-admin: active) has no "
+            "button 3; its buttons are [1] Extend and [2] Deactivate — try: click 1") in out, text
 
 
 def test_a_card_shows_its_audience_fields_and_numbered_buttons() -> None:

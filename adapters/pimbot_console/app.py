@@ -18,7 +18,7 @@ from typing import Protocol, TextIO
 
 from pimbot.domain.durations import format_duration, parse_duration
 from pimbot.domain.errors import ErrorCode, PimError
-from pimbot.ui.cards import ActionId, Reply
+from pimbot.ui.cards import ActionId, Card, Reply
 from pimbot.workflow.actor import Actor
 from pimbot_console.gateway import ConsoleGateway, Screen
 from pimbot_console.render import render_reply_text
@@ -118,8 +118,9 @@ class ConsoleSession:
             return False
         try:
             await self._dispatch(text)
-        except PimError as exc:
-            self.screen.print(str(exc))
+        except PimError as exc:  # one line, its hint written as the core's replies are
+            self.screen.print(render_reply_text(Reply(ok=False, text=exc.message,
+                                                      hint=exc.hint or "")))
         except Exception:
             log.exception("console line failed")
             self.screen.print("something went wrong; the details are in the log (stderr)")
@@ -159,12 +160,12 @@ class ConsoleSession:
             )
         index = int(number)
         if not 1 <= index <= len(card.actions):
-            count = len(card.actions)
-            hint = f"click 1 … click {count}" if count else "status"
-            raise PimError(
-                ErrorCode.PARSE, f"the latest card ({card.title}) has no button {index}", hint
-            )
+            raise PimError(ErrorCode.PARSE, f"the latest card shown to you ({card.title}) has "
+                           f"no button {index}; {buttons_of(card)}",
+                           _safe_click(card))
         button = card.actions[index - 1]
+        # A button that asks first (button.confirm) goes ahead here: `click N` is the press
+        # that answers its question, as DESIGN.md's console contract has it (scripts press once).
         self._show(await self.core.handle_action(self.actor, button.action, button.value))
 
     async def _wait(self, text: str) -> None:
@@ -187,6 +188,26 @@ class ConsoleSession:
 
     async def _remember(self, email: str) -> None:
         await self.core.remember_identity("console", email, email)
+
+
+def _safe_click(card: Card) -> str:
+    """A hint for a button number the card lacks: its first button that asks nothing (one
+    that cancels or deactivates is never suggested), else ``status``."""
+    for number, button in enumerate(card.actions, start=1):
+        if button.confirm is None:
+            return f"click {number}"
+    return "status"
+
+
+def buttons_of(card: Card) -> str:
+    """Which buttons ``card`` has, numbered as they are drawn: ``its buttons are [1] Extend
+    and [2] Deactivate`` (or that it has none)."""
+    drawn = [f"[{i}] {b.label}" for i, b in enumerate(card.actions, start=1)]
+    if not drawn:
+        return "it has no buttons"
+    if len(drawn) == 1:
+        return f"its only button is {drawn[0]}"
+    return f"its buttons are {', '.join(drawn[:-1])} and {drawn[-1]}"
 
 
 class ConsoleAdapter:

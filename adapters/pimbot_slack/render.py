@@ -23,6 +23,7 @@ from pimbot.ui.cards import (
     Button,
     ButtonStyle,
     Card,
+    Confirm,
     Field,
     FieldValue,
     Form,
@@ -46,6 +47,7 @@ MAX_FIELD_TEXT = 2000
 MAX_FIELDS = 10
 MAX_HEADER = 150
 MAX_BUTTON_TEXT = 75
+MAX_CONFIRM_TITLE, MAX_CONFIRM_TEXT, MAX_CONFIRM_BUTTON = 100, 300, 30
 MAX_ACTIONS = 25
 MAX_CONTEXT_TEXT = 3000
 MAX_MESSAGE_TEXT = 3000
@@ -181,7 +183,17 @@ def button_element(button: Button, action_id: str) -> Block:
     }
     if button.style in (ButtonStyle.PRIMARY, ButtonStyle.DANGER):
         element["style"] = button.style.value
+    if button.confirm is not None:  # Slack asks in its own dialog before it sends the press
+        element["confirm"] = confirmation_dialog(button.confirm)
     return element
+
+
+def confirmation_dialog(asked: Confirm) -> Block:
+    """Block Kit's confirmation dialog object (plain text, Slack's lengths)."""
+    return {"title": plain(asked.title, MAX_CONFIRM_TITLE),
+            "text": plain(asked.text, MAX_CONFIRM_TEXT),
+            "confirm": plain(asked.yes, MAX_CONFIRM_BUTTON),
+            "deny": plain(asked.no, MAX_CONFIRM_BUTTON), "style": "danger"}
 
 
 def action_blocks(buttons: Sequence[Button]) -> list[Block]:

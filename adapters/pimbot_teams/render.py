@@ -171,7 +171,21 @@ def execute(title: str, verb: str, value: str, style: ButtonStyle = ButtonStyle.
 
 
 def button(b: Button) -> Element:
-    return execute(b.label, verb_of(b.action), b.value, b.style)
+    """An ``Action.Execute``; one that asks first (``b.confirm``) is an ``Action.ShowCard``
+    whose card holds the question and the ``Action.Execute`` that goes ahead (Adaptive Cards
+    have no confirmation dialog; pressing the button again folds the question away)."""
+    if b.confirm is None:
+        return execute(b.label, verb_of(b.action), b.value, b.style)
+    asked = b.confirm
+    question: Element = {
+        "type": "AdaptiveCard",
+        "body": [rich(run(clip(asked.title, 400), weight="Bolder")), *text_blocks(asked.text)],
+        "actions": [execute(asked.yes, verb_of(b.action), b.value, ButtonStyle.DANGER)],
+    }
+    shown: Element = {"type": "Action.ShowCard", "title": clip(b.label, 100), "card": question}
+    if b.style is ButtonStyle.DANGER:
+        shown["style"] = "destructive"
+    return shown
 
 
 def refresh_of(user_ids: Sequence[str], data: dict[str, str] | None = None) -> Element | None:

@@ -20,7 +20,7 @@ from pimbot.policy.plan import apply_policy
 from pimbot.secretbox import SecretBox
 from pimbot.store.database import Database
 from pimbot.testing.fakes import FakeClock, RecordingProvider
-from pimbot.ui.cards import ActionId, Card, Form, Reply
+from pimbot.ui.cards import ActionId, Button, Card, Form, Reply
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.core import PimCore
 from pimbot.workflow.mfa.service import MfaService
@@ -118,12 +118,23 @@ class ConsoleDriver:
     async def say(self, who: str, text: str) -> str:
         return await self._line(who, text)
 
-    async def click(self, who: str, label: str) -> str:
+    def _button(self, who: str, label: str) -> tuple[int, Button]:
         card = self.screen.latest_card(who)
         assert card is not None, f"no card was shown to {who}"
         labels = [b.label for b in card.actions]
         assert label in labels, f"{who}'s latest card {card.title!r} has no {label!r}: {labels}"
-        return await self._line(who, f"click {labels.index(label) + 1}")
+        return labels.index(label) + 1, card.actions[labels.index(label)]
+
+    async def click(self, who: str, label: str) -> str:
+        number, _ = self._button(who, label)
+        return await self._line(who, f"click {number}")  # the press that answers a question
+
+    async def asks_first(self, who: str, label: str) -> str:
+        _, button = self._button(who, label)
+        if button.confirm is None:
+            return ""
+        # the core's question; the console's click is the press that answers it
+        return "\n".join((button.confirm.title, button.confirm.text))
 
     async def submit(self, who: str, values: dict[str, str]) -> str:
         form = self.core.forms.pop(who, None)

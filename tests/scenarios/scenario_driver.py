@@ -92,7 +92,13 @@ class Driver(Protocol):
         ...
 
     async def click(self, who: str, label: str) -> str:
-        """Press the button ``label`` on the latest card shown to ``who``; the answer."""
+        """Press the button ``label`` on the latest card shown to ``who``, going ahead when it
+        asks first (as the person would, answering its question); the answer."""
+        ...
+
+    async def asks_first(self, who: str, label: str) -> str:
+        """What the button ``label`` on ``who``'s latest card asks before it acts ("" when
+        it acts at once), as the person sees it on pressing it, without going ahead."""
         ...
 
     async def submit(self, who: str, values: dict[str, str]) -> str:

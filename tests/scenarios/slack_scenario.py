@@ -36,6 +36,7 @@ TONES = (":white_check_mark: ", ":warning: ", ":rotating_light: ")
 class SlackCard:
     seen: SeenCard
     buttons: dict[str, tuple[str, str]]  # label → (action_id, value)
+    questions: dict[str, str]  # label → its confirmation dialog's title and text
 
 
 class SlackScenarioDriver:
@@ -56,6 +57,11 @@ class SlackScenarioDriver:
         await self.rig.driver.slash(self._uid(who), text, name=name)
         await self.rig.settle()
         return self._told(name, mark)
+
+    async def asks_first(self, who: str, label: str) -> str:
+        cards = self._cards(who)
+        assert cards and label in cards[-1].buttons, f"{who}'s latest card has no {label!r}"
+        return cards[-1].questions.get(label, "")  # Slack's own dialog: nothing is sent
 
     async def click(self, who: str, label: str) -> str:
         cards = self._cards(who)
@@ -166,8 +172,13 @@ def slack_card(blocks: list[dict[str, Any]]) -> SlackCard:
         unescape(e["text"]["text"]): (str(e["action_id"]), str(e["value"]))
         for b in blocks if b["type"] == "actions" for e in b["elements"]
     }
+    questions = {
+        unescape(e["text"]["text"]): "\n".join(
+            str(e["confirm"][part]["text"]) for part in ("title", "text", "confirm", "deny"))
+        for b in blocks if b["type"] == "actions" for e in b["elements"] if "confirm" in e
+    }
     text = blocks_text({"blocks": [b for b in blocks[1:] if b["type"] != "actions"]})
-    return SlackCard(SeenCard(title, text, tuple(buttons)), buttons)
+    return SlackCard(SeenCard(title, text, tuple(buttons)), buttons, questions)
 
 
 def initial(view: dict[str, Any]) -> dict[str, str]:

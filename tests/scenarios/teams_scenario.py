@@ -27,7 +27,7 @@ if TEAMS_TESTS not in sys.path:
 
 from fake_connector import FakeBotFramework  # noqa: E402
 from teams_driver import Person  # noqa: E402
-from teams_rig import Rig, answers, buttons, card_text, running  # noqa: E402
+from teams_rig import Rig, answers, buttons, card_text, questions, running  # noqa: E402
 
 PEOPLE = {email: Person(f"29:{email.split('@')[0]}", email, email.split("@")[0].title())
           for email in (BOB, ALICE, CAROL, LEAD)}
@@ -66,6 +66,11 @@ class TeamsScenarioDriver:
         assert label in found, f"{who}'s latest card has no {label!r}: {card_text(card)}"
         verb, data = found[label]
         return await self._press(who, verb, data, activity)
+
+    async def asks_first(self, who: str, label: str) -> str:
+        _, card = self._shown(who)[-1]
+        assert label in buttons(card), f"{who}'s latest card has no {label!r}"
+        return questions(card).get(label, "")  # the card it opens: nothing is sent
 
     async def submit(self, who: str, values: dict[str, str]) -> str:
         assert who in self.forms, f"no form was opened for {who}"

@@ -64,6 +64,33 @@ async def test_request_approve_grant_reminder_expiry(driver: Driver) -> None:
     assert "Access removed at the provider." in ended.text
 
 
+async def test_cancel_and_deactivate_ask_before_they_act(driver: Driver) -> None:
+    """The requester's Cancel request and Deactivate cannot be undone: each asks first (its
+    question the same on every platform), and only going ahead acts."""
+    request_id = await request_approval(driver)
+    question = await driver.asks_first(BOB, "Cancel request")
+    assert f"Cancel request {request_id}?" in question, question
+    assert "withdrawn and its approvers are told" in question, question
+    assert latest(driver, CAROL).buttons == ("Approve", "Deny"), "nothing cancelled yet"
+    answer = await driver.click(BOB, "Cancel request")
+    assert f"Cancelled request {request_id}" in answer, answer
+    assert latest(driver, CAROL).buttons == ()
+
+    await request_approval(driver)
+    await driver.click(ALICE, "Approve")
+    mine = latest(driver, BOB)
+    assert mine.title == "Your activation of prod-db-admin: active", mine
+    assert await driver.asks_first(BOB, "Extend") == "", "more time is not asked about"
+    question = await driver.asks_first(BOB, "Deactivate")
+    assert "Deactivate prod-db-admin now?" in question, question
+    assert "removed at the provider" in question, question
+    assert driver.provider.actions("revoke") == [], "asking revokes nothing"
+    answer = await driver.click(BOB, "Deactivate")
+    assert "Deactivated prod-db-admin" in answer, answer
+    assert [(c.email, c.role) for c in driver.provider.actions("revoke")] == \
+        [(BOB, "prod-db-admin")]
+
+
 async def test_deny_with_a_reason(driver: Driver) -> None:
     await request_approval(driver)
     asked = await driver.click(CAROL, "Deny")

@@ -2,12 +2,14 @@
 
 Written for these tests from the Adaptive Cards 1.5 schema's definitions of the elements
 pimbot sends (AdaptiveCard, TextBlock, RichTextBlock, TextRun, FactSet, Image, Input.Text,
-Input.ChoiceSet, Action.Execute, Action.Submit, Refresh): the same property names, types, required
-properties, enum values (case-insensitive, as there) and ``additionalProperties: false``, so a
-misspelt or invented property fails as it would against the full schema. Elements pimbot does
+Input.ChoiceSet, Action.Execute, Action.Submit, Action.ShowCard, Refresh): the same property
+names, types, required properties, enum values (case-insensitive, as there) and
+``additionalProperties: false``, so a misspelt or invented property fails as it would
+against the full schema. Elements pimbot does
 not use are not allowed here at all. Teams-specific limits are checked as well: version 1.5,
 at most 6 actions, at most 60 ``refresh.userIds``, and ``Action.Execute`` everywhere a button
-is (with an ``Action.Submit`` fallback).
+acts (with an ``Action.Submit`` fallback; a button that asks first is an ``Action.ShowCard``
+whose card holds the one that acts).
 """
 
 from __future__ import annotations
@@ -122,6 +124,24 @@ ACTION_EXECUTE = {
                    "fallback": {"anyOf": [ACTION_SUBMIT, {"const": "drop"}]},
                    **ACTION_PROPS},
 }
+# A button that asks first: its card holds the question and the Action.Execute that goes
+# ahead (the schema's Action.ShowCard; its card is an AdaptiveCard without a version).
+ACTION_SHOW_CARD = {
+    "type": "object", "additionalProperties": False, "required": ["type", "card"],
+    "properties": {
+        "type": {"const": "Action.ShowCard"}, **ACTION_PROPS,
+        "card": {
+            "type": "object", "additionalProperties": False, "required": ["type", "body"],
+            "properties": {
+                "type": {"const": "AdaptiveCard"},
+                "body": {"type": "array", "minItems": 1,
+                         "items": {"oneOf": [TEXT_BLOCK, RICH_TEXT_BLOCK]}},
+                "actions": {"type": "array", "minItems": 1, "maxItems": 6,
+                            "items": ACTION_EXECUTE},
+            },
+        },
+    },
+}
 REFRESH = {
     "type": "object", "additionalProperties": False, "required": ["action"],
     "properties": {"type": {"const": "Refresh"}, "action": ACTION_EXECUTE,
@@ -135,7 +155,8 @@ ADAPTIVE_CARD = {
         "type": {"const": "AdaptiveCard"}, "version": {"const": "1.5"},
         "body": {"type": "array", "minItems": 1, "items": {"oneOf": [
             TEXT_BLOCK, RICH_TEXT_BLOCK, FACT_SET, IMAGE, INPUT_TEXT, INPUT_CHOICE_SET]}},
-        "actions": {"type": "array", "maxItems": 6, "items": ACTION_EXECUTE},
+        "actions": {"type": "array", "maxItems": 6,
+                    "items": {"oneOf": [ACTION_EXECUTE, ACTION_SHOW_CARD]}},
         "refresh": REFRESH, "fallbackText": {"type": "string"},
     },
 }

@@ -162,9 +162,21 @@ def card_text(card: dict[str, Any]) -> str:
 
 
 def buttons(card: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """label → (verb, data) of a card's Action.Execute buttons."""
-    return {a["title"]: (a["verb"], a.get("data") or {}) for a in card.get("actions") or []
-            if a["type"] == "Action.Execute"}
+    """label → (verb, data) of a card's buttons: an Action.Execute, or the Action.Execute
+    inside a button that asks first (an Action.ShowCard: pressing it, then going ahead)."""
+    found = {}
+    for action in card.get("actions") or []:
+        if action["type"] == "Action.ShowCard":
+            action = {**action["card"]["actions"][0], "title": action["title"]}
+        if action["type"] == "Action.Execute":
+            found[action["title"]] = (action["verb"], action.get("data") or {})
+    return found
+
+
+def questions(card: dict[str, Any]) -> dict[str, str]:
+    """label → the text a button that asks first shows before it acts (Action.ShowCard)."""
+    return {action["title"]: card_text(action["card"]) for action in card.get("actions") or []
+            if action["type"] == "Action.ShowCard"}
 
 
 def answers(fake: FakeBotFramework, conversation: str, mark: int) -> list[str]:

@@ -66,6 +66,25 @@ async def test_approving_an_already_decided_request_changes_nothing(db: Database
         assert row is not None and row.state == "denied"
 
 
+async def test_a_cancelled_request_says_its_requester_cancelled_it_not_that_it_was_decided(
+        db: Database) -> None:
+    pim = await make_pim(db)
+    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason x"))
+    await pim.say(BOB, f"cancel {rid}")
+
+    reply = await pim.say(ALICE, f"approve {rid}")  # an approver answering too late
+    assert not reply.ok
+    assert reply.text == (f"Request {rid} was cancelled by bob@example.com, who requested "
+                          "it. Nothing was changed."), reply.text
+    late = await pim.click(CAROL, ActionId.APPROVE, rid)  # her card's button, a moment late
+    assert "was cancelled by bob@example.com" in late.text and "decided" not in late.text
+    [copy] = pim.cards_to("user:alice@example.com")  # her approval card, redrawn
+    assert copy.text == "Cancelled by bob@example.com" and not copy.actions
+    assert [f.label for f in copy.fields if f.label in {"Cancelled", "Decided"}] == \
+        ["Cancelled"], copy.fields
+    assert "decided" not in copy.context, copy.context
+
+
 async def test_unknown_request_and_not_eligible(db: Database) -> None:
     pim = await make_pim(db)
     reply = await pim.say(ALICE, "approve zzzzzz")

@@ -129,3 +129,26 @@ async def test_an_extension_past_the_maximum_hints_what_is_left(db: Database) ->
     reply = await pim.say(BOB, "extend staging-deploy for 2h")
     assert not reply.ok and reply.hint == "extend staging-deploy for 1h", reply
     assert (await pim.say(BOB, reply.hint)).ok
+
+
+@pytest.mark.parametrize(("typed", "hint"), [
+    # minutes for a larger number, as the newcomer meant ("for 30": not the sample 1h)
+    ("activate staging-deploy for 30 reason deploy", "activate staging-deploy for 30m reason …"),
+    ("activate prod-db-admin for 90 reason x", "activate prod-db-admin for 1h30m reason …"),
+    # hours for a small one; the role's maximum when that is over it, with what it needs
+    ("activate prod-db-admin for 2 reason x", "activate prod-db-admin for 2h reason …"),
+    ("activate billing-read for 8 ticket INC-1 reason x",
+     "activate billing-read for 2h ticket INC-42 reason …"),
+    ("breakglass prod-db-admin for 90 reason outage",
+     "breakglass prod-db-admin for 1h code 123456 reason …"),
+    ("extend staging-deploy for 45", "extend staging-deploy for 45m"),
+])
+async def test_a_duration_without_a_unit_hints_the_unit_meant_within_the_maximum(
+        db: Database, typed: str, hint: str) -> None:
+    pim = await make_pim(db)
+    reply = await pim.say(BOB, typed)
+    number = typed.split(" for ")[1].split()[0]
+    assert not reply.ok and reply.text.startswith(f"'{number}' has no unit;"), reply.text
+    assert reply.hint == hint, reply.hint
+    parse(hint)
+    assert pim.provider.calls == []

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from pimbot.store.database import Database
-from pimbot.store.tables import AuditEventRow
+from pimbot.store.tables import AuditEventRow, RequestRow
 from pimbot.ui.cards import ActionId
 from pimbot.workflow.actor import Actor
 
@@ -160,3 +160,42 @@ async def test_a_platform_refusing_the_delete_is_retried_until_it_is_done(db: Da
     assert enrolment.deleted and pim.chat.delete_calls == 4
     titles = [d.card.title for d in pim.chat.visible_to(f"user:{BOB}")]
     assert titles.count("pimbot deleted the message with your authenticator key") == 1
+
+
+UNUSED = "needs no authenticator code, so the code you gave was not checked or used."
+
+
+async def test_a_code_typed_last_is_used_and_one_a_role_does_not_need_is_said_unused(
+        db: Database) -> None:
+    pim = await make_pim(db, MFA_POLICY)
+    totp = await pim.enrol(BOB)
+    code = pim.code(totp)
+    staging = await pim.say(BOB, f"activate staging-deploy for 30m reason deploy code {code}")
+    assert staging.ok, staging.text
+    assert staging.text == f"Activating staging-deploy {UNUSED}", "told, and it still proceeds"
+    assert staging.card is not None and staging.card.title.endswith(": approved")
+    # Not checked, so not spent: the same code still opens a role that asks for one, typed
+    # after the reason as the newcomer did; it is the code, not part of the reason.
+    prod = await pim.say(BOB, f"activate prod-db-admin for 1h reason restore code {code}")
+    assert prod.ok and UNUSED not in prod.text, prod.text
+    async with db.read() as session:
+        reasons = (await session.execute(select(RequestRow.role, RequestRow.reason)
+                                         .order_by(RequestRow.requested_at))).all()
+        details = [e.detail for e in (await session.execute(select(AuditEventRow))).scalars()]
+    assert [tuple(r) for r in reasons] == [("staging-deploy", "deploy"),
+                                           ("prod-db-admin", "restore")]
+    assert not any(code in str(d) for d in details), "the code is in no reason or event"
+
+
+async def test_an_approval_or_extension_code_nobody_asked_for_is_said_unused(
+        db: Database) -> None:
+    pim = await make_pim(db)  # no MFA anywhere
+    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason x"))
+    approved = await pim.say(ALICE, f"approve {rid} comment fine code 123456")
+    assert approved.ok and approved.text.endswith(
+        f"Approving a prod-db-admin request {UNUSED}"), approved.text
+    assert [c.email for c in pim.provider.actions("grant")] == [BOB]
+    extended = await pim.say(BOB, "extend prod-db-admin for 30m code 123456")
+    assert extended.ok and UNUSED in extended.text, extended.text
+    plain = await pim.say(BOB, "activate staging-deploy for 30m reason deploy")
+    assert plain.ok and UNUSED not in plain.text

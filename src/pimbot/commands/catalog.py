@@ -47,8 +47,9 @@ _TOPICS = (
         "activate",
         ("activate [ROLE] [for DUR] [reason TEXT] [ticket ID] [code OTP] [at WHEN]",),
         "activate a role you are eligible for, just in time",
-        "Clauses come in any order. 'reason' takes the rest of the line, or a quoted text "
-        "after which other clauses may follow. DUR is like 90s, 30m, 1h30m, 8h or 2d; "
+        "Clauses come in any order. 'reason' takes the rest of the line (but a last "
+        "'code 123456', which is the code), or a quoted text after which other clauses may "
+        "follow. DUR is like 90s, 30m, 1h30m, 8h or 2d; "
         "OTP is the 6-digit code of your authenticator app; WHEN is like 14:30 (UTC), "
         "tomorrow 09:00 or 2027-03-31T09:00Z. Missing parts open a form where the platform "
         "has one.",
@@ -99,8 +100,8 @@ _TOPICS = (
         "approve",
         ("approve REQUEST [comment TEXT] [code OTP]",),
         "approve a request",
-        "'comment' takes the rest of the line, or a quoted text. Roles that demand it need "
-        "your 6-digit code too.",
+        "'comment' takes the rest of the line (but a last 'code 123456'), or a quoted text. "
+        "Roles that demand it need your 6-digit code too.",
         ("approve 7kq2xm4p comment looks fine", "approve 7kq2xm4p code 123456"),
     ),
     Topic(
@@ -177,7 +178,7 @@ _TOPICS = (
         "emergency access without approval, where the role allows it",
         "Still needs your code, caps the duration, alerts every notify channel and the admins "
         "at once, and opens a follow-up review. 'reason' takes the rest of the line, so put "
-        "'for' and 'code' before it (or quote the reason).",
+        "'for' before it (or quote the reason); a last 'code 123456' is the code.",
         ("breakglass prod-db-admin for 30m code 123456 reason outage INC-42",),
     ),
 )

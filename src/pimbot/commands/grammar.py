@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 from pimbot.commands import model as m
 from pimbot.commands.catalog import TOPICS, unknown_command
 from pimbot.commands.reader import CLAUSE_WORDS, Clause, Reader
 from pimbot.commands.scanner import GrammarError, Scanner, clean, show
 from pimbot.commands.suggest import suggest
-from pimbot.commands.values import read_user
+from pimbot.commands.values import read_user, trailing_code
+from pimbot.domain.durations import format_duration, probable_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.model import AssignmentType
 
@@ -26,11 +28,11 @@ _SUBCOMMANDS = {
 }
 _ACTIVATE = frozenset({Clause.FOR, Clause.REASON, Clause.TICKET, Clause.CODE, Clause.AT})
 _APPROVE = frozenset({Clause.COMMENT, Clause.CODE})
-_TRAILING_CODE = re.compile(r"(.*?)\s+code\s+(\d{3}\s?\d{3})", re.IGNORECASE)
 _BREAKGLASS = frozenset({Clause.REASON, Clause.FOR, Clause.CODE})
 _ASSIGN = frozenset({Clause.FOR, Clause.UNTIL})
 SAMPLE_ROLE = "prod-db-admin"  # the role the catalogue's examples use
 _PLAIN_ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+_FOR = re.compile(r"(?<!\S)for \S+")
 
 
 def parse(text: str) -> m.Command:
@@ -53,8 +55,25 @@ def parse(text: str) -> m.Command:
         code = ErrorCode.DURATION if problem.duration else ErrorCode.PARSE
         said = reader.verb if reader is not None else topic  # "review remove", say
         matching = [e for e in TOPICS[topic].examples if e.startswith(said)]
-        hint = matching[0] if matching else TOPICS[topic].hint
-        raise PimError(code, problem.message, _with_role(hint, reader)) from None
+        hint = _with_role(matching[0] if matching else TOPICS[topic].hint, reader)
+        if problem.unitless is not None:
+            raise UnitlessDuration(problem.message, problem.unitless, said,
+                                   reader.role_given if reader is not None else None,
+                                   hint) from None
+        raise PimError(code, problem.message, hint) from None
+
+
+class UnitlessDuration(PimError):
+    """A duration typed as a bare number (``activate x for 30``). The hint reads it as what
+    was probably meant (``for 30m``) within a day; the workflow, which knows the role's
+    maximum, hints within that (``workflow/usecases/duration_hints.py``)."""
+
+    def __init__(self, message: str, amount: int, verb: str, role: str | None,
+                 example: str) -> None:
+        self.amount, self.verb, self.role = amount, verb, role
+        meant = format_duration(probable_duration(amount, timedelta(days=1)))
+        super().__init__(ErrorCode.DURATION, message,
+                         _FOR.sub(f"for {meant}", example, count=1))
 
 
 def _with_role(example: str, reader: Reader | None) -> str:
@@ -188,10 +207,8 @@ def _mfa(reader: Reader) -> m.Command:
         case "reset":
             text = reader.scanner.free_text(("code",))
             admin_code = reader.clauses(frozenset({Clause.CODE})).code
-            if admin_code is None:
-                match = _TRAILING_CODE.fullmatch(text)
-                if match:
-                    text, admin_code = match.group(1), match.group(2).replace(" ", "")
+            if admin_code is None and (split := trailing_code(text)) is not None:
+                text, admin_code = split
             if not text:
                 raise GrammarError("'mfa reset' needs a person: a mention, an email or a name")
             return m.MfaReset(read_user(text), admin_code)

@@ -10,6 +10,7 @@ from pimbot.commands import values
 from pimbot.commands.model import UserRef
 from pimbot.commands.scanner import GrammarError, Scanner, Token, show
 from pimbot.commands.suggest import suggest
+from pimbot.domain.durations import FORMS
 
 
 class Clause(StrEnum):
@@ -121,7 +122,11 @@ class Reader:
             case Clause.FOR:
                 found.duration = self._duration()
             case Clause.REASON | Clause.COMMENT:
-                text = self.scanner.free_text(allowed)
+                text, quoted = self.scanner.free_text_as_typed(allowed)
+                split = None if quoted or found.code is not None or Clause.CODE not in allowed \
+                    else values.trailing_code(text)
+                if split is not None:  # "reason restore code 123456": the code clause last
+                    text, found.code = split
                 if not text:
                     raise GrammarError(f"'{clause}' needs {_FREE_TEXT[clause]}")
                 setattr(found, clause.value, text)
@@ -148,6 +153,9 @@ class Reader:
         if values.is_number(text) and unit and unit.word in values.UNIT_OF_WORD:
             self.scanner.next()
             text += values.UNIT_OF_WORD[unit.word]
+        elif values.is_number(text) and int(text) > 0:
+            raise GrammarError(f"'{text}' has no unit; durations are written {FORMS}",
+                               unitless=int(text))
         self.after = f"after 'for {show(text, 20)}'"
         return values.duration(text)
 

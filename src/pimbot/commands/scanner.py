@@ -28,10 +28,12 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 class GrammarError(Exception):
     """A problem found while reading a message; ``parse`` adds the hint and the error code."""
 
-    def __init__(self, message: str, *, duration: bool = False) -> None:
+    def __init__(self, message: str, *, duration: bool = False,
+                 unitless: int | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.duration = duration
+        self.duration = duration or unitless is not None
+        self.unitless = unitless  # a duration typed as a bare number (``for 30``)
 
 
 def show(text: str, limit: int = 40) -> str:
@@ -126,6 +128,10 @@ class Scanner:
 
     def free_text(self, followers: Container[str]) -> str:
         """A quoted text followed by the end or a word in ``followers``, else the rest."""
+        return self.free_text_as_typed(followers)[0]
+
+    def free_text_as_typed(self, followers: Container[str]) -> tuple[str, bool]:
+        """:meth:`free_text`, and whether it was quoted (a quotation is taken literally)."""
         start = self._skip_space(self.pos)
         if start < len(self.text) and self.text[start] in _CLOSERS:
             close = self._closing(start)
@@ -133,8 +139,8 @@ class Scanner:
                 after = self._lookahead(close + 1)
                 if after is None or after.word in followers:
                     self.pos = close + 1
-                    return self.text[start + 1 : close].strip()
-        return self.rest()
+                    return self.text[start + 1 : close].strip(), True
+        return self.rest(), False
 
     def _lookahead(self, pos: int) -> Token | None:
         try:

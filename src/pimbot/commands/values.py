@@ -18,6 +18,7 @@ _TEAMS_MENTION = re.compile(r"<at>(.*)</at>", re.IGNORECASE | re.DOTALL)
 _EMAIL = re.compile(r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"'.]+")
 _REQUEST_ID = re.compile(f"#?([{ALPHABET}]{{1,32}})")
 _CODE = re.compile(r"[0-9]{6}")
+_TRAILING_CODE = re.compile(r"(.*?)\s+code\s+([0-9]{3}\s?[0-9]{3})", re.IGNORECASE | re.DOTALL)
 _CODE_HALF = re.compile(r"[0-9]{3}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NUMBER = re.compile(r"[0-9]{1,7}")
@@ -72,6 +73,16 @@ def check_request_id(text: str) -> str:
 
 def is_code(text: str) -> bool:
     return _CODE.fullmatch(text) is not None
+
+
+def trailing_code(text: str) -> tuple[str, str] | None:
+    """``(text before, code)`` when unquoted free text ends in ``code 123456`` (or
+    ``code 123 456``): the code clause typed after a ``reason`` or a ``comment``, which would
+    otherwise be read as part of the text (shown to approvers, kept in the audit log)."""
+    found = _TRAILING_CODE.fullmatch(text)
+    if found is None:
+        return None
+    return found.group(1).strip(), found.group(2).replace(" ", "")
 
 
 def is_code_half(text: str) -> bool:

@@ -37,6 +37,18 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+HOURS_UP_TO = 12  # a bare number up to this is read as hours (for 2, for 8), else minutes
+
+
+def probable_duration(amount: int, limit: timedelta) -> timedelta:
+    """What a number typed without a unit probably meant, at most ``limit`` (a role's
+    maximum): hours for a small one (``for 2``: 2h), minutes for a larger one (``for 30``:
+    30m, ``for 90``: 1h30m), and ``limit`` when that is over it (``for 8`` where 2h is the
+    most: 2h, not 8m, which nobody meant)."""
+    unit = timedelta(hours=1) if amount <= HOURS_UP_TO else timedelta(minutes=1)
+    return min(amount * unit, limit)
+
+
 def format_duration(value: timedelta) -> str:
     """Render a duration compactly: ``1h30m``, ``2d``, ``45s``."""
     total = int(value.total_seconds())

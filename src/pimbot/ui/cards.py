@@ -40,11 +40,25 @@ class ButtonStyle(StrEnum):
 
 
 @dataclass(frozen=True)
+class Confirm:
+    """The question a button asks before it acts, for what cannot be undone (cancelling a
+    request, ending access). Each adapter asks it natively: Slack's confirmation dialog, a
+    card that opens under the button on Teams, a card of its own on the console (see
+    ``pimbot.ui.confirmations``). Plain text; ``yes`` goes ahead, ``no`` leaves it be."""
+
+    title: str  # at most 100 characters (Slack's limit)
+    text: str  # at most 300
+    yes: str  # at most 30
+    no: str = "Keep it"  # at most 30
+
+
+@dataclass(frozen=True)
 class Button:
     label: str
     action: ActionId
     value: str  # an object id (and nothing the core trusts beyond that)
     style: ButtonStyle = ButtonStyle.DEFAULT
+    confirm: Confirm | None = None  # asked before the button acts
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from pimbot.ui.cards import (
     Tone,
     UserText,
 )
+from pimbot.ui.confirmations import cancel_button, deactivate_button
 
 
 class View(StrEnum):
@@ -145,6 +146,29 @@ def _decision_line(snapshot: RequestSnapshot) -> tuple[str, Tone]:
             return f"Approved by {by} — now {state_words(snapshot)}", Tone.GOOD
 
 
+def how_it_ended(snapshot: RequestSnapshot) -> str:
+    """What became of a request no longer waiting, after its id: ``was already decided by
+    alice@example.com; it is denied``. A cancelled or timed-out request was not decided by
+    an approver, so it says who withdrew it (or that nobody answered in time)."""
+    who = snapshot.decided_by
+    match snapshot.state:
+        case RequestState.CANCELLED if who in {"", snapshot.email}:
+            return f"was cancelled by {snapshot.email}, who requested it"
+        case RequestState.CANCELLED:
+            why = f" ({snapshot.decision_note})" if snapshot.decision_note else ""
+            return f"was cancelled by {who}{why}"
+        case RequestState.TIMED_OUT:
+            return "timed out without enough approvals"
+        case _:
+            by = f" by {who}" if who else ""
+            return f"was already decided{by}; it is {state_words(snapshot)}"
+
+
+# The label of the time a request stopped waiting, on an approver's copy of its card: a
+# cancelled or timed-out request was never decided by anyone.
+_ENDED_LABEL = {RequestState.CANCELLED: "Cancelled", RequestState.TIMED_OUT: "Timed out"}
+
+
 def _note_field(snapshot: RequestSnapshot) -> list[Field]:
     """The denier's words, as a field of their own (never inside the card's text)."""
     if snapshot.state is not RequestState.DENIED or not snapshot.decision_note:
@@ -163,6 +187,7 @@ def approval_card(snapshot: RequestSnapshot) -> Card:
         Field("Approvals", f"{snapshot.approvals} of {snapshot.min_approvals}")
     )
     decision, tone = _decision_line(snapshot)
+    ended = _ENDED_LABEL.get(snapshot.state, "Decided")
     actions: tuple[Button, ...]
     if snapshot.state is RequestState.PENDING_APPROVAL:
         actions = (
@@ -174,9 +199,9 @@ def approval_card(snapshot: RequestSnapshot) -> Card:
     else:
         actions = ()
         title = f"{kind} request {snapshot.id}: {state_words(snapshot)}"
-        context = f"Request {snapshot.id} · decided"
+        context = f"Request {snapshot.id} · {ended.lower()}"
     if snapshot.decided_at is not None and snapshot.state is not RequestState.PENDING_APPROVAL:
-        fields.append(Field("Decided", Time(snapshot.decided_at)))
+        fields.append(Field(ended, Time(snapshot.decided_at)))
     fields.extend(_rule_fields(snapshot))
     fields.extend(_note_field(snapshot))
     deciders = DecidersOnly(snapshot.id, View.APPROVAL.value) if actions else None
@@ -210,21 +235,19 @@ def requester_card(snapshot: RequestSnapshot, *, revoke_failures: int = 0) -> Ca
         case RequestState.PENDING_APPROVAL:
             text = (f"Waiting for {snapshot.min_approvals - snapshot.approvals} more approval(s) "
                     f"from: {', '.join(a for a in snapshot.approvers if a != snapshot.email)}")
-            actions = (Button("Cancel request", ActionId.CANCEL, snapshot.id),)
+            actions = (cancel_button(snapshot),)
             tone = Tone.WARNING
         case RequestState.APPROVED if snapshot.kind is not RequestKind.EXTENSION:
             later = snapshot.start_at > (snapshot.decided_at or snapshot.requested_at)
             text = ("Approved; access will be granted at the start time." if later
                     else "Approved; granting access now…")
-            actions = (Button("Cancel request", ActionId.CANCEL, snapshot.id),)
+            actions = (cancel_button(snapshot),)
         case RequestState.ACTIVE:
             text = "Access is active."
             if snapshot.expires_at is not None:
                 fields.append(Field("Expires", Time(snapshot.expires_at)))
-            actions = (
-                Button("Extend", ActionId.EXTEND, snapshot.id),
-                Button("Deactivate", ActionId.DEACTIVATE, snapshot.id, ButtonStyle.DANGER),
-            )
+            actions = (Button("Extend", ActionId.EXTEND, snapshot.id),
+                       deactivate_button(snapshot))
             tone = Tone.GOOD
         case _:
             decision, tone = _decision_line(snapshot)
@@ -299,10 +322,8 @@ def expiry_reminder_card(snapshot: RequestSnapshot) -> Card:
         fields = (Field("Expires", Time(snapshot.expires_at)),)
     actions: tuple[Button, ...] = ()
     if snapshot.state is RequestState.ACTIVE:
-        actions = (
-            Button("Extend", ActionId.EXTEND, snapshot.id, ButtonStyle.PRIMARY),
-            Button("Deactivate", ActionId.DEACTIVATE, snapshot.id, ButtonStyle.DANGER),
-        )
+        actions = (Button("Extend", ActionId.EXTEND, snapshot.id, ButtonStyle.PRIMARY),
+                   deactivate_button(snapshot))
     return Card(
         title=f"Your {snapshot.role} access ends soon",
         text="Extend it if you still need it, or deactivate it now.",

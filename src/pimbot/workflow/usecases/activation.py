@@ -58,6 +58,7 @@ from pimbot.workflow.usecases.approval_rules import (
     schedule_escalations,
 )
 from pimbot.workflow.usecases.review_answers import open_breakglass_item
+from pimbot.workflow.usecases.unneeded_code import note_unneeded_code
 
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
 # What ``activate`` reads of the person's requests for the role, in one query: one already
@@ -87,6 +88,14 @@ def missing_parts(role: Role, given: ActivationInput) -> list[str]:
 
 
 async def activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
+    reply = await _activate(ctx, actor, given)
+    role = ctx.policy.roles.get(given.role) if given.role is not None else None
+    if role is None or reply.form is not None:
+        return reply
+    return note_unneeded_code(reply, given.code, role.require_mfa, f"Activating {role.name}")
+
+
+async def _activate(ctx: Context, actor: Actor, given: ActivationInput) -> Reply:
     now = ctx.clock.now()
     quick = ctx.policy.roles.get(given.role) if given.role is not None else None
     if quick is not None and not quick.require_mfa and not plan_needs_lookup(quick):

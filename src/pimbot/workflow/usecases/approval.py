@@ -12,7 +12,7 @@ from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow, VoteRow
 from pimbot.store.versioned import write_row
 from pimbot.ui.cards import Reply
-from pimbot.ui.views import state_words
+from pimbot.ui.views import how_it_ended, state_words
 from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record
@@ -23,6 +23,7 @@ from pimbot.workflow.lifecycle.transition import move
 from pimbot.workflow.notices.outbox import refresh_cards
 from pimbot.workflow.records import get_request, snapshot, votes_of
 from pimbot.workflow.usecases.extension import apply_extension
+from pimbot.workflow.usecases.unneeded_code import note_unneeded_code
 
 _INSERT_VOTE = insert(VoteRow.__table__)  # type: ignore[arg-type]  # built once
 
@@ -42,12 +43,10 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
     read for the check: the caller need not read them again)."""
     if row.state != RequestState.PENDING_APPROVAL.value:
         view = await snapshot(session, ctx.policy, row)
-        who = f" by {row.decided_by}" if row.decided_by else ""
         await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                      request=row.id, reason="already_decided", state=row.state)
-        return Reply(ok=False, text=f"Request {row.id} was already decided{who}; it is "
-                                    f"{state_words(view)}. Nothing was changed.",
-                     hint="pending", subject=row.id), []
+        return Reply(ok=False, text=f"Request {row.id} {how_it_ended(view)}. Nothing was "
+                                    "changed.", hint="pending", subject=row.id), []
     role = ctx.policy.roles.get(row.role)
     if role is None:
         raise PimError(ErrorCode.UNKNOWN_ROLE, f"Role {row.role} is no longer in the policy.")
@@ -93,11 +92,13 @@ async def approve(ctx: Context, actor: Actor, request_id: str, comment: str | No
     refusal, row = await _precheck(ctx, actor, request_id, "approval")
     if refusal is not None:
         return refusal
-    if ctx.policy.roles[row.role].approval.require_mfa:
+    needed = ctx.policy.roles[row.role].approval.require_mfa
+    if needed:
         if ctx.mfa is None:
             raise PimError(ErrorCode.NOT_AVAILABLE, "MFA is not set up on this pimbot.")
         await ctx.mfa.verify(actor.email, code, purpose=f"approve {row.id}")
-    return await _vote(ctx, actor, row.id, "approve", comment or "")
+    return note_unneeded_code(await _vote(ctx, actor, row.id, "approve", comment or ""), code,
+                              needed, f"Approving a {row.role} request")
 
 
 async def deny(ctx: Context, actor: Actor, request_id: str, reason: str) -> Reply:

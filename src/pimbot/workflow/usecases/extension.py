@@ -31,6 +31,7 @@ from pimbot.workflow.notices.outbox import (
 from pimbot.workflow.permissions import owned
 from pimbot.workflow.records import active_activation, get_request, open_requests, snapshot
 from pimbot.workflow.usecases.grant_end import schedule_grant_end
+from pimbot.workflow.usecases.unneeded_code import note_unneeded_code
 
 
 async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: timedelta | None,
@@ -58,12 +59,14 @@ async def extend(ctx: Context, actor: Actor, role_name: str | None, duration: ti
         if role.approval.required:
             ext = await _request_extension(ctx, session, actor, row, amount, now)
             view = await snapshot(session, ctx.policy, ext)
-            return Reply(text=f"Extension {ext.id} sent for approval.",
-                         card=requester_card(view), subject=ext.id)
+            return note_unneeded_code(Reply(text=f"Extension {ext.id} sent for approval.",
+                                            card=requester_card(view), subject=ext.id),
+                                      code, role.require_mfa, f"Extending {role.name}")
         await _extend_row(ctx, session, row, amount, now, actor.email)
         view = await snapshot(session, ctx.policy, row)
-    return Reply(text=f"Extended {row.role} by {format_duration(amount)}.",
-                 card=requester_card(view), subject=row.id)
+    return note_unneeded_code(Reply(text=f"Extended {row.role} by {format_duration(amount)}.",
+                                    card=requester_card(view), subject=row.id),
+                              code, role.require_mfa, f"Extending {role.name}")
 
 
 async def _extendable(ctx: Context, session: AsyncSession, actor: Actor,
