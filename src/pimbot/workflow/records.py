@@ -120,6 +120,12 @@ _ELIGIBILITY = select(AssignmentRow).where(
     AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW),
 ).order_by(AssignmentRow.ends_at.is_(None).desc(), AssignmentRow.ends_at.desc())
 
+# ``eligibilities``: the eligible assignments of these people and roles (a grant batch's).
+_ELIGIBILITIES = select(AssignmentRow).where(
+    AssignmentRow.email.in_(bindparam("emails", expanding=True)),
+    AssignmentRow.role.in_(bindparam("roles", expanding=True)),
+    AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW))
+
 
 async def eligible_roles(session: AsyncSession, email: str, now: datetime) -> list[str]:
     result = await session.execute(_ELIGIBLE_ROLES, {"email": email, "now": now})
@@ -141,10 +147,9 @@ async def eligibilities(session: AsyncSession, slots: Sequence[tuple[str, str]],
     found: dict[tuple[str, str], AssignmentRow] = {}
     if not wanted:
         return found
-    result = await session.execute(select(AssignmentRow).where(
-        AssignmentRow.email.in_(sorted({email for email, _ in wanted})),
-        AssignmentRow.role.in_(sorted({role for _, role in wanted})),
-        AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(now)))
+    result = await session.execute(_ELIGIBILITIES, {
+        "emails": sorted({email for email, _ in wanted}),
+        "roles": sorted({role for _, role in wanted}), "now": now})
     for row in result.scalars():
         slot = (row.email, row.role)
         if slot in wanted and (slot not in found or _lasts_longer(row, found[slot])):
