@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, insert, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, insert, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from pimbot.domain.approval_rules import describe_rules
@@ -24,13 +25,20 @@ from pimbot.ui.views import RequestSnapshot, Vote
 
 
 async def get_request(session: AsyncSession, request_id: str) -> RequestRow:
-    row = await session.get(RequestRow, request_id.strip().lower())
+    """The request ``request_id``: the session's own copy when it has read it already and
+    nothing of it is expired (as ``session.get``), else one query built once (the one
+    ``session.get`` runs is built again on every call)."""
+    key = request_id.strip().lower()
+    row = session.identity_map.get(identity_key(RequestRow, key))
+    if not isinstance(row, RequestRow) or inspect(row).expired_attributes:
+        row = (await session.execute(_REQUEST, {"id": key})).scalars().first()
     if row is None:
         raise PimError(ErrorCode.UNKNOWN_REQUEST, f"There is no request '{request_id}'; "
                        "pending lists the requests waiting for you.", "pending")
     return row
 
 
+_REQUEST = select(RequestRow).where(RequestRow.id == bindparam("id"))
 _VOTES = select(VoteRow).where(VoteRow.request_id == bindparam("request_id")) \
     .order_by(VoteRow.at)
 
