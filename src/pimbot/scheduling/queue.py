@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.engine import CursorResult, Result
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.ports import Clock
 from pimbot.scheduling import job_statements as statements
@@ -133,22 +134,13 @@ def _row(job: NewJob) -> dict[str, Any]:
             "priority": job.priority, "last_error": "", "dedupe_key": job.dedupe_key}
 
 
-async def _connection(session: AsyncSession) -> AsyncConnection:
-    """The session's connection, for a Core statement; the caller's pending ORM changes
-    are flushed first (as an ORM statement's autoflush did), so they keep their order."""
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
-    return await session.connection()
-
-
 async def _insert_pages(session: AsyncSession, statement: Any, rows: list[dict[str, Any]],
                         jobs: Sequence[NewJob]) -> int:
     """Run ``statement`` (an INSERT … RETURNING) over ``rows`` a page at a time; the number
     of rows it returned (written or brought back). The worker is woken if any were."""
     written = 0
-    connection = await _connection(session)
     for start in range(0, len(rows), _INSERT_CHUNK):
-        result = await connection.execute(statement, rows[start:start + _INSERT_CHUNK])
+        result = await session.execute(statement, rows[start:start + _INSERT_CHUNK])
         written += len(result.all())
     if written > 0:
         _enqueued(session, min(job.priority for job in jobs))
@@ -165,11 +157,10 @@ async def discard(session: AsyncSession, dedupe_keys: list[str], now: datetime) 
     """Mark the queued, unleased jobs with these keys done, in the caller's transaction (the
     work they promised was done by whoever calls this). Returns how many."""
     done = 0
-    connection = await _connection(session)
     for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
-        result = await connection.execute(statements.DISCARD, {
+        result = await session.execute(statements.DISCARD, {
             "keys": dedupe_keys[start:start + _INSERT_CHUNK], "now": now})
-        done += result.rowcount
+        done += _rowcount(result)
     return done
 
 
@@ -182,14 +173,17 @@ async def reschedule(session: AsyncSession, dedupe_key: str, due_at: datetime) -
 async def reschedule_many(session: AsyncSession, dedupe_keys: list[str], due_at: datetime) -> int:
     """``reschedule`` for many keys (in chunks); returns how many moved."""
     moved = 0
-    connection = await _connection(session)
     for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
-        result = await connection.execute(statements.RESCHEDULE, {
+        result = await session.execute(statements.RESCHEDULE, {
             "keys": dedupe_keys[start:start + _INSERT_CHUNK], "due": due_at})
-        moved += result.rowcount
+        moved += _rowcount(result)
     if moved:
         session.info[ENQUEUED_FLAG] = True
     return moved
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 def _claim_params(now: datetime, kinds: frozenset[str] | None, besides: frozenset[str],
@@ -253,8 +247,7 @@ class JobQueue:
         shape, params = _claim_params(now, kinds, frozenset(), None, running,
                                       on_sqlite=self.db.is_sqlite)
         async with self.db.transaction() as session:
-            connection = await session.connection()
-            due = await connection.scalar(statements.DUE_NOW,
+            due = await session.scalar(statements.DUE_NOW,
                                           {"now": now, "kinds": sorted(kinds)})
             size = share.claim_size(int(due or 0), limit)
             if size == 0:
@@ -267,10 +260,9 @@ class JobQueue:
         """Read the jobs ``claimable(shape)`` finds and lease them, in the caller's
         transaction (two statements, each built once)."""
         until = now + self.lease
-        connection = await session.connection()
-        rows = (await connection.execute(statements.claimable(shape), params)).all()
+        rows = (await session.execute(statements.claimable(shape), params)).all()
         if rows:
-            await connection.execute(statements.LEASE, {
+            await session.execute(statements.LEASE, {
                 "ids": [row.id for row in rows], "owner": self.owner, "until": until})
         return [
             ClaimedJob(
@@ -312,11 +304,10 @@ class JobQueue:
         for job in jobs:
             by_lease.setdefault(job.lease_until, []).append(job.id)
         async with self.db.transaction() as session:
-            connection = await session.connection()
             for until, ids in by_lease.items():
                 statement = statements.complete(until is None)
                 for start in range(0, len(ids), _INSERT_CHUNK):
-                    result = await connection.execute(statement, {
+                    result = await session.execute(statement, {
                         "ids": ids[start:start + _INSERT_CHUNK], "owner": self.owner,
                         "until": until, "now": now})
                     done.update(result.scalars())
@@ -329,7 +320,7 @@ class JobQueue:
         if not ids:
             return set()
         async with self.db.read() as session:
-            result = await (await session.connection()).execute(statements.REQUEUED,
+            result = await session.execute(statements.REQUEUED,
                                                                  {"ids": ids})
             return set(result.scalars())
 
@@ -363,14 +354,14 @@ class JobQueue:
         params = {"job_id": job.id, "owner": self.owner, "until": job.lease_until,
                   **{f"new_{name}": value for name, value in values.items()}}
         async with self.db.transaction() as session:
-            result = await (await session.connection()).execute(statement, params)
-            return result.rowcount == 1
+            result = await session.execute(statement, params)
+            return _rowcount(result) == 1
 
     async def next_due_later(self, kinds: frozenset[str]) -> datetime | None:
         """When the next queued job of ``kinds`` that is not due yet comes due (a worker that
         runs its share of what is due now waits for that, not for what it left to others)."""
         async with self.db.read() as session:
-            result: datetime | None = await (await session.connection()).scalar(
+            result: datetime | None = await session.scalar(
                 statements.NEXT_LATER, {"kinds": sorted(kinds), "now": self.clock.now()})
         return result
 
@@ -384,7 +375,7 @@ class JobQueue:
         shape, params = _claim_params(now, None, besides, max_priority, running,
                                       on_sqlite=self.db.is_sqlite)
         async with self.db.read() as session:  # both in one statement
-            found = (await (await session.connection()).execute(
+            found = (await session.execute(
                 statements.next_due(shape), params)).one()
         times = [t for t in found if t is not None]
         return min(times) if times else None

@@ -151,7 +151,7 @@ async def _write_opened(session: AsyncSession, made: list[GrantRow],
     ``expires_at`` under the requests' compare-and-set in one more (``store.versioned``)."""
     if not made:
         return
-    await (await session.connection()).execute(_INSERT_GRANT, [
+    await session.execute(_INSERT_GRANT, [
         {key: getattr(record_row, key) for key in _GRANT_COLUMNS} | {"version": 1}
         for record_row in made])
     await set_each(session, [

@@ -41,7 +41,7 @@ async def lock_slots(ctx: Context, session: AsyncSession,
     keys = sorted({f"slot:{email}:{role}" for email, role in slots})
     if not keys or ctx.db.is_sqlite:
         return  # SQLite writers are serial already
-    await (await session.connection()).execute(_LOCK_SLOTS, {"keys": keys})
+    await session.execute(_LOCK_SLOTS, {"keys": keys})
 
 
 async def slot_grants(session: AsyncSession, email: str, role: str) -> list[GrantRow]:

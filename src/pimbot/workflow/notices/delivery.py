@@ -75,7 +75,7 @@ class Delivery:
                  "platform": sent.platform, "ref": dict(sent.ref), "sent_at": now}
                 for subject_id, view, audience, sent in copies if view in UPDATABLE_VIEWS]
         if rows:
-            await (await session.connection()).execute(_INSERT_COPIES, rows)
+            await session.execute(_INSERT_COPIES, rows)
 
     async def update(self, row: MessageRow, card: Card) -> None:
         gateway = self._by_platform(row.platform)
