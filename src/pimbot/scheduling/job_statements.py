@@ -4,7 +4,7 @@ A statement built on every call (``insert(JobRow).on_conflict_do_nothing(…)``,
 ``update(JobRow).where(…)``) costs SQLAlchemy more CPU than running it: the clauses are
 coerced and the cache key generated again each time, and an ORM insert or update goes
 through the ORM's bulk machinery. Built once here, with every value a bound parameter, each
-keeps its cache key and compiled form, and runs on the session's connection as plain Core.
+keeps its cache key and compiled form, and runs through the session as plain Core.
 The values a statement holds as constants (``status = 'queued'``) are the rules, not data.
 
 Shapes that vary (a claim with or without ``kinds``, a finish setting these columns) are

@@ -247,8 +247,7 @@ class JobQueue:
         shape, params = _claim_params(now, kinds, frozenset(), None, running,
                                       on_sqlite=self.db.is_sqlite)
         async with self.db.transaction() as session:
-            due = await session.scalar(statements.DUE_NOW,
-                                          {"now": now, "kinds": sorted(kinds)})
+            due = await session.scalar(statements.DUE_NOW, {"now": now, "kinds": sorted(kinds)})
             size = share.claim_size(int(due or 0), limit)
             if size == 0:
                 return SharedClaim([], share.held > 0)
@@ -320,8 +319,7 @@ class JobQueue:
         if not ids:
             return set()
         async with self.db.read() as session:
-            result = await session.execute(statements.REQUEUED,
-                                                                 {"ids": ids})
+            result = await session.execute(statements.REQUEUED, {"ids": ids})
             return set(result.scalars())
 
     async def fail(self, job: ClaimedJob, error: str, *, permanent: bool = False) -> bool:
@@ -375,7 +373,6 @@ class JobQueue:
         shape, params = _claim_params(now, None, besides, max_priority, running,
                                       on_sqlite=self.db.is_sqlite)
         async with self.db.read() as session:  # both in one statement
-            found = (await session.execute(
-                statements.next_due(shape), params)).one()
+            found = (await session.execute(statements.next_due(shape), params)).one()
         times = [t for t in found if t is not None]
         return min(times) if times else None
