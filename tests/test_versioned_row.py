@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm.exc import StaleDataError
 
 from pimbot.store.database import Database
@@ -59,3 +60,20 @@ async def test_a_row_changed_since_it_was_read_is_not_written(db: Database) -> N
             late.state = "approved"
             await write_row(session, late)
     assert await _stored(db) == ("cancelled", 2, "")
+
+
+async def test_a_written_row_leaves_nothing_for_the_commit_to_flush(db: Database) -> None:
+    """Once ``write_row`` has written every change of the row, the row is clean: the commit
+    (or the next flush) does not run the unit of work over it again."""
+    async with db.transaction() as session:
+        session.add(_request())
+    flushes: list[object] = []
+    async with db.transaction() as session:
+        event.listen(session.sync_session, "before_flush", lambda *args: flushes.append(args))
+        row = await session.get(RequestRow, "r1")
+        assert row is not None
+        row.state = "approved"
+        await write_row(session, row)
+        assert row not in session.dirty
+    assert flushes == []
+    assert await _stored(db) == ("approved", 2, "")

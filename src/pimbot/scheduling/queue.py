@@ -15,34 +15,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Select,
-    all_,
-    and_,
-    bindparam,
-    case,
-    cast,
-    func,
-    literal_column,
-    or_,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from pimbot.ports import Clock
+from pimbot.scheduling import job_statements as statements
+from pimbot.scheduling.job_statements import JobStatus as JobStatus
 from pimbot.scheduling.retry import RetryPolicy
 from pimbot.scheduling.sharing import Share
 from pimbot.store.database import Database
-from pimbot.store.tables import JobRow
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +33,6 @@ ENQUEUED_FLAG = "pimbot_jobs_enqueued"
 ENQUEUED_PRIORITY = "pimbot_jobs_enqueued_priority"  # the most urgent one (absent: 0)
 MAX_ERROR_CHARS = 2000
 _INSERT_CHUNK = 500  # rows per multi-row statement (SQLite allows 32,766 parameters)
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    DONE = "done"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -97,31 +74,8 @@ async def enqueue(
     job that is needed later. Returns whether a job was written. ``payload`` must be JSON and
     must not hold secrets (it is stored in clear).
     """
-    if due_at.tzinfo is None:
-        raise ValueError("naive due_at; pimbot keeps aware UTC times only")
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(JobRow)
-        .values(
-            kind=kind,
-            payload=payload,
-            due_at=due_at,
-            status=JobStatus.QUEUED.value,
-            attempts=0,
-            max_attempts=max_attempts,
-            priority=priority,
-            last_error="",
-            dedupe_key=dedupe_key,
-        )
-        .on_conflict_do_nothing(index_elements=[JobRow.dedupe_key],
-                                index_where=text("status = 'queued'"))
-    )
-    result = await session.execute(statement)
-    written = _rowcount(result) > 0
-    if written:
-        _enqueued(session, priority)
-    return written
+    return await enqueue_many(session, [NewJob(kind, payload, due_at, dedupe_key,
+                                               max_attempts, priority)]) > 0
 
 
 @dataclass(frozen=True)
@@ -144,23 +98,11 @@ async def enqueue_many(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
         return 0
     if any(job.due_at.tzinfo is None for job in jobs):
         raise ValueError("naive due_at; pimbot keeps aware UTC times only")
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # One statement, compiled once and cached: SQLAlchemy sends the rows as multi-row
-    # VALUES pages ("insertmanyvalues"), and RETURNING says which were written (a queued
-    # job with the same dedupe_key keeps its place). A statement built with .values([...])
-    # instead is compiled again for every batch: ~1 ms per row of CPU.
-    statement = (
-        insert(JobRow)
-        .on_conflict_do_nothing(index_elements=[JobRow.dedupe_key],
-                                index_where=text("status = 'queued'"))
-        .returning(JobRow.id)
-    )
-    rows = [_row(job) for job in jobs]
-    # Rows with and without a dedupe_key go in separate pages (SQLAlchemy sends a page per
-    # run of rows whose NULLs fall alike): keyed ones first, each group in its order.
-    rows.sort(key=lambda row: row["dedupe_key"] is None)
-    return await _insert_pages(session, statement, rows, jobs)
+    # One statement built once per dialect (``job_statements``): SQLAlchemy sends the rows
+    # as multi-row VALUES pages ("insertmanyvalues"), and RETURNING says which were written
+    # (a queued job with the same dedupe_key keeps its place).
+    statement = _inserts(session).new
+    return await _insert_pages(session, statement, [_row(job) for job in jobs], jobs)
 
 
 async def enqueue_again(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
@@ -178,16 +120,12 @@ async def enqueue_again(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
     by_key = {job.dedupe_key: job for job in sorted(jobs, key=lambda j: j.due_at, reverse=True)}
     if not by_key:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(JobRow)
-    statement = insert.on_conflict_do_update(
-        index_elements=[JobRow.dedupe_key], index_where=text("status = 'queued'"),
-        set_={"lease_owner": None, "lease_expires_at": None,
-              "due_at": case((insert.excluded.due_at < JobRow.due_at, insert.excluded.due_at),
-                             else_=JobRow.due_at)},
-    ).returning(JobRow.id)
-    return await _insert_pages(session, statement, [_row(job) for job in by_key.values()],
-                               jobs)
+    return await _insert_pages(session, _inserts(session).again,
+                               [_row(job) for job in by_key.values()], jobs)
+
+
+def _inserts(session: AsyncSession) -> statements.Inserts:
+    return statements.INSERTS[session.get_bind().dialect.name]
 
 
 def _row(job: NewJob) -> dict[str, Any]:
@@ -220,12 +158,8 @@ async def discard(session: AsyncSession, dedupe_keys: list[str], now: datetime) 
     work they promised was done by whoever calls this). Returns how many."""
     done = 0
     for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
-        result = await session.execute(
-            update(JobRow)
-            .where(JobRow.dedupe_key.in_(dedupe_keys[start:start + _INSERT_CHUNK]),
-                   JobRow.status == JobStatus.QUEUED.value, _is_free(now))
-            .values(status=JobStatus.DONE.value, finished_at=now)
-            .execution_options(synchronize_session=False))
+        result = await session.execute(statements.DISCARD, {
+            "keys": dedupe_keys[start:start + _INSERT_CHUNK], "now": now})
         done += _rowcount(result)
     return done
 
@@ -233,28 +167,15 @@ async def discard(session: AsyncSession, dedupe_keys: list[str], now: datetime) 
 async def reschedule(session: AsyncSession, dedupe_key: str, due_at: datetime) -> bool:
     """Bring the queued job with ``dedupe_key`` forward (or back) to ``due_at``, in the
     caller's transaction; wakes this process's worker on commit. Returns whether one moved."""
-    result = await session.execute(
-        update(JobRow)
-        .where(JobRow.dedupe_key == dedupe_key, JobRow.status == JobStatus.QUEUED.value)
-        .values(due_at=due_at)
-        .execution_options(synchronize_session=False)
-    )
-    moved = _rowcount(result) > 0
-    if moved:
-        session.info[ENQUEUED_FLAG] = True
-    return moved
+    return await reschedule_many(session, [dedupe_key], due_at) > 0
 
 
 async def reschedule_many(session: AsyncSession, dedupe_keys: list[str], due_at: datetime) -> int:
     """``reschedule`` for many keys (in chunks); returns how many moved."""
     moved = 0
     for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
-        result = await session.execute(
-            update(JobRow)
-            .where(JobRow.dedupe_key.in_(dedupe_keys[start:start + _INSERT_CHUNK]),
-                   JobRow.status == JobStatus.QUEUED.value)
-            .values(due_at=due_at)
-            .execution_options(synchronize_session=False))
+        result = await session.execute(statements.RESCHEDULE, {
+            "keys": dedupe_keys[start:start + _INSERT_CHUNK], "due": due_at})
         moved += _rowcount(result)
     if moved:
         session.info[ENQUEUED_FLAG] = True
@@ -265,43 +186,23 @@ def _rowcount(result: Result[Any]) -> int:
     return result.rowcount if isinstance(result, CursorResult) else 0
 
 
-def _is_free(now: datetime) -> ColumnElement[bool]:
-    return or_(JobRow.lease_expires_at.is_(None), JobRow.lease_expires_at <= now)
-
-
-def _not_running(running: frozenset[int], sqlite: bool) -> ColumnElement[bool]:
-    """``id NOT IN running`` with the ids as one parameter (a JSON list read by
-    ``json_each`` on SQLite, an array on PostgreSQL): the statement's text is the same however
-    many jobs run, so it is compiled once and cached. As a list of N parameters it was
-    rendered and parsed afresh at every look: ~5 ms of CPU each with 1,000 expiries running."""
-    ids = sorted(running)
-    if sqlite:
-        listed: Select[Any] = select(literal_column("value")).select_from(
-            func.json_each(bindparam(None, json.dumps(ids))))
-        return JobRow.id.not_in(listed)
-    return JobRow.id != all_(cast(bindparam(None, ids), postgresql.ARRAY(BigInteger)))
-
-
-def _claimable(now: datetime, kinds: frozenset[str] | None, besides: frozenset[str],
-               max_priority: int | None, running: frozenset[int], *,
-               sqlite: bool) -> Select[JobRow]:
-    """The due, unleased queued jobs a claim may take, most urgent first, locked as read
-    (PostgreSQL skips the rows another claim holds)."""
-    query = (
-        select(JobRow)
-        .where(JobRow.status == JobStatus.QUEUED.value, JobRow.due_at <= now, _is_free(now))
-        .order_by(JobRow.priority, JobRow.due_at, JobRow.id)
-        .with_for_update(skip_locked=True)
-    )
+def _claim_params(now: datetime, kinds: frozenset[str] | None, besides: frozenset[str],
+                  max_priority: int | None, running: frozenset[int], *,
+                  on_sqlite: bool) -> tuple[statements.ClaimShape, dict[str, Any]]:
+    """Which filters a look uses, and their values (``job_statements.claimable``)."""
+    params: dict[str, Any] = {"now": now}
     if kinds is not None:
-        query = query.where(JobRow.kind.in_(sorted(kinds)))
+        params["kinds"] = sorted(kinds)
     if besides:
-        query = query.where(JobRow.kind.not_in(sorted(besides)))
+        params["besides"] = sorted(besides)
     if max_priority is not None:
-        query = query.where(JobRow.priority <= max_priority)
+        params["max_priority"] = max_priority
     if running:
-        query = query.where(_not_running(running, sqlite))
-    return query
+        ids = sorted(running)
+        params["running"] = json.dumps(ids) if on_sqlite else ids
+    shape = statements.ClaimShape(kinds is not None, bool(besides), max_priority is not None,
+                                  bool(running), on_sqlite)
+    return shape, params
 
 
 class JobQueue:
@@ -330,10 +231,10 @@ class JobQueue:
         above ``max_priority``, none this worker is ``running`` (whatever its lease says).
         One statement leases them all."""
         now = self.clock.now()
-        query = _claimable(now, kinds, besides, max_priority, running,
-                           sqlite=self.db.is_sqlite).limit(limit)
+        shape, params = _claim_params(now, kinds, besides, max_priority, running,
+                                      on_sqlite=self.db.is_sqlite)
         async with self.db.transaction() as session:
-            return await self._lease(session, query, now)
+            return await self._lease(session, shape, params | {"limit": limit}, now)
 
     async def claim_share(self, limit: int, share: Share, *, kinds: frozenset[str],
                           running: frozenset[int] = frozenset()) -> SharedClaim:
@@ -343,26 +244,25 @@ class JobQueue:
         if not share.shared:
             return SharedClaim(await self.claim(limit, kinds=kinds, running=running), False)
         now = self.clock.now()
-        due_now = select(func.count()).select_from(JobRow).where(
-            JobRow.status == JobStatus.QUEUED.value, JobRow.due_at <= now,
-            JobRow.kind.in_(sorted(kinds)))
+        shape, params = _claim_params(now, kinds, frozenset(), None, running,
+                                      on_sqlite=self.db.is_sqlite)
         async with self.db.transaction() as session:
-            size = share.claim_size(int(await session.scalar(due_now) or 0), limit)
+            due = await session.scalar(statements.DUE_NOW, {"now": now, "kinds": sorted(kinds)})
+            size = share.claim_size(int(due or 0), limit)
             if size == 0:
                 return SharedClaim([], share.held > 0)
-            query = _claimable(now, kinds, frozenset(), None, running,
-                               sqlite=self.db.is_sqlite).limit(size)
-            return SharedClaim(await self._lease(session, query, now), False)
+            return SharedClaim(await self._lease(session, shape, params | {"limit": size},
+                                                 now), False)
 
-    async def _lease(self, session: AsyncSession, query: Select[JobRow],
-                     now: datetime) -> list[ClaimedJob]:
+    async def _lease(self, session: AsyncSession, shape: statements.ClaimShape,
+                     params: dict[str, Any], now: datetime) -> list[ClaimedJob]:
+        """Read the jobs ``claimable(shape)`` finds and lease them, in the caller's
+        transaction (two statements, each built once)."""
         until = now + self.lease
-        rows = (await session.execute(query)).scalars().all()
+        rows = (await session.execute(statements.claimable(shape), params)).all()
         if rows:
-            await session.execute(
-                update(JobRow).where(JobRow.id.in_([row.id for row in rows]))
-                .values(lease_owner=self.owner, lease_expires_at=until)
-                .execution_options(synchronize_session=False))
+            await session.execute(statements.LEASE, {
+                "ids": [row.id for row in rows], "owner": self.owner, "until": until})
         return [
             ClaimedJob(
                 row.id, row.kind, dict(row.payload), row.attempts, row.due_at, until,
@@ -404,17 +304,11 @@ class JobQueue:
             by_lease.setdefault(job.lease_until, []).append(job.id)
         async with self.db.transaction() as session:
             for until, ids in by_lease.items():
+                statement = statements.complete(until is None)
                 for start in range(0, len(ids), _INSERT_CHUNK):
-                    result = await session.execute(
-                        update(JobRow)
-                        .where(JobRow.id.in_(ids[start:start + _INSERT_CHUNK]),
-                               JobRow.status == JobStatus.QUEUED.value,
-                               JobRow.lease_owner == self.owner,
-                               JobRow.lease_expires_at == until)
-                        .values(status=JobStatus.DONE.value, finished_at=now, lease_owner=None,
-                                lease_expires_at=None)
-                        .returning(JobRow.id)
-                        .execution_options(synchronize_session=False))
+                    result = await session.execute(statement, {
+                        "ids": ids[start:start + _INSERT_CHUNK], "owner": self.owner,
+                        "until": until, "now": now})
                     done.update(result.scalars())
         return done
 
@@ -425,10 +319,7 @@ class JobQueue:
         if not ids:
             return set()
         async with self.db.read() as session:
-            result = await session.execute(
-                select(JobRow.id).where(JobRow.id.in_(ids),
-                                        JobRow.status == JobStatus.QUEUED.value,
-                                        JobRow.lease_owner.is_(None)))
+            result = await session.execute(statements.REQUEUED, {"ids": ids})
             return set(result.scalars())
 
     async def fail(self, job: ClaimedJob, error: str, *, permanent: bool = False) -> bool:
@@ -455,19 +346,13 @@ class JobQueue:
                                   lease_expires_at=None, last_error=reason[:MAX_ERROR_CHARS])
 
     async def _finish(self, job: ClaimedJob, **values: Any) -> bool:
-        statement = (
-            update(JobRow)
-            .where(
-                JobRow.id == job.id,
-                JobRow.status == JobStatus.QUEUED.value,
-                JobRow.lease_owner == self.owner,
-                JobRow.lease_expires_at == job.lease_until,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        """Set ``values`` on the job if this owner still holds the lease it was claimed with
+        (a compare-and-set); whether it did."""
+        statement = statements.finish(tuple(sorted(values)), job.lease_until is None)
+        params = {"job_id": job.id, "owner": self.owner, "until": job.lease_until,
+                  **{f"new_{name}": value for name, value in values.items()}}
         async with self.db.transaction() as session:
-            result = await session.execute(statement)
+            result = await session.execute(statement, params)
             return _rowcount(result) == 1
 
     async def next_due_later(self, kinds: frozenset[str]) -> datetime | None:
@@ -475,9 +360,7 @@ class JobQueue:
         runs its share of what is due now waits for that, not for what it left to others)."""
         async with self.db.read() as session:
             result: datetime | None = await session.scalar(
-                select(func.min(JobRow.due_at)).where(
-                    JobRow.status == JobStatus.QUEUED.value, JobRow.kind.in_(sorted(kinds)),
-                    JobRow.due_at > self.clock.now()))
+                statements.NEXT_LATER, {"kinds": sorted(kinds), "now": self.clock.now()})
         return result
 
     async def next_due_at(self, max_priority: int | None = None,
@@ -487,18 +370,9 @@ class JobQueue:
         is ``running``, of none of the kinds ``besides``) can be claimed: its due time, or
         when a held lease expires."""
         now = self.clock.now()
-        queued = JobRow.status == JobStatus.QUEUED.value
-        if max_priority is not None:
-            queued = and_(queued, JobRow.priority <= max_priority)
-        if running:
-            queued = and_(queued, _not_running(running, self.db.is_sqlite))
-        if besides:
-            queued = and_(queued, JobRow.kind.not_in(sorted(besides)))
-        free = select(func.min(JobRow.due_at)).where(queued, _is_free(now))
-        held = select(func.min(JobRow.lease_expires_at)).where(
-            queued, JobRow.lease_expires_at > now)
+        shape, params = _claim_params(now, None, besides, max_priority, running,
+                                      on_sqlite=self.db.is_sqlite)
         async with self.db.read() as session:  # both in one statement
-            found = (await session.execute(select(
-                free.scalar_subquery(), held.scalar_subquery()))).one()
+            found = (await session.execute(statements.next_due(shape), params)).one()
         times = [t for t in found if t is not None]
         return min(times) if times else None

@@ -41,7 +41,7 @@ _BATCH = 1000
 # running them.
 _HEAD = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()) \
     .limit(1)
-_INSERT_ONE = insert(AuditEventRow.__table__)  # type: ignore[arg-type]
+_INSERT_EVENT = insert(AuditEventRow.__table__)  # type: ignore[arg-type]
 
 
 def _row_hash(row: AuditEventRow) -> str:
@@ -82,7 +82,7 @@ async def append_event(
                      detail=dict(detail or {}), once_key=once_key)
     values = (await _chained(db, session, [event]))[0]
     # A Core INSERT built once (its compiled form cached), not an ORM add and flush.
-    await (await session.connection()).execute(_INSERT_ONE, values)
+    await (await session.connection()).execute(_INSERT_EVENT, values)
     session.info[APPENDED_FLAG] = True
 
 
@@ -109,7 +109,7 @@ async def append_events(db: Database, session: AsyncSession, events: Sequence[Ne
     if not events:
         return 0
     rows = await _chained(db, session, events)
-    await session.execute(insert(AuditEventRow), rows)
+    await (await session.connection()).execute(_INSERT_EVENT, rows)  # Core, built once
     session.info[APPENDED_FLAG] = True
     return len(rows)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Table, TextClause, Update, bindparam, inspect, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import InstanceState, Mapper
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -71,6 +71,7 @@ async def _write(session: AsyncSession, cls: type, keys: tuple[str, ...],
         for key in keys:
             set_committed_value(row, key, new[key])
         set_committed_value(row, version_key, getattr(row, version_key) + 1)
+    _settle(session, [row for row, _ in changes])
 
 
 async def _write_returning(session: AsyncSession, table: Table, id_key: str,
@@ -158,6 +159,18 @@ async def write_row(session: AsyncSession, row: Any) -> None:
     for key in keys:
         set_committed_value(row, key, new[key])
     set_committed_value(row, version_key, old_version + 1)
+    _settle(session, [row])
+
+
+def _settle(session: AsyncSession, rows: Sequence[Any]) -> None:
+    """Rows whose every change has just been written are clean again, as a flush leaves
+    them: otherwise they stay in ``session.dirty`` (``set_committed_value`` does not clear
+    the flag the change set), and the next flush, or the commit's, runs the unit of work
+    over them to find nothing to write. A row with another change pending keeps it."""
+    states = [(state, state.dict) for state in map(inspect, rows)
+              if state.modified and not state.committed_state]
+    if states:  # what the unit of work does after a flush (no public API for it)
+        InstanceState._commit_all_states(states, session.sync_session.identity_map)
 
 
 async def _write_many(session: AsyncSession, table: Table, id_key: str, version_key: str,

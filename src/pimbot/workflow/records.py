@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, insert, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, insert, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from pimbot.domain.approval_rules import describe_rules
@@ -24,13 +25,20 @@ from pimbot.ui.views import RequestSnapshot, Vote
 
 
 async def get_request(session: AsyncSession, request_id: str) -> RequestRow:
-    row = await session.get(RequestRow, request_id.strip().lower())
+    """The request ``request_id``: the session's own copy when it has read it already and
+    nothing of it is expired (as ``session.get``), else one query built once (the one
+    ``session.get`` runs is built again on every call)."""
+    key = request_id.strip().lower()
+    row = session.identity_map.get(identity_key(RequestRow, key))
+    if not isinstance(row, RequestRow) or inspect(row).expired_attributes:
+        row = (await session.execute(_REQUEST, {"id": key})).scalars().first()
     if row is None:
         raise PimError(ErrorCode.UNKNOWN_REQUEST, f"There is no request '{request_id}'; "
                        "pending lists the requests waiting for you.", "pending")
     return row
 
 
+_REQUEST = select(RequestRow).where(RequestRow.id == bindparam("id"))
 _VOTES = select(VoteRow).where(VoteRow.request_id == bindparam("request_id")) \
     .order_by(VoteRow.at)
 
@@ -120,6 +128,12 @@ _ELIGIBILITY = select(AssignmentRow).where(
     AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW),
 ).order_by(AssignmentRow.ends_at.is_(None).desc(), AssignmentRow.ends_at.desc())
 
+# ``eligibilities``: the eligible assignments of these people and roles (a grant batch's).
+_ELIGIBILITIES = select(AssignmentRow).where(
+    AssignmentRow.email.in_(bindparam("emails", expanding=True)),
+    AssignmentRow.role.in_(bindparam("roles", expanding=True)),
+    AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW))
+
 
 async def eligible_roles(session: AsyncSession, email: str, now: datetime) -> list[str]:
     result = await session.execute(_ELIGIBLE_ROLES, {"email": email, "now": now})
@@ -141,10 +155,9 @@ async def eligibilities(session: AsyncSession, slots: Sequence[tuple[str, str]],
     found: dict[tuple[str, str], AssignmentRow] = {}
     if not wanted:
         return found
-    result = await session.execute(select(AssignmentRow).where(
-        AssignmentRow.email.in_(sorted({email for email, _ in wanted})),
-        AssignmentRow.role.in_(sorted({role for _, role in wanted})),
-        AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(now)))
+    result = await session.execute(_ELIGIBILITIES, {
+        "emails": sorted({email for email, _ in wanted}),
+        "roles": sorted({role for _, role in wanted}), "now": now})
     for row in result.scalars():
         slot = (row.email, row.role)
         if slot in wanted and (slot not in found or _lasts_longer(row, found[slot])):

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import bindparam, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.ids import new_id
@@ -54,6 +54,19 @@ from pimbot.workflow.lifecycle.transition import move_many
 log = logging.getLogger(__name__)
 
 Outcome = tuple[ClaimedJob, Exception | None]
+
+# A batch's statements, built once (their cache keys and compiled forms reused), with the
+# batch's ids, people and roles as expanding parameters.
+_REQUESTS = select(RequestRow).where(RequestRow.id.in_(bindparam("ids", expanding=True)))
+_LIVE_GRANTS = select(GrantRow).where(  # every slot's grants not yet confirmed revoked
+    GrantRow.email.in_(bindparam("emails", expanding=True)),
+    GrantRow.role.in_(bindparam("roles", expanding=True)),
+    GrantRow.state != GrantState.REVOKED.value).order_by(GrantRow.created_at)
+_LOCKED_GRANTS = (select(GrantRow).where(GrantRow.id.in_(bindparam("ids", expanding=True)))
+                  .order_by(GrantRow.id).with_for_update()
+                  .execution_options(populate_existing=True))
+_INSERT_GRANT = insert(GrantRow.__table__)  # type: ignore[arg-type]
+_GRANT_COLUMNS = tuple(attr.key for attr in inspect(GrantRow).column_attrs)
 
 
 @dataclass(frozen=True)
@@ -109,7 +122,7 @@ async def _open_all(ctx: Context, jobs: list[ClaimedJob]
     async with ctx.db.transaction() as session:
         ids = sorted({str(job.payload["request_id"]) for job in jobs})
         rows = {row.id: row for row in (await session.execute(
-            select(RequestRow).where(RequestRow.id.in_(ids)))).scalars()}
+            _REQUESTS, {"ids": ids})).scalars()}
         await lock_slots(ctx, session, [(row.email, row.role) for row in rows.values()])
         live = await _live_grants(session, list(rows.values()))
         backings = await backing_many(session, [row for row in rows.values()
@@ -138,9 +151,8 @@ async def _write_opened(session: AsyncSession, made: list[GrantRow],
     ``expires_at`` under the requests' compare-and-set in one more (``store.versioned``)."""
     if not made:
         return
-    columns = [attr.key for attr in inspect(GrantRow).column_attrs]
-    await session.execute(insert(GrantRow), [
-        {key: getattr(record_row, key) for key in columns} | {"version": 1}
+    await session.execute(_INSERT_GRANT, [
+        {key: getattr(record_row, key) for key in _GRANT_COLUMNS} | {"version": 1}
         for record_row in made])
     await set_each(session, [
         (rows[record_row.activation_id], {"grant_id": record_row.id,
@@ -154,10 +166,9 @@ async def _live_grants(session: AsyncSession, rows: list[RequestRow]
     found: dict[tuple[str, str], list[GrantRow]] = {}
     if not rows:
         return found
-    result = await session.execute(select(GrantRow).where(
-        GrantRow.email.in_(sorted({row.email for row in rows})),
-        GrantRow.role.in_(sorted({row.role for row in rows})),
-        GrantRow.state != GrantState.REVOKED.value).order_by(GrantRow.created_at))
+    result = await session.execute(_LIVE_GRANTS, {
+        "emails": sorted({row.email for row in rows}),
+        "roles": sorted({row.role for row in rows})})
     for live in result.scalars():
         found.setdefault((live.email, live.role), []).append(live)
     return found
@@ -231,8 +242,7 @@ async def _record(ctx: Context, succeeded: list[tuple[Opened, str | None]]) -> l
     outcomes: list[Outcome] = []
     async with ctx.db.transaction() as session:
         records = {record_row.id: record_row for record_row in (await session.execute(
-            select(GrantRow).where(GrantRow.id.in_(sorted(by_grant))).order_by(GrantRow.id)
-            .with_for_update().execution_options(populate_existing=True))).scalars()}
+            _LOCKED_GRANTS, {"ids": sorted(by_grant)})).scalars()}
         fenced: list[GrantRow] = []
         changes: list[Change] = []
         for grant_id, (one, ref) in by_grant.items():
@@ -246,8 +256,8 @@ async def _record(ctx: Context, succeeded: list[tuple[Opened, str | None]]) -> l
             fenced.append(record_row)
             outcomes.append((one.job, None))
         await set_each(session, changes)  # under the rows' locks: one statement
-        rows = {row.id: row for row in (await session.execute(select(RequestRow).where(
-            RequestRow.id.in_(sorted(r.activation_id for r in fenced))))).scalars()}
+        rows = {row.id: row for row in (await session.execute(
+            _REQUESTS, {"ids": sorted(r.activation_id for r in fenced)})).scalars()}
         approved = [rows[r.activation_id] for r in fenced
                     if r.activation_id in rows
                     and rows[r.activation_id].state == RequestState.APPROVED.value]

@@ -25,6 +25,10 @@ from pimbot.workflow.audit import AuditBatch, record
 from pimbot.workflow.context import Context
 from pimbot.workflow.notices.outbox import JobKind, PendingJobs, schedule
 
+# Built once (its compiled form cached): every slot's advisory lock, in the keys' order.
+_LOCK_SLOTS = text("SELECT pg_advisory_xact_lock(hashtext(t.k)) FROM unnest(CAST(:keys AS "
+                   "text[])) WITH ORDINALITY AS t(k, n) ORDER BY t.n")
+
 
 async def lock_slot(ctx: Context, session: AsyncSession, email: str, role: str) -> None:
     await ctx.db.lock_key(session, f"slot:{email}:{role}")
@@ -37,9 +41,7 @@ async def lock_slots(ctx: Context, session: AsyncSession,
     keys = sorted({f"slot:{email}:{role}" for email, role in slots})
     if not keys or ctx.db.is_sqlite:
         return  # SQLite writers are serial already
-    await session.execute(text(
-        "SELECT pg_advisory_xact_lock(hashtext(t.k)) FROM unnest(CAST(:keys AS text[])) "
-        "WITH ORDINALITY AS t(k, n) ORDER BY t.n"), {"keys": keys})
+    await session.execute(_LOCK_SLOTS, {"keys": keys})
 
 
 async def slot_grants(session: AsyncSession, email: str, role: str) -> list[GrantRow]:

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 # Which views are redrawn when their request changes (the others are one-off notices).
 UPDATABLE_VIEWS = frozenset({"approval", "requester", "approver_reminder", "reminder",
                              "review_item"})
+_INSERT_COPIES = insert(MessageRow.__table__)  # type: ignore[arg-type]  # Core, built once
 
 
 def channel_platform(channel: str) -> tuple[str, str]:
@@ -74,7 +75,7 @@ class Delivery:
                  "platform": sent.platform, "ref": dict(sent.ref), "sent_at": now}
                 for subject_id, view, audience, sent in copies if view in UPDATABLE_VIEWS]
         if rows:
-            await session.execute(insert(MessageRow), rows)
+            await session.execute(_INSERT_COPIES, rows)
 
     async def update(self, row: MessageRow, card: Card) -> None:
         gateway = self._by_platform(row.platform)

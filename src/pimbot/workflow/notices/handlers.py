@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.ports import SentMessage, Unreachable
@@ -38,6 +38,15 @@ SENDS_AT_ONCE = 16  # a group's chat calls in flight at once (each gateway paces
 STORE_ATTEMPTS = 2  # a sent group's copies: stored, or its jobs fail and send again
 Outcome = tuple[ClaimedJob, Exception | None]
 Seen = dict[str, tuple[RequestRow, RequestSnapshot]]
+
+# A group's reads, built once (cache keys and compiled forms reused), their ids expanding.
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_REQUESTS = select(RequestRow).where(RequestRow.id.in_(_IDS))
+_VOTES = select(VoteRow).where(VoteRow.request_id.in_(_IDS)).order_by(VoteRow.at)
+_COPIES = select(MessageRow).where(MessageRow.subject_id.in_(
+    bindparam("subjects", expanding=True))).order_by(MessageRow.id)
+_VERSIONS = {table: select(table.id, table.version).where(table.id.in_(_IDS))
+             .order_by(table.id).with_for_update() for table in (RequestRow, ReviewItemRow)}
 
 
 @dataclass(frozen=True)
@@ -152,9 +161,7 @@ async def _copies_of(session: AsyncSession, subjects: list[str]
     """The stored copies of the cards about ``subjects``, oldest first, by subject."""
     found: dict[str, list[MessageRow]] = {}
     if subjects:
-        result = await session.execute(
-            select(MessageRow).where(MessageRow.subject_id.in_(sorted(set(subjects))))
-            .order_by(MessageRow.id))
+        result = await session.execute(_COPIES, {"subjects": sorted(set(subjects))})
         for copy in result.scalars():
             found.setdefault(copy.subject_id, []).append(copy)
     return found
@@ -166,12 +173,10 @@ async def _requests(ctx: Context, session: AsyncSession, ids: Iterable[str]) -> 
     wanted = sorted({rid.strip().lower() for rid in ids if rid})
     if not wanted:
         return {}
-    rows = list((await session.execute(
-        select(RequestRow).where(RequestRow.id.in_(wanted)))).scalars())
+    rows = list((await session.execute(_REQUESTS, {"ids": wanted})).scalars())
     votes: dict[str, list[VoteRow]] = {}
     if rows:
-        result = await session.execute(select(VoteRow).where(
-            VoteRow.request_id.in_([row.id for row in rows])).order_by(VoteRow.at))
+        result = await session.execute(_VOTES, {"ids": [row.id for row in rows]})
         for vote in result.scalars():
             votes.setdefault(vote.request_id, []).append(vote)
     return {row.id: (row, await snapshot(session, ctx.policy, row, votes.get(row.id, [])))
@@ -281,7 +286,5 @@ async def _versions(session: AsyncSession, table: type[RequestRow] | type[Review
                     ids: set[str]) -> dict[str, int]:
     if not ids:
         return {}
-    result = await session.execute(
-        select(table.id, table.version).where(table.id.in_(sorted(ids)))
-        .order_by(table.id).with_for_update())
+    result = await session.execute(_VERSIONS[table], {"ids": sorted(ids)})
     return {subject: version for subject, version in result.all()}
