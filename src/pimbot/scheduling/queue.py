@@ -223,7 +223,7 @@ async def discard(session: AsyncSession, dedupe_keys: list[str], now: datetime) 
         result = await session.execute(
             update(JobRow)
             .where(JobRow.dedupe_key.in_(dedupe_keys[start:start + _INSERT_CHUNK]),
-                   JobRow.status == JobStatus.QUEUED.value, _is_free(now))
+                   _queued_by_key(session), _is_free(now))
             .values(status=JobStatus.DONE.value, finished_at=now)
             .execution_options(synchronize_session=False))
         done += _rowcount(result)
@@ -235,7 +235,7 @@ async def reschedule(session: AsyncSession, dedupe_key: str, due_at: datetime) -
     caller's transaction; wakes this process's worker on commit. Returns whether one moved."""
     result = await session.execute(
         update(JobRow)
-        .where(JobRow.dedupe_key == dedupe_key, JobRow.status == JobStatus.QUEUED.value)
+        .where(JobRow.dedupe_key == dedupe_key, _queued_by_key(session))
         .values(due_at=due_at)
         .execution_options(synchronize_session=False)
     )
@@ -252,13 +252,35 @@ async def reschedule_many(session: AsyncSession, dedupe_keys: list[str], due_at:
         result = await session.execute(
             update(JobRow)
             .where(JobRow.dedupe_key.in_(dedupe_keys[start:start + _INSERT_CHUNK]),
-                   JobRow.status == JobStatus.QUEUED.value)
+                   _queued_by_key(session))
             .values(due_at=due_at)
             .execution_options(synchronize_session=False))
         moved += _rowcount(result)
     if moved:
         session.info[ENQUEUED_FLAG] = True
     return moved
+
+
+def _queued_by_key(session: AsyncSession) -> ColumnElement[bool]:
+    """``status = 'queued'`` for a look-up by ``dedupe_key``, so that the partial unique index
+    on ``dedupe_key`` (``WHERE status = 'queued'``) answers it: written as that literal (a
+    partial index serves only a WHERE that implies its condition as written) and, on SQLite,
+    marked ``likely`` (true for most rows) so its planner does not walk the status index
+    instead. ``status = ?`` read every queued job at each ``discard`` of a batch's revoke
+    jobs: 25-50 ms with 10,000 expiries queued and 30,000 notices, where the seek is 0.02 ms."""
+    queued = JobRow.status == literal_column("'queued'")
+    if session.get_bind().dialect.name == "sqlite":
+        return func.likely(queued)
+    return queued
+
+
+def _at_most(max_priority: int) -> ColumnElement[bool]:
+    """``priority <= max_priority`` as the list of the priorities it allows (priorities are
+    small non-negative numbers, 0 the most urgent): an index on (status, priority, due_at)
+    is then sought once per priority for the due rows, in order. As a range, SQLite and
+    PostgreSQL read every queued job of those priorities (10,000 expiries not due yet in a
+    steady stream) at each look: 10-40 ms where the seek takes 0.1 ms."""
+    return JobRow.priority.in_(list(range(max_priority + 1)))
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -298,7 +320,7 @@ def _claimable(now: datetime, kinds: frozenset[str] | None, besides: frozenset[s
     if besides:
         query = query.where(JobRow.kind.not_in(sorted(besides)))
     if max_priority is not None:
-        query = query.where(JobRow.priority <= max_priority)
+        query = query.where(_at_most(max_priority))
     if running:
         query = query.where(_not_running(running, sqlite))
     return query
@@ -336,12 +358,16 @@ class JobQueue:
             return await self._lease(session, query, now)
 
     async def claim_share(self, limit: int, share: Share, *, kinds: frozenset[str],
-                          running: frozenset[int] = frozenset()) -> SharedClaim:
+                          running: frozenset[int] = frozenset(),
+                          max_priority: int | None = None) -> SharedClaim:
         """``claim`` of ``kinds`` for a worker that shares bursts with other replicas: it
         takes about its ``share`` of the jobs of ``kinds`` due now (``scheduling/sharing.py``),
-        counted in the same transaction; alone (``share.live`` 1), exactly ``claim``."""
+        counted in the same transaction; alone (``share.live`` 1), exactly ``claim``.
+        ``max_priority``: the least urgent of ``kinds`` (as in ``claim``), so the claim seeks
+        those priorities' due rows rather than reading every due job of other kinds."""
         if not share.shared:
-            return SharedClaim(await self.claim(limit, kinds=kinds, running=running), False)
+            return SharedClaim(await self.claim(limit, kinds=kinds, running=running,
+                                                max_priority=max_priority), False)
         now = self.clock.now()
         due_now = select(func.count()).select_from(JobRow).where(
             JobRow.status == JobStatus.QUEUED.value, JobRow.due_at <= now,
@@ -350,7 +376,7 @@ class JobQueue:
             size = share.claim_size(int(await session.scalar(due_now) or 0), limit)
             if size == 0:
                 return SharedClaim([], share.held > 0)
-            query = _claimable(now, kinds, frozenset(), None, running,
+            query = _claimable(now, kinds, frozenset(), max_priority, running,
                                sqlite=self.db.is_sqlite).limit(size)
             return SharedClaim(await self._lease(session, query, now), False)
 
@@ -489,7 +515,7 @@ class JobQueue:
         now = self.clock.now()
         queued = JobRow.status == JobStatus.QUEUED.value
         if max_priority is not None:
-            queued = and_(queued, JobRow.priority <= max_priority)
+            queued = and_(queued, _at_most(max_priority))
         if running:
             queued = and_(queued, _not_running(running, self.db.is_sqlite))
         if besides:

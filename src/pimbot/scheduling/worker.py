@@ -216,7 +216,8 @@ class Worker:
         live = self.live() if self.live is not None else 1
         share = Share(live, self._held, self.share_floor)
         return await self.queue.claim_share(self.batch_size, share, kinds=self.batch_kinds,
-                                            running=self._running_ids())
+                                            running=self._running_ids(),
+                                            max_priority=self.urgent)
 
     def _hold(self, jobs: list[ClaimedJob], task: asyncio.Task[None]) -> asyncio.Task[None]:
         """Count ``jobs`` as this worker's part of a burst until ``task`` ends."""
