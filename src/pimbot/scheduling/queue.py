@@ -28,6 +28,7 @@ from sqlalchemy import (
     cast,
     func,
     literal_column,
+    null,
     or_,
     select,
     text,
@@ -182,7 +183,10 @@ async def enqueue_again(session: AsyncSession, jobs: Sequence[NewJob]) -> int:
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(JobRow)
     statement = insert.on_conflict_do_update(
         index_elements=[JobRow.dedupe_key], index_where=text("status = 'queued'"),
-        set_={"lease_owner": None, "lease_expires_at": None,
+        # NULL as a literal, not a bound None: a SET clause with parameters of its own is
+        # not sent as multi-row VALUES pages, so every redraw was a statement of its own
+        # (two per expiry of a batch).
+        set_={"lease_owner": null(), "lease_expires_at": null(),
               "due_at": case((insert.excluded.due_at < JobRow.due_at, insert.excluded.due_at),
                              else_=JobRow.due_at)},
     ).returning(JobRow.id)
