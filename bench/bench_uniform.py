@@ -18,6 +18,8 @@ from datetime import timedelta
 from typing import Any
 
 from revocation_world import (
+    MS,
+    CpuWindow,
     Receiver,
     World,
     backends,
@@ -51,12 +53,17 @@ async def one_backend(label: str, url: str, people: int, span_s: float,
     seeded_s = time.monotonic() - seed_started
     early_start = (expiries[0] - core.clock.now()).total_seconds()
     fired = timers_for(expiries)
+    cpu = CpuWindow(expiries[0])
     await wait_revoked(receiver, ids, (expiries[-1] - core.clock.now()).total_seconds() + 60)
+    cpu.stop()
     assert world.db is not None
     outcome = await check(world.db, receiver, dict(zip(ids, expiries, strict=True)), fired)
     report = lateness_report(label, outcome)
     report[f"{label}_seed_s"] = round(seeded_s, 1)
     report[f"{label}_first_expiry_after_seed_s"] = round(early_start, 1)
+    # CPU of this process from the first expiry to the last revoke seen (polled every 0.1 s)
+    report[f"{label}_cpu_s"] = round(cpu.seconds(), 2)
+    report[f"{label}_cpu_ms_per_revoke"] = round(cpu.seconds() * MS / people, 3)
     report[f"{label}_meets_p99_250ms"] = (
         quantile(outcome.lateness_s, 0.99) <= TARGET_P99_S and outcome.exactly_once == people
         and not outcome.early and outcome.chain_ok)

@@ -264,6 +264,30 @@ def timers_for(expiries: Sequence[datetime]) -> list[float]:
     return fired
 
 
+class CpuWindow:
+    """This process's CPU seconds (``time.process_time``) from an instant (the first expiry)
+    until ``stop()`` (the last revoke seen): what the revokes of that window cost, beside
+    the wall figures, whatever else shares the machine."""
+
+    def __init__(self, start: datetime) -> None:
+        self.started: float | None = None
+        self.stopped: float | None = None
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (start - SystemClock().now()).total_seconds())
+        loop.call_at(loop.time() + delay, self._start)
+
+    def _start(self) -> None:
+        self.started = time.process_time()
+
+    def stop(self) -> None:
+        self.stopped = time.process_time()
+
+    def seconds(self) -> float:
+        if self.started is None or self.stopped is None:
+            return math.nan
+        return self.stopped - self.started
+
+
 async def wait_calls(receiver: Receiver, action: str, count: int, deadline_s: float) -> None:
     until = time.monotonic() + deadline_s
     while time.monotonic() < until:

@@ -35,6 +35,7 @@ from sqlalchemy import (
     cast,
     func,
     literal_column,
+    null,
     or_,
     select,
     text,
@@ -79,9 +80,12 @@ class Inserts:
 def _inserts(dialect_insert: Callable[[Table], Any]) -> Inserts:
     base = dialect_insert(JOBS)
     new = base.on_conflict_do_nothing(**_QUEUED_KEY).returning(JOBS.c.id)
+    # NULL as a literal, not a bound None: a SET clause with parameters of its own is not sent
+    # as multi-row VALUES pages, so every redraw was a statement of its own (two per expiry
+    # of a batch).
     again = base.on_conflict_do_update(
         **_QUEUED_KEY,
-        set_={"lease_owner": None, "lease_expires_at": None,
+        set_={"lease_owner": null(), "lease_expires_at": null(),
               "due_at": case((base.excluded.due_at < JOBS.c.due_at, base.excluded.due_at),
                              else_=JOBS.c.due_at)},
     ).returning(JOBS.c.id)
@@ -102,16 +106,35 @@ def _lease_is(none: bool) -> ColumnElement[bool]:
         JOBS.c.lease_expires_at == bindparam("until")
 
 
-# ``discard``: the queued, unleased jobs with these keys are done (``:keys``, ``:now``).
-DISCARD = (update(JOBS)
-           .where(JOBS.c.dedupe_key.in_(bindparam("keys", expanding=True)),
-                  JOBS.c.status == QUEUED, _free())
-           .values(status=DONE, finished_at=bindparam("now")))
-# ``reschedule_many``: the queued jobs with these keys come due at ``:due``.
-RESCHEDULE = (update(JOBS)
-              .where(JOBS.c.dedupe_key.in_(bindparam("keys", expanding=True)),
-                     JOBS.c.status == QUEUED)
-              .values(due_at=bindparam("due")))
+def _queued_by_key(on_sqlite: bool) -> ColumnElement[bool]:
+    """``status = 'queued'`` for a look-up by ``dedupe_key``, so that the partial unique index
+    on ``dedupe_key`` (``WHERE status = 'queued'``) answers it: written as that literal (a
+    partial index serves only a WHERE that implies its condition as written) and, on SQLite,
+    marked ``likely`` (true for most rows) so its planner does not walk the status index
+    instead. ``status = ?`` read every queued job at each ``discard`` of a batch's revoke
+    jobs: 25-50 ms with 10,000 expiries queued and 30,000 notices, where the seek is 0.02 ms."""
+    queued = JOBS.c.status == literal_column("'queued'")
+    return func.likely(queued) if on_sqlite else queued
+
+
+@functools.cache
+def discard(on_sqlite: bool) -> Update:
+    """``discard``: the queued, unleased jobs with these keys are done (``:keys``, ``:now``)."""
+    return (update(JOBS)
+            .where(JOBS.c.dedupe_key.in_(bindparam("keys", expanding=True)),
+                   _queued_by_key(on_sqlite), _free())
+            .values(status=DONE, finished_at=bindparam("now")))
+
+
+@functools.cache
+def reschedule(on_sqlite: bool) -> Update:
+    """``reschedule_many``: the queued jobs with these keys come due at ``:due``."""
+    return (update(JOBS)
+            .where(JOBS.c.dedupe_key.in_(bindparam("keys", expanding=True)),
+                   _queued_by_key(on_sqlite))
+            .values(due_at=bindparam("due")))
+
+
 # ``claim``'s second half: the jobs it read get this worker's lease.
 LEASE = (update(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True)))
          .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until")))
@@ -169,9 +192,22 @@ class ClaimShape:
 
     kinds: bool  # :kinds
     besides: bool  # :besides
-    max_priority: bool  # :max_priority
+    max_priority: int | None  # :max_priority on PostgreSQL, :priorities on SQLite
     running: bool  # :running
     on_sqlite: bool
+
+
+def _at_most(shape: ClaimShape) -> ColumnElement[bool]:
+    """``priority <= max_priority``; on SQLite as the list of the priorities it allows
+    (``:priorities``: priorities are small non-negative numbers, 0 the most urgent), so that
+    its planner seeks the index on (status, priority, due_at) once per priority for the due
+    rows, in order. As a range it read every queued job of those priorities (10,000 expiries
+    not due yet in a steady stream) at each look: 10-40 ms where the seek takes 0.1 ms.
+    PostgreSQL keeps the range (``:max_priority``): it bounds its index scan by it, where a
+    list is only a filter."""
+    if shape.on_sqlite:
+        return JOBS.c.priority.in_(bindparam("priorities", expanding=True))
+    return JOBS.c.priority <= bindparam("max_priority")
 
 
 @functools.cache
@@ -187,8 +223,8 @@ def claimable(shape: ClaimShape) -> Select[Any]:
         query = query.where(JOBS.c.kind.in_(bindparam("kinds", expanding=True)))
     if shape.besides:
         query = query.where(JOBS.c.kind.not_in(bindparam("besides", expanding=True)))
-    if shape.max_priority:
-        query = query.where(JOBS.c.priority <= bindparam("max_priority"))
+    if shape.max_priority is not None:
+        query = query.where(_at_most(shape))
     if shape.running:
         query = query.where(_not_running(shape.on_sqlite))
     return query
@@ -200,13 +236,22 @@ def next_due(shape: ClaimShape) -> Select[Any]:
     held lease, among the queued jobs of ``shape``'s filters (``kinds`` unused), in one
     statement."""
     queued: ColumnElement[bool] = JOBS.c.status == QUEUED
-    if shape.max_priority:
-        queued = and_(queued, JOBS.c.priority <= bindparam("max_priority"))
+    if shape.max_priority is not None:
+        queued = and_(queued, _at_most(shape))
     if shape.running:
         queued = and_(queued, _not_running(shape.on_sqlite))
     if shape.besides:
         queued = and_(queued, JOBS.c.kind.not_in(bindparam("besides", expanding=True)))
-    free = select(func.min(JOBS.c.due_at)).where(queued, _free())
+    free: ColumnElement[Any] = select(func.min(JOBS.c.due_at)).where(
+        queued, _free()).scalar_subquery()
+    if shape.max_priority is not None and not shape.on_sqlite:
+        # The earliest of each priority's earliest: each a seek of (status, priority,
+        # due_at) in due order. As one min() PostgreSQL walked the status and due index
+        # from the oldest due job: through every notice waiting behind a batch (30,000
+        # in a steady stream of expiries, 15-30 ms a look).
+        free = func.least(*(select(func.min(JOBS.c.due_at)).where(
+            queued, JOBS.c.priority == priority, _free()).scalar_subquery()
+            for priority in range(shape.max_priority + 1)))
     held = select(func.min(JOBS.c.lease_expires_at)).where(
         queued, JOBS.c.lease_expires_at > bindparam("now"))
-    return select(free.scalar_subquery(), held.scalar_subquery())
+    return select(free, held.scalar_subquery())

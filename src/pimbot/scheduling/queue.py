@@ -158,7 +158,7 @@ async def discard(session: AsyncSession, dedupe_keys: list[str], now: datetime) 
     work they promised was done by whoever calls this). Returns how many."""
     done = 0
     for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
-        result = await session.execute(statements.DISCARD, {
+        result = await session.execute(statements.discard(_on_sqlite(session)), {
             "keys": dedupe_keys[start:start + _INSERT_CHUNK], "now": now})
         done += _rowcount(result)
     return done
@@ -174,12 +174,16 @@ async def reschedule_many(session: AsyncSession, dedupe_keys: list[str], due_at:
     """``reschedule`` for many keys (in chunks); returns how many moved."""
     moved = 0
     for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
-        result = await session.execute(statements.RESCHEDULE, {
+        result = await session.execute(statements.reschedule(_on_sqlite(session)), {
             "keys": dedupe_keys[start:start + _INSERT_CHUNK], "due": due_at})
         moved += _rowcount(result)
     if moved:
         session.info[ENQUEUED_FLAG] = True
     return moved
+
+
+def _on_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -195,12 +199,14 @@ def _claim_params(now: datetime, kinds: frozenset[str] | None, besides: frozense
         params["kinds"] = sorted(kinds)
     if besides:
         params["besides"] = sorted(besides)
-    if max_priority is not None:
+    if max_priority is not None and on_sqlite:
+        params["priorities"] = list(range(max_priority + 1))
+    elif max_priority is not None:
         params["max_priority"] = max_priority
     if running:
         ids = sorted(running)
         params["running"] = json.dumps(ids) if on_sqlite else ids
-    shape = statements.ClaimShape(kinds is not None, bool(besides), max_priority is not None,
+    shape = statements.ClaimShape(kinds is not None, bool(besides), max_priority,
                                   bool(running), on_sqlite)
     return shape, params
 
@@ -237,14 +243,18 @@ class JobQueue:
             return await self._lease(session, shape, params | {"limit": limit}, now)
 
     async def claim_share(self, limit: int, share: Share, *, kinds: frozenset[str],
-                          running: frozenset[int] = frozenset()) -> SharedClaim:
+                          running: frozenset[int] = frozenset(),
+                          max_priority: int | None = None) -> SharedClaim:
         """``claim`` of ``kinds`` for a worker that shares bursts with other replicas: it
         takes about its ``share`` of the jobs of ``kinds`` due now (``scheduling/sharing.py``),
-        counted in the same transaction; alone (``share.live`` 1), exactly ``claim``."""
+        counted in the same transaction; alone (``share.live`` 1), exactly ``claim``.
+        ``max_priority``: the least urgent of ``kinds`` (as in ``claim``), so the claim seeks
+        those priorities' due rows rather than reading every due job of other kinds."""
         if not share.shared:
-            return SharedClaim(await self.claim(limit, kinds=kinds, running=running), False)
+            return SharedClaim(await self.claim(limit, kinds=kinds, running=running,
+                                                max_priority=max_priority), False)
         now = self.clock.now()
-        shape, params = _claim_params(now, kinds, frozenset(), None, running,
+        shape, params = _claim_params(now, kinds, frozenset(), max_priority, running,
                                       on_sqlite=self.db.is_sqlite)
         async with self.db.transaction() as session:
             due = await session.scalar(statements.DUE_NOW, {"now": now, "kinds": sorted(kinds)})

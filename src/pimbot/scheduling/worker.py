@@ -51,7 +51,9 @@ class Worker:
     ``batch_kinds`` are claimed up to ``batch_size`` at once and run together by
     ``batch_handler`` (up to ``batches`` such batches in flight), beside the others; while a
     batch is in flight only jobs of priority ``urgent`` or more urgent start (so a burst of
-    expiries is not slowed by the notices of the ones before it). With ``live`` (how many
+    expiries is not slowed by the notices of the ones before it). Jobs of ``batch_kinds``
+    are urgent themselves: a batch claim takes none above ``urgent`` (it then seeks the due
+    rows of those priorities rather than reading every due notice). With ``live`` (how many
     replicas are alive, this one included), a batch claim takes about this worker's share of
     the burst due, at least ``share_floor`` jobs (``scheduling/sharing.py``). Jobs of
     ``group_kinds`` (notices, redraws) are claimed with the other jobs, within
@@ -216,7 +218,8 @@ class Worker:
         live = self.live() if self.live is not None else 1
         share = Share(live, self._held, self.share_floor)
         return await self.queue.claim_share(self.batch_size, share, kinds=self.batch_kinds,
-                                            running=self._running_ids())
+                                            running=self._running_ids(),
+                                            max_priority=self.urgent)
 
     def _hold(self, jobs: list[ClaimedJob], task: asyncio.Task[None]) -> asyncio.Task[None]:
         """Count ``jobs`` as this worker's part of a burst until ``task`` ends."""

@@ -323,6 +323,7 @@ class JobRow(Base):
 
     __table_args__ = (Index("ix_jobs_status_due", "status", "due_at"),
                       Index("ix_jobs_status_priority_due", "status", "priority", "due_at"),
+                      Index("ix_jobs_status_lease", "status", "lease_expires_at"),
                       Index("uq_jobs_queued_dedupe_key", "dedupe_key", unique=True,
                             sqlite_where=text("status = 'queued'"),
                             postgresql_where=text("status = 'queued'")))
