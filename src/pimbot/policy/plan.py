@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.approval_rules import describe_rules
 from pimbot.domain.durations import format_duration
-from pimbot.domain.ids import new_id
+from pimbot.domain.ids import new_row_id
 from pimbot.domain.model import Assignment, Policy, Role
 from pimbot.policy.live_grants import affected_grants, refuse_provider_removal
 from pimbot.policy.role_spec import canonical, role_spec, spec_differences
@@ -90,7 +90,7 @@ class _RowWrite:
 
     def at(self, now: datetime) -> dict[str, Any]:
         values = {**self.values, self.stamp: now} if self.stamp else dict(self.values)
-        return {"id": new_id("a"), **values} if self.insert else values
+        return {"id": new_row_id("a"), **values} if self.insert else values
 
 
 async def plan_policy(db: Database, policy: Policy) -> list[Change]:

@@ -25,7 +25,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pimbot.domain.ids import new_id
+from pimbot.domain.ids import new_row_id
 from pimbot.domain.lifecycle import Cause
 from pimbot.domain.states import RequestState
 from pimbot.logcontext import bound
@@ -186,7 +186,7 @@ def _open(ctx: Context, row: RequestRow, live: dict[tuple[str, str], list[GrantR
     if not still_backed:
         return None
     made = GrantRow(
-        id=new_id("g"), email=row.email, role=row.role, provider=role.provider,
+        id=new_row_id("g"), email=row.email, role=row.role, provider=role.provider,
         params=dict(role.grant), activation_id=row.id, state=GrantState.GRANTING.value,
         starts_at=now, expires_at=expiry_of(row, now, cap), created_at=now, failures=0,
         failure="", ref=None, granted_at=None, revoke_due_at=None, revoked_at=None,

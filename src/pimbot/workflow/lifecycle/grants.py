@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pimbot.domain.ids import new_id
+from pimbot.domain.ids import new_row_id
 from pimbot.domain.lifecycle import Cause
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.ports import GrantTarget, Provider
@@ -134,7 +134,7 @@ async def _open_or_join(ctx: Context, request_id: str) -> tuple[str, str] | None
         existing = await session.get(GrantRow, row.grant_id) if row.grant_id else None
         if existing is None:
             existing = GrantRow(
-                id=new_id("g"), email=row.email, role=row.role, provider=role.provider,
+                id=new_row_id("g"), email=row.email, role=row.role, provider=role.provider,
                 params=dict(role.grant), activation_id=row.id,
                 state=GrantState.GRANTING.value, starts_at=now, expires_at=expires,
                 created_at=now, failures=0, failure="")

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
-from pimbot.domain.ids import new_id, new_request_id
+from pimbot.domain.ids import new_request_id, new_row_id
 from pimbot.domain.lifecycle import Cause
 from pimbot.domain.model import AssignmentType
 from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState
@@ -38,7 +38,7 @@ async def assign(ctx: Context, actor: Actor, email: str, role_name: str, kind: A
         raise PimError(ErrorCode.PARSE, "The end of the assignment is in the past.",
                        f"assign {email} {role.name} {kind.value} until 2027-03-31")
     async with ctx.db.transaction() as session:
-        row = AssignmentRow(id=new_id("a"), email=email, role=role.name, type=kind.value,
+        row = AssignmentRow(id=new_row_id("a"), email=email, role=role.name, type=kind.value,
                             starts_at=now, ends_at=ends_at, source="admin",
                             created_by=actor.email, created_at=now)
         session.add(row)

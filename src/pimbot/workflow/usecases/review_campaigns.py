@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.errors import ErrorCode, PimError
-from pimbot.domain.ids import new_id, new_request_id
+from pimbot.domain.ids import new_request_id, new_row_id
 from pimbot.domain.lifecycle import Cause, target
 from pimbot.domain.model import AssignmentType, ReviewSchedule, Role
 from pimbot.domain.reviews import (
@@ -111,7 +111,7 @@ async def start_campaign(ctx: Context, review: ReviewSchedule, *, created_by: st
     try:
         async with ctx.db.transaction() as session:
             campaign = ReviewCampaignRow(
-                id=new_id("c"), name=review.name, period_key=period_key,
+                id=new_row_id("c"), name=review.name, period_key=period_key,
                 roles=list(review.roles), reviewers=review.reviewers,
                 if_no_response=review.if_no_response,
                 recommend_after_s=int((review.recommend_after or DEFAULT_RECOMMEND_AFTER)
