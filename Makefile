@@ -28,8 +28,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# PYTHONDONTWRITEBYTECODE (set on some CI machines) would make every spawned `pimbot` process
+# compile pimbot's ~210 modules from source again (~0.3 CPU-s each) and each xdist worker
+# re-rewrite every test module's asserts (~5 CPU-s): the suite writes its bytecode caches.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
 
 bench: $(STAMP)
 	$(BIN)/pimbot bench

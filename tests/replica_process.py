@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from server_process import clean_env, pimbot_command
+from warm_launcher import ForkedProcess, Launcher
 
 READY_TIMEOUT = 60.0  # a replica that never gets ready fails the test, never hangs it
 
@@ -28,7 +29,7 @@ def free_port() -> int:
 class Replica:
     name: str
     port: int
-    process: asyncio.subprocess.Process
+    process: asyncio.subprocess.Process | ForkedProcess
     log: Path
     killed: bool = False
     stopped_code: int | None = field(default=None)
@@ -97,22 +98,35 @@ def replica_env(tmp_path: Path, database_url: str, policy: Path, **extra: str) -
 
 
 async def start_replicas(tmp_path: Path, env: dict[str, str], count: int,
-                         each: Sequence[Mapping[str, str]] = ()) -> list[Replica]:
+                         each: Sequence[Mapping[str, str]] = (),
+                         launcher: Launcher | None = None) -> list[Replica]:
     """Start ``count`` replicas at the same instant (one gather of process spawns);
-    ``each[i]``, when given, adds replica ``i``'s own settings to ``env``."""
+    ``each[i]``, when given, adds replica ``i``'s own settings to ``env``. With a
+    ``launcher`` they are forked from its warm interpreter instead of started cold."""
     extra = list(each) or [{} for _ in range(count)]
     ports = [free_port() for _ in range(count)]
     logs = [tmp_path / f"replica-{i}.log" for i in range(count)]
+    envs = [{**env, **own, "PIMBOT_PORT": str(port)} for port, own in zip(ports, extra,
+                                                                          strict=True)]
+    processes: list[asyncio.subprocess.Process | ForkedProcess]
+    if launcher is not None:
+        processes = [await launcher.spawn(own, tmp_path, log)
+                     for own, log in zip(envs, logs, strict=True)]
+    else:
+        processes = list(await _spawn_cold(tmp_path, envs, logs))
+    return [Replica(f"replica-{i}", port, process, log)
+            for i, (port, process, log) in enumerate(zip(ports, processes, logs, strict=True))]
+
+
+async def _spawn_cold(tmp_path: Path, envs: list[dict[str, str]], logs: list[Path]
+                      ) -> list[asyncio.subprocess.Process]:
     handles = [log.open("wb") for log in logs]
     try:
-        processes = await asyncio.gather(*(
+        return list(await asyncio.gather(*(
             asyncio.create_subprocess_exec(
-                *pimbot_command(), "run", cwd=tmp_path,
-                env={**env, **own, "PIMBOT_PORT": str(port)},
+                *pimbot_command(), "run", cwd=tmp_path, env=own,
                 stdin=asyncio.subprocess.DEVNULL, stdout=handle, stderr=handle)
-            for port, handle, own in zip(ports, handles, extra, strict=True)))
+            for own, handle in zip(envs, handles, strict=True))))
     finally:
         for handle in handles:
             handle.close()
-    return [Replica(f"replica-{i}", port, process, log)
-            for i, (port, process, log) in enumerate(zip(ports, processes, logs, strict=True))]

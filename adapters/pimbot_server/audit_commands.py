@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, TextIO
 
-import aiohttp
-
 from pimbot.ports import SystemClock
 from pimbot.store.audit_checkpoint import CheckpointSet, parse_checkpoints
 from pimbot.store.audit_crypto import AuditKey, AuditKeyError, load_audit_key
@@ -21,13 +19,14 @@ from pimbot_server.checkpoints import (
     CheckpointStore,
     CheckpointStoreError,
     checkpoint_store,
+    failure_reason,
     write_checkpoint,
 )
 from pimbot_server.errors import CommandFailed
 from pimbot_server.settings import Settings, SettingsError, checkpoint_destination
 from pimbot_server.storage import audit_keyring, open_database
 
-_READ_ERRORS = (OSError, aiohttp.ClientError, TimeoutError, CheckpointStoreError, ValueError)
+_READ_ERRORS = (OSError, TimeoutError, CheckpointStoreError, ValueError)
 
 
 @contextlib.contextmanager
@@ -56,8 +55,8 @@ async def read_checkpoints(store: CheckpointStore | None, db: Database
     try:
         lines = await store.read_lines()
     except _READ_ERRORS as exc:
-        why = str(exc) if isinstance(exc, CheckpointStoreError) else type(exc).__name__
-        raise CommandFailed(f"cannot read the audit checkpoints at {store.where}: {why}"
+        raise CommandFailed(f"cannot read the audit checkpoints at {store.where}: "
+                            f"{failure_reason(exc)}"
                             ) from None
     return parse_checkpoints(lines or [], db.audit_keyring), lines is not None
 
@@ -231,8 +230,8 @@ async def checkpoint_after_change(db: Database, settings: Settings) -> None:
         return
     try:
         await write_checkpoint(db, store, SystemClock())
-    except (OSError, aiohttp.ClientError, TimeoutError, CheckpointStoreError) as exc:
-        print(f"warning: audit checkpoint not written to {store.where}: {type(exc).__name__}",
+    except (OSError, TimeoutError, CheckpointStoreError) as exc:
+        print(f"warning: audit checkpoint not written to {store.where}: {failure_reason(exc)}",
               file=sys.stderr)
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.ports import Clock
@@ -42,11 +41,22 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SUFFIX = ".audit-checkpoints.jsonl"
 SERVER_DEFAULT = "pimbot-audit-checkpoints.jsonl"
-_TIMEOUT = aiohttp.ClientTimeout(total=10)
+_TIMEOUT_S = 10.0
 
 
 class CheckpointStoreError(Exception):
     """A checkpoint could not be written or read (one line, no secrets)."""
+
+
+class CheckpointUnreachable(CheckpointStoreError):
+    """The destination URL did not answer; the message is the HTTP client's own error class
+    (``ClientConnectorError``, ``ServerTimeoutError``…), never the URL's query."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a warning says about a failed read or write: the store's own one-line message,
+    else the error's class (an OSError's text may repeat a path; the class is enough)."""
+    return str(exc) if isinstance(exc, CheckpointStoreError) else type(exc).__name__
 
 
 class CheckpointStore(Protocol):
@@ -97,24 +107,36 @@ class UrlCheckpoints:
         return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
     async def append(self, checkpoint: Checkpoint) -> None:
+        import aiohttp  # only a URL destination needs the HTTP client (slow to import)
+
         headers = {"Content-Type": "application/json"}
-        async with aiohttp.ClientSession(timeout=_TIMEOUT) as session, session.post(
-            self.url, data=checkpoint.to_json(), headers=headers
-        ) as response:
-            if response.status // 100 != 2:
-                raise CheckpointStoreError(f"{self.where} answered HTTP {response.status}")
+        timeout = aiohttp.ClientTimeout(total=_TIMEOUT_S)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
+                self.url, data=checkpoint.to_json(), headers=headers
+            ) as response:
+                if response.status // 100 != 2:
+                    raise CheckpointStoreError(f"{self.where} answered HTTP {response.status}")
+        except aiohttp.ClientError as exc:
+            raise CheckpointUnreachable(type(exc).__name__) from exc
 
     async def read_lines(self) -> list[str] | None:
-        async with aiohttp.ClientSession(timeout=_TIMEOUT) as session, session.get(
-            self.url, headers={"Accept": "application/json"}
-        ) as response:
-            if response.status == 404:
-                return None
-            if response.status // 100 != 2:
-                raise CheckpointStoreError(
-                    f"{self.where} answered GET with HTTP {response.status}; pass the "
-                    "checkpoints it received with --checkpoint FILE")
-            body = await response.text()
+        import aiohttp
+
+        timeout = aiohttp.ClientTimeout(total=_TIMEOUT_S)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
+                self.url, headers={"Accept": "application/json"}
+            ) as response:
+                if response.status == 404:
+                    return None
+                if response.status // 100 != 2:
+                    raise CheckpointStoreError(
+                        f"{self.where} answered GET with HTTP {response.status}; pass the "
+                        "checkpoints it received with --checkpoint FILE")
+                body = await response.text()
+        except aiohttp.ClientError as exc:
+            raise CheckpointUnreachable(type(exc).__name__) from exc
         if body.lstrip().startswith("["):
             return [json.dumps(item) + "\n" for item in json.loads(body)]
         return body.splitlines(keepends=True)
@@ -200,9 +222,9 @@ class CheckpointWriter:
         checkpoint = seal_checkpoint(key, head, self._keyed_from, self.clock.now())
         try:
             await self.store.append(checkpoint)
-        except (OSError, aiohttp.ClientError, TimeoutError, CheckpointStoreError) as exc:
+        except (OSError, TimeoutError, CheckpointStoreError) as exc:
             log.warning("audit checkpoint of event %d not written to %s: %s",
-                        head.seq, self.store.where, type(exc).__name__)
+                        head.seq, self.store.where, failure_reason(exc))
             return False
         self.written = head
         log.debug("audit checkpoint: event %d to %s", head.seq, self.store.where)
@@ -229,7 +251,7 @@ class CheckpointWriter:
         """An early alarm: the log no longer holds the newest checkpoint's event as it was."""
         try:
             lines = await self.store.read_lines()
-        except (OSError, aiohttp.ClientError, TimeoutError, CheckpointStoreError, ValueError):
+        except (OSError, TimeoutError, CheckpointStoreError, ValueError):
             return  # a POST-only receiver, or not reachable now: verify will say more
         newest = parse_checkpoints(lines or [], self.db.audit_keyring).newest
         if newest is None:

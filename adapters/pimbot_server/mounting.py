@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any, Protocol
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pimbot_server.settings import AdapterName
+
+if TYPE_CHECKING:  # the console alone mounts nothing and never imports aiohttp
+    from aiohttp import web
 
 
 class MountedAdapter(Protocol):

@@ -16,7 +16,11 @@ from pathlib import Path
 
 from server_process import clean_env, pimbot_command
 
-READ_TIMEOUT = 30.0  # seconds to wait for an expected line: a hang fails, it never blocks CI
+# Seconds to wait for an expected line: a hang fails, it never blocks CI. Not a speed limit:
+# the first wait includes the start (imports, migrating a new SQLite file, the policy) of the
+# eight console scenarios started at once, which on a 2-core machine running three other
+# suites (load 10-12) took more than 30 s (tests/e2e/test_console_scenarios.py, 4 failures).
+READ_TIMEOUT = 120.0
 EXIT_TIMEOUT = 60.0  # seconds for pimbot to exit once its input has ended
 _REQUEST_ID = re.compile(r"^  Request ([a-z0-9]+)$")
 

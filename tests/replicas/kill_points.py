@@ -1,7 +1,13 @@
 """kill -9 at random points: one small ``pimbot run`` on SQLite with a webhook provider,
 a handful of activations filed (and some ended early) while it grants, expires and revokes,
 SIGKILLed at a random moment, then started again; after each restart what must hold is
-checked. Shared by the test (50 runs) and ``tools/soak_kill_points.py`` (more)."""
+checked. Shared by the test (50 runs) and ``tools/soak_kill_points.py`` (more).
+
+Each start is forked from a warm launcher (``warm_launcher``: the same ``pimbot run`` entry
+point in its own process, without re-importing SQLAlchemy, aiohttp and pydantic 51 times).
+A cold start used to leave the database alone for the 1.5-2 s of those imports, during
+which activations fell due; the pause after each kill now does that on purpose, for a
+random 0-1.5 s, so restarts still meet expiries that came due while nothing ran."""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from webhook_receiver import WebhookReceiver
 from pimbot.store.tables import AuditEventRow, GrantRow, RequestRow
 from pimbot.workflow.actor import Actor
 from replica_process import start_replicas
+from warm_launcher import Launcher
 
 PEOPLE = 6
 LIVE = ("approved", "active")
@@ -105,11 +112,12 @@ async def run(tmp_path: Path, runs: int, seed: int) -> Report:
     await receiver.start()
     url = f"sqlite+aiosqlite:///{tmp_path / 'pimbot.db'}"
     world = await World.make(tmp_path, url, receiver, PEOPLE)
+    launcher = await Launcher.start(world.env, tmp_path)
     report = Report()
     try:
         for n in range(runs + 1):
             spawned = datetime.now(UTC)
-            [process] = await start_replicas(tmp_path, world.env, 1)
+            [process] = await start_replicas(tmp_path, world.env, 1, launcher=launcher)
             try:
                 await process.wait_ready()
                 report.problems += await check_after_restart(world, spawned, receiver, n)
@@ -125,11 +133,13 @@ async def run(tmp_path: Path, runs: int, seed: int) -> Report:
                 await asyncio.sleep(0.07)  # a call cut off answers into the void
                 report.kills_mid_call += len(receiver.deliveries) > calls
                 report.runs += 1
+                await asyncio.sleep(rng.uniform(0, 1.5))  # down: expiries fall due meanwhile
             finally:
                 await process.reap()
         report.problems += await _final(world, receiver)
         return report
     finally:
+        await launcher.close()
         await world.close()
         await receiver.stop()
 
