@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -27,7 +26,7 @@ from typing import Any
 from sqlalchemy import event
 
 from pimbot.scheduling.queue import NewJob, enqueue_many
-from revocation_world import Receiver, World, backends
+from revocation_world import Receiver, World, each_backend
 
 
 async def one_backend(label: str, url: str, args: argparse.Namespace,
@@ -91,18 +90,7 @@ async def one_backend(label: str, url: str, args: argparse.Namespace,
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"k": args.k, "rounds": args.rounds, "future": args.future,
                               "notices": args.notices}
-    async with AsyncExitStack() as stack:
-        folder = stack.enter_context(tempfile.TemporaryDirectory())
-        receiver = Receiver()
-        await receiver.start()
-        stack.push_async_callback(receiver.stop)
-        urls, problems = await backends(stack, folder, args.backend)
-        report.update(problems)
-        for label, url in urls.items():
-            receiver.reset()
-            async with AsyncExitStack() as inner:
-                report.update(await one_backend(label, url, args, inner, receiver))
-    return report
+    return await each_backend(report, args, one_backend)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 from collections import Counter
 from contextlib import AsyncExitStack
@@ -33,7 +32,7 @@ from pimbot.store.tables import JobRow
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.lifecycle.grant_batch import grant_many
 from pimbot.workflow.lifecycle.revocations import expire_many
-from revocation_world import ROLE, Receiver, World, backends, person
+from revocation_world import ROLE, Receiver, World, each_backend, person
 
 
 class Counted:
@@ -135,18 +134,7 @@ async def one_backend(label: str, url: str, args: argparse.Namespace,
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"kind": args.kind, "batch": args.batch}
-    async with AsyncExitStack() as stack:
-        folder = stack.enter_context(tempfile.TemporaryDirectory())
-        receiver = Receiver()
-        await receiver.start()
-        stack.push_async_callback(receiver.stop)
-        urls, problems = await backends(stack, folder, args.backend)
-        report.update(problems)
-        for label, url in urls.items():
-            receiver.reset()
-            async with AsyncExitStack() as inner:
-                report.update(await one_backend(label, url, args, inner, receiver))
-    return report
+    return await each_backend(report, args, one_backend)
 
 
 if __name__ == "__main__":

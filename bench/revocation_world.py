@@ -19,6 +19,7 @@ import json
 import math
 import os
 import statistics
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
@@ -369,6 +370,29 @@ async def backends(stack: AsyncExitStack, folder: str, only: str | None = None
         else:
             problems["postgres"] = problem
     return urls, problems
+
+
+OneBackend = Callable[[str, str, argparse.Namespace, AsyncExitStack, "Receiver"],
+                     Coroutine[Any, Any, dict[str, Any]]]
+
+
+async def each_backend(report: dict[str, Any], args: argparse.Namespace,
+                       one_backend: OneBackend) -> dict[str, Any]:
+    """``report`` with ``one_backend(label, url, args, stack, receiver)``'s figures for each
+    backend ``args.backend`` allows (SQLite and, when it answers, PostgreSQL), one receiver
+    for all, each backend's world torn down before the next starts."""
+    async with AsyncExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        receiver = Receiver()
+        await receiver.start()
+        stack.push_async_callback(receiver.stop)
+        urls, problems = await backends(stack, folder, args.backend)
+        report.update(problems)
+        for label, url in urls.items():
+            receiver.reset()
+            async with AsyncExitStack() as inner:
+                report.update(await one_backend(label, url, args, inner, receiver))
+    return report
 
 
 def headline(report: dict[str, Any], meets: str, figure: Callable[[str], str],
