@@ -28,7 +28,7 @@ class Phase(StrEnum):
     """The steps of a start, in order; ``FAILED`` ends a start that raised."""
 
     LISTENING = "listening"
-    WAITING = "waiting"  # for the start-up lock another replica holds
+    WAITING = "waiting"  # for the start-up lock (another replica starting may hold it)
     MIGRATING = "migrating"
     APPLYING = "applying"
     CATCHING_UP = "catching_up"  # policy applied; overdue jobs and reconciliation run
@@ -41,7 +41,8 @@ _NOT_APPLIED = frozenset({Phase.LISTENING, Phase.WAITING, Phase.MIGRATING, Phase
 
 _REASONS = {
     Phase.LISTENING: "policy not applied yet (starting)",
-    Phase.WAITING: "policy not applied yet (waiting for another replica's start-up)",
+    Phase.WAITING: ("policy not applied yet (taking the start-up lock, which a replica "
+                    "starting at the same time may hold)"),
     Phase.MIGRATING: "policy not applied yet (upgrading the database schema)",
     Phase.APPLYING: "policy not applied yet (applying the policy)",
     Phase.CATCHING_UP: "policy applied; scheduler catching up on due jobs",

@@ -55,7 +55,7 @@ async def test_each_bad_input_is_one_line_with_a_hint_and_changes_nothing(db: Da
 
 async def test_approving_an_already_decided_request_changes_nothing(db: Database) -> None:
     pim = await make_pim(db)
-    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason x"))
+    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason restore db7"))
     await pim.say(CAROL, f"deny {rid} reason no")
     reply = await pim.say(ALICE, f"approve {rid}")
     assert not reply.ok and "already decided by" in reply.text and "it is denied" in reply.text
@@ -69,7 +69,7 @@ async def test_approving_an_already_decided_request_changes_nothing(db: Database
 async def test_a_cancelled_request_says_its_requester_cancelled_it_not_that_it_was_decided(
         db: Database) -> None:
     pim = await make_pim(db)
-    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason x"))
+    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason restore db7"))
     await pim.say(BOB, f"cancel {rid}")
 
     reply = await pim.say(ALICE, f"approve {rid}")  # an approver answering too late
@@ -113,7 +113,7 @@ async def test_activate_with_missing_parts_offers_a_form_and_lists_roles(db: Dat
 async def test_queries_and_audit_command(db: Database) -> None:
     pim = await make_pim(db)
     await pim.say(BOB, "activate staging-deploy for 1h")
-    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason x"))
+    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason restore db7"))
     status = await pim.say(BOB, "status")
     assert "staging-deploy: active" in status.text and rid in status.text
     roles = await pim.say(BOB, "roles")
@@ -126,5 +126,9 @@ async def test_queries_and_audit_command(db: Database) -> None:
     assert not denied.ok and "Only admins and auditors" in denied.text
     log = await pim.say("audit@example.com", "audit bob@example.com")
     assert log.ok and "activation.requested" in log.text
+    async with db.read() as session:  # the justification is kept with the request's event
+        asked = (await session.scalars(select(AuditEventRow).where(
+            AuditEventRow.action == "activation.requested"))).all()
+    assert {e.detail["request"]: e.detail.get("reason") for e in asked}[rid] == "restore db7"
     helped = await pim.say(BOB, "help")
     assert "activate" in helped.text and "breakglass" in helped.text

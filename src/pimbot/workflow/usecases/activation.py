@@ -295,8 +295,9 @@ async def _write(ctx: Context, session: AsyncSession, actor: Actor, role: Role,
     # The audit chain's lock (PostgreSQL) is taken last, so it is held only for the
     # event's own statements and the commit: concurrent turns wait on it for less.
     await record(ctx, session, actor.email, f"{kind.value}.requested", role.name,
-                 request=row.id, duration=format_duration(duration), ticket=row.ticket,
-                 start_at=start_at.isoformat(), approval_required=needs_approval)
+                 request=row.id, duration=format_duration(duration), reason=row.reason,
+                 ticket=row.ticket, start_at=start_at.isoformat(),
+                 approval_required=needs_approval)
     if plan is not None and automatic and not needs_approval:
         await record_automatic(ctx, session, row, plan, now)
     if kind is RequestKind.BREAKGLASS:
