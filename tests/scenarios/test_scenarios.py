@@ -196,6 +196,9 @@ async def test_an_access_review_keep_and_remove(driver: Driver) -> None:
     listing = await driver.say(CAROL, "reviews")
     assert "1 review item(s) wait for your answer" in listing, listing
     assert latest(driver, CAROL).buttons == ("Keep 1", "Remove 1", "Accept recommendations")
+    question = await driver.asks_first(CAROL, "Accept recommendations")  # answers many at once
+    assert "Accept pimbot's recommendations for 1 item(s)?" in question, question
+    assert "loses that access" in question, question
     removed = BOB if kept == ALICE else ALICE
     asked = await driver.click(CAROL, "Remove 1")
     assert "needs a reason" in asked or "Why remove it?" in asked, asked  # text or a form

@@ -42,9 +42,10 @@ class ButtonStyle(StrEnum):
 @dataclass(frozen=True)
 class Confirm:
     """The question a button asks before it acts, for what cannot be undone (cancelling a
-    request, ending access). Each adapter asks it natively: Slack's confirmation dialog, a
-    card that opens under the button on Teams, a card of its own on the console (see
-    ``pimbot.ui.confirmations``). Plain text; ``yes`` goes ahead, ``no`` leaves it be."""
+    request, ending access, answering many review items at once). Each adapter asks it
+    natively: Slack's confirmation dialog, a card that opens under the button on Teams; the
+    console's ``click N`` is the press that answers it (see ``pimbot.ui.confirmations``).
+    Plain text; ``yes`` goes ahead, ``no`` leaves it be."""
 
     title: str  # at most 100 characters (Slack's limit)
     text: str  # at most 300

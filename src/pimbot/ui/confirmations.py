@@ -39,3 +39,13 @@ def deactivate_button(request: _Subject) -> Button:
         text=(f"Your {request.role} access ends now and is removed at the provider. To use it "
               "again you would activate it again (with its approval, if the role needs one)."),
         yes="Deactivate"))
+
+
+def accept_recommendations_button(waiting: int) -> Button:
+    """A reviewer's bulk answer: every item they have not answered, as pimbot recommends
+    (those it recommends removing lose their access)."""
+    return Button("Accept recommendations", ActionId.REVIEW_ACCEPT, "mine", confirm=Confirm(
+        title=f"Accept pimbot's recommendations for {waiting} item(s)?",
+        text=("Each review item waiting for you is answered as pimbot recommends; anyone it "
+              "recommends removing loses that access."),
+        yes="Accept them"))

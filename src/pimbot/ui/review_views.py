@@ -16,6 +16,7 @@ from pimbot.ui.cards import (
     Tone,
     UserText,
 )
+from pimbot.ui.confirmations import accept_recommendations_button
 
 PAGE = 10  # items per page: 2 buttons each plus "accept", inside every platform's limits
 
@@ -121,7 +122,7 @@ def review_list_card(items: list[ReviewItemSnapshot], total: int) -> Card:
             value += f"; pimbot recommends {_words(item, item.recommendation)}"
         fields.append(Field(label, f"{value} (item {item.id})"))
         actions.extend(_buttons(item, f" {number}"))
-    actions.append(Button("Accept recommendations", ActionId.REVIEW_ACCEPT, "mine"))
+    actions.append(accept_recommendations_button(total))
     more = f" Showing {len(items)} of {total}; answer these to see the rest." \
         if total > len(items) else ""
     return Card(title=f"{total} access review item(s) wait for your answer",
