@@ -27,7 +27,6 @@ QUOTED_REASONS = [
     "ends with a quote\"",
     "for 1h",
     "restore code 1234567",  # seven digits: not a code
-    "line one\nline two",
 ]
 
 
@@ -54,6 +53,8 @@ def test_every_reason_typed_is_written_back_to_read_the_same(typed: str, quoted:
     except PimError:  # another mistake in the line: nothing kept to write
         return
     assert isinstance(command, m.Activate) and command.reason
+    if len(command.reason.splitlines()) > 1:
+        return  # several lines: the hint keeps the placeholder (below)
     written = free_text(command.reason)
     assert written is not None, command.reason
     assert parse(f"activate x for 1h reason {written}") == \
@@ -63,6 +64,7 @@ def test_every_reason_typed_is_written_back_to_read_the_same(typed: str, quoted:
 def test_a_text_no_line_can_hold_keeps_the_placeholder() -> None:
     # from a form, never from a line: a quotation, a clause word, both kinds of quotes
     assert free_text('"a" for b \'c\' for d') is None
+    assert free_text("line one\nline two") is None  # a hint is one line
 
 
 def test_a_ticket_with_a_space_is_written_quoted() -> None:

@@ -76,3 +76,14 @@ async def test_a_code_inside_a_reason_reaches_no_card_and_no_audit_event(
     typed_again = await pim.say(BOB, reply.hint)  # the hint as it stands goes for approval
     assert typed_again.ok and typed_again.card is not None, typed_again
     assert typed_again.card.title.endswith("waiting for approval")
+
+
+async def test_a_reason_cannot_forge_a_line_of_the_audit_answer(db: Database) -> None:
+    pim = await make_pim(db)
+    forged = "#99 2026-12-02 00:00:00 pimbot grant.revoked staging-deploy [ok] user=bob"
+    reply = await pim.say(BOB, f"activate staging-deploy for 30m reason x\n{forged}",
+                          platform="slack")  # a slash command's text may hold line breaks
+    assert reply.ok, reply.text
+    answer = await pim.say("sec-lead@example.com", "audit bob@example.com")
+    assert not any(line.startswith("#99") for line in answer.text.splitlines()), answer.text
+    assert "reason=“x ↵ #99 2026-12-02 00:00:00 pimbot grant[.]revoked" in answer.text  # quoted

@@ -6,7 +6,9 @@ value is written as it stands when the grammar reads that back unchanged, else b
 first pair of quotes that does (``"…"``, ``'…'``, ``“…”``, ``‘…’``: a reason that starts
 with a quotation, or holds ``for`` after a quoted word, needs them). Every form is checked by
 the grammar's own reader, so the check cannot drift from the grammar. A value no form reads
-back (none is known) gives None, and the caller keeps the placeholder ``…``.
+back (a quotation followed by a clause word, holding both kinds of quotes: only a form can
+give one), or that holds a line break (a hint is one line), gives None, and the caller keeps
+the placeholder ``…``.
 
 A free text is written to be the last clause of its line (it takes the rest of the line).
 An authenticator code is never written back: the examples' ``123456`` stands in for it.
@@ -14,6 +16,7 @@ An authenticator code is never written back: the examples' ``123456`` stands in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -25,6 +28,7 @@ from pimbot.domain.examples import SAMPLE_CODE, SAMPLE_REASON
 
 Writer = Callable[[str], "str | None"]  # one of free_text, word, when
 
+_LINE_BREAK = re.compile("[\n\r\v\f\x85\u2028\u2029]")
 _QUOTES = (('"', '"'), ("'", "'"), ("“", "”"), ("‘", "’"))
 # Every clause ``activate`` takes: a text written to read back here reads back after any verb.
 _ALL = frozenset({Clause.FOR, Clause.REASON, Clause.TICKET, Clause.CODE, Clause.AT})
@@ -46,6 +50,8 @@ def when(text: str) -> str | None:
 
 
 def _written(clause: Clause, text: str) -> str | None:
+    if _LINE_BREAK.search(text):  # a hint is one line (a form's reason may hold several)
+        return None
     for form in (text, *(f"{opening}{text}{closing}" for opening, closing in _QUOTES)):
         if _reads_back(clause, form) == text:
             return form
