@@ -14,7 +14,7 @@ from pimbot.commands import CodeInText, UnitlessDuration, parse
 from pimbot.commands import model as m
 from pimbot.commands.writer import free_text, word
 from pimbot.domain.errors import PimError
-from pimbot.domain.typed_text import code_in, kept
+from pimbot.domain.typed_text import kept
 
 THIRTY_MINUTES = timedelta(minutes=30)
 QUOTED_REASONS = [

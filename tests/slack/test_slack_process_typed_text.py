@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -17,16 +18,16 @@ _TESTS = Path(__file__).resolve().parents[1]
 if str(_TESTS) not in sys.path:
     sys.path.insert(0, str(_TESTS))
 
-from replica_process import replica_env, start_replicas  # noqa: E402
+from replica_process import Replica, replica_env, start_replicas  # noqa: E402
 from server_process import POLICY  # noqa: E402
 
 CODE = "482913"
 
 
-async def _until(fake: FakeSlack, seen: object, replica: object) -> None:
+async def _until(seen: Callable[[], object], replica: Replica) -> None:
     async with asyncio.timeout(60):  # a hang fails the test, it never blocks CI
-        while not seen():  # type: ignore[operator]
-            assert replica.process.returncode is None, replica.output()  # type: ignore[attr-defined]
+        while not seen():
+            assert replica.process.returncode is None, replica.output()
             await asyncio.sleep(0.05)
 
 
@@ -47,11 +48,11 @@ async def test_a_code_and_a_bidi_trick_in_a_slack_reason_reach_nobody(tmp_path: 
                 BOB[0], f"activate prod-db-admin for 1h reason restore code {CODE} the backup")
             assert response.status == 200
             answered = await response.text()
-            await _until(fake, lambda: answered or fake.responses(name), replica)
+            await _until(lambda: answered or fake.responses(name), replica)
             response, _ = await slack.slash(
                 BOB[0], "activate prod-db-admin for 1h reason restore \u202epukcab\u2066 now")
             assert response.status == 200
-            await _until(fake, lambda: fake.calls_to("chat.postMessage"), replica)
+            await _until(lambda: fake.calls_to("chat.postMessage"), replica)
         said = answered + json.dumps([c.args for c in fake.calls], ensure_ascii=False)
         assert "authenticator code" in said, said
         assert CODE not in said, "the code reached Slack"
