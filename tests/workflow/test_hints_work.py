@@ -154,3 +154,13 @@ async def test_a_duration_without_a_unit_hints_the_unit_meant_within_the_maximum
     assert reply.hint == hint, reply.hint
     parse(hint)
     assert pim.provider.calls == []
+
+
+async def test_a_breakglass_without_its_code_is_hinted_with_its_reason(db: Database) -> None:
+    pim = await make_pim(db)
+    totp = await pim.enrol(BOB)
+    reply = await pim.say(BOB, 'breakglass prod-db-admin for 30m reason db "is" down')
+    assert not reply.ok and "authenticator code" in reply.text, reply
+    assert reply.hint == 'breakglass prod-db-admin for 30m code 123456 reason db "is" down'
+    typed = await pim.say(BOB, reply.hint.replace("123456", pim.code(totp)))
+    assert typed.ok, typed.said("")

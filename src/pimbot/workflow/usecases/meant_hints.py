@@ -12,6 +12,7 @@ need not type it again:
   placeholder ``code 123456`` only where the role asks for one.
 
 Either way the hint gives every clause the role needs (``domain.examples.activation_example``).
+A break-glass refused for want of its MFA code is hinted the same way (``with_breakglass_code``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pimbot.domain.durations import format_duration, probable_duration
 from pimbot.domain.errors import PimError
 from pimbot.domain.examples import SAMPLE_CODE, activation_example, sample_duration
 from pimbot.domain.model import Policy, Role
+from pimbot.workflow.context import Context
 
 
 def as_meant(policy: Policy, error: PimError) -> PimError:
@@ -74,3 +76,20 @@ def _duration(error: UnitlessDuration | CodeInText, given: timedelta | None,
 
 def _written(write: writer.Writer, value: str | None) -> str | None:
     return write(value) if value else None
+
+
+async def with_breakglass_code(ctx: Context, email: str, role: Role, error: PimError,
+                               code: str | None, duration: timedelta | None,
+                               reason: str) -> PimError:
+    """A break-glass refused for want of its code is hinted as the same break-glass with the
+    code clause, its reason and duration kept; any other MFA refusal (not enrolled, locked, a
+    wrong code) keeps its own hint."""
+    if code or ctx.mfa is None:
+        return error
+    status = await ctx.mfa.status(email)
+    if not status.enrolled or status.locked_until is not None or status.hard_locked:
+        return error
+    hint = activation_example(role, verb="breakglass",
+                              duration=format_duration(duration) if duration else None,
+                              reason=writer.free_text(reason))
+    return PimError(error.code, error.message, hint, audit=error.audit)
