@@ -106,9 +106,9 @@ class UnitlessDuration(PimError):
     def __init__(self, message: str, amount: int, verb: str, role: str | None,
                  example: str, meant: m.Command | None = None) -> None:
         self.amount, self.verb, self.role, self.meant = amount, verb, role, meant
-        hours = format_duration(probable_duration(amount, timedelta(days=1)))
+        reading = format_duration(probable_duration(amount, timedelta(days=1)))
         super().__init__(ErrorCode.DURATION, message,
-                         _FOR.sub(f"for {hours}", example, count=1))
+                         _FOR.sub(f"for {reading}", example, count=1))
 
 
 class CodeInText(PimError):
