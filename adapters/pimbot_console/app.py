@@ -18,7 +18,7 @@ from typing import Protocol, TextIO
 
 from pimbot.domain.durations import format_duration, parse_duration
 from pimbot.domain.errors import ErrorCode, PimError
-from pimbot.ui.cards import ActionId, Card, Reply
+from pimbot.ui.cards import ActionId, Card, FollowUp, Reply
 from pimbot.workflow.actor import Actor
 from pimbot_console.gateway import ConsoleGateway, Screen
 from pimbot_console.render import render_reply_text
@@ -192,11 +192,13 @@ class ConsoleSession:
 
 def _safe_click(card: Card) -> str:
     """A hint for a button number the card lacks: its first button that asks nothing (one
-    that cancels or deactivates is never suggested), else ``status``."""
+    that cancels or deactivates is never suggested), else the card's own follow-up, the
+    command the core hints on every platform for it (``pending`` on an approver's card,
+    ``status`` on a requester's, ``reviews`` on a review item's), else ``status``."""
     for number, button in enumerate(card.actions, start=1):
         if button.confirm is None:
             return f"click {number}"
-    return "status"
+    return card.follow_up or FollowUp.STATUS
 
 
 def buttons_of(card: Card) -> str:

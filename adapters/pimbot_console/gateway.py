@@ -53,6 +53,7 @@ class Screen:
         self._write = write
         self._shown: list[Shown] = []
         self._latest: dict[str, int] = {}
+        self._printed: dict[str, Card] = {}  # per audience, the card last printed in full
 
     def print(self, text: str) -> None:
         if text:
@@ -68,15 +69,20 @@ class Screen:
         self._shown.append(Shown(audience, card))
         if person is not None:
             self._latest[person.lower()] = index
+        self._printed[audience] = card
         self.print(render_card(card, audience))
         return index
 
     def redraw(self, index: int, card: Card) -> None:
-        """An update prints one line (the card's new title and text), and only if it changed."""
+        """An update prints one line (the card's new title and text), and only if it says
+        something new: not when the card is unchanged, nor when the same card was just
+        printed in full to the same audience (the answer to a deactivate, say)."""
         shown = self._shown[index]
         if shown.card == card:
             return
         shown.card = card
+        if self._printed.get(shown.audience) == card:
+            return
         self.print(render_update(card, shown.audience))
 
     def delete(self, index: int) -> None:

@@ -52,7 +52,8 @@ async def test_a_missing_part_is_hinted_with_the_rest_the_role_needs(db: Databas
     shown = await pim.say(BOB, "activate audit-read reason look at the logs")
     assert not shown.ok
     command = parse(shown.hint)
-    assert command == parse("activate audit-read for 30m ticket CHG-42 code 123456 reason …")
+    assert command == parse("activate audit-read for 30m ticket CHG-42 code 123456 "
+                             "reason look at the logs")  # what was typed is kept
     typed = await pim.say(BOB, shown.hint.replace("123456", pim.code(totp)))
     assert typed.ok, typed.said("")
 
@@ -133,14 +134,15 @@ async def test_an_extension_past_the_maximum_hints_what_is_left(db: Database) ->
 
 @pytest.mark.parametrize(("typed", "hint"), [
     # minutes for a larger number, as the newcomer meant ("for 30": not the sample 1h)
-    ("activate staging-deploy for 30 reason deploy", "activate staging-deploy for 30m reason …"),
-    ("activate prod-db-admin for 90 reason x", "activate prod-db-admin for 1h30m reason …"),
+    ("activate staging-deploy for 30 reason deploy",
+     "activate staging-deploy for 30m reason deploy"),
+    ("activate prod-db-admin for 90 reason x", "activate prod-db-admin for 1h30m reason x"),
     # hours for a small one; the role's maximum when that is over it, with what it needs
-    ("activate prod-db-admin for 2 reason x", "activate prod-db-admin for 2h reason …"),
+    ("activate prod-db-admin for 2 reason x", "activate prod-db-admin for 2h reason x"),
     ("activate billing-read for 8 ticket INC-1 reason x",
-     "activate billing-read for 2h ticket INC-42 reason …"),
+     "activate billing-read for 2h ticket INC-1 reason x"),
     ("breakglass prod-db-admin for 90 reason outage",
-     "breakglass prod-db-admin for 1h code 123456 reason …"),
+     "breakglass prod-db-admin for 1h code 123456 reason outage"),
     ("extend staging-deploy for 45", "extend staging-deploy for 45m"),
 ])
 async def test_a_duration_without_a_unit_hints_the_unit_meant_within_the_maximum(
@@ -152,3 +154,13 @@ async def test_a_duration_without_a_unit_hints_the_unit_meant_within_the_maximum
     assert reply.hint == hint, reply.hint
     parse(hint)
     assert pim.provider.calls == []
+
+
+async def test_a_breakglass_without_its_code_is_hinted_with_its_reason(db: Database) -> None:
+    pim = await make_pim(db)
+    totp = await pim.enrol(BOB)
+    reply = await pim.say(BOB, 'breakglass prod-db-admin for 30m reason db "is" down')
+    assert not reply.ok and "authenticator code" in reply.text, reply
+    assert reply.hint == 'breakglass prod-db-admin for 30m code 123456 reason db "is" down'
+    typed = await pim.say(BOB, reply.hint.replace("123456", pim.code(totp)))
+    assert typed.ok, typed.said("")

@@ -16,6 +16,7 @@ from pimbot.commands.reader import CLAUSE_WORDS, Clause, Reader
 from pimbot.commands.scanner import GrammarError, Scanner, clean, show
 from pimbot.commands.suggest import suggest
 from pimbot.commands.values import read_user, trailing_code
+from pimbot.commands.writer import command_line
 from pimbot.domain.durations import format_duration, probable_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.model import AssignmentType
@@ -37,43 +38,88 @@ _FOR = re.compile(r"(?<!\S)for \S+")
 
 def parse(text: str) -> m.Command:
     """One chat message (an optional ``pim`` / ``/pim`` prefix allowed) as a Command."""
-    scanner = Scanner(clean(text))
-    topic = "help"
-    reader: Reader | None = None
+    reading = _Reading(Scanner(clean(text)))
     try:
-        verb = _read_verb(scanner)
+        return reading.command()
+    except GrammarError as problem:
+        code = ErrorCode.DURATION if problem.duration else ErrorCode.PARSE
+        reader = reading.reader
+        said = reader.verb if reader is not None else reading.topic  # "review remove", say
+        matching = [e for e in TOPICS[reading.topic].examples if e.startswith(said)]
+        hint = _with_role(matching[0] if matching else TOPICS[reading.topic].hint, reader)
+        role = reader.role_given if reader is not None else None
+        meant = _meant(problem)
+        written = command_line(meant) if meant is not None else None
+        if problem.unitless is not None:
+            raise UnitlessDuration(problem.message, problem.unitless, said, role,
+                                   written or hint, meant) from None
+        if problem.code_in_text:
+            raise CodeInText(problem.message, said, role, written or hint, meant) from None
+        raise PimError(code, problem.message, hint) from None
+
+
+class _Reading:
+    """One message being read: the verb (``topic``) and its reader once they are known."""
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+        self.topic = "help"
+        self.reader: Reader | None = None
+
+    def command(self) -> m.Command:
+        verb = _read_verb(self.scanner)
         if verb is None:
             return m.Help()
         if verb not in TOPICS:
             raise unknown_command(verb)
-        topic = verb
-        if verb != "help" and _asks_for_help(scanner):
+        self.topic = verb
+        if verb != "help" and _asks_for_help(self.scanner):
             return m.Help(verb)
-        reader = Reader(scanner, verb)
-        return _PARSERS[verb](reader)
-    except GrammarError as problem:
-        code = ErrorCode.DURATION if problem.duration else ErrorCode.PARSE
-        said = reader.verb if reader is not None else topic  # "review remove", say
-        matching = [e for e in TOPICS[topic].examples if e.startswith(said)]
-        hint = _with_role(matching[0] if matching else TOPICS[topic].hint, reader)
-        if problem.unitless is not None:
-            raise UnitlessDuration(problem.message, problem.unitless, said,
-                                   reader.role_given if reader is not None else None,
-                                   hint) from None
-        raise PimError(code, problem.message, hint) from None
+        self.reader = Reader(self.scanner, verb)
+        return _PARSERS[verb](self.reader)
+
+
+_REPAIRS = 3  # problems repaired, one after another, to read what the person meant
+
+
+def _meant(problem: GrammarError) -> m.Command | None:
+    """The command the person meant, when the problem says how to read it (the duration
+    with its unit, the reason without a code) and the repaired message then reads."""
+    for _ in range(_REPAIRS):
+        if problem.repaired is None:
+            return None
+        try:
+            return _Reading(Scanner(problem.repaired)).command()
+        except GrammarError as again:
+            problem = again
+        except PimError:
+            return None
+    return None
 
 
 class UnitlessDuration(PimError):
     """A duration typed as a bare number (``activate x for 30``). The hint reads it as what
     was probably meant (``for 30m``) within a day; the workflow, which knows the role's
-    maximum, hints within that (``workflow/usecases/duration_hints.py``)."""
+    maximum, hints within that, with everything else the person typed (``meant``, see
+    ``workflow/usecases/meant_hints.py``)."""
 
     def __init__(self, message: str, amount: int, verb: str, role: str | None,
-                 example: str) -> None:
-        self.amount, self.verb, self.role = amount, verb, role
-        meant = format_duration(probable_duration(amount, timedelta(days=1)))
+                 example: str, meant: m.Command | None = None) -> None:
+        self.amount, self.verb, self.role, self.meant = amount, verb, role, meant
+        reading = format_duration(probable_duration(amount, timedelta(days=1)))
         super().__init__(ErrorCode.DURATION, message,
-                         _FOR.sub(f"for {meant}", example, count=1))
+                         _FOR.sub(f"for {reading}", example, count=1))
+
+
+class CodeInText(PimError):
+    """``code 123456`` inside a reason or a comment (``pimbot.domain.typed_text``): refused,
+    with a hint that is the command without it (``meant``), the code clause as the
+    placeholder where one was given; the workflow adds what the role needs."""
+
+    def __init__(self, message: str, verb: str, role: str | None, hint: str,
+                 meant: m.Command | None) -> None:
+        self.verb, self.role, self.meant = verb, role, meant
+        super().__init__(ErrorCode.PARSE, message, hint)
 
 
 def _with_role(example: str, reader: Reader | None) -> str:

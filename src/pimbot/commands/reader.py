@@ -10,7 +10,8 @@ from pimbot.commands import values
 from pimbot.commands.model import UserRef
 from pimbot.commands.scanner import GrammarError, Scanner, Token, show
 from pimbot.commands.suggest import suggest
-from pimbot.domain.durations import FORMS
+from pimbot.domain.durations import FORMS, format_duration, probable_duration
+from pimbot.domain.typed_text import code_in, code_refused
 
 
 class Clause(StrEnum):
@@ -122,11 +123,14 @@ class Reader:
             case Clause.FOR:
                 found.duration = self._duration()
             case Clause.REASON | Clause.COMMENT:
+                start = self.scanner.pos
                 text, quoted = self.scanner.free_text_as_typed(allowed)
                 split = None if quoted or found.code is not None or Clause.CODE not in allowed \
                     else values.trailing_code(text)
                 if split is not None:  # "reason restore code 123456": the code clause last
                     text, found.code = split
+                if code_in(text) is not None:
+                    raise self._code_in_text(clause, start)
                 if not text:
                     raise GrammarError(f"'{clause}' needs {_FREE_TEXT[clause]}")
                 setattr(found, clause.value, text)
@@ -136,6 +140,16 @@ class Reader:
                 found.code = self.code()
             case Clause.AT | Clause.SINCE | Clause.UNTIL:
                 setattr(found, clause.value, self._when(clause))
+
+    def _code_in_text(self, clause: Clause, start: int) -> GrammarError:
+        """A code inside a text is refused (``pimbot.domain.typed_text``), its digits never
+        echoed; the message without it is what the person meant, for the hint."""
+        line = self.scanner.text
+        span = code_in(line[start:])
+        assert span is not None  # the text read from ``start`` holds it
+        before, after = line[: start + span[0]].rstrip(), line[start + span[1] :].lstrip()
+        return GrammarError(code_refused(str(clause)), code_in_text=True,
+                            repaired=f"{before} {after}".strip())
 
     def _ticket(self) -> str:
         token = self.scanner.next()
@@ -154,8 +168,10 @@ class Reader:
             self.scanner.next()
             text += values.UNIT_OF_WORD[unit.word]
         elif values.is_number(text) and int(text) > 0:
-            raise GrammarError(f"'{text}' has no unit; durations are written {FORMS}",
-                               unitless=int(text))
+            line, meant = self.scanner.text, probable_duration(int(text), timedelta(days=1))
+            raise GrammarError(
+                f"'{text}' has no unit; durations are written {FORMS}", unitless=int(text),
+                repaired=f"{line[: token.start]}{format_duration(meant)}{line[token.end :]}")
         self.after = f"after 'for {show(text, 20)}'"
         return values.duration(text)
 

@@ -12,6 +12,8 @@ import re
 from collections.abc import Container
 from dataclasses import dataclass
 
+from pimbot.domain.typed_text import kept
+
 _CLOSERS = {
     '"': '"”“',
     "'": "'’",
@@ -22,18 +24,22 @@ _CLOSERS = {
 }
 _TEAMS_OPEN = re.compile(r"<at>", re.IGNORECASE)
 _TEAMS_CLOSE = re.compile(r"</at>", re.IGNORECASE)
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
 class GrammarError(Exception):
     """A problem found while reading a message; ``parse`` adds the hint and the error code."""
 
     def __init__(self, message: str, *, duration: bool = False,
-                 unitless: int | None = None) -> None:
+                 unitless: int | None = None, code_in_text: bool = False,
+                 repaired: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.duration = duration or unitless is not None
         self.unitless = unitless  # a duration typed as a bare number (``for 30``)
+        self.code_in_text = code_in_text  # ``code 123456`` inside a reason or a comment
+        # The message as the person probably meant it (``for 30m``; the reason without the
+        # code), read again for a hint that carries everything else they typed.
+        self.repaired = repaired
 
 
 def show(text: str, limit: int = 40) -> str:
@@ -56,8 +62,10 @@ class Token:
 
 
 def clean(text: str) -> str:
-    """Drop zero-width characters that chat clients slip into pasted text."""
-    return text.translate(_INVISIBLE)
+    """The message as pimbot keeps what people type (``pimbot.domain.typed_text``): without
+    the zero-width characters chat clients slip into pasted text, bidirectional controls or
+    other invisible characters, and with control characters shown as U+FFFD."""
+    return kept(text)
 
 
 class Scanner:

@@ -36,10 +36,13 @@ def sample_ticket(role: Role) -> str:
 
 
 def activation_example(role: Role, *, verb: str = "activate",
-                       duration: str | None = None, at: str | None = None) -> str:
+                       duration: str | None = None, at: str | None = None,
+                       ticket: str | None = None, reason: str | None = None) -> str:
     """``activate ROLE for DUR [ticket T] [code 123456] reason …`` with what ``role`` needs.
 
     ``verb="breakglass"`` gives the break-glass form (its own cap; MFA is always asked).
+    ``at``, ``ticket`` and ``reason`` are what the person typed, written as the grammar reads
+    them back (``pimbot.commands.writer``); the samples stand in for those not given.
     """
     breakglass = verb == "breakglass"
     limit = role.breakglass.max_duration if breakglass else None
@@ -47,9 +50,9 @@ def activation_example(role: Role, *, verb: str = "activate",
     if at:
         clauses += ["at", at]
     clauses += ["for", duration or sample_duration(role, limit)]
-    if role.require_ticket is not False and not breakglass:
-        clauses += ["ticket", sample_ticket(role)]
+    if (role.require_ticket is not False or ticket) and not breakglass:
+        clauses += ["ticket", ticket or sample_ticket(role)]
     if role.require_mfa or breakglass:
         clauses += ["code", SAMPLE_CODE]
-    clauses += ["reason", SAMPLE_REASON]
+    clauses += ["reason", reason or SAMPLE_REASON]
     return " ".join(clauses)

@@ -33,6 +33,16 @@ class ActionId(StrEnum):
     SUBMIT_EXTEND = "pim_submit_extend"  # an extension with an MFA code
 
 
+class FollowUp(StrEnum):
+    """The command that shows a card's reader where its subject stands now: what every
+    platform hints when a press on the card cannot act (it was decided, or the button is
+    gone). One wording from the core, the same on every surface."""
+
+    PENDING = "pending"  # an approver's card: what waits for their decision
+    STATUS = "status"  # the requester's card: their requests and active roles
+    REVIEWS = "reviews"  # a reviewer's card: the items waiting for their answer
+
+
 class ButtonStyle(StrEnum):
     DEFAULT = "default"
     PRIMARY = "primary"
@@ -125,6 +135,7 @@ class Card:
     # the message (the platform's push and desktop previews cannot be deleted).
     secret: bool = False
     deciders_only: DecidersOnly | None = None  # the buttons are for the deciders alone
+    follow_up: FollowUp | None = None  # the command to hint once its buttons cannot act
 
     @property
     def fallback_text(self) -> str:

@@ -6,7 +6,9 @@ terminal escape sequences, or bidirectional controls that reorder what is read. 
 turns it into one inert line between “ and ”:
 
 - line breaks become `` ↵ `` (so no line of it can start a field of its own);
-- bidirectional controls are dropped, other control characters shown as ``�``;
+- bidirectional controls and other invisible characters are dropped, as they are from what
+  people type before it is kept (``pimbot.domain.typed_text``), and control characters are
+  shown as ``�`` (text stored before that rule is drawn the same way);
 - curly quotes become ``"`` (so it cannot close the quotation early);
 - links are broken where they would be followed: ``https[:]//evil[.]example/approve``.
 
@@ -18,11 +20,12 @@ from __future__ import annotations
 
 import re
 
+from pimbot.domain.typed_text import without_invisible
+
 OPEN, CLOSE = "“", "”"
 LINE_BREAK = " ↵ "
 
 _BREAKS = re.compile("\r\n|[\n\r\v\f\x85\u2028\u2029]")
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
 # scheme://…, and the schemes that need no slashes
@@ -33,7 +36,7 @@ _HOST_DOT = re.compile(r"(?<=[A-Za-z0-9-])\.(?=[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9])
 
 def flatten(text: str) -> str:
     """One line without control characters (tabs become spaces)."""
-    text = _BIDI.sub("", text).replace("\t", " ")
+    text = without_invisible(text).replace("\t", " ")
     text = _BREAKS.sub(LINE_BREAK, text.strip())
     return _CONTROLS.sub("\ufffd", text)
 

@@ -11,6 +11,7 @@ from pimbot.ui.cards import (
     ButtonStyle,
     Card,
     Field,
+    FollowUp,
     Mention,
     Time,
     Tone,
@@ -101,7 +102,7 @@ def review_item_card(item: ReviewItemSnapshot) -> Card:
             else Tone.GOOD
         actions = ()
     return Card(title=title, text=text, fields=tuple(fields), actions=actions,
-                context=f"Review item {item.id}", tone=tone)
+                context=f"Review item {item.id}", tone=tone, follow_up=FollowUp.REVIEWS)
 
 
 def review_list_card(items: list[ReviewItemSnapshot], total: int) -> Card:
@@ -128,7 +129,7 @@ def review_list_card(items: list[ReviewItemSnapshot], total: int) -> Card:
     return Card(title=f"{total} access review item(s) wait for your answer",
                 text="Keep or remove each, or accept pimbot's recommendations." + more,
                 fields=tuple(fields), actions=tuple(actions), tone=Tone.WARNING,
-                context="Reviews")
+                context="Reviews", follow_up=FollowUp.REVIEWS)
 
 
 def review_notice_card(title: str, text: str) -> Card:

@@ -21,6 +21,7 @@ from pimbot.ui.cards import (
     Card,
     DecidersOnly,
     Field,
+    FollowUp,
     Mention,
     Time,
     Tone,
@@ -206,7 +207,8 @@ def approval_card(snapshot: RequestSnapshot) -> Card:
     fields.extend(_note_field(snapshot))
     deciders = DecidersOnly(snapshot.id, View.APPROVAL.value) if actions else None
     return Card(title=title, text=decision, fields=tuple(fields), actions=actions,
-                context=context, tone=tone, deciders_only=deciders)
+                context=context, tone=tone, deciders_only=deciders,
+                follow_up=FollowUp.PENDING)
 
 
 def _rule_fields(snapshot: RequestSnapshot) -> list[Field]:
@@ -275,7 +277,7 @@ def requester_card(snapshot: RequestSnapshot, *, revoke_failures: int = 0) -> Ca
     return Card(
         title=f"Your {snapshot.kind.value} of {snapshot.role}: {state_words(snapshot)}",
         text=text, fields=tuple(fields), actions=actions,
-        context=f"Request {snapshot.id}", tone=tone,
+        context=f"Request {snapshot.id}", tone=tone, follow_up=FollowUp.STATUS,
     )
 
 
@@ -328,6 +330,7 @@ def expiry_reminder_card(snapshot: RequestSnapshot) -> Card:
         title=f"Your {snapshot.role} access ends soon",
         text="Extend it if you still need it, or deactivate it now.",
         fields=fields, actions=actions, context=f"Request {snapshot.id}", tone=Tone.WARNING,
+        follow_up=FollowUp.STATUS,
     )
 
 
@@ -336,7 +339,7 @@ def approver_reminder_card(snapshot: RequestSnapshot) -> Card:
     deciders = card.deciders_only and DecidersOnly(snapshot.id, View.APPROVER_REMINDER.value)
     return Card(title=f"Reminder: {card.title}", text=card.text, fields=card.fields,
                 actions=card.actions, context=card.context, tone=card.tone,
-                deciders_only=deciders)
+                deciders_only=deciders, follow_up=card.follow_up)
 
 
 def problem_card(title: str, text: str) -> Card:

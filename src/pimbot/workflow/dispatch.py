@@ -23,6 +23,7 @@ from pimbot.workflow.usecases import (
     queries,
     review_answers,
     review_campaigns,
+    typed_inputs,
 )
 from pimbot.workflow.usecases.activation import ActivationInput
 
@@ -96,6 +97,9 @@ async def run_command(ctx: Context, actor: Actor, command: Command) -> Reply:
 
 async def run_action(ctx: Context, actor: Actor, action: ActionId, value: str,
                      inputs: dict[str, str]) -> Reply:
+    inputs = typed_inputs.kept_inputs(inputs)
+    if (refusal := typed_inputs.code_refusal(inputs)) is not None:
+        return refusal
     match action:
         case ActionId.APPROVE:
             return await approval.click_approve(ctx, actor, value)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pimbot.commands import writer
 from pimbot.domain.durations import format_duration, parse_duration
 from pimbot.domain.examples import activation_example
-from pimbot.domain.model import Policy
+from pimbot.domain.model import Policy, Role
 from pimbot.ui.cards import ActionId, Choice, Form, Input, InputKind, Reply
 
 if TYPE_CHECKING:
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
 
 _DURATIONS = ("15m", "30m", "1h", "2h", "4h", "8h", "12h", "24h")
 PARTS = {"reason": "a reason", "ticket": "a ticket", "code": "your authenticator code"}
-
 
 
 def activation_form(policy: Policy, eligible: list[str], given: ActivationInput) -> Form:
@@ -58,10 +58,23 @@ def activation_form_reply(policy: Policy, eligible: list[str], given: Activation
         text = f"{given.role} needs {', '.join(PARTS[m] for m in missing)}."
         example = given.role
     role = policy.roles.get(example or "")
-    duration = format_duration(given.duration) if given.duration and given.role else None
-    example_line = activation_example(role, duration=duration) if role else "roles"
+    example_line = _typed_example(role, given) if role else "roles"
     return Reply(text=f"{text} Nothing was changed.", hint=example_line,
                  form=activation_form(policy, eligible, given), ok=False)
+
+
+def _typed_example(role: Role, given: ActivationInput) -> str:
+    """The activation line to type for ``role``, with what the person already gave (their
+    duration, start, ticket and reason, written to read back the same) and the samples for
+    what is missing. A code is never written back (``123456`` stands in for it)."""
+    if given.role != role.name:  # no role was named: the example of their first one
+        return activation_example(role)
+    return activation_example(
+        role, duration=format_duration(given.duration)
+        if given.duration and given.duration <= role.max_duration else None,
+        at=writer.when(given.at) if given.at else None,
+        ticket=writer.word(given.ticket) if given.ticket else None,
+        reason=writer.free_text(given.reason) if given.reason else None)
 
 
 def deny_form(request_id: str) -> Form:

@@ -57,6 +57,7 @@ from pimbot.workflow.usecases.approval_rules import (
     record_automatic,
     schedule_escalations,
 )
+from pimbot.workflow.usecases.meant_hints import with_breakglass_code
 from pimbot.workflow.usecases.review_answers import open_breakglass_item
 from pimbot.workflow.usecases.unneeded_code import note_unneeded_code
 
@@ -187,7 +188,11 @@ async def breakglass(ctx: Context, actor: Actor, role_name: str, reason: str,
         held = await _breakglass_held(session, actor.email, role.name)
     if held is not None:
         await _refuse_second_breakglass(ctx, actor, role, held)
-    await _verify_mfa(ctx, actor.email, code, f"breakglass {role.name}")
+    try:
+        await _verify_mfa(ctx, actor.email, code, f"breakglass {role.name}")
+    except PimError as error:
+        raise await with_breakglass_code(ctx, actor.email, role, error, code, duration,
+                                         reason) from None
     given = ActivationInput(role.name, bounded, reason)
     try:
         return await _create(ctx, actor, role, RequestKind.BREAKGLASS, bounded, given, now)

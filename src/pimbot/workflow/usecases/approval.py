@@ -11,7 +11,7 @@ from pimbot.domain.lifecycle import Cause
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow, VoteRow
 from pimbot.store.versioned import write_row
-from pimbot.ui.cards import Reply
+from pimbot.ui.cards import FollowUp, Reply
 from pimbot.ui.views import how_it_ended, state_words
 from pimbot.workflow import forms
 from pimbot.workflow.actor import Actor
@@ -46,7 +46,7 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
         await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                      request=row.id, reason="already_decided", state=row.state)
         return Reply(ok=False, text=f"Request {row.id} {how_it_ended(view)}. Nothing was "
-                                    "changed.", hint="pending", subject=row.id), []
+                                    "changed.", hint=FollowUp.PENDING, subject=row.id), []
     role = ctx.policy.roles.get(row.role)
     if role is None:
         raise PimError(ErrorCode.UNKNOWN_ROLE, f"Role {row.role} is no longer in the policy.")
@@ -67,7 +67,7 @@ async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: Reque
         return None, votes
     await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                  request=row.id, reason=decision.verdict.value, requester=row.email)
-    return Reply(ok=False, text=f"{decision.message} Nothing was changed.", hint="pending",
+    return Reply(ok=False, text=f"{decision.message} Nothing was changed.", hint=FollowUp.PENDING,
                  subject=row.id), votes
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, select
@@ -15,6 +16,7 @@ from pimbot.domain.times import resolve_when
 from pimbot.store.audit_search import search_events
 from pimbot.store.tables import AssignmentRow, GrantRow, GrantState, RequestRow, VoteRow
 from pimbot.ui.cards import ActionId, Button, ButtonStyle, Card, Reply
+from pimbot.ui.quoting import quote
 from pimbot.ui.review_views import review_list_card
 from pimbot.ui.views import approval_card, requester_card
 from pimbot.workflow.actor import Actor
@@ -182,6 +184,17 @@ async def whois(ctx: Context, actor: Actor, role_name: str) -> Reply:
     return Reply(text=f"{text}\nEligible: {', '.join(sorted(set(eligible))) or 'nobody'}.")
 
 
+# A detail value shown bare: an id, an email, a time, a duration, a number. Anything else
+# (a reason, a comment: what people typed) is shown as a quotation on one line, so it cannot
+# end the event's line, start a forged one, or pass for another of its fields.
+_PLAIN_VALUE = re.compile(r"[\w@.:+/#-]{1,200}", re.ASCII)
+
+
+def _detail_value(value: object) -> str:
+    text = str(value)
+    return text if _PLAIN_VALUE.fullmatch(text) else quote(text)
+
+
 async def audit(ctx: Context, actor: Actor, subject: str | None, since: str | None) -> Reply:
     if not (ctx.policy.is_admin(actor.email) or ctx.policy.is_auditor(actor.email)):
         await record_alone(ctx, actor.email, "audit.refused", subject or "", reason="not_auditor")
@@ -194,7 +207,7 @@ async def audit(ctx: Context, actor: Actor, subject: str | None, since: str | No
         return Reply(text="No audit events match.")
     lines = [f"Last {len(events)} audit event(s){' for ' + subject if subject else ''}:"]
     for event in events:
-        detail = ", ".join(f"{k}={v}" for k, v in sorted(event.detail.items())
+        detail = ", ".join(f"{k}={_detail_value(v)}" for k, v in sorted(event.detail.items())
                            if v not in (None, ""))
         lines.append(f"#{event.seq} {event.at:%Y-%m-%d %H:%M:%S} {event.actor} {event.action} "
                      f"{event.subject} [{event.outcome}] {detail}".rstrip())

@@ -13,7 +13,7 @@ from pimbot.domain.ids import new_request_id
 from pimbot.domain.reviews import Decision, reviewers_of
 from pimbot.scheduling.queue import reschedule
 from pimbot.store.tables import RequestRow, ReviewCampaignRow, ReviewerRow, ReviewItemRow
-from pimbot.ui.cards import ActionId, Form, Input, InputKind, Reply
+from pimbot.ui.cards import ActionId, FollowUp, Form, Input, InputKind, Reply
 from pimbot.ui.review_views import review_item_card, review_list_card
 from pimbot.ui.views import View
 from pimbot.workflow.actor import Actor
@@ -99,7 +99,7 @@ async def _answerable(ctx: Context, session: AsyncSession, actor: Actor,
     """Only the item's reviewers, only while it is open; every refusal audited."""
     def refuse(reason: str, message: str) -> PimError:
         return PimError(ErrorCode.FORBIDDEN if reason == "not_reviewer" else ErrorCode.STATE,
-                        message, "reviews", audit=AuditNote(
+                        message, FollowUp.REVIEWS, audit=AuditNote(
                             "review.refused", item.role, {"item": item.id, "reason": reason}))
 
     if not await is_reviewer(session, item.id, actor.email):

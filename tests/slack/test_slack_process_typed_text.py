@@ -1,0 +1,67 @@
+"""An outsider at the real ``pimbot run`` over Slack (signed slash commands against the fake
+Slack Web API): a TOTP code and a bidirectional trick typed into a reason never reach Slack,
+approvers or the log as typed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+from fake_slack import ALICE, BOB, FakeSlack
+from slack_driver import SIGNING_SECRET, SlackDriver
+
+_TESTS = Path(__file__).resolve().parents[1]
+if str(_TESTS) not in sys.path:
+    sys.path.insert(0, str(_TESTS))
+
+from replica_process import Replica, replica_env, start_replicas  # noqa: E402
+from server_process import POLICY  # noqa: E402
+
+CODE = "482913"
+
+
+async def _until(seen: Callable[[], object], replica: Replica) -> None:
+    async with asyncio.timeout(60):  # a hang fails the test, it never blocks CI
+        while not seen():
+            assert replica.process.returncode is None, replica.output()
+            await asyncio.sleep(0.05)
+
+
+async def test_a_code_and_a_bidi_trick_in_a_slack_reason_reach_nobody(tmp_path: Path) -> None:
+    fake = FakeSlack({person[0]: (person[1], person[2]) for person in (BOB, ALICE)})
+    await fake.start()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY, encoding="utf-8")
+    env = replica_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'pimbot.db'}", policy)
+    env.update(PIMBOT_ADAPTERS="slack", SLACK_BOT_TOKEN="xoxb-test",
+               SLACK_SIGNING_SECRET=SIGNING_SECRET, PIMBOT_SLACK_API_URL=fake.api_url)
+    [replica] = await start_replicas(tmp_path, env, 1)
+    try:
+        await replica.wait_ready()
+        async with aiohttp.ClientSession(base_url=replica.url) as http:
+            slack = SlackDriver(http, fake)  # type: ignore[arg-type]
+            response, name = await slack.slash(
+                BOB[0], f"activate prod-db-admin for 1h reason restore code {CODE} the backup")
+            assert response.status == 200
+            answered = await response.text()
+            await _until(lambda: answered or fake.responses(name), replica)
+            response, _ = await slack.slash(
+                BOB[0], "activate prod-db-admin for 1h reason restore \u202epukcab\u2066 now")
+            assert response.status == 200
+            await _until(lambda: fake.calls_to("chat.postMessage"), replica)
+        said = answered + json.dumps([c.args for c in fake.calls], ensure_ascii=False)
+        assert "authenticator code" in said, said
+        assert CODE not in said, "the code reached Slack"
+        assert "\u202e" not in said and "\u2066" not in said
+        cards = json.dumps([c.args for c in fake.calls_to("chat.postMessage")],
+                           ensure_ascii=False)
+        assert "restore pukcab now" in cards, cards  # the approver's card, as stored
+        assert await replica.stop() == 0
+        assert CODE not in replica.output(), "the code reached the log"
+    finally:
+        await replica.reap()
+        await fake.close()
