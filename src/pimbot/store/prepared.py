@@ -152,10 +152,12 @@ class _Compiled:
         state = compiled.construct_expanded_state(dummy)
         origin = {expanded: (name, index) for name, names in state.parameter_expansion.items()
                   for index, expanded in enumerate(names)}
+        single = compiled._bind_processors  # the expanded state has the expanded ones only
         slots = []
         for name in state.positiontup or ():
             source, index = origin.get(name, (name, -1))
-            slots.append((source, index, _single(state.processors.get(name))))
+            process = state.processors.get(name) if index >= 0 else single.get(name)
+            slots.append((source, index, _single(process)))
         return _Form(state.statement, tuple(slots), self.results, self.fixed)
 
 
