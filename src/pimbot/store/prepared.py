@@ -198,35 +198,37 @@ class Prepared:
 
 
 async def run(session: AsyncSession, statement: Prepared,
-              params: Mapping[str, Any] | None = None) -> Ran:
+              params: Mapping[str, Any] | None = None, *, autoflush: bool = True) -> Ran:
     """Run ``statement`` once with ``params`` in ``session``'s transaction (see the module
-    docstring for what makes it the same as ``session.execute``)."""
-    sync = await _connection(session)
+    docstring for what makes it the same as ``session.execute``). ``autoflush=False``: as
+    ``session.connection().execute``, pending ORM changes stay pending (a caller writing
+    one of them itself, ``versioned.write_row``)."""
+    sync = await _connection(session, autoflush)
     form = statement._compiled(sync.dialect).form(params or {})
     args = form.args(params or {})
     return await _driver(sync).one(sync, form, args)
 
 
 async def run_many(session: AsyncSession, statement: Prepared,
-                   params: Sequence[Mapping[str, Any]]) -> Ran:
+                   params: Sequence[Mapping[str, Any]], *, autoflush: bool = True) -> Ran:
     """Run ``statement`` once per parameter set (an executemany); rows of a ``RETURNING``
     statement come back in the order of ``params``; ``rowcount`` is the total where the
     driver reports it (SQLite), else -1. Expanding parameters must have one length."""
     if not params:
         return Ran([], 0)
-    sync = await _connection(session)
+    sync = await _connection(session, autoflush)
     form = statement._compiled(sync.dialect).form(params[0])
     rows = [form.args(one) for one in params]
     return await _driver(sync).many(sync, form, rows)
 
 
-async def _connection(session: AsyncSession) -> Connection:
+async def _connection(session: AsyncSession, autoflush: bool) -> Connection:
     """The session's connection, its pending ORM changes flushed first (as autoflush): the
     one its transaction holds for its bind when it holds one (what ``session.connection()``
     returns then, without its trip through a greenlet: ~13 µs, half a statement's cost
     here), else ``session.connection()``'s, which begins the transaction."""
     sync = session.sync_session
-    if sync.autoflush and not sync._flushing and not sync._is_clean():
+    if autoflush and sync.autoflush and not sync._flushing and not sync._is_clean():
         await session.flush()
     transaction = sync._transaction
     if transaction is not None and transaction._state is _ACTIVE and sync.bind is not None:

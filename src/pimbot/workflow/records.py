@@ -20,6 +20,7 @@ from pimbot.domain.approval_rules import describe_rules
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.model import AssignmentType, Policy
 from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState, is_terminal
+from pimbot.store.prepared import Prepared, run
 from pimbot.store.tables import AssignmentRow, GrantRow, GrantState, RequestRow, VoteRow
 from pimbot.ui.views import RequestSnapshot, Vote
 
@@ -43,11 +44,12 @@ _VOTES = select(VoteRow).where(VoteRow.request_id == bindparam("request_id")) \
     .order_by(VoteRow.at)
 
 
-# A new request is written with a Core INSERT built once (its compiled form cached), not an
+# A new request is written with a Core INSERT prepared once (``store/prepared.py``), not an
 # ORM add and flush: nothing else in its transaction changes the row. The ``RequestRow``
 # object holds the same values (every column, defaults included) for what follows.
-_INSERT_REQUEST = insert(RequestRow.__table__)  # type: ignore[arg-type]
 _COLUMNS = tuple(RequestRow.__table__.columns)
+_INSERT_REQUEST = Prepared(insert(RequestRow.__table__),  # type: ignore[arg-type]
+                           keys=tuple(column.key for column in _COLUMNS))
 _DEFAULTS = {column.key: column.default.arg for column in _COLUMNS
              if isinstance(column.default, ScalarElementColumnDefault)}
 
@@ -63,7 +65,7 @@ async def insert_request(session: AsyncSession, row: RequestRow) -> None:
     """Write ``new_request``'s row in the caller's transaction (the row object stays
     outside the session: later changes to it go through a read of the row)."""
     values = {column.key: getattr(row, column.key) for column in _COLUMNS}
-    await (await session.connection()).execute(_INSERT_REQUEST, values)
+    await run(session, _INSERT_REQUEST, values)
 
 
 async def votes_of(session: AsyncSession, request_id: str) -> list[VoteRow]:
@@ -120,9 +122,9 @@ def _in_window(now: datetime | BindParameter[datetime]):  # type: ignore[no-unty
 
 
 _NOW: BindParameter[datetime] = bindparam("now")
-_ELIGIBLE_ROLES = select(AssignmentRow.role).where(
+_ELIGIBLE_ROLES = Prepared(select(AssignmentRow.role).where(
     AssignmentRow.email == bindparam("email"),
-    AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW))
+    AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW)))
 _ELIGIBILITY = select(AssignmentRow).where(
     AssignmentRow.email == bindparam("email"), AssignmentRow.role == bindparam("role"),
     AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW),
@@ -136,7 +138,7 @@ _ELIGIBILITIES = select(AssignmentRow).where(
 
 
 async def eligible_roles(session: AsyncSession, email: str, now: datetime) -> list[str]:
-    result = await session.execute(_ELIGIBLE_ROLES, {"email": email, "now": now})
+    result = await run(session, _ELIGIBLE_ROLES, {"email": email, "now": now})
     return sorted(set(result.scalars()))
 
 

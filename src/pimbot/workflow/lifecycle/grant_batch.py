@@ -32,6 +32,7 @@ from pimbot.logcontext import bound
 from pimbot.ports import GrantTarget
 from pimbot.providers.errors import ProviderError
 from pimbot.scheduling.queue import ClaimedJob
+from pimbot.store.prepared import Prepared, run_many
 from pimbot.store.tables import GrantRow, GrantState, RequestRow
 from pimbot.store.versioned import Change, set_each
 from pimbot.workflow.audit import record
@@ -65,8 +66,9 @@ _LIVE_GRANTS = select(GrantRow).where(  # every slot's grants not yet confirmed 
 _LOCKED_GRANTS = (select(GrantRow).where(GrantRow.id.in_(bindparam("ids", expanding=True)))
                   .order_by(GrantRow.id).with_for_update()
                   .execution_options(populate_existing=True))
-_INSERT_GRANT = insert(GrantRow.__table__)  # type: ignore[arg-type]
 _GRANT_COLUMNS = tuple(attr.key for attr in inspect(GrantRow).column_attrs)
+_INSERT_GRANT = Prepared(insert(GrantRow.__table__),  # type: ignore[arg-type]
+                         keys=_GRANT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ async def _write_opened(session: AsyncSession, made: list[GrantRow],
     ``expires_at`` under the requests' compare-and-set in one more (``store.versioned``)."""
     if not made:
         return
-    await session.execute(_INSERT_GRANT, [
+    await run_many(session, _INSERT_GRANT, [
         {key: getattr(record_row, key) for key in _GRANT_COLUMNS} | {"version": 1}
         for record_row in made])
     await set_each(session, [

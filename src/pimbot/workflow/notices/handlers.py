@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.ports import SentMessage, Unreachable
 from pimbot.scheduling.queue import ClaimedJob
+from pimbot.store import prepared
 from pimbot.store.tables import MessageRow, RequestRow, ReviewItemRow, VoteRow
 from pimbot.ui.cards import Card
 from pimbot.ui.review_views import review_item_card, review_list_card, review_notice_card
@@ -45,8 +46,10 @@ _REQUESTS = select(RequestRow).where(RequestRow.id.in_(_IDS))
 _VOTES = select(VoteRow).where(VoteRow.request_id.in_(_IDS)).order_by(VoteRow.at)
 _COPIES = select(MessageRow).where(MessageRow.subject_id.in_(
     bindparam("subjects", expanding=True))).order_by(MessageRow.id)
-_VERSIONS = {table: select(table.id, table.version).where(table.id.in_(_IDS))
-             .order_by(table.id).with_for_update() for table in (RequestRow, ReviewItemRow)}
+_VERSIONS = {table: prepared.Prepared(select(table.id, table.version)
+                                      .where(table.id.in_(_IDS)).order_by(table.id)
+                                      .with_for_update())
+             for table in (RequestRow, ReviewItemRow)}
 
 
 @dataclass(frozen=True)
@@ -286,5 +289,5 @@ async def _versions(session: AsyncSession, table: type[RequestRow] | type[Review
                     ids: set[str]) -> dict[str, int]:
     if not ids:
         return {}
-    result = await session.execute(_VERSIONS[table], {"ids": sorted(ids)})
-    return {subject: version for subject, version in result.all()}
+    result = await prepared.run(session, _VERSIONS[table], {"ids": sorted(ids)})
+    return {subject: version for subject, version in result.rows}
