@@ -6,6 +6,8 @@ one prebuilt single-row ``INSERT`` (built once, its compiled form cached) run N 
 
 - ``session``: ``AsyncSession.execute`` (what the store's Core statements use today);
 - ``connection``: ``AsyncConnection.execute`` (SQLAlchemy Core, no ORM session);
+- ``prepared``: ``pimbot.store.prepared.run`` (compiled once, run at the session's driver
+  connection: what the store's hot statements use);
 - ``driver``: the driver's own connection under SQLAlchemy (aiosqlite inline, or asyncpg);
 - ``sqlite3``: the stdlib module itself (SQLite only);
 
@@ -32,12 +34,14 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
 from pimbot.store.database import Database
+from pimbot.store.prepared import Prepared, run
 from pimbot.testing.scratch import scratch_postgres
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 FLOOR = Table("bench_statement_floor", MetaData(),
               Column("id", Integer, primary_key=True), Column("v", String(32)))
 INSERT = insert(FLOOR)
+PREPARED = Prepared(INSERT, keys=("id", "v"))
 
 
 async def _cpu_per_call(count: int, call: Callable[[int], Awaitable[Any]]) -> float:
@@ -60,6 +64,8 @@ async def measure(url: str, count: int) -> dict[str, float]:
             await session.execute(INSERT, {"id": next(ids), "v": "warm"})
             figures["session_us"] = await _cpu_per_call(
                 count, lambda _: session.execute(INSERT, {"id": next(ids), "v": "x"}))
+            figures["prepared_us"] = await _cpu_per_call(
+                count, lambda _: run(session, PREPARED, {"id": next(ids), "v": "x"}))
             conn = await session.connection()
             figures["connection_us"] = await _cpu_per_call(
                 count, lambda _: conn.execute(INSERT, {"id": next(ids), "v": "x"}))
@@ -96,7 +102,7 @@ def ceilings(figures: dict[str, float], statements: float, transactions: float
              ) -> dict[str, Any]:
     """CPU ms per request at each layer and the requests a second one core allows."""
     out: dict[str, Any] = {}
-    for layer in ("session", "connection", "driver", "sqlite3"):
+    for layer in ("session", "connection", "prepared", "driver", "sqlite3"):
         per_statement = figures.get(f"{layer}_us")
         if per_statement is None:
             continue

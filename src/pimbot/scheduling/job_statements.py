@@ -10,6 +10,10 @@ The values a statement holds as constants (``status = 'queued'``) are the rules,
 Shapes that vary (a claim with or without ``kinds``, a finish setting these columns) are
 built once per shape (``functools.cache``). A lease compared with ``None`` needs ``IS NULL``
 rather than ``= NULL``, so those statements come in two shapes as well.
+
+Each is a ``pimbot.store.prepared.Prepared``: compiled once per dialect and run at the
+session's driver connection in its transaction (``prepared.run``), ~5 µs of CPU on SQLite
+where ``session.execute`` of the same statement took ~50.
 """
 
 from __future__ import annotations
@@ -23,11 +27,9 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Insert,
     Integer,
     Select,
     Table,
-    Update,
     all_,
     and_,
     bindparam,
@@ -43,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pimbot.store.prepared import Prepared
 from pimbot.store.tables import JobRow
 
 
@@ -73,8 +76,8 @@ class Inserts:
     ``again``: that job loses its lease and comes due by the earlier time (``DO UPDATE``).
     """
 
-    new: Insert
-    again: Insert
+    new: Prepared
+    again: Prepared
 
 
 def _inserts(dialect_insert: Callable[[Table], Any]) -> Inserts:
@@ -89,7 +92,7 @@ def _inserts(dialect_insert: Callable[[Table], Any]) -> Inserts:
               "due_at": case((base.excluded.due_at < JOBS.c.due_at, base.excluded.due_at),
                              else_=JOBS.c.due_at)},
     ).returning(JOBS.c.id)
-    return Inserts(new, again)
+    return Inserts(Prepared(new, keys=NEW_JOB_COLUMNS), Prepared(again, keys=NEW_JOB_COLUMNS))
 
 
 INSERTS = {"sqlite": _inserts(sqlite.insert), "postgresql": _inserts(postgresql.insert)}
@@ -118,44 +121,45 @@ def _queued_by_key(on_sqlite: bool) -> ColumnElement[bool]:
 
 
 @functools.cache
-def discard(on_sqlite: bool) -> Update:
+def discard(on_sqlite: bool) -> Prepared:
     """``discard``: the queued, unleased jobs with these keys are done (``:keys``, ``:now``)."""
-    return (update(JOBS)
+    return Prepared(update(JOBS)
             .where(JOBS.c.dedupe_key.in_(bindparam("keys", expanding=True)),
                    _queued_by_key(on_sqlite), _free())
             .values(status=DONE, finished_at=bindparam("now")))
 
 
 @functools.cache
-def reschedule(on_sqlite: bool) -> Update:
+def reschedule(on_sqlite: bool) -> Prepared:
     """``reschedule_many``: the queued jobs with these keys come due at ``:due``."""
-    return (update(JOBS)
+    return Prepared(update(JOBS)
             .where(JOBS.c.dedupe_key.in_(bindparam("keys", expanding=True)),
                    _queued_by_key(on_sqlite))
             .values(due_at=bindparam("due")))
 
 
 # ``claim``'s second half: the jobs it read get this worker's lease.
-LEASE = (update(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True)))
-         .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until")))
+LEASE = Prepared(update(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True)))
+                 .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until")))
 # ``requeued_ids``: of these, the ones queued again without a lease.
-REQUEUED = select(JOBS.c.id).where(JOBS.c.id.in_(bindparam("ids", expanding=True)),
-                                   JOBS.c.status == QUEUED, JOBS.c.lease_owner.is_(None))
+REQUEUED = Prepared(select(JOBS.c.id).where(JOBS.c.id.in_(bindparam("ids", expanding=True)),
+                                            JOBS.c.status == QUEUED,
+                                            JOBS.c.lease_owner.is_(None)))
 # ``claim_share``: how many jobs of ``:kinds`` are due now, leased or not.
-DUE_NOW = select(func.count()).select_from(JOBS).where(
+DUE_NOW = Prepared(select(func.count()).select_from(JOBS).where(
     JOBS.c.status == QUEUED, JOBS.c.due_at <= bindparam("now"),
-    JOBS.c.kind.in_(bindparam("kinds", expanding=True)))
+    JOBS.c.kind.in_(bindparam("kinds", expanding=True))))
 # ``next_due_later``: when the next queued job of ``:kinds`` not due yet comes due.
-NEXT_LATER = select(func.min(JOBS.c.due_at)).where(
+NEXT_LATER = Prepared(select(func.min(JOBS.c.due_at)).where(
     JOBS.c.status == QUEUED, JOBS.c.kind.in_(bindparam("kinds", expanding=True)),
-    JOBS.c.due_at > bindparam("now"))
+    JOBS.c.due_at > bindparam("now")))
 
 
 @functools.cache
-def complete(lease_none: bool) -> Update:
+def complete(lease_none: bool) -> Prepared:
     """``complete_ids``: these jobs are done if ``:owner`` still holds the lease they were
     claimed with (``:until``), ``RETURNING`` the ids that were."""
-    return (update(JOBS)
+    return Prepared(update(JOBS)
             .where(JOBS.c.id.in_(bindparam("ids", expanding=True)), JOBS.c.status == QUEUED,
                    JOBS.c.lease_owner == bindparam("owner"), _lease_is(lease_none))
             .values(status=DONE, finished_at=bindparam("now"), lease_owner=None,
@@ -164,10 +168,10 @@ def complete(lease_none: bool) -> Update:
 
 
 @functools.cache
-def finish(columns: tuple[str, ...], lease_none: bool) -> Update:
+def finish(columns: tuple[str, ...], lease_none: bool) -> Prepared:
     """``_finish``: one job's ``columns`` set to ``:new_<column>``, if ``:owner`` still
     holds the lease it was claimed with."""
-    return (update(JOBS)
+    return Prepared(update(JOBS)
             .where(JOBS.c.id == bindparam("job_id"), JOBS.c.status == QUEUED,
                    JOBS.c.lease_owner == bindparam("owner"), _lease_is(lease_none))
             .values({name: bindparam(f"new_{name}", type_=JOBS.c[name].type)
@@ -211,7 +215,7 @@ def _at_most(shape: ClaimShape) -> ColumnElement[bool]:
 
 
 @functools.cache
-def claimable(shape: ClaimShape) -> Select[Any]:
+def claimable(shape: ClaimShape) -> Prepared:
     """The due (``:now``), unleased queued jobs a claim may take, most urgent first, at most
     ``:limit``, locked as read (PostgreSQL skips the rows another claim holds)."""
     query = (select(*CLAIMED_COLUMNS)
@@ -227,11 +231,11 @@ def claimable(shape: ClaimShape) -> Select[Any]:
         query = query.where(_at_most(shape))
     if shape.running:
         query = query.where(_not_running(shape.on_sqlite))
-    return query
+    return Prepared(query)
 
 
 @functools.cache
-def next_due(shape: ClaimShape) -> Select[Any]:
+def next_due(shape: ClaimShape) -> Prepared:
     """``next_due_at``: the earliest due time of a claimable job and the earliest end of a
     held lease, among the queued jobs of ``shape``'s filters (``kinds`` unused), in one
     statement."""
@@ -254,4 +258,4 @@ def next_due(shape: ClaimShape) -> Select[Any]:
             for priority in range(shape.max_priority + 1)))
     held = select(func.min(JOBS.c.lease_expires_at)).where(
         queued, JOBS.c.lease_expires_at > bindparam("now"))
-    return select(free, held.scalar_subquery())
+    return Prepared(select(free, held.scalar_subquery()))

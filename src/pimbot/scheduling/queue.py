@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.ports import Clock
@@ -26,6 +25,7 @@ from pimbot.scheduling.job_statements import JobStatus as JobStatus
 from pimbot.scheduling.retry import RetryPolicy
 from pimbot.scheduling.sharing import Share
 from pimbot.store.database import Database
+from pimbot.store.prepared import Prepared, run, run_many
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +134,14 @@ def _row(job: NewJob) -> dict[str, Any]:
             "priority": job.priority, "last_error": "", "dedupe_key": job.dedupe_key}
 
 
-async def _insert_pages(session: AsyncSession, statement: Any, rows: list[dict[str, Any]],
-                        jobs: Sequence[NewJob]) -> int:
+async def _insert_pages(session: AsyncSession, statement: Prepared,
+                        rows: list[dict[str, Any]], jobs: Sequence[NewJob]) -> int:
     """Run ``statement`` (an INSERT … RETURNING) over ``rows`` a page at a time; the number
     of rows it returned (written or brought back). The worker is woken if any were."""
     written = 0
     for start in range(0, len(rows), _INSERT_CHUNK):
-        result = await session.execute(statement, rows[start:start + _INSERT_CHUNK])
-        written += len(result.all())
+        written += len((await run_many(session, statement,
+                                       rows[start:start + _INSERT_CHUNK])).rows)
     if written > 0:
         _enqueued(session, min(job.priority for job in jobs))
     return written
@@ -158,9 +158,8 @@ async def discard(session: AsyncSession, dedupe_keys: list[str], now: datetime) 
     work they promised was done by whoever calls this). Returns how many."""
     done = 0
     for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
-        result = await session.execute(statements.discard(_on_sqlite(session)), {
-            "keys": dedupe_keys[start:start + _INSERT_CHUNK], "now": now})
-        done += _rowcount(result)
+        done += (await run(session, statements.discard(_on_sqlite(session)), {
+            "keys": dedupe_keys[start:start + _INSERT_CHUNK], "now": now})).rowcount
     return done
 
 
@@ -174,9 +173,8 @@ async def reschedule_many(session: AsyncSession, dedupe_keys: list[str], due_at:
     """``reschedule`` for many keys (in chunks); returns how many moved."""
     moved = 0
     for start in range(0, len(dedupe_keys), _INSERT_CHUNK):
-        result = await session.execute(statements.reschedule(_on_sqlite(session)), {
-            "keys": dedupe_keys[start:start + _INSERT_CHUNK], "due": due_at})
-        moved += _rowcount(result)
+        moved += (await run(session, statements.reschedule(_on_sqlite(session)), {
+            "keys": dedupe_keys[start:start + _INSERT_CHUNK], "due": due_at})).rowcount
     if moved:
         session.info[ENQUEUED_FLAG] = True
     return moved
@@ -184,10 +182,6 @@ async def reschedule_many(session: AsyncSession, dedupe_keys: list[str], due_at:
 
 def _on_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 def _claim_params(now: datetime, kinds: frozenset[str] | None, besides: frozenset[str],
@@ -257,7 +251,8 @@ class JobQueue:
         shape, params = _claim_params(now, kinds, frozenset(), max_priority, running,
                                       on_sqlite=self.db.is_sqlite)
         async with self.db.transaction() as session:
-            due = await session.scalar(statements.DUE_NOW, {"now": now, "kinds": sorted(kinds)})
+            due = (await run(session, statements.DUE_NOW,
+                             {"now": now, "kinds": sorted(kinds)})).scalar()
             size = share.claim_size(int(due or 0), limit)
             if size == 0:
                 return SharedClaim([], share.held > 0)
@@ -269,17 +264,13 @@ class JobQueue:
         """Read the jobs ``claimable(shape)`` finds and lease them, in the caller's
         transaction (two statements, each built once)."""
         until = now + self.lease
-        rows = (await session.execute(statements.claimable(shape), params)).all()
+        rows = (await run(session, statements.claimable(shape), params)).rows
         if rows:
-            await session.execute(statements.LEASE, {
-                "ids": [row.id for row in rows], "owner": self.owner, "until": until})
-        return [
-            ClaimedJob(
-                row.id, row.kind, dict(row.payload), row.attempts, row.due_at, until,
-                row.max_attempts,
-            )
-            for row in rows
-        ]
+            await run(session, statements.LEASE, {
+                "ids": [row[0] for row in rows], "owner": self.owner, "until": until})
+        # statements.CLAIMED_COLUMNS: id, kind, payload, attempts, due_at, max_attempts
+        return [ClaimedJob(job_id, kind, dict(payload), attempts, due_at, until, max_attempts)
+                for job_id, kind, payload, attempts, due_at, max_attempts in rows]
 
     async def complete(self, job: ClaimedJob) -> bool:
         """Mark the job done if this owner still holds the lease it was claimed with."""
@@ -316,10 +307,9 @@ class JobQueue:
             for until, ids in by_lease.items():
                 statement = statements.complete(until is None)
                 for start in range(0, len(ids), _INSERT_CHUNK):
-                    result = await session.execute(statement, {
+                    done.update((await run(session, statement, {
                         "ids": ids[start:start + _INSERT_CHUNK], "owner": self.owner,
-                        "until": until, "now": now})
-                    done.update(result.scalars())
+                        "until": until, "now": now})).scalars())
         return done
 
     async def requeued_ids(self, ids: list[int]) -> set[int]:
@@ -329,8 +319,7 @@ class JobQueue:
         if not ids:
             return set()
         async with self.db.read() as session:
-            result = await session.execute(statements.REQUEUED, {"ids": ids})
-            return set(result.scalars())
+            return set((await run(session, statements.REQUEUED, {"ids": ids})).scalars())
 
     async def fail(self, job: ClaimedJob, error: str, *, permanent: bool = False) -> bool:
         """Record a failed run: retry after a backoff, or fail for good (``permanent`` or out of
@@ -362,15 +351,14 @@ class JobQueue:
         params = {"job_id": job.id, "owner": self.owner, "until": job.lease_until,
                   **{f"new_{name}": value for name, value in values.items()}}
         async with self.db.transaction() as session:
-            result = await session.execute(statement, params)
-            return _rowcount(result) == 1
+            return (await run(session, statement, params)).rowcount == 1
 
     async def next_due_later(self, kinds: frozenset[str]) -> datetime | None:
         """When the next queued job of ``kinds`` that is not due yet comes due (a worker that
         runs its share of what is due now waits for that, not for what it left to others)."""
         async with self.db.read() as session:
-            result: datetime | None = await session.scalar(
-                statements.NEXT_LATER, {"kinds": sorted(kinds), "now": self.clock.now()})
+            result: datetime | None = (await run(session, statements.NEXT_LATER, {
+                "kinds": sorted(kinds), "now": self.clock.now()})).scalar()
         return result
 
     async def next_due_at(self, max_priority: int | None = None,
@@ -383,6 +371,6 @@ class JobQueue:
         shape, params = _claim_params(now, None, besides, max_priority, running,
                                       on_sqlite=self.db.is_sqlite)
         async with self.db.read() as session:  # both in one statement
-            found = (await session.execute(statements.next_due(shape), params)).one()
+            found = (await run(session, statements.next_due(shape), params)).rows[0]
         times = [t for t in found if t is not None]
         return min(times) if times else None

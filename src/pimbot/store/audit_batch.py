@@ -1,8 +1,8 @@
 """Many audit events appended to the chain in one statement (a policy apply's thousands).
 
 The same chain as ``audit_log.append_event`` (same lock, same hash and MAC, seq following
-the head), but the head is read once and the rows go in as multi-row INSERTs, so the cost
-is a few round trips whatever the number of events.
+the head, the same two prepared statements), but the head is read once and the rows go in
+as one executemany, so the cost is a few round trips whatever the number of events.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.store.audit_crypto import GENESIS_HASH, event_hash
-from pimbot.store.audit_log import APPENDED_FLAG
+from pimbot.store.audit_log import APPENDED_FLAG, CHAIN_HEAD, INSERT_EVENT
 from pimbot.store.database import Database
-from pimbot.store.tables import AuditEventRow
+from pimbot.store.prepared import run, run_many
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,7 @@ async def append_events(db: Database, session: AsyncSession, at: datetime,
     if not events:
         return 0
     await db.lock_audit_chain(session)
-    await session.flush()  # events the caller appended one by one come first
-    newest = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc())
-    last = (await session.execute(newest.limit(1))).first()
+    last = (await run(session, CHAIN_HEAD)).first()  # pending ORM changes are flushed first
     seq, prev_hash = (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
     at = at.astimezone(UTC)
     key = db.audit_keyring.current
@@ -59,6 +56,6 @@ async def append_events(db: Database, session: AsyncSession, at: datetime,
                      "prev_hash": prev_hash, "hash": digest, "key_id": key.key_id,
                      "mac": key.event_mac(digest), "once_key": None})
         prev_hash = digest
-    await session.execute(insert(AuditEventRow), rows)  # SQLAlchemy batches the VALUES
+    await run_many(session, INSERT_EVENT, rows)
     session.info[APPENDED_FLAG] = True
     return seq

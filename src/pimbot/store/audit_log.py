@@ -29,6 +29,7 @@ from pimbot.store.audit_checkpoint import Checkpoint
 from pimbot.store.audit_crypto import GENESIS_HASH, event_hash, format_time
 from pimbot.store.audit_verify import ChainReport, ChainVerifier
 from pimbot.store.database import Database
+from pimbot.store.prepared import Prepared, run, run_many
 from pimbot.store.tables import AuditEventRow
 
 EXPORT_COLUMNS = (
@@ -37,11 +38,14 @@ EXPORT_COLUMNS = (
 )
 APPENDED_FLAG = "pimbot_audit_appended"  # session.info: this transaction extended the chain
 _BATCH = 1000
-# Built once: a turn appends one event, and building these again each time cost more than
-# running them.
-_HEAD = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()) \
-    .limit(1)
-_INSERT_EVENT = insert(AuditEventRow.__table__)  # type: ignore[arg-type]
+# Built once and run at the driver (``store/prepared.py``): a turn appends one event, and
+# these two statements through ``session.execute`` cost more than the hashing and the MAC.
+CHAIN_HEAD = Prepared(select(AuditEventRow.seq, AuditEventRow.hash)
+                      .order_by(AuditEventRow.seq.desc()).limit(1))
+_EVENT_COLUMNS = ("seq", "at", "actor", "action", "subject", "outcome", "detail", "prev_hash",
+                  "hash", "key_id", "mac", "once_key")
+INSERT_EVENT = Prepared(insert(AuditEventRow.__table__),  # type: ignore[arg-type]
+                        keys=_EVENT_COLUMNS)
 
 
 def _row_hash(row: AuditEventRow) -> str:
@@ -81,8 +85,7 @@ async def append_event(
     event = NewEvent(at=at, actor=actor, action=action, subject=subject, outcome=outcome,
                      detail=dict(detail or {}), once_key=once_key)
     values = (await _chained(db, session, [event]))[0]
-    # A Core INSERT built once (its compiled form cached), not an ORM add and flush.
-    await (await session.connection()).execute(_INSERT_EVENT, values)
+    await run(session, INSERT_EVENT, values)  # prepared once, not an ORM add and flush
     session.info[APPENDED_FLAG] = True
 
 
@@ -109,7 +112,7 @@ async def append_events(db: Database, session: AsyncSession, events: Sequence[Ne
     if not events:
         return 0
     rows = await _chained(db, session, events)
-    await (await session.connection()).execute(_INSERT_EVENT, rows)  # Core, built once
+    await run_many(session, INSERT_EVENT, rows)  # prepared once
     session.info[APPENDED_FLAG] = True
     return len(rows)
 
@@ -120,9 +123,7 @@ async def _chained(db: Database, session: AsyncSession, events: Sequence[NewEven
     if any(event.at.tzinfo is None for event in events):
         raise ValueError("naive datetime in the audit log; pimbot keeps aware UTC times only")
     await db.lock_audit_chain(session)
-    if session.new or session.dirty or session.deleted:
-        await session.flush()  # the caller's pending ORM changes go first, as before
-    last = (await (await session.connection()).execute(_HEAD)).first()
+    last = (await run(session, CHAIN_HEAD)).first()  # the caller's pending ORM changes go first
     seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
     key = db.audit_keyring.current
     rows: list[dict[str, Any]] = []

@@ -25,11 +25,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, TextClause, Update, bindparam, inspect, text, update
+from sqlalchemy import Table, TextClause, bindparam, inspect, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+
+from pimbot.store.prepared import Prepared, run, run_many
 
 _CHUNK = 500
 _ID, _VERSION = "cas_id", "cas_version"
@@ -116,14 +118,14 @@ def _utc(value: Any) -> Any:
 
 @functools.cache
 def _single_update(table: Table, id_key: str, version_key: str,
-                   columns: tuple[tuple[str, str], ...]) -> Update:
+                   columns: tuple[tuple[str, str], ...]) -> Prepared:
     """``UPDATE t SET … , version = version + 1 WHERE id = ? AND version = ?``, built once
-    per table and set of columns (so its cache key and compiled form are reused)."""
+    per table and set of columns and run at the driver (``store/prepared.py``)."""
     pk, version = table.c[id_key], table.c[version_key]
-    return (update(table)
-            .where(pk == bindparam(_ID), version == bindparam(_VERSION))
-            .values({name: bindparam(f"new_{key}", type_=table.c[name].type)
-                     for key, name in columns} | {version.name: version + 1}))
+    return Prepared(update(table)
+                    .where(pk == bindparam(_ID), version == bindparam(_VERSION))
+                    .values({name: bindparam(f"new_{key}", type_=table.c[name].type)
+                             for key, name in columns} | {version.name: version + 1}))
 
 
 async def write_row(session: AsyncSession, row: Any) -> None:
@@ -150,10 +152,10 @@ async def write_row(session: AsyncSession, row: Any) -> None:
     statement = _single_update(table, id_key, version_key, tuple(
         (key, mapper.attrs[key].columns[0].name) for key in keys))
     old_version = state.committed_state.get(version_key, getattr(row, version_key))
-    result = await (await session.connection()).execute(statement, {
+    result = await run(session, statement, {
         _ID: getattr(row, id_key), _VERSION: old_version,
-        **{f"new_{key}": new[key] for key in keys}})
-    if int(getattr(result, "rowcount", -1)) != 1:
+        **{f"new_{key}": new[key] for key in keys}}, autoflush=False)  # the row is pending
+    if result.rowcount != 1:
         raise StaleDataError(f"{table.name}: row {getattr(row, id_key)} changed since it was "
                              "read")
     for key in keys:
@@ -178,8 +180,7 @@ async def _write_many(session: AsyncSession, table: Table, id_key: str, version_
     statement = _single_update(table, id_key, version_key, tuple(columns.items()))
     params = [{_ID: getattr(row, id_key), _VERSION: getattr(row, version_key),
                **{f"new_{key}": new[key] for key in columns}} for row, new in changes]
-    result = await session.execute(statement, params)
-    written = int(getattr(result, "rowcount", -1))
+    written = (await run_many(session, statement, params)).rowcount
     if written != len(changes):
         raise StaleDataError(f"{table.name}: {len(changes) - written} of {len(changes)} rows "
                              "changed since they were read")

@@ -20,6 +20,8 @@ from pimbot.domain.approval_rules import describe_rules
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.model import AssignmentType, Policy
 from pimbot.domain.states import OPEN_STATES, RequestKind, RequestState, is_terminal
+from pimbot.store.prepared import Prepared, run
+from pimbot.store.prepared_load import PreparedLoad, load
 from pimbot.store.tables import AssignmentRow, GrantRow, GrantState, RequestRow, VoteRow
 from pimbot.ui.views import RequestSnapshot, Vote
 
@@ -31,23 +33,26 @@ async def get_request(session: AsyncSession, request_id: str) -> RequestRow:
     key = request_id.strip().lower()
     row = session.identity_map.get(identity_key(RequestRow, key))
     if not isinstance(row, RequestRow) or inspect(row).expired_attributes:
-        row = (await session.execute(_REQUEST, {"id": key})).scalars().first()
+        found = await load(session, _REQUEST, {"id": key})
+        row = found[0] if found else None
     if row is None:
         raise PimError(ErrorCode.UNKNOWN_REQUEST, f"There is no request '{request_id}'; "
                        "pending lists the requests waiting for you.", "pending")
     return row
 
 
-_REQUEST = select(RequestRow).where(RequestRow.id == bindparam("id"))
-_VOTES = select(VoteRow).where(VoteRow.request_id == bindparam("request_id")) \
-    .order_by(VoteRow.at)
+# Read at the driver and loaded as the ORM loads them (``store/prepared_load.py``).
+_REQUEST = PreparedLoad(select(RequestRow).where(RequestRow.id == bindparam("id")))
+_VOTES = PreparedLoad(select(VoteRow).where(VoteRow.request_id == bindparam("request_id"))
+                      .order_by(VoteRow.at))
 
 
-# A new request is written with a Core INSERT built once (its compiled form cached), not an
+# A new request is written with a Core INSERT prepared once (``store/prepared.py``), not an
 # ORM add and flush: nothing else in its transaction changes the row. The ``RequestRow``
 # object holds the same values (every column, defaults included) for what follows.
-_INSERT_REQUEST = insert(RequestRow.__table__)  # type: ignore[arg-type]
 _COLUMNS = tuple(RequestRow.__table__.columns)
+_INSERT_REQUEST = Prepared(insert(RequestRow.__table__),  # type: ignore[arg-type]
+                           keys=tuple(column.key for column in _COLUMNS))
 _DEFAULTS = {column.key: column.default.arg for column in _COLUMNS
              if isinstance(column.default, ScalarElementColumnDefault)}
 
@@ -63,12 +68,11 @@ async def insert_request(session: AsyncSession, row: RequestRow) -> None:
     """Write ``new_request``'s row in the caller's transaction (the row object stays
     outside the session: later changes to it go through a read of the row)."""
     values = {column.key: getattr(row, column.key) for column in _COLUMNS}
-    await (await session.connection()).execute(_INSERT_REQUEST, values)
+    await run(session, _INSERT_REQUEST, values)
 
 
 async def votes_of(session: AsyncSession, request_id: str) -> list[VoteRow]:
-    result = await session.execute(_VOTES, {"request_id": request_id})
-    return list(result.scalars())
+    return await load(session, _VOTES, {"request_id": request_id})
 
 
 async def snapshot(session: AsyncSession, policy: Policy, row: RequestRow,
@@ -120,31 +124,31 @@ def _in_window(now: datetime | BindParameter[datetime]):  # type: ignore[no-unty
 
 
 _NOW: BindParameter[datetime] = bindparam("now")
-_ELIGIBLE_ROLES = select(AssignmentRow.role).where(
+_ELIGIBLE_ROLES = Prepared(select(AssignmentRow.role).where(
     AssignmentRow.email == bindparam("email"),
-    AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW))
-_ELIGIBILITY = select(AssignmentRow).where(
+    AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW)))
+_ELIGIBILITY = PreparedLoad(select(AssignmentRow).where(
     AssignmentRow.email == bindparam("email"), AssignmentRow.role == bindparam("role"),
     AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW),
-).order_by(AssignmentRow.ends_at.is_(None).desc(), AssignmentRow.ends_at.desc())
+).order_by(AssignmentRow.ends_at.is_(None).desc(), AssignmentRow.ends_at.desc()))
 
 # ``eligibilities``: the eligible assignments of these people and roles (a grant batch's).
-_ELIGIBILITIES = select(AssignmentRow).where(
+_ELIGIBILITIES = PreparedLoad(select(AssignmentRow).where(
     AssignmentRow.email.in_(bindparam("emails", expanding=True)),
     AssignmentRow.role.in_(bindparam("roles", expanding=True)),
-    AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW))
+    AssignmentRow.type == AssignmentType.ELIGIBLE.value, *_in_window(_NOW)))
 
 
 async def eligible_roles(session: AsyncSession, email: str, now: datetime) -> list[str]:
-    result = await session.execute(_ELIGIBLE_ROLES, {"email": email, "now": now})
+    result = await run(session, _ELIGIBLE_ROLES, {"email": email, "now": now})
     return sorted(set(result.scalars()))
 
 
 async def eligibility(
     session: AsyncSession, email: str, role: str, now: datetime
 ) -> AssignmentRow | None:
-    result = await session.execute(_ELIGIBILITY, {"email": email, "role": role, "now": now})
-    return result.scalars().first()  # the longest-lasting one (a permanent one first)
+    found = await load(session, _ELIGIBILITY, {"email": email, "role": role, "now": now})
+    return found[0] if found else None  # the longest-lasting one (a permanent one first)
 
 
 async def eligibilities(session: AsyncSession, slots: Sequence[tuple[str, str]],
@@ -155,10 +159,9 @@ async def eligibilities(session: AsyncSession, slots: Sequence[tuple[str, str]],
     found: dict[tuple[str, str], AssignmentRow] = {}
     if not wanted:
         return found
-    result = await session.execute(_ELIGIBILITIES, {
-        "emails": sorted({email for email, _ in wanted}),
-        "roles": sorted({role for _, role in wanted}), "now": now})
-    for row in result.scalars():
+    for row in await load(session, _ELIGIBILITIES, {
+            "emails": sorted({email for email, _ in wanted}),
+            "roles": sorted({role for _, role in wanted}), "now": now}):
         slot = (row.email, row.role)
         if slot in wanted and (slot not in found or _lasts_longer(row, found[slot])):
             found[slot] = row
@@ -184,7 +187,7 @@ def _open_query(by_email: bool, by_role: bool) -> Select[RequestRow]:
     return query.order_by(RequestRow.requested_at)
 
 
-_OPEN = {(by_email, by_role): _open_query(by_email, by_role)
+_OPEN = {(by_email, by_role): PreparedLoad(_open_query(by_email, by_role))
          for by_email in (False, True) for by_role in (False, True)}
 
 
@@ -197,8 +200,7 @@ async def open_requests(
         params["email"] = email
     if role is not None:
         params["role"] = role
-    result = await session.execute(_OPEN[email is not None, role is not None], params)
-    return list(result.scalars())
+    return await load(session, _OPEN[email is not None, role is not None], params)
 
 
 async def active_activation(session: AsyncSession, email: str, role: str) -> RequestRow | None:

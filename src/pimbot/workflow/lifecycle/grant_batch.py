@@ -32,6 +32,8 @@ from pimbot.logcontext import bound
 from pimbot.ports import GrantTarget
 from pimbot.providers.errors import ProviderError
 from pimbot.scheduling.queue import ClaimedJob
+from pimbot.store.prepared import Prepared, run_many
+from pimbot.store.prepared_load import PreparedLoad, load
 from pimbot.store.tables import GrantRow, GrantState, RequestRow
 from pimbot.store.versioned import Change, set_each
 from pimbot.workflow.audit import record
@@ -57,16 +59,18 @@ Outcome = tuple[ClaimedJob, Exception | None]
 
 # A batch's statements, built once (their cache keys and compiled forms reused), with the
 # batch's ids, people and roles as expanding parameters.
-_REQUESTS = select(RequestRow).where(RequestRow.id.in_(bindparam("ids", expanding=True)))
-_LIVE_GRANTS = select(GrantRow).where(  # every slot's grants not yet confirmed revoked
+_REQUESTS = PreparedLoad(select(RequestRow).where(
+    RequestRow.id.in_(bindparam("ids", expanding=True))))
+_LIVE_GRANTS = PreparedLoad(select(GrantRow).where(  # every slot's grants not yet revoked
     GrantRow.email.in_(bindparam("emails", expanding=True)),
     GrantRow.role.in_(bindparam("roles", expanding=True)),
-    GrantRow.state != GrantState.REVOKED.value).order_by(GrantRow.created_at)
+    GrantRow.state != GrantState.REVOKED.value).order_by(GrantRow.created_at))
 _LOCKED_GRANTS = (select(GrantRow).where(GrantRow.id.in_(bindparam("ids", expanding=True)))
                   .order_by(GrantRow.id).with_for_update()
                   .execution_options(populate_existing=True))
-_INSERT_GRANT = insert(GrantRow.__table__)  # type: ignore[arg-type]
 _GRANT_COLUMNS = tuple(attr.key for attr in inspect(GrantRow).column_attrs)
+_INSERT_GRANT = Prepared(insert(GrantRow.__table__),  # type: ignore[arg-type]
+                         keys=_GRANT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,7 @@ async def _open_all(ctx: Context, jobs: list[ClaimedJob]
     settled: list[ClaimedJob] = []
     async with ctx.db.transaction() as session:
         ids = sorted({str(job.payload["request_id"]) for job in jobs})
-        rows = {row.id: row for row in (await session.execute(
-            _REQUESTS, {"ids": ids})).scalars()}
+        rows = {row.id: row for row in await load(session, _REQUESTS, {"ids": ids})}
         await lock_slots(ctx, session, [(row.email, row.role) for row in rows.values()])
         live = await _live_grants(session, list(rows.values()))
         backings = await backing_many(session, [row for row in rows.values()
@@ -151,7 +154,7 @@ async def _write_opened(session: AsyncSession, made: list[GrantRow],
     ``expires_at`` under the requests' compare-and-set in one more (``store.versioned``)."""
     if not made:
         return
-    await session.execute(_INSERT_GRANT, [
+    await run_many(session, _INSERT_GRANT, [
         {key: getattr(record_row, key) for key in _GRANT_COLUMNS} | {"version": 1}
         for record_row in made])
     await set_each(session, [
@@ -166,10 +169,9 @@ async def _live_grants(session: AsyncSession, rows: list[RequestRow]
     found: dict[tuple[str, str], list[GrantRow]] = {}
     if not rows:
         return found
-    result = await session.execute(_LIVE_GRANTS, {
-        "emails": sorted({row.email for row in rows}),
-        "roles": sorted({row.role for row in rows})})
-    for live in result.scalars():
+    for live in await load(session, _LIVE_GRANTS, {
+            "emails": sorted({row.email for row in rows}),
+            "roles": sorted({row.role for row in rows})}):
         found.setdefault((live.email, live.role), []).append(live)
     return found
 
@@ -256,8 +258,8 @@ async def _record(ctx: Context, succeeded: list[tuple[Opened, str | None]]) -> l
             fenced.append(record_row)
             outcomes.append((one.job, None))
         await set_each(session, changes)  # under the rows' locks: one statement
-        rows = {row.id: row for row in (await session.execute(
-            _REQUESTS, {"ids": sorted(r.activation_id for r in fenced)})).scalars()}
+        rows = {row.id: row for row in await load(
+            session, _REQUESTS, {"ids": sorted(r.activation_id for r in fenced)})}
         approved = [rows[r.activation_id] for r in fenced
                     if r.activation_id in rows
                     and rows[r.activation_id].state == RequestState.APPROVED.value]

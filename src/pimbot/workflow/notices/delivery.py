@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.ports import ChatGateway, SentMessage, Unreachable
 from pimbot.store.database import Database
+from pimbot.store.prepared import Prepared, run_many
 from pimbot.store.tables import MessageRow
 from pimbot.ui.cards import Card
 
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 # Which views are redrawn when their request changes (the others are one-off notices).
 UPDATABLE_VIEWS = frozenset({"approval", "requester", "approver_reminder", "reminder",
                              "review_item"})
-_INSERT_COPIES = insert(MessageRow.__table__)  # type: ignore[arg-type]  # Core, built once
+_INSERT_COPIES = Prepared(insert(MessageRow.__table__),  # type: ignore[arg-type]
+                          keys=("subject_id", "view", "audience", "platform", "ref", "sent_at"))
 
 
 def channel_platform(channel: str) -> tuple[str, str]:
@@ -75,7 +77,7 @@ class Delivery:
                  "platform": sent.platform, "ref": dict(sent.ref), "sent_at": now}
                 for subject_id, view, audience, sent in copies if view in UPDATABLE_VIEWS]
         if rows:
-            await session.execute(_INSERT_COPIES, rows)
+            await run_many(session, _INSERT_COPIES, rows)
 
     async def update(self, row: MessageRow, card: Card) -> None:
         gateway = self._by_platform(row.platform)

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.ports import SentMessage, Unreachable
 from pimbot.scheduling.queue import ClaimedJob
+from pimbot.store import prepared
+from pimbot.store.prepared_load import PreparedLoad, load
 from pimbot.store.tables import MessageRow, RequestRow, ReviewItemRow, VoteRow
 from pimbot.ui.cards import Card
 from pimbot.ui.review_views import review_item_card, review_list_card, review_notice_card
@@ -41,12 +43,14 @@ Seen = dict[str, tuple[RequestRow, RequestSnapshot]]
 
 # A group's reads, built once (cache keys and compiled forms reused), their ids expanding.
 _IDS: BindParameter[Any] = bindparam("ids", expanding=True)
-_REQUESTS = select(RequestRow).where(RequestRow.id.in_(_IDS))
-_VOTES = select(VoteRow).where(VoteRow.request_id.in_(_IDS)).order_by(VoteRow.at)
-_COPIES = select(MessageRow).where(MessageRow.subject_id.in_(
-    bindparam("subjects", expanding=True))).order_by(MessageRow.id)
-_VERSIONS = {table: select(table.id, table.version).where(table.id.in_(_IDS))
-             .order_by(table.id).with_for_update() for table in (RequestRow, ReviewItemRow)}
+_REQUESTS = PreparedLoad(select(RequestRow).where(RequestRow.id.in_(_IDS)))
+_VOTES = PreparedLoad(select(VoteRow).where(VoteRow.request_id.in_(_IDS)).order_by(VoteRow.at))
+_COPIES = PreparedLoad(select(MessageRow).where(MessageRow.subject_id.in_(
+    bindparam("subjects", expanding=True))).order_by(MessageRow.id))
+_VERSIONS = {table: prepared.Prepared(select(table.id, table.version)
+                                      .where(table.id.in_(_IDS)).order_by(table.id)
+                                      .with_for_update())
+             for table in (RequestRow, ReviewItemRow)}
 
 
 @dataclass(frozen=True)
@@ -161,8 +165,7 @@ async def _copies_of(session: AsyncSession, subjects: list[str]
     """The stored copies of the cards about ``subjects``, oldest first, by subject."""
     found: dict[str, list[MessageRow]] = {}
     if subjects:
-        result = await session.execute(_COPIES, {"subjects": sorted(set(subjects))})
-        for copy in result.scalars():
+        for copy in await load(session, _COPIES, {"subjects": sorted(set(subjects))}):
             found.setdefault(copy.subject_id, []).append(copy)
     return found
 
@@ -173,11 +176,10 @@ async def _requests(ctx: Context, session: AsyncSession, ids: Iterable[str]) -> 
     wanted = sorted({rid.strip().lower() for rid in ids if rid})
     if not wanted:
         return {}
-    rows = list((await session.execute(_REQUESTS, {"ids": wanted})).scalars())
+    rows = await load(session, _REQUESTS, {"ids": wanted})
     votes: dict[str, list[VoteRow]] = {}
     if rows:
-        result = await session.execute(_VOTES, {"ids": [row.id for row in rows]})
-        for vote in result.scalars():
+        for vote in await load(session, _VOTES, {"ids": [row.id for row in rows]}):
             votes.setdefault(vote.request_id, []).append(vote)
     return {row.id: (row, await snapshot(session, ctx.policy, row, votes.get(row.id, [])))
             for row in rows}
@@ -286,5 +288,5 @@ async def _versions(session: AsyncSession, table: type[RequestRow] | type[Review
                     ids: set[str]) -> dict[str, int]:
     if not ids:
         return {}
-    result = await session.execute(_VERSIONS[table], {"ids": sorted(ids)})
-    return {subject: version for subject, version in result.all()}
+    result = await prepared.run(session, _VERSIONS[table], {"ids": sorted(ids)})
+    return {subject: version for subject, version in result.rows}
