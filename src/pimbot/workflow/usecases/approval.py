@@ -9,6 +9,7 @@ from pimbot.domain.decisions import ApprovalVerdict, decide_approver
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.lifecycle import Cause
 from pimbot.domain.states import RequestKind, RequestState
+from pimbot.store.prepared import Prepared, run
 from pimbot.store.tables import RequestRow, VoteRow
 from pimbot.store.versioned import write_row
 from pimbot.ui.cards import FollowUp, Reply
@@ -25,7 +26,7 @@ from pimbot.workflow.records import get_request, snapshot, votes_of
 from pimbot.workflow.usecases.extension import apply_extension
 from pimbot.workflow.usecases.unneeded_code import note_unneeded_code
 
-_INSERT_VOTE = insert(VoteRow.__table__)  # type: ignore[arg-type]  # built once
+_INSERT_VOTE = Prepared(insert(VoteRow.__table__))  # type: ignore[arg-type]  # built once
 
 
 async def _precheck(ctx: Context, actor: Actor, request_id: str,
@@ -130,9 +131,10 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
                        comment=note, at=now)
         # A second vote of the same person (a double click) fails here on the primary key
         # and the turn is retried against the vote that committed.
-        await (await session.connection()).execute(_INSERT_VOTE, {
+        await run(session, _INSERT_VOTE, {
             "request_id": vote.request_id, "approver": vote.approver,
-            "decision": vote.decision, "comment": vote.comment, "at": vote.at})
+            "decision": vote.decision, "comment": vote.comment, "at": vote.at},
+            autoflush=False)  # as the connection-level execute it replaces
         votes = [*votes, vote]
         row.votes_count += 1
         approvals = sum(1 for v in votes if v.decision == "approve")
