@@ -27,7 +27,8 @@ HOLD_SECONDS = 2.0
 class Phase(StrEnum):
     """The steps of a start, in order; ``FAILED`` ends a start that raised."""
 
-    LISTENING = "listening"
+    LISTENING = "listening"  # importing pimbot (SQLAlchemy, the policy schema, the core)
+    LOADING = "loading"  # reading and validating the policy file
     WAITING = "waiting"  # for the start-up lock (another replica starting may hold it)
     MIGRATING = "migrating"
     APPLYING = "applying"
@@ -36,11 +37,12 @@ class Phase(StrEnum):
     FAILED = "failed"
 
 
-_NOT_APPLIED = frozenset({Phase.LISTENING, Phase.WAITING, Phase.MIGRATING, Phase.APPLYING,
-                          Phase.FAILED})
+_NOT_APPLIED = frozenset({Phase.LISTENING, Phase.LOADING, Phase.WAITING, Phase.MIGRATING,
+                          Phase.APPLYING, Phase.FAILED})
 
 _REASONS = {
     Phase.LISTENING: "policy not applied yet (starting)",
+    Phase.LOADING: "policy not applied yet (starting: reading the policy file)",
     Phase.WAITING: ("policy not applied yet (taking the start-up lock, which a replica "
                     "starting at the same time may hold)"),
     Phase.MIGRATING: "policy not applied yet (upgrading the database schema)",
