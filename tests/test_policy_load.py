@@ -384,6 +384,15 @@ def test_the_outer_duplicate_is_named_before_an_inner_one() -> None:
     assert str(caught.value) == "pimbot.yaml: line 4, column 1: YAML error: duplicate key 'roles'"
 
 
+@pytest.mark.parametrize("until", ["2027-02-30", "2027-13-01T09:00:00Z"])
+def test_a_day_that_does_not_exist_is_a_yaml_error_at_its_line(until: str) -> None:
+    text = f"admins: [a@example.com]\nassignments:\n  - {{user: b@example.com, until: {until}}}\n"
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "pimbot.yaml")
+    expected = f"pimbot.yaml: line 3, column 34: YAML error: {until} is not a date or time ("
+    assert str(caught.value).startswith(expected), caught.value
+
+
 def test_anchors_and_aliases_still_work() -> None:
     policy = parse_policy("admins: &people [a@example.com, b@example.com]\nauditors: *people\n")
     assert policy.auditors == policy.admins == ("a@example.com", "b@example.com")

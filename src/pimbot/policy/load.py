@@ -117,8 +117,8 @@ class _StrictLoader(_SafeBase):  # type: ignore[misc,valid-type]
         if kind is yaml.ScalarNode:
             if tag == _STR:
                 return node.value
-            if tag == _TIMESTAMP and _PLAIN_DATE.fullmatch(node.value):
-                return date.fromisoformat(node.value)  # a ValueError as the base raises it
+            if tag == _TIMESTAMP:
+                return self._timestamp(node)
             return self.construct_object(node)
         if node in self.constructed_objects:  # an alias of a container
             return self.constructed_objects[node]
@@ -132,6 +132,18 @@ class _StrictLoader(_SafeBase):  # type: ignore[misc,valid-type]
         self.constructed_objects[node] = container
         queue.append((node, container))
         return container
+
+    def _timestamp(self, node: Any) -> Any:
+        """``2027-03-31`` (a date) or an ISO 8601 time; a day that does not exist is a YAML
+        error at its line (PyYAML raises a bare ValueError)."""
+        try:
+            if _PLAIN_DATE.fullmatch(node.value):
+                return date.fromisoformat(node.value)
+            return self.construct_object(node)
+        except ValueError as exc:
+            problem = f"{node.value} is not a date or time ({exc})"
+            raise yaml.constructor.ConstructorError(
+                None, None, problem, node.start_mark) from None
 
     def _fill_mapping(self, node: Any, mapping: dict[Any, Any],
                       queue: _Queue) -> None:
