@@ -43,7 +43,8 @@ class Listener:
         self.port = 0
         self._served: web.Application | None = None
         front = web.Application()
-        front.router.add_route("*", "/{path:.*}", self._dispatch)
+        # ``Expect: 100-continue`` is answered once, by the app that reads the body
+        front.router.add_route("*", "/{path:.*}", self._dispatch, expect_handler=_not_here)
         self._runner: web.AppRunner | None = web.AppRunner(front, access_log=None)
 
     async def start(self, host: str, port: int) -> None:
@@ -90,3 +91,7 @@ class Listener:
         if self.progress.phase is Phase.FAILED:
             return web.Response(status=503, text="start-up failed\n")
         return web.Response(text="ok\n")
+
+
+async def _not_here(_request: web.Request) -> None:
+    """The front's route leaves ``Expect`` to the composed app (else it is sent twice)."""

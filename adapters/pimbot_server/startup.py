@@ -2,13 +2,13 @@
 
 ``pimbot run`` listens first (``pimbot_server.listener``, bound before SQLAlchemy, the policy
 or the core are imported) and reads, composes and prepares afterwards, so ``/healthz`` answers
-within the interpreter's own start whatever the policy's size. Until the policy is applied, ``/readyz`` answers 503
-naming the phase, and a request on any other route waits for the policy up to
-``HOLD_SECONDS`` (within Slack's 3-second ack deadline: a short start is invisible), then
-answers 503 with ``Retry-After`` (Slack and the Bot Connector retry; nobody is answered from
-a half-applied policy). Once the policy is applied the chat routes are served while the
-scheduler catches up on what fell due while the bot was down; ``/readyz`` turns 200 when the
-scheduler loop runs.
+within the interpreter's own start whatever the policy's size. Until the policy is applied,
+``/readyz`` answers 503 naming the phase, and a request on any other route waits for the
+policy up to ``HOLD_SECONDS`` (within Slack's 3-second ack deadline: a short start is
+invisible), then answers 503 with ``Retry-After`` (Slack and the Bot Connector retry; nobody
+is answered from a half-applied policy). Once the policy is applied the chat routes are
+served while the scheduler catches up on what fell due while the bot was down; ``/readyz``
+turns 200 when the scheduler loop runs.
 """
 
 from __future__ import annotations
