@@ -9,7 +9,10 @@ assignments (noop provider), and polls every 20 ms:
 - ``healthz_s``: spawn → ``/healthz`` answers 200;
 - ``applied_s``: spawn → ``/readyz`` no longer says "policy not applied";
 - ``ready_s``: spawn → ``/readyz`` answers 200 (the scheduler has caught up: every active
-  assignment granted).
+  assignment granted);
+- ``slowest_answer_s``: the slowest answer to a poll after the first ``/healthz``, until the
+  last milestone watched: how long the event loop was frozen at most (a liveness probe with
+  a one-second timeout fails beyond that).
 
 Baseline, same run, started the same way: a bare aiohttp app subprocess serving ``/healthz``
 (``healthz_ratio`` = pimbot / bare; the interpreter's own start dominates both). Invariants
@@ -102,6 +105,7 @@ def bench_env(folder: Path, url: str, policy: Path, port: int, run: int) -> dict
 @dataclass
 class Pass:
     healthz_s: float
+    slowest_answer_s: float = 0.0
     applied_s: float | None = None
     ready_s: float | None = None
     problems: list[str] = field(default_factory=list)
@@ -132,8 +136,11 @@ async def watch(process: asyncio.subprocess.Process, base: str, started: float,
                     if not full:
                         return result
             else:
+                asked = time.monotonic()
                 answer = await _get(http, base + "/readyz")
                 now = time.monotonic() - started
+                result.slowest_answer_s = max(result.slowest_answer_s,
+                                              time.monotonic() - asked)
                 if answer is not None and NOT_APPLIED not in answer[1]:
                     result.applied_s = result.applied_s or now
                     if not until_ready:
@@ -269,6 +276,7 @@ async def main(args: Any) -> dict[str, Any]:
                 worst = max([worst] + [p.healthz_s for p in passes])
                 report[f"{label}_healthz_s"] = healthz
                 report[f"{label}_applied_s"] = median([p.applied_s or 0.0 for p in passes])
+                report[f"{label}_slowest_answer_s"] = max(p.slowest_answer_s for p in passes)
                 if until_ready:
                     report[f"{label}_ready_s"] = median([p.ready_s or 0.0 for p in passes])
                 report[f"{label}_healthz_ratio"] = healthz / median(bare)

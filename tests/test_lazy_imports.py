@@ -60,3 +60,19 @@ def test_the_console_and_the_audit_commands_load_no_http_client(tmp_path: Path) 
     assert "aiohttp" not in console and "sqlalchemy" in console
     for args in (("audit", "verify"), ("audit", "export")):
         assert "aiohttp" not in loaded_after(command(*args), tmp_path), args
+
+
+def test_the_listener_loads_neither_sqlalchemy_nor_the_policy_nor_the_core() -> None:
+    """What ``pimbot run`` has imported when it binds its port (``pimbot_server.launch``
+    binds it before importing anything else): aiohttp, and none of the store, the policy
+    (PyYAML, pydantic) or the core."""
+    statement = "import pimbot_server.cli, pimbot_server.launch"
+    assert loaded_after(statement) == {"aiohttp"}
+    pimbot = "{m for m in sys.modules if m.split('.')[0] in ('pimbot', 'yaml', 'pydantic')}"
+    probe = f"import sys, json\n{statement}\nprint(json.dumps(sorted({pimbot})))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, timeout=60)
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    heavy = {m for m in loaded if m.startswith(("pimbot.store", "pimbot.policy", "pimbot.workflow",
+                                                "pimbot.scheduling", "yaml", "pydantic"))}
+    assert heavy == set(), heavy

@@ -193,7 +193,7 @@ def test_format_plan_marks_each_kind_of_change() -> None:
 async def test_a_large_policy_applies_in_one_chain_and_again_changes_nothing(
     db: Database,
 ) -> None:
-    people = [f"p{i}@example.com" for i in range(300)]
+    people = [f"p{i}@example.com" for i in range(2500)]  # three slices of rows and events
     text = "\n".join([
         "admins: [a@example.com]", "providers:", "  demo: {type: noop}", "roles:",
         "  r1: {provider: demo, max_duration: 1h}", "assignments:",
@@ -202,17 +202,17 @@ async def test_a_large_policy_applies_in_one_chain_and_again_changes_nothing(
     async with db.transaction() as session:  # an event already on the chain
         await append_event(db, session, at=clock.now(), actor="x", action="before")
     changes = await apply_policy(db, parse_policy(text), clock)
-    assert len(changes) == 301
+    assert len(changes) == 2501
     async with db.read() as session:
         rows = (await session.scalars(select(AssignmentRow))).all()
         events = (await session.scalars(select(AuditEventRow).order_by(AuditEventRow.seq))).all()
-    assert sorted(r.email for r in rows) == sorted(people) and len({r.id for r in rows}) == 300
+    assert sorted(r.email for r in rows) == sorted(people) and len({r.id for r in rows}) == 2500
     # ids with room for a million rows: at 6 random characters a policy of 10,000 failed
     # on a duplicate assignments.id about one apply in twenty
     for row in rows:
         space = 31 ** (len(row.id) - 1)  # after the one-letter prefix
         assert 1_000_000 ** 2 / (2 * space) < 1e-5, row.id
-    assert [e.seq for e in events] == list(range(1, 303)), "one chain, no gaps"
+    assert [e.seq for e in events] == list(range(1, 2503)), "one chain, no gaps"
     added = [e for e in events if e.action == "policy.assignment_added"]
     assert sorted(e.detail["user"] for e in added) == sorted(people)
     assert (await verify_chain(db)).ok

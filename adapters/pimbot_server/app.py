@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
-import signal
 import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -37,13 +37,15 @@ from pimbot.workflow.mfa.service import MfaService
 from pimbot_console.app import ConsoleAdapter
 from pimbot_server.checkpoints import SERVER_DEFAULT, CheckpointWriter, checkpoint_store
 from pimbot_server.metrics import Metrics
+from pimbot_server.offloop import in_thread
 from pimbot_server.retention import RetentionTask
 from pimbot_server.settings import AdapterName, Settings, teams_left_off
 from pimbot_server.startup import Phase, StartupProgress
+from pimbot_server.stopping import stop_on_signals, unless_stopped
 from pimbot_server.storage import audit_keyring, secret_box, secret_key
 
 if TYPE_CHECKING:  # imported when a run serves HTTP or mounts Slack / Teams (not the console)
-    from pimbot_server.http import HttpServer
+    from pimbot_server.listener import Listener
     from pimbot_server.mounting import MountedAdapter
 
 log = logging.getLogger(__name__)
@@ -84,9 +86,11 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     return runtime
 
 
-async def compose_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+async def compose_runtime(settings: Settings, clock: Clock | None = None,
+                          progress: StartupProgress | None = None) -> Runtime:
     """Build everything without touching the database: keys, the policy (loaded and
-    validated), providers, MFA and the core. ``prepare`` then migrates and applies."""
+    validated in a thread: the event loop keeps serving ``/healthz``), providers, MFA and the
+    core. ``prepare`` then migrates and applies."""
     clock = clock or SystemClock()
     db = Database(settings.database_url)
     try:
@@ -97,7 +101,9 @@ async def compose_runtime(settings: Settings, clock: Clock | None = None) -> Run
         box = secret_box(settings, db, secret)
         db.audit_keyring = audit_keyring(settings, db, secret)
         path = resolve_policy_path(settings.policy_file, Path.cwd())
-        policy = load_policy(path)
+        if progress is not None:
+            progress.enter(Phase.LOADING)
+        policy = await in_thread(functools.partial(load_policy, path), "pimbot-policy")
         metrics = Metrics(db, clock)
         providers = instrumented(build_providers(policy.providers, settings.env, clock=clock),
                                  metrics)
@@ -130,47 +136,73 @@ def console_actor(policy: Policy) -> str:
     return people[0] if people else "admin@example.com"
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, listener: Listener | None = None,
+                stopping: asyncio.Event | None = None) -> int:
     """``pimbot run``: run until SIGINT / SIGTERM, or until the console's input ends.
 
-    The HTTP listener comes first (``/healthz`` answers at once, ``/readyz`` and the chat
-    routes say the policy is not applied yet), then the schema is migrated, the policy
-    applied and the core started (``pimbot_server.startup``)."""
-    runtime = await compose_runtime(settings)
+    The HTTP listener comes first (``pimbot_server.launch`` binds it before this module is
+    even imported; given none, this binds it now): ``/healthz`` answers at once, ``/readyz``
+    and the chat routes say the policy is not applied yet. Then the policy is read (off the
+    event loop), the core composed and put behind the listener, the schema migrated, the
+    policy applied and the core started (``pimbot_server.startup``)."""
+    with contextlib.ExitStack() as signals:
+        if stopping is None:
+            stopping = asyncio.Event()
+            signals.enter_context(stop_on_signals(stopping))
+        if listener is None and settings.needs_http:
+            from pimbot_server.listener import Listener
+
+            listener = Listener(StartupProgress())
+            await listener.start(settings.host, settings.port)
+        try:
+            return await _serve(settings, listener, stopping)
+        finally:
+            if listener is not None:
+                await listener.stop()
+
+
+async def _serve(settings: Settings, listener: Listener | None, stopping: asyncio.Event) -> int:
+    progress = listener.progress if listener is not None else StartupProgress()
+    try:
+        composed = await unless_stopped(compose_runtime(settings, progress=progress), stopping)
+        runtime = composed.result() if composed is not None else None
+    except BaseException:
+        progress.enter(Phase.FAILED)
+        raise
+    if runtime is None:
+        log.info("stopping: signal received during start-up")
+        return 0
     core = runtime.core
     console: ConsoleAdapter | None = None
-    http: HttpServer | None = None
-    progress = StartupProgress()
     background = _Background(runtime, settings)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
     reason = teams_left_off(settings.env, settings.adapters)
     if reason:
         log.warning(reason)
     try:
         for name in settings.adapters:
             if name in (AdapterName.SLACK, AdapterName.TEAMS):
-                from pimbot_server.mounting import load_adapter
+                from pimbot_server.mounting import import_adapter, load_adapter
 
+                await in_thread(functools.partial(import_adapter, name))  # slack_bolt, botbuilder
                 runtime.adapters.append(load_adapter(name, settings.env, core))
         if settings.has_console:
             console = ConsoleAdapter(core, console_actor(runtime.policy))
             core.add_gateway(console.gateway)
-        if settings.needs_http:
-            from pimbot_server.http import HttpServer
+        if listener is not None:
+            from pimbot_server.http import build_http_app
 
-            http = HttpServer(core, runtime.adapters, metrics_token=settings.metrics_token,
-                              metrics=runtime.metrics, startup=progress)
-            await http.start(settings.host, settings.port)
+            await listener.serve(build_http_app(
+                core, runtime.adapters, metrics_token=settings.metrics_token,
+                metrics=runtime.metrics, startup=progress))
         if await _started(_start(runtime, background, progress), stopping):
             await _run_until_done(console, core, stopping)
+    except BaseException:
+        if not progress.policy_applied:
+            progress.enter(Phase.FAILED)
+        raise
     finally:
         await background.stop()
-        await _shut_down(runtime, http, background.checkpoints)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        await _shut_down(runtime, listener, background.checkpoints)
     return 0
 
 
@@ -219,18 +251,12 @@ async def _start(runtime: Runtime, background: _Background, progress: StartupPro
 async def _started(start: Coroutine[Any, Any, None], stopping: asyncio.Event) -> bool:
     """Run the start while the listener serves; False when a signal came first (the start is
     cancelled: the policy transaction rolls back). A failed start raises its error."""
-    starting = asyncio.create_task(start, name="pimbot-start")
-    stop = asyncio.create_task(stopping.wait())
-    await asyncio.wait({starting, stop}, return_when=asyncio.FIRST_COMPLETED)
-    stop.cancel()
-    if starting.done():
-        starting.result()
-        return True
-    log.info("stopping: signal received during start-up")
-    starting.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await starting
-    return False
+    started = await unless_stopped(start, stopping)
+    if started is None:
+        log.info("stopping: signal received during start-up")
+        return False
+    started.result()
+    return True
 
 
 async def _run_until_done(
@@ -264,10 +290,10 @@ def _checkpoint_writer(runtime: Runtime) -> CheckpointWriter | None:
 
 
 async def _shut_down(
-    runtime: Runtime, http: HttpServer | None, checkpoints: CheckpointWriter | None
+    runtime: Runtime, listener: Listener | None, checkpoints: CheckpointWriter | None
 ) -> None:
-    if http is not None:
-        await http.stop()
+    if listener is not None:
+        await listener.stop()
     for adapter in reversed(runtime.adapters):
         try:
             await adapter.stop()

@@ -158,11 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import asyncio
 
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from pimbot_server import commands
-
     if args.command == "keygen":
+        from pimbot_server import commands
+
         return commands.keygen()
     load_env_file()
     try:
@@ -173,16 +171,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     withdraw_from_environment()  # read once, into settings (bolt reads no second copy)
     configure_logging(args, settings)
     try:
-        return asyncio.run(commands.dispatch(args, settings))
+        return asyncio.run(_dispatch(args, settings))
     except (SettingsError, PimError, CommandFailed) as exc:
         print(f"pimbot: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (OSError, SQLAlchemyError) as exc:
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    except Exception as exc:
+        if not isinstance(exc, OSError) and not _from_the_database(exc):
+            raise
         log.debug("command failed", exc_info=True)
         print(f"pimbot: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        return EXIT_FAILED
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    """``pimbot run`` serving HTTP binds its port before importing SQLAlchemy, the policy
+    or the core (``launch``); every other command imports ``commands`` first."""
+    if args.command == "run" and settings.needs_http:
+        from pimbot_server.launch import run_listening_first
+
+        return await run_listening_first(settings)
+    from pimbot_server import commands
+
+    return await commands.dispatch(args, settings)
+
+
+def _from_the_database(exc: Exception) -> bool:
+    """An SQLAlchemy error (looked up, not imported: a failed command may not have needed it)."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)
 
 
 def _one_line(exc: BaseException) -> str:

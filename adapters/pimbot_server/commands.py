@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
@@ -18,6 +19,9 @@ from pimbot.store.database import Database
 from pimbot_server.errors import CommandFailed
 from pimbot_server.settings import Settings
 from pimbot_server.storage import open_database, secret_box
+
+if TYPE_CHECKING:
+    from pimbot_server.listener import Listener
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +47,25 @@ def shown_url(url: str) -> str:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
+    """``pimbot run`` without a listener bound yet (the console; ``launch`` binds one first
+    for Slack, Teams and ``none``)."""
+    return await _serve(settings)
+
+
+async def run_behind(listener: Listener, stopping: asyncio.Event, settings: Settings) -> int:
+    """``pimbot run`` behind the listener ``pimbot_server.launch`` has bound."""
+    return await _serve(settings, listener, stopping)
+
+
+async def _serve(settings: Settings, listener: Listener | None = None,
+                 stopping: asyncio.Event | None = None) -> int:
     from pimbot.policy import PolicyError
     from pimbot.providers import ProviderConfigError
     from pimbot_server.app import serve
     from pimbot_server.mounting import AdapterUnavailable
 
     try:
-        return await serve(settings)
+        return await serve(settings, listener, stopping)
     except PolicyError as exc:
         raise CommandFailed(f"the policy file has problems:\n{exc}") from None
     except (ProviderConfigError, AdapterUnavailable) as exc:

@@ -4,9 +4,11 @@
 ``Authorization: Bearer TOKEN``, compared in constant time, and answers 401 otherwise. The
 token is never logged.
 
-While the process starts (``pimbot_server.startup``) the listener already answers:
-``/healthz`` at once, ``/readyz`` 503 naming the phase; a request on any other route waits a
-moment for the policy to be applied, else answers 503 with ``Retry-After``.
+The app is built once the core is composed and is then served behind the port
+``pimbot_server.listener`` bound at the start. While the process starts
+(``pimbot_server.startup``) it answers ``/healthz`` at once, ``/readyz`` 503 naming the phase;
+a request on any other route waits a moment for the policy to be applied, else answers 503
+with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ def build_http_app(core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
     app[METRICS_KEY] = metrics
 
     async def healthz(_request: web.Request) -> web.Response:
+        """Alive: 200 while the process starts and runs; 503 once a start failed (the
+        process is exiting with its error on stderr)."""
+        if startup is not None and startup.phase is Phase.FAILED:
+            return web.Response(status=503, text="start-up failed\n")
         return web.Response(text="ok\n")
 
     async def readyz(_request: web.Request) -> web.Response:
@@ -148,29 +154,3 @@ def _route_label(request: web.Request) -> str:
     if resource is None:
         return "unmatched"
     return resource.canonical
-
-
-class HttpServer:
-    """Runs the app on HOST:PORT; ``port`` is the bound one (useful with port 0)."""
-
-    def __init__(self, core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
-                 metrics_token: str | None = None, metrics: Metrics | None = None,
-                 startup: StartupProgress | None = None) -> None:
-        self.app = build_http_app(core, adapters, metrics_token=metrics_token, metrics=metrics,
-                                  startup=startup)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    async def start(self, host: str, port: int) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        sockets = self._runner.addresses
-        self.port = int(sockets[0][1]) if sockets else port
-        log.info("HTTP listening on %s:%s", host, self.port)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None

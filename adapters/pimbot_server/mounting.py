@@ -7,6 +7,7 @@ with the core (``core.add_gateway``); ``mount`` adds its routes to the one aioht
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,6 +38,13 @@ _FACTORIES: dict[AdapterName, tuple[str, str]] = {
     AdapterName.SLACK: ("pimbot_slack.app", "SlackAdapter"),
     AdapterName.TEAMS: ("pimbot_teams.app", "TeamsAdapter"),
 }
+
+
+def import_adapter(name: AdapterName) -> None:
+    """Import the adapter's package (slack_bolt, botbuilder: a second of CPU) ahead of
+    ``load_adapter``, e.g. in a thread; a missing one is left for ``load_adapter`` to report."""
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_FACTORIES[name][0])
 
 
 def load_adapter(name: AdapterName, env: Mapping[str, str], core: Any) -> MountedAdapter:

@@ -1,13 +1,14 @@
 """Where ``pimbot run`` is in its start, for ``/readyz`` and for the chat routes' gate.
 
-``pimbot run`` listens first and prepares afterwards, so ``/healthz`` answers within a moment
-of the start whatever the policy's size. Until the policy is applied, ``/readyz`` answers 503
-naming the phase, and a request on any other route waits for the policy up to
-``HOLD_SECONDS`` (within Slack's 3-second ack deadline: a short start is invisible), then
-answers 503 with ``Retry-After`` (Slack and the Bot Connector retry; nobody is answered from
-a half-applied policy). Once the policy is applied the chat routes are served while the
-scheduler catches up on what fell due while the bot was down; ``/readyz`` turns 200 when the
-scheduler loop runs.
+``pimbot run`` listens first (``pimbot_server.listener``, bound before SQLAlchemy, the policy
+or the core are imported) and reads, composes and prepares afterwards, so ``/healthz`` answers
+within the interpreter's own start whatever the policy's size. Until the policy is applied,
+``/readyz`` answers 503 naming the phase, and a request on any other route waits for the
+policy up to ``HOLD_SECONDS`` (within Slack's 3-second ack deadline: a short start is
+invisible), then answers 503 with ``Retry-After`` (Slack and the Bot Connector retry; nobody
+is answered from a half-applied policy). Once the policy is applied the chat routes are
+served while the scheduler catches up on what fell due while the bot was down; ``/readyz``
+turns 200 when the scheduler loop runs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ HOLD_SECONDS = 2.0
 class Phase(StrEnum):
     """The steps of a start, in order; ``FAILED`` ends a start that raised."""
 
-    LISTENING = "listening"
+    LISTENING = "listening"  # importing pimbot (SQLAlchemy, the policy schema, the core)
+    LOADING = "loading"  # reading and validating the policy file
     WAITING = "waiting"  # for the start-up lock (another replica starting may hold it)
     MIGRATING = "migrating"
     APPLYING = "applying"
@@ -36,11 +38,12 @@ class Phase(StrEnum):
     FAILED = "failed"
 
 
-_NOT_APPLIED = frozenset({Phase.LISTENING, Phase.WAITING, Phase.MIGRATING, Phase.APPLYING,
-                          Phase.FAILED})
+_NOT_APPLIED = frozenset({Phase.LISTENING, Phase.LOADING, Phase.WAITING, Phase.MIGRATING,
+                          Phase.APPLYING, Phase.FAILED})
 
 _REASONS = {
     Phase.LISTENING: "policy not applied yet (starting)",
+    Phase.LOADING: "policy not applied yet (starting: reading the policy file)",
     Phase.WAITING: ("policy not applied yet (taking the start-up lock, which a replica "
                     "starting at the same time may hold)"),
     Phase.MIGRATING: "policy not applied yet (upgrading the database schema)",

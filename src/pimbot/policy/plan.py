@@ -8,6 +8,7 @@ admins from chat (``source == "admin"``) are never touched. Removed assignments 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from pimbot.store.database import Database
 from pimbot.store.tables import AssignmentRow, GroupMemberRow, RoleRow
 
 POLICY_SOURCE = "policy"
+SLICE = 1000  # assignment rows or audit events written between two turns of the event loop
 
 
 class ChangeKind(StrEnum):
@@ -125,12 +127,24 @@ async def apply_policy(db: Database, policy: Policy, clock: Clock) -> list[Chang
         for step in done:
             if step.apply is not None:
                 await step.apply(session, now)
+        await _let_the_loop_answer()
         await _write_rows(session, now, [step.row for step in done if step.row is not None])
-        await append_events(db, session, now, [
-            NewEvent(actor="policy", action=step.change.audit_action, subject=step.change.key,
-                     detail={"change": step.change.detail, **step.audit})
-            for step in done])
+        events = [NewEvent(actor="policy", action=step.change.audit_action,
+                           subject=step.change.key,
+                           detail={"change": step.change.detail, **step.audit})
+                  for step in done]
+        for start in range(0, len(events), SLICE):  # the chain continues across slices
+            await append_events(db, session, now, events[start:start + SLICE])
+            await _let_the_loop_answer()
     return [step.change for step in steps] + grant_changes
+
+
+async def _let_the_loop_answer() -> None:
+    """Between the apply's CPU-heavy slices (at 5,000 assignments the whole apply is 1-2 s):
+    on SQLite the statements run on the event loop's thread, so ``/healthz`` and ``/readyz``
+    would wait for the whole apply; a sleep, not ``sleep(0)``, for a request to be read,
+    handled and answered in between."""
+    await asyncio.sleep(0.005)  # a few loop turns: a request read, handled, answered
 
 
 async def _write_rows(session: AsyncSession, now: datetime, writes: list[_RowWrite]) -> None:
@@ -138,8 +152,9 @@ async def _write_rows(session: AsyncSession, now: datetime, writes: list[_RowWri
     await session.flush()
     inserts = [w.at(now) for w in writes if w.insert]
     updates = [w.at(now) for w in writes if not w.insert]
-    if inserts:
-        await session.execute(insert(AssignmentRow), inserts)
+    for start in range(0, len(inserts), SLICE):  # SQLAlchemy's own page of VALUES
+        await session.execute(insert(AssignmentRow), inserts[start:start + SLICE])
+        await _let_the_loop_answer()
     if updates:
         await session.execute(update(AssignmentRow), updates)
 

@@ -1,0 +1,97 @@
+"""The port ``pimbot run`` binds first, before it imports or reads anything heavy.
+
+``Listener`` imports aiohttp and the standard library only (never SQLAlchemy, the policy or
+the core: ``tests/test_lazy_imports.py`` and an import-linter contract hold it to that), so it
+answers within the interpreter's own start whatever the policy's size. Until the composed
+application is put behind it (``serve``):
+
+- ``/healthz`` answers 200 (the process is alive and starting), or 503 once the start failed
+  (the process is about to exit with the policy's errors on stderr);
+- ``/readyz`` answers 503 naming the phase (``not ready: policy not applied yet (starting)``);
+- every other route (the Slack and Teams routes, ``/metrics``) waits for the policy up to
+  ``HOLD_SECONDS``, then answers 503 with ``Retry-After``, as the composed app's own gate does
+  (``pimbot_server.http``).
+
+Once ``serve(app)`` is called, every request on the same port (no rebind, no second socket)
+goes to that application, middlewares and all.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from pimbot_server.startup import (
+    HOLD_SECONDS,
+    RETRY_AFTER_SECONDS,
+    Phase,
+    StartupProgress,
+)
+
+log = logging.getLogger(__name__)
+
+LIVENESS = "/healthz"
+READINESS = "/readyz"
+
+
+class Listener:
+    """One aiohttp runner on HOST:PORT for the whole life of ``pimbot run``."""
+
+    def __init__(self, progress: StartupProgress) -> None:
+        self.progress = progress
+        self.port = 0
+        self._served: web.Application | None = None
+        front = web.Application()
+        # ``Expect: 100-continue`` is answered once, by the app that reads the body
+        front.router.add_route("*", "/{path:.*}", self._dispatch, expect_handler=_not_here)
+        self._runner: web.AppRunner | None = web.AppRunner(front, access_log=None)
+
+    async def start(self, host: str, port: int) -> None:
+        assert self._runner is not None
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        addresses = self._runner.addresses
+        self.port = int(addresses[0][1]) if addresses else port
+        log.info("HTTP listening on %s:%s", host, self.port)
+
+    async def serve(self, app: web.Application) -> None:
+        """From now on every request goes to ``app`` (started and frozen here)."""
+        app.freeze()
+        await app.startup()
+        self._served = app
+
+    async def stop(self) -> None:
+        """Stop taking requests and let those in flight finish (idempotent)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        served, self._served = self._served, None
+        if served is not None:
+            await served.shutdown()
+            await served.cleanup()
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        served = self._served
+        if served is None:
+            if request.path == LIVENESS:
+                return self._liveness()
+            if request.path == READINESS:
+                return web.Response(status=503, text=f"not ready: {self.progress.reason}\n")
+            if not await self.progress.applied_within(HOLD_SECONDS) or self._served is None:
+                return web.Response(
+                    status=503, text=f"pimbot is starting: {self.progress.reason}\n",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            served = self._served
+        # aiohttp's own entry into an application (what its server calls for each request):
+        # routing, middlewares and handlers exactly as if ``served`` owned the socket.
+        return await served._handle(request)
+
+    def _liveness(self) -> web.Response:
+        if self.progress.phase is Phase.FAILED:
+            return web.Response(status=503, text="start-up failed\n")
+        return web.Response(text="ok\n")
+
+
+async def _not_here(_request: web.Request) -> None:
+    """The front's route leaves ``Expect`` to the composed app (else it is sent twice)."""
