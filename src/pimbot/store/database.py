@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 
 from pimbot.store.audit_crypto import AuditKeyring
 from pimbot.store.sqlite_inline import inline_creator
+from pimbot.store.sqlite_writer import WRITER_OPTION, SqliteWriter
 
 AUDIT_LOCK_KEY = 0x70696D626F74  # "pimbot"
 STARTUP_LOCK_KEY = 0x70696D7374  # "pimst": migrations and the policy apply, one process at a time
@@ -74,6 +75,8 @@ class Database:
         # again under such a burst). SQLite writers are serial already.
         self._sessions_at_once = None if self.is_sqlite else asyncio.Semaphore(POOL_SIZE)
         self._after_commit: list[Callable[[AsyncSession], None]] = []
+        # Inline SQLite: one held connection and group commit (``sqlite_writer``).
+        self._writer = SqliteWriter(self.engine, self._committed) if self.sqlite_inline else None
 
     def on_commit(self, callback: Callable[[AsyncSession], None]) -> None:
         """Call ``callback(session)`` after every committed write transaction.
@@ -107,7 +110,10 @@ class Database:
         On SQLite an in-process lock plus BEGIN IMMEDIATE serialise writers; on PostgreSQL
         the audit chain takes its own advisory lock (see ``lock_audit_chain``).
         """
-        if self.is_sqlite:
+        if self._writer is not None:
+            async with self._writer.transaction() as session:
+                yield session
+        elif self.is_sqlite:
             async with self._sqlite_writer, self.sessions() as session:
                 await session.connection(execution_options={"pimbot_write": True})
                 try:
@@ -125,6 +131,14 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session. Inside a write transaction's own task on SQLite it reads
+        through the writer's connection (it sees the transactions committing with this one,
+        see ``sqlite_writer``); elsewhere a pooled connection's snapshot of what committed."""
+        if self._writer is not None:
+            async with self._writer.read_in_turn() as session:
+                if session is not None:
+                    yield session
+                    return
         async with self._admitted(), self.sessions() as session:
             yield session
 
@@ -201,6 +215,8 @@ class Database:
         await upgrade(self.engine)
 
     async def dispose(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
         await self.engine.dispose()
 
 
@@ -236,8 +252,12 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Writers take the write lock at BEGIN; reads get a deferred BEGIN (WAL snapshot).
-        if conn.get_execution_options().get("pimbot_write"):
+        # Writers take the write lock at BEGIN; reads get a deferred BEGIN (WAL snapshot);
+        # the inline writer's held connection sends its own (``sqlite_writer``).
+        options = conn.get_execution_options()
+        if options.get(WRITER_OPTION):
+            return
+        if options.get("pimbot_write"):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
