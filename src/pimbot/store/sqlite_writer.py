@@ -37,7 +37,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, A
 from sqlalchemy.orm import Session
 
 GROUP_MOST = 64  # writers in one COMMIT at most
-GROUP_SPAN_S = 0.01  # a group commits at the first turn's end after it has been open this long
+GROUP_SPAN_S = 0.001  # a group commits at the first turn's end after it has been open this long
 WRITER_OPTION = "pimbot_writer"  # execution option of the held connection (no BEGIN of its own)
 
 
@@ -216,7 +216,7 @@ class SqliteWriter:
         if error is None:
             try:
                 raw.execute("COMMIT" if group.waiting else "ROLLBACK")
-            except BaseException as failed:  # noqa: BLE001  (told to every writer below)
+            except BaseException as failed:
                 error = failed
                 self._abandon(raw)
             else:
@@ -240,16 +240,14 @@ class SqliteWriter:
             await session.run_sync(_roll_back)
             if not self._raw().in_transaction:  # SQLite itself rolled the whole group back
                 raise RuntimeError("SQLite ended the transaction") from error
-        except BaseException as lost:  # noqa: BLE001  (the group cannot go on)
+        except BaseException as lost:
             group.lost = group.lost or lost
         self._end_turn(group, None)
 
     def _abandon(self, raw: sqlite3.Connection) -> None:
         if raw.in_transaction:
-            try:
+            with suppress(sqlite3.Error):
                 raw.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
 
     def _handed_back(self) -> None:
         """A task was handed the turn and cancelled before it ran: pass it on, or, when the
