@@ -68,7 +68,7 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms=0 if self.sqlite_inline else 30000)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._sqlite_writer = asyncio.Lock()
+        self._threaded_writers = asyncio.Lock()
         # PostgreSQL: at most POOL_SIZE sessions at once; the rest wait here, in memory and
         # without a timeout, rather than on the pool (whose 30 s checkout timeout failed
         # turns of a burst of 1,000, and whose overflow connections are opened and closed
@@ -76,7 +76,8 @@ class Database:
         self._sessions_at_once = None if self.is_sqlite else asyncio.Semaphore(POOL_SIZE)
         self._after_commit: list[Callable[[AsyncSession], None]] = []
         # Inline SQLite: one held connection and group commit (``sqlite_writer``).
-        self._writer = SqliteWriter(self.engine, self._committed) if self.sqlite_inline else None
+        self.sqlite_writer = (SqliteWriter(self.engine, self._committed) if self.sqlite_inline
+                              else None)
 
     def on_commit(self, callback: Callable[[AsyncSession], None]) -> None:
         """Call ``callback(session)`` after every committed write transaction.
@@ -110,11 +111,11 @@ class Database:
         On SQLite an in-process lock plus BEGIN IMMEDIATE serialise writers; on PostgreSQL
         the audit chain takes its own advisory lock (see ``lock_audit_chain``).
         """
-        if self._writer is not None:
-            async with self._writer.transaction() as session:
+        if self.sqlite_writer is not None:
+            async with self.sqlite_writer.transaction() as session:
                 yield session
         elif self.is_sqlite:
-            async with self._sqlite_writer, self.sessions() as session:
+            async with self._threaded_writers, self.sessions() as session:
                 await session.connection(execution_options={"pimbot_write": True})
                 try:
                     yield session
@@ -134,8 +135,8 @@ class Database:
         """A read-only session. Inside a write transaction's own task on SQLite it reads
         through the writer's connection (it sees the transactions committing with this one,
         see ``sqlite_writer``); elsewhere a pooled connection's snapshot of what committed."""
-        if self._writer is not None:
-            async with self._writer.read_in_turn() as session:
+        if self.sqlite_writer is not None:
+            async with self.sqlite_writer.read_in_turn() as session:
                 if session is not None:
                     yield session
                     return
@@ -215,8 +216,8 @@ class Database:
         await upgrade(self.engine)
 
     async def dispose(self) -> None:
-        if self._writer is not None:
-            await self._writer.close()
+        if self.sqlite_writer is not None:
+            await self.sqlite_writer.close()
         await self.engine.dispose()
 
 

@@ -124,6 +124,8 @@ class SqliteWriter:
         self._umbrella: AsyncTransaction | None = None
         self._group: _Group | None = None
         self._closers: set[asyncio.Task[None]] = set()
+        self.group_most = GROUP_MOST
+        self.group_span_s = GROUP_SPAN_S
         _cheap_savepoints(engine)
 
     @asynccontextmanager
@@ -200,8 +202,8 @@ class SqliteWriter:
         """This writer's turn is over: hand it on within the group, or commit the group."""
         if outcome is not None:
             group.waiting.append(outcome)
-        if (group.lost is None and group.members < GROUP_MOST
-                and time.monotonic() - group.opened < GROUP_SPAN_S
+        if (group.lost is None and group.members < self.group_most
+                and time.monotonic() - group.opened < self.group_span_s
                 and self._turns.someone_waits()):
             self._turns.pass_on()
             return
