@@ -1,7 +1,8 @@
 """The database handle: engine, write transactions, migrations.
 
 SQLite runs in WAL mode with a busy timeout, and every write transaction begins IMMEDIATE
-(one writer at a time, so compare-and-set and the audit chain are serial). PostgreSQL runs
+(one writer at a time, so compare-and-set and the audit chain are serial); with the inline
+driver the writes go through one held connection with group commit (``sqlite_writer``). PostgreSQL runs
 through asyncpg; writers that extend the audit chain take a transaction-level advisory lock.
 The handle also carries the audit chain's keys (never stored in the database itself).
 """
@@ -108,8 +109,10 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: commits on success, rolls back on error.
 
-        On SQLite an in-process lock plus BEGIN IMMEDIATE serialise writers; on PostgreSQL
-        the audit chain takes its own advisory lock (see ``lock_audit_chain``).
+        On SQLite writers are serial: inline, they take turns on one held connection and
+        those queued together share one COMMIT, each exiting after it (``sqlite_writer``);
+        threaded, an in-process lock plus BEGIN IMMEDIATE. On PostgreSQL the audit chain
+        takes its own advisory lock (see ``lock_audit_chain``).
         """
         if self.sqlite_writer is not None:
             async with self.sqlite_writer.transaction() as session:
