@@ -13,8 +13,9 @@ through one connection it keeps, and the writers waiting for it share a transact
   ``sqlite3`` directly, not compiled each time): a writer that fails rolls back its own
   savepoint only, and the next writer sees exactly what the ones before it left.
 - A writer that ends while others wait hands its turn on and waits; the writer that ends with
-  nobody waiting, or once the group holds ``GROUP_MOST`` writers or has been open for
-  ``GROUP_SPAN_S``, sends ``COMMIT`` for all of them. Each ``async with`` exits only after
+  nobody waiting, or once the group holds ``GROUP_MOST`` writers (1 by default: each writer
+  commits its own, see the constant) or has been open for ``GROUP_SPAN_S``, sends
+  ``COMMIT`` for all of them. Each ``async with`` exits only after
   that ``COMMIT`` (so nothing is answered that did not commit), and a failed ``COMMIT`` fails
   every writer of the group. ``Database.on_commit`` callbacks run in each writer's own task,
   after the commit, with its own session (``session.info`` is per writer).
@@ -46,7 +47,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, AsyncTransaction
 from sqlalchemy.orm import Session
 
-GROUP_MOST = 64  # writers in one COMMIT at most
+# Writers in one COMMIT at most. 1: none shared. Measured (docs/PERFORMANCE.md, branch
+# `group`): in WAL with synchronous=NORMAL a COMMIT costs ~15 µs and no fsync, and writers
+# held back for a shared one cost more CPU and throughput than that saves. Raise it where a
+# COMMIT is dear (synchronous=FULL, slow disks); the tests run with it raised.
+GROUP_MOST = 1
 GROUP_SPAN_S = 0.001  # a group commits at the first turn's end after it has been open this long
 WRITER_OPTION = "pimbot_writer"  # execution option of the held connection (no BEGIN of its own)
 
