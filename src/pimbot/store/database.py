@@ -2,7 +2,7 @@
 
 SQLite runs in WAL mode with a busy timeout, and every write transaction begins IMMEDIATE
 (one writer at a time, so compare-and-set and the audit chain are serial); with the inline
-driver the writes go through one held connection with group commit (``sqlite_writer``). PostgreSQL runs
+driver the writes go through one held connection (``sqlite_writer``). PostgreSQL runs
 through asyncpg; writers that extend the audit chain take a transaction-level advisory lock.
 The handle also carries the audit chain's keys (never stored in the database itself).
 """

@@ -3,7 +3,8 @@
 SQLite has one writer at a time (``BEGIN IMMEDIATE``), and a process's writers wait for it in
 memory anyway. A session and a pooled connection per transaction cost ~0.2 ms of CPU on top of
 the two statements SQLite needs (docs/PERFORMANCE.md, "The floor"), so this process writes
-through one connection it keeps, and the writers waiting for it share a transaction:
+through one connection it keeps, and (with ``GROUP_MOST`` > 1; off by default, see there)
+the writers waiting for it share a transaction:
 
 - Writers take **turns**, first come first served (``_Turns``: the turn is handed to the
   longest-waiting task, never taken by a newcomer).
