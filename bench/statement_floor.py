@@ -11,7 +11,8 @@ one prebuilt single-row ``INSERT`` (built once, its compiled form cached) run N 
 - ``driver``: the driver's own connection under SQLAlchemy (aiosqlite inline, or asyncpg);
 - ``sqlite3``: the stdlib module itself (SQLite only);
 
-and a transaction (``Database.transaction()`` with one statement, less that statement). With
+and a transaction (``Database.transaction()`` with one statement, less that statement; and
+``transaction_rows``: an empty one, one alone, one of 16 queued at once). With
 ``--per-request S,T`` it prints the CPU that S statements in T transactions cost at each
 layer, and the activations a second one core could do if nothing else took any CPU.
 
@@ -91,11 +92,41 @@ async def measure(url: str, count: int) -> dict[str, float]:
 
         whole = await _cpu_per_call(max(count // 5, 100), one_transaction)
         figures["transaction_us"] = max(whole - figures["session_us"], 0.0)
+        figures.update(await transaction_rows(db, ids, max(count // 5, 100)))
         async with db.engine.begin() as conn:
             await conn.run_sync(FLOOR.metadata.drop_all)
         return {name: round(value, 1) for name, value in figures.items()}
     finally:
         await db.dispose()
+
+
+async def transaction_rows(db: Database, ids: Any, count: int) -> dict[str, float]:
+    """Write transactions, CPU per transaction: an empty one; one with one INSERT, alone and
+    as one of ``QUEUED`` writers started at once (on SQLite those share COMMITs,
+    ``sqlite_writer``), less that INSERT's cost inside an open transaction."""
+
+    async def empty(_: int) -> None:
+        async with db.transaction():
+            pass
+
+    async def one(_: int) -> None:
+        async with db.transaction() as session:
+            await session.execute(INSERT, {"id": next(ids), "v": "x"})
+
+    async def queued(_: int) -> None:
+        await asyncio.gather(*(one(n) for n in range(QUEUED)))
+
+    async with db.transaction() as session:  # the statement alone, to subtract
+        statement = await _cpu_per_call(
+            count, lambda _: session.execute(INSERT, {"id": next(ids), "v": "x"}))
+    alone = await _cpu_per_call(count, one)
+    together = await _cpu_per_call(max(count // QUEUED, 10), queued) / QUEUED
+    return {"empty_transaction_us": await _cpu_per_call(count, empty),
+            "transaction_alone_us": max(alone - statement, 0.0),
+            f"transaction_{QUEUED}_queued_us": max(together - statement, 0.0)}
+
+
+QUEUED = 16  # writers started at once in transaction_rows
 
 
 def ceilings(figures: dict[str, float], statements: float, transactions: float

@@ -1,7 +1,8 @@
 """The database handle: engine, write transactions, migrations.
 
 SQLite runs in WAL mode with a busy timeout, and every write transaction begins IMMEDIATE
-(one writer at a time, so compare-and-set and the audit chain are serial). PostgreSQL runs
+(one writer at a time, so compare-and-set and the audit chain are serial); with the inline
+driver the writes go through one held connection (``sqlite_writer``). PostgreSQL runs
 through asyncpg; writers that extend the audit chain take a transaction-level advisory lock.
 The handle also carries the audit chain's keys (never stored in the database itself).
 """
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 
 from pimbot.store.audit_crypto import AuditKeyring
 from pimbot.store.sqlite_inline import inline_creator
+from pimbot.store.sqlite_writer import WRITER_OPTION, SqliteWriter
 
 AUDIT_LOCK_KEY = 0x70696D626F74  # "pimbot"
 STARTUP_LOCK_KEY = 0x70696D7374  # "pimst": migrations and the policy apply, one process at a time
@@ -67,13 +69,16 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms=0 if self.sqlite_inline else 30000)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._sqlite_writer = asyncio.Lock()
+        self._threaded_writers = asyncio.Lock()
         # PostgreSQL: at most POOL_SIZE sessions at once; the rest wait here, in memory and
         # without a timeout, rather than on the pool (whose 30 s checkout timeout failed
         # turns of a burst of 1,000, and whose overflow connections are opened and closed
         # again under such a burst). SQLite writers are serial already.
         self._sessions_at_once = None if self.is_sqlite else asyncio.Semaphore(POOL_SIZE)
         self._after_commit: list[Callable[[AsyncSession], None]] = []
+        # Inline SQLite: one held connection and group commit (``sqlite_writer``).
+        self.sqlite_writer = (SqliteWriter(self.engine, self._committed) if self.sqlite_inline
+                              else None)
 
     def on_commit(self, callback: Callable[[AsyncSession], None]) -> None:
         """Call ``callback(session)`` after every committed write transaction.
@@ -104,11 +109,16 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: commits on success, rolls back on error.
 
-        On SQLite an in-process lock plus BEGIN IMMEDIATE serialise writers; on PostgreSQL
-        the audit chain takes its own advisory lock (see ``lock_audit_chain``).
+        On SQLite writers are serial: inline, they take turns on one held connection and
+        those queued together share one COMMIT, each exiting after it (``sqlite_writer``);
+        threaded, an in-process lock plus BEGIN IMMEDIATE. On PostgreSQL the audit chain
+        takes its own advisory lock (see ``lock_audit_chain``).
         """
-        if self.is_sqlite:
-            async with self._sqlite_writer, self.sessions() as session:
+        if self.sqlite_writer is not None:
+            async with self.sqlite_writer.transaction() as session:
+                yield session
+        elif self.is_sqlite:
+            async with self._threaded_writers, self.sessions() as session:
                 await session.connection(execution_options={"pimbot_write": True})
                 try:
                     yield session
@@ -125,6 +135,14 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session. Inside a write transaction's own task on SQLite it reads
+        through the writer's connection (it sees the transactions committing with this one,
+        see ``sqlite_writer``); elsewhere a pooled connection's snapshot of what committed."""
+        if self.sqlite_writer is not None:
+            async with self.sqlite_writer.read_in_turn() as session:
+                if session is not None:
+                    yield session
+                    return
         async with self._admitted(), self.sessions() as session:
             yield session
 
@@ -201,6 +219,8 @@ class Database:
         await upgrade(self.engine)
 
     async def dispose(self) -> None:
+        if self.sqlite_writer is not None:
+            await self.sqlite_writer.close()
         await self.engine.dispose()
 
 
@@ -232,12 +252,19 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # A write transaction's savepoint journal (``sqlite_writer``) stays in memory, not in
+        # a temporary file once it outgrows 64 KiB (a batch of 1,000 revokes did).
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Writers take the write lock at BEGIN; reads get a deferred BEGIN (WAL snapshot).
-        if conn.get_execution_options().get("pimbot_write"):
+        # Writers take the write lock at BEGIN; reads get a deferred BEGIN (WAL snapshot);
+        # the inline writer's held connection sends its own (``sqlite_writer``).
+        options = conn.get_execution_options()
+        if options.get(WRITER_OPTION):
+            return
+        if options.get("pimbot_write"):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
