@@ -29,6 +29,10 @@ from aiosqlite.core import set_exception, set_result
 from sqlalchemy.engine import URL
 
 BUSY_GIVE_UP_S = 30.0
+# Prepared statements sqlite3 keeps per connection (its default, 128, is fewer than the
+# distinct SQL texts pimbot runs: each expanding IN list length is one more, and a statement
+# pushed out is parsed and planned again at its next use).
+STATEMENT_CACHE = 1024
 _FIRST_WAIT_S = 0.001
 _MAX_WAIT_S = 0.05
 
@@ -97,6 +101,7 @@ def connect(database: str, **kwargs: Any) -> InlineConnection:
     the garbage collector's thread; pimbot uses each connection from the loop only."""
     kwargs = {**kwargs, "check_same_thread": False}
     kwargs.setdefault("isolation_level", None)
+    kwargs.setdefault("cached_statements", STATEMENT_CACHE)
 
     def connector() -> sqlite3.Connection:
         connection: sqlite3.Connection = sqlite3.connect(database, **kwargs)
