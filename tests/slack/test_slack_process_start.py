@@ -5,31 +5,19 @@ bot token, and no second copy of the token to ignore), and serves a signed event
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import aiohttp
 from fake_slack import BOB, FakeSlack
-from slack_driver import SIGNING_SECRET, SlackDriver
-
-_TESTS = Path(__file__).resolve().parents[1]
-if str(_TESTS) not in sys.path:
-    sys.path.insert(0, str(_TESTS))
-
-from replica_process import replica_env, start_replicas  # noqa: E402
-from server_process import POLICY  # noqa: E402
+from slack_driver import SlackDriver
+from slack_process import start_slack_pimbot
 
 
 async def test_pimbot_run_with_slack_starts_without_a_bolt_warning_and_serves(
         tmp_path: Path) -> None:
     fake = FakeSlack({BOB[0]: (BOB[1], BOB[2])})
     await fake.start()
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY, encoding="utf-8")
-    env = replica_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'pimbot.db'}", policy)
-    env.update(PIMBOT_ADAPTERS="slack", SLACK_BOT_TOKEN="xoxb-test",
-               SLACK_SIGNING_SECRET=SIGNING_SECRET, PIMBOT_SLACK_API_URL=fake.api_url)
-    [replica] = await start_replicas(tmp_path, env, 1)
+    replica = await start_slack_pimbot(tmp_path, fake)
     try:
         await replica.wait_ready()
         async with aiohttp.ClientSession(base_url=replica.url) as http:

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import aiohttp
 from fake_slack import ALICE, BOB, FakeSlack
-from slack_driver import SIGNING_SECRET, SlackDriver
+from slack_driver import SlackDriver
+from slack_process import start_slack_pimbot
 
 _TESTS = Path(__file__).resolve().parents[1]
 if str(_TESTS) not in sys.path:
     sys.path.insert(0, str(_TESTS))
 
-from replica_process import Replica, replica_env, start_replicas  # noqa: E402
-from server_process import POLICY  # noqa: E402
+from replica_process import Replica  # noqa: E402
 
 CODE = "482913"
 
@@ -34,12 +34,7 @@ async def _until(seen: Callable[[], object], replica: Replica) -> None:
 async def test_a_code_and_a_bidi_trick_in_a_slack_reason_reach_nobody(tmp_path: Path) -> None:
     fake = FakeSlack({person[0]: (person[1], person[2]) for person in (BOB, ALICE)})
     await fake.start()
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY, encoding="utf-8")
-    env = replica_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'pimbot.db'}", policy)
-    env.update(PIMBOT_ADAPTERS="slack", SLACK_BOT_TOKEN="xoxb-test",
-               SLACK_SIGNING_SECRET=SIGNING_SECRET, PIMBOT_SLACK_API_URL=fake.api_url)
-    [replica] = await start_replicas(tmp_path, env, 1)
+    replica = await start_slack_pimbot(tmp_path, fake)
     try:
         await replica.wait_ready()
         async with aiohttp.ClientSession(base_url=replica.url) as http:
