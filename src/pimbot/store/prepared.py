@@ -34,6 +34,7 @@ call, in process; PostgreSQL: asyncpg's pipelined ``fetchmany``, one round trip)
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -240,12 +241,14 @@ async def _connection(session: AsyncSession, autoflush: bool) -> Connection:
     return conn
 
 
-class _Driver:
-    async def one(self, conn: Connection, form: _Form, args: tuple[Any, ...]) -> Ran:
-        raise NotImplementedError
+class _Driver(ABC):
+    """How one driver runs a form once (``one``) or once per row (``many``)."""
 
-    async def many(self, conn: Connection, form: _Form, rows: list[tuple[Any, ...]]) -> Ran:
-        raise NotImplementedError
+    @abstractmethod
+    async def one(self, conn: Connection, form: _Form, args: tuple[Any, ...]) -> Ran: ...
+
+    @abstractmethod
+    async def many(self, conn: Connection, form: _Form, rows: list[tuple[Any, ...]]) -> Ran: ...
 
 
 def _before(conn: Connection, sql: str, args: Any, many: bool) -> bool:
