@@ -1,6 +1,7 @@
 """The listener ``pimbot run`` binds first, in-process: what it answers before the composed
 app is behind it, once a start failed, and that afterwards the app gets every request
-(body, one ``100 Continue`` for ``Expect``, and all) on the same port."""
+(body, one ``100 Continue`` for ``Expect``, and all) on the same port; what it answered
+itself is counted in the app's metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from pimbot.store.database import Database
+from pimbot.testing.fakes import FakeClock
 from pimbot_server.listener import Listener
+from pimbot_server.metrics import Metrics
 from pimbot_server.startup import Phase, StartupProgress
 
 
@@ -67,3 +71,27 @@ async def test_the_served_app_gets_each_request_on_the_same_port(listener: Liste
     answer = await reader.read()
     writer.close()
     assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"composed: abc"), answer
+
+
+def _counted(metrics: Metrics, method: str, route: str, status: str) -> float | None:
+    return metrics.registry.get_sample_value(
+        "pimbot_http_requests_total", {"method": method, "route": route, "status": status})
+
+
+async def test_what_it_answers_is_counted_before_and_after_the_metrics_exist(
+        listener: Listener, sqlite_db: Database) -> None:
+    """Answers given before ``count_into`` are handed over then; answers given after it
+    (the app still starting behind the port) are counted at once; any other path is one
+    ``unmatched`` label, not a label per path."""
+    listener.progress.enter(Phase.FAILED)  # the chat routes answer at once, without a hold
+    assert (await _ask(listener, "/slack/events"))[0] == 503
+    assert (await _ask(listener, "/healthz"))[0] == 503
+    metrics = Metrics(sqlite_db, FakeClock())
+    listener.count_into(metrics.http_answered)
+    assert _counted(metrics, "GET", "/slack/events", "503") == 1.0
+    assert _counted(metrics, "GET", "/healthz", "503") == 1.0
+    for path in ("/api/messages", "/wp-login.php", "/x/1", "/x/2"):
+        assert (await _ask(listener, path))[0] == 503
+    assert _counted(metrics, "GET", "/api/messages", "503") == 1.0
+    assert _counted(metrics, "GET", "unmatched", "503") == 3.0
+    assert _counted(metrics, "GET", "/slack/events", "503") == 1.0, "each counted once"

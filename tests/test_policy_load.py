@@ -97,9 +97,12 @@ def test_the_design_example_parses() -> None:
 def test_the_bundled_example_loads_with_its_cast() -> None:
     policy = load_policy(bundled_example_path())
     assert policy.admins == ("sec-lead@example.com",)
-    assert set(policy.roles) == {"prod-db-admin", "staging-deploy", "billing-read"}
+    assert set(policy.roles) == {"prod-db-admin", "staging-deploy", "prod-logs", "billing-read"}
     assert policy.roles["prod-db-admin"].approval.required
     assert not policy.roles["staging-deploy"].approval.required
+    # the README's MFA step: self-service, with a code (no other role asks for one)
+    assert [n for n, r in policy.roles.items() if r.require_mfa] == ["prod-logs"]
+    assert not policy.roles["prod-logs"].approval.required
     assert policy.roles["billing-read"].require_ticket == "^(INC|CHG)-[0-9]+$"
     assert policy.roles["prod-db-admin"].notify == ("slack:#sec-alerts",)
     people = set(policy.people()) - set(policy.auditors)

@@ -38,11 +38,13 @@ async def test_plan_on_an_empty_store_adds_everything_and_writes_nothing(db: Dat
     assert summary(changes) == [
         ("add", "role", "prod-db-admin"),
         ("add", "role", "staging-deploy"),
+        ("add", "role", "prod-logs"),
         ("add", "role", "billing-read"),
         ("add", "group", "dba-leads"),
         ("add", "assignment", "bob@example.com prod-db-admin eligible"),
         ("add", "assignment", "bob@example.com staging-deploy eligible"),
         ("add", "assignment", "bob@example.com billing-read eligible"),
+        ("add", "assignment", "bob@example.com prod-logs eligible"),
         ("add", "assignment", "carol@example.com staging-deploy eligible"),
     ]
     assert await plan_policy(db, policy) == changes

@@ -2,7 +2,8 @@
 
 The policy file is a FIFO the test writes only after it has seen the listener answer:
 ``/healthz`` 200, ``/readyz`` 503 saying it is starting, the Slack route 503 with
-``Retry-After``. A ``pimbot run`` that read (or even opened) its policy before listening
+``Retry-After`` (each of them then counted in ``/metrics``, as the composed app counts its
+own). A ``pimbot run`` that read (or even opened) its policy before listening
 would wait on the FIFO forever and never answer, so the order is proved without a clock.
 Then the start completes and a first activation over the Slack route works. A malformed
 policy still fails the start with its YAML-path errors and exit 1 (after the listener came
@@ -134,6 +135,15 @@ async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
+def counted_requests(metrics: str, method: str, route: str, status: str) -> float:
+    """``pimbot_http_requests_total`` for one method, route and status in a scrape (0 when
+    it has no such line)."""
+    wanted = (f'pimbot_http_requests_total{{method="{method}",route="{route}",'
+              f'status="{status}"}} ')
+    lines = [line for line in metrics.splitlines() if line.startswith(wanted)]
+    return float(lines[0].removeprefix(wanted)) if lines else 0.0
+
+
 async def wait_ready(http: aiohttp.ClientSession, run: Started) -> None:
     async with asyncio.timeout(GUARD):
         while (await _get(http, f"{run.base}/readyz"))[0] != 200:
@@ -180,6 +190,11 @@ async def test_the_port_answers_before_the_policy_is_read_then_an_activation_wor
 
             await write_policy(run.policy, POLICY)  # only now can the start go on
             await wait_ready(http, run)
+            counted = await _get(http, "/metrics")  # what the listener turned away counts
+            assert counted[0] == 200, counted
+            assert counted_requests(counted[1], "POST", "/slack/events", "503") == 1.0, \
+                counted[1]
+            assert counted_requests(counted[1], "GET", "/healthz", "200") == 1.0, counted[1]
             response, _ = await driver.slash(BOB[0], "activate staging-deploy for 30m reason x")
             assert response.status == 200
             await wait_active(f"sqlite+aiosqlite:///{tmp_path / 'pimbot.db'}")

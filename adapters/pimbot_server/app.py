@@ -172,6 +172,8 @@ async def _serve(settings: Settings, listener: Listener | None, stopping: asynci
     if runtime is None:
         log.info("stopping: signal received during start-up")
         return 0
+    if listener is not None:  # what it answered during the start is counted from now on
+        listener.count_into(runtime.metrics.http_answered)
     core = runtime.core
     console: ConsoleAdapter | None = None
     background = _Background(runtime, settings)

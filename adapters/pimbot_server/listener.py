@@ -14,11 +14,20 @@ application is put behind it (``serve``):
 
 Once ``serve(app)`` is called, every request on the same port (no rebind, no second socket)
 goes to that application, middlewares and all.
+
+What the listener answers itself is counted in the composed app's HTTP request counter
+(``pimbot_http_requests_total{method, route, status}``), so a start that turned Slack or
+Teams away shows in the metrics: the listener tallies its answers until the metrics exist,
+then ``count_into`` hands them over and each later answer is counted at once. A request it
+held and then passed to the app is counted by the app, once. The route label is the
+contract's route (DESIGN.md), any other path ``unmatched``, as the app labels them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -33,6 +42,13 @@ log = logging.getLogger(__name__)
 
 LIVENESS = "/healthz"
 READINESS = "/readyz"
+# The routes of the contract, the labels of requests the listener answers; any other path is
+# counted as "unmatched" (the label values stay bounded, whatever paths are asked for).
+ROUTES = frozenset({LIVENESS, READINESS, "/metrics", "/slack/events", "/api/messages"})
+UNMATCHED = "unmatched"
+
+# method, route, status, how many: ``Metrics.http_answered``
+CountAnswered = Callable[[str, str, str, int], None]
 
 
 class Listener:
@@ -42,6 +58,8 @@ class Listener:
         self.progress = progress
         self.port = 0
         self._served: web.Application | None = None
+        self._answered: Counter[tuple[str, str, str]] = Counter()  # until ``count_into``
+        self._count: CountAnswered | None = None
         front = web.Application()
         # ``Expect: 100-continue`` is answered once, by the app that reads the body
         front.router.add_route("*", "/{path:.*}", self._dispatch, expect_handler=_not_here)
@@ -54,6 +72,14 @@ class Listener:
         addresses = self._runner.addresses
         self.port = int(addresses[0][1]) if addresses else port
         log.info("HTTP listening on %s:%s", host, self.port)
+
+    def count_into(self, count: CountAnswered) -> None:
+        """Count what the listener answered so far, and from now on each answer, by
+        ``count`` (the composed app's request counter)."""
+        self._count = count
+        answered, self._answered = self._answered, Counter()
+        for (method, route, status), times in answered.items():
+            count(method, route, status, times)
 
     async def serve(self, app: web.Application) -> None:
         """From now on every request goes to ``app`` (started and frozen here)."""
@@ -74,18 +100,36 @@ class Listener:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         served = self._served
         if served is None:
-            if request.path == LIVENESS:
-                return self._liveness()
-            if request.path == READINESS:
-                return web.Response(status=503, text=f"not ready: {self.progress.reason}\n")
-            if not await self.progress.applied_within(HOLD_SECONDS) or self._served is None:
-                return web.Response(
-                    status=503, text=f"pimbot is starting: {self.progress.reason}\n",
-                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            answer = await self._answer(request)
+            if answer is not None:
+                self._counted(request, answer.status)
+                return answer
             served = self._served
+            assert served is not None
         # aiohttp's own entry into an application (what its server calls for each request):
         # routing, middlewares and handlers exactly as if ``served`` owned the socket.
         return await served._handle(request)
+
+    async def _answer(self, request: web.Request) -> web.Response | None:
+        """The listener's own answer before the app is behind it (None: the app came in
+        while the request was held, and answers it)."""
+        if request.path == LIVENESS:
+            return self._liveness()
+        if request.path == READINESS:
+            return web.Response(status=503, text=f"not ready: {self.progress.reason}\n")
+        if not await self.progress.applied_within(HOLD_SECONDS) or self._served is None:
+            return web.Response(
+                status=503, text=f"pimbot is starting: {self.progress.reason}\n",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return None
+
+    def _counted(self, request: web.Request, status: int) -> None:
+        key = (request.method, request.path if request.path in ROUTES else UNMATCHED,
+               str(status))
+        if self._count is None:
+            self._answered[key] += 1
+        else:
+            self._count(*key, 1)
 
     def _liveness(self) -> web.Response:
         if self.progress.phase is Phase.FAILED:

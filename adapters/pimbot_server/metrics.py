@@ -129,6 +129,11 @@ class Metrics:
 
     # -- the Telemetry port ------------------------------------------------------------------
 
+    def http_answered(self, method: str, route: str, status: str, times: int = 1) -> None:
+        """Requests answered before the app was behind the port (``Listener.count_into``),
+        counted as the app counts its own."""
+        self.http_requests.labels(method, route, status).inc(times)
+
     def provider_called(self, provider: str, action: str, seconds: float, ok: bool) -> None:
         self.provider_seconds.labels(provider, action).observe(seconds)
         if not ok:

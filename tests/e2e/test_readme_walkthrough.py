@@ -2,31 +2,41 @@
 
 The transcripts marked ``<!-- walkthrough`` in README.md are typed into ``pimbot run`` (the
 lines after each ``EMAIL>`` prompt), and every other line they show must appear in the real
-output, in the same order (request ids and times aside; ``…`` marks lines left out).
+output, in the same order (request ids, times and TOTP keys aside; ``…`` marks lines left
+out). Those marked ``<!-- mfa walkthrough`` are typed the same way into a console of their
+own, each 6-digit code in them replaced by one the README's ``pyotp`` one-liner prints for
+the key pimbot showed, as a newcomer without an authenticator app would do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import shlex
+import sys
 from pathlib import Path
 
-from console_process import ConsoleRun, console_env, run_console
+from console_process import ConsoleRun, console_env, open_console, run_console
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
 _PROMPT = re.compile(r"^\S+@\S+> (.*)$")
 _PIPE = re.compile(r"^printf '(.*)' \| \.venv/bin/pimbot run$", re.MULTILINE)
 _REQUEST_ID = re.compile(r"(?<=[Rr]equest )[a-z0-9]{6,8}\b")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
+_KEY = re.compile(r"(?<=Key: )[A-Z2-7]{16,}\b")
+_TOTP_LINER = re.compile(r"^\.venv/bin/python -c '.*pyotp.*'$", re.MULTILINE)
+_CODE = re.compile(r"(?:(?<=\bconfirm )|(?<=\bcode ))\d{6}\b")
+_VENV_PYTHON = ".venv/bin/python"
 
 
-def walkthrough(readme: str) -> tuple[list[str], list[str]]:
+def walkthrough(readme: str, mark: str = "<!-- walkthrough") -> tuple[list[str], list[str]]:
     """(what to type, what the README says appears) from the marked transcripts, in order."""
     typed: list[str] = []
     shown: list[str] = []
     lines = iter(readme.splitlines())
     for line in lines:
-        if not line.startswith("<!-- walkthrough"):
+        if not line.startswith(mark):
             continue
         assert next(lines) == "```text", "a walkthrough mark must come right before ```text"
         for body in lines:
@@ -41,7 +51,7 @@ def walkthrough(readme: str) -> tuple[list[str], list[str]]:
 
 
 def normalized(line: str) -> str:
-    return _TIME.sub("TIME", _REQUEST_ID.sub("ID", line.rstrip()))
+    return _KEY.sub("KEY", _TIME.sub("TIME", _REQUEST_ID.sub("ID", line.rstrip())))
 
 
 def first_missing(expected: list[str], run: ConsoleRun) -> str | None:
@@ -94,3 +104,43 @@ async def test_the_readme_walkthrough_reaches_a_first_approved_activation(
         piped_run.answer("• staging-deploy: active")
         piped_run.answer("Deactivated staging-deploy")
         assert "already" not in piped_run.text, piped_run.text
+
+
+async def code_from_readme(one_liner: str, key: str) -> str:
+    """Run the README's TOTP one-liner as written, in the repository (where ``make install``
+    put the venv), answering its ``Key:`` prompt with ``key``: the code it prints."""
+    command = one_liner
+    if not (ROOT / _VENV_PYTHON).exists():  # tests run by another interpreter: use it
+        command = one_liner.replace(_VENV_PYTHON, shlex.quote(sys.executable), 1)
+    process = await asyncio.create_subprocess_shell(
+        command, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate(f"{key}\n".encode())
+    assert process.returncode == 0, err.decode()
+    code = out.decode().split()[-1]  # after its "Key: " prompt
+    assert re.fullmatch(r"\d{6}", code), out
+    return code
+
+
+async def test_the_readme_mfa_step_enrols_and_activates_a_role_that_needs_a_code(
+    tmp_path: Path,
+) -> None:
+    readme = README.read_text(encoding="utf-8")
+    typed, shown = walkthrough(readme, "<!-- mfa walkthrough")
+    [one_liner] = _TOTP_LINER.findall(readme)
+    assert sum(bool(_CODE.search(line)) for line in typed) == 2, typed  # confirm, activate
+    key = ""
+    async with open_console(tmp_path, console_env(tmp_path, None)) as console:
+        for line in typed:
+            if _CODE.search(line):
+                key = key or _KEY.findall(await console.read_until("Key: "))[0]
+                line = _CODE.sub(await code_from_readme(one_liner, key), line)
+            await console.type(line)
+        run = await console.finish()
+
+    assert run.code == 0, run.err
+    assert first_missing(shown, run) is None, (first_missing(shown, run), run.text)
+    titles = run.card_titles("bob@example.com")
+    assert titles[-1] == "Your activation of prod-logs: active", titles
+    assert "needs your authenticator code" in run.text, "the role asks before the code"
+    assert "refused" not in run.text.lower() and "wrong" not in run.text.lower(), run.text

@@ -225,3 +225,22 @@ async def test_an_approval_rule_approves_in_office_hours_and_asks_a_human_after(
     card = latest(driver, ALICE)
     assert card.buttons == ("Approve", "Deny")
     assert "outside Mon-Fri 08:00-18:00 UTC: a human decides" in card.text, card.text
+
+
+async def test_access_being_granted_offers_deactivate_not_cancel(driver: Driver) -> None:
+    """Approved at once (here by a rule; a role without approval alike), the request is an
+    activation from the first card: "granting access now…" offers Deactivate (its question
+    the same as on the active card), never Cancel request, which is refused once the grant
+    has landed."""
+    await driver.say(BOB, "activate office-hours for 1h")
+    granting = [c for c in driver.cards_for(BOB) if "granting access now" in c.text]
+    assert granting, [c.title for c in driver.cards_for(BOB)]
+    assert {c.buttons for c in granting} == {("Deactivate",)}, granting
+    active = latest(driver, BOB)
+    assert active.title == "Your activation of office-hours: active", active
+    question = await driver.asks_first(BOB, "Deactivate")
+    assert "Deactivate office-hours now?" in question, question
+    answer = await driver.click(BOB, "Deactivate")
+    assert "Deactivated office-hours" in answer, answer
+    assert [(c.email, c.role) for c in driver.provider.actions("revoke")] == \
+        [(BOB, "office-hours")]

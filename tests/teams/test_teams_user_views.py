@@ -22,11 +22,13 @@ assert TWO_OF_THEM != POLICY
 
 
 def channel_card(rig: Rig) -> tuple[str, str, dict[str, Any]]:
-    """(conversation, activity id, card) of the approval card posted to the channel."""
+    """(conversation, activity id, card) of the approval card posted to the channel: the one
+    with the request's Approvals, pending or decided (the channel also gets other cards about
+    the request, such as "pimbot could not reach carol…", in no promised order)."""
     found = [(conv, aid, a["content"]) for (conv, aid), activity in rig.fake.activities.items()
              if conv.startswith(CHANNEL) for a in activity.get("attachments") or []
-             if "approval" in card_text(a["content"]) or "request" in card_text(a["content"])]
-    assert found, "no card in the channel"
+             if "\nApprovals: " in card_text(a["content"])]
+    assert len(found) == 1, f"not one approval card in the channel: {found}"
     return found[0]
 
 

@@ -240,10 +240,14 @@ def requester_card(snapshot: RequestSnapshot, *, revoke_failures: int = 0) -> Ca
             actions = (cancel_button(snapshot),)
             tone = Tone.WARNING
         case RequestState.APPROVED if snapshot.kind is not RequestKind.EXTENSION:
+            # Waiting for a later start, it is still a request: it can be cancelled. Being
+            # granted now, it is an activation (as in Entra PIM): the action is Deactivate,
+            # which works the same before and after the grant lands (a Cancel request press
+            # after it landed would be refused: the request is active by then).
             later = snapshot.start_at > (snapshot.decided_at or snapshot.requested_at)
             text = ("Approved; access will be granted at the start time." if later
                     else "Approved; granting access now…")
-            actions = (cancel_button(snapshot),)
+            actions = (cancel_button(snapshot) if later else deactivate_button(snapshot),)
         case RequestState.ACTIVE:
             text = "Access is active."
             if snapshot.expires_at is not None:

@@ -65,6 +65,16 @@ class Drawn:
     version: int | None
 
 
+@dataclass(frozen=True)
+class Unreached:
+    """Someone no platform reaches. They are reported (``report_unreachable``) once the
+    group's sends are done, so the report follows the cards it is about: the channel does
+    not hear that carol "did not get the message about request X" before X's own card."""
+
+    email: str
+    drawn: Drawn
+
+
 async def deliver(ctx: Context, job: ClaimedJob) -> None:
     """Send one notice (``run`` with one job); raises what it failed with."""
     await _one(ctx, job)
@@ -98,13 +108,16 @@ async def run(ctx: Context, jobs: list[ClaimedJob]) -> list[Outcome]:
     redrawing = list(cards)
     calls = asyncio.Semaphore(SENDS_AT_ONCE)
     results = await asyncio.gather(
-        *(_send(ctx, delivery, job, drawn[job.id], calls) for job in sending),
+        *(_send(delivery, job, drawn[job.id], calls) for job in sending),
         *(_update(delivery, cards[subject], calls) for subject in redrawing),
         return_exceptions=True)
     sent: list[tuple[ClaimedJob, Drawn, SentMessage]] = []
+    unreached: list[tuple[ClaimedJob, Unreached]] = []
     for job, result in zip(sending, results[:len(sending)], strict=True):
         if isinstance(result, BaseException):
             failed[job.id] = _error(result)
+        elif isinstance(result, Unreached):
+            unreached.append((job, result))
         elif result is not None:
             sent.append((job, drawn[job.id], result))
     for subject, result in zip(redrawing, results[len(sending):], strict=True):
@@ -118,6 +131,11 @@ async def run(ctx: Context, jobs: list[ClaimedJob]) -> list[Outcome]:
             if attempt + 1 == STORE_ATTEMPTS:
                 log.exception("could not store %d sent copies", len(sent))
                 failed.update((job.id, exc) for job, _, _ in sent)
+    for job, person in unreached:
+        try:
+            await _report(ctx, person)
+        except Exception as exc:  # the job is retried: tried again, then reported
+            failed[job.id] = exc
     for job in jobs:
         if job.kind not in (JobKind.NOTIFY.value, JobKind.REFRESH_CARDS.value):
             failed[job.id] = ValueError(f"not a notice: {job.kind}")
@@ -212,26 +230,23 @@ async def _draw(ctx: Context, session: AsyncSession, view: View, payload: dict[s
                  row.version)
 
 
-async def _send(ctx: Context, delivery: Delivery, job: ClaimedJob, drawn: Drawn,
-                calls: asyncio.Semaphore) -> SentMessage | None:
-    """Send one notice; the copy to store (None: nothing to store)."""
+async def _send(delivery: Delivery, job: ClaimedJob, drawn: Drawn,
+                calls: asyncio.Semaphore) -> SentMessage | Unreached | None:
+    """Send one notice; the copy to store, or the person it could not reach (None: nothing
+    to store)."""
     async with calls:
-        return await _send_now(ctx, delivery, job, drawn)
+        return await _send_now(delivery, job, drawn)
 
 
-async def _send_now(ctx: Context, delivery: Delivery, job: ClaimedJob, drawn: Drawn
-                    ) -> SentMessage | None:
+async def _send_now(delivery: Delivery, job: ClaimedJob, drawn: Drawn
+                    ) -> SentMessage | Unreached | None:
     audience: str = job.payload["audience"]
     if audience.startswith("user:"):
         email = audience.removeprefix("user:")
         try:
             sent = await delivery.to_user(email, drawn.card, prefer=drawn.platform)
         except Unreachable:
-            if drawn.view in REVIEW_VIEWS:
-                await report_unreachable_reviewer(ctx, email, drawn.subject)
-            else:
-                await report_unreachable(ctx, email, drawn.subject, drawn.view)
-            return None
+            return Unreached(email, drawn)
     else:
         channel = audience.removeprefix("channel:")
         try:
@@ -243,6 +258,13 @@ async def _send_now(ctx: Context, delivery: Delivery, job: ClaimedJob, drawn: Dr
             return None
         sent = maybe
     return sent if drawn.view.value in UPDATABLE_VIEWS else None
+
+
+async def _report(ctx: Context, person: Unreached) -> None:
+    if person.drawn.view in REVIEW_VIEWS:
+        await report_unreachable_reviewer(ctx, person.email, person.drawn.subject)
+    else:
+        await report_unreachable(ctx, person.email, person.drawn.subject, person.drawn.view)
 
 
 async def _update(delivery: Delivery, cards: list[tuple[MessageRow, Card]],
