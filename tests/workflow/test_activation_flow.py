@@ -89,6 +89,19 @@ async def test_denial_notifies_requester_and_grants_nothing(db: Database) -> Non
     assert Field("Denial reason", UserText("not during the freeze")) in bob.fields
 
 
+async def test_the_approvers_comment_reaches_the_requester_as_their_words(db: Database) -> None:
+    pim = await make_pim(db)
+    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason restore"))
+    reply = await pim.say(ALICE, f"approve {rid} comment ok for INC-42, *be quick*")
+    assert reply.ok, reply.text
+    bob = pim.cards_to(f"user:{BOB}")[-1]
+    assert "active" in bob.title
+    comment = Field("Comment from alice@example.com", UserText("ok for INC-42, *be quick*"))
+    assert comment in bob.fields, "the requester sees what the approver wrote"
+    assert "INC-42" not in bob.text, "never inside pimbot's own words"
+    assert comment in pim.cards_to(f"user:{CAROL}")[-1].fields, "the other approvers too"
+
+
 async def test_self_approval_is_refused_and_audited(db: Database) -> None:
     pim = await make_pim(db)
     rid = request_id_of(await pim.say(ALICE, "activate prod-db-admin reason hotfix"))

@@ -171,10 +171,13 @@ _ENDED_LABEL = {RequestState.CANCELLED: "Cancelled", RequestState.TIMED_OUT: "Ti
 
 
 def _note_field(snapshot: RequestSnapshot) -> list[Field]:
-    """The denier's words, as a field of their own (never inside the card's text)."""
-    if snapshot.state is not RequestState.DENIED or not snapshot.decision_note:
-        return []
-    return [Field("Denial reason", UserText(snapshot.decision_note))]
+    """The denier's words and each approver's comment, as fields of their own
+    (never inside the card's text): ``Comment from alice@example.com: “ok for INC-42”``."""
+    fields = [Field(f"Comment from {v.approver}", UserText(v.comment))
+              for v in snapshot.votes if v.comment and v.decision == "approve"]
+    if snapshot.decision_note and snapshot.state is RequestState.DENIED:
+        fields.append(Field("Denial reason", UserText(snapshot.decision_note)))
+    return fields
 
 
 def approval_card(snapshot: RequestSnapshot) -> Card:
@@ -257,14 +260,13 @@ def requester_card(snapshot: RequestSnapshot, *, revoke_failures: int = 0) -> Ca
             tone = Tone.GOOD
         case _:
             decision, tone = _decision_line(snapshot)
-            fields.extend(_note_field(snapshot))
             text = decision if snapshot.state in {
                 RequestState.DENIED, RequestState.CANCELLED, RequestState.TIMED_OUT,
                 RequestState.FAILED} else f"Access {state_words(snapshot)}."
             if snapshot.state in {RequestState.EXPIRED, RequestState.DEACTIVATED,
                                   RequestState.REVOKED}:
                 if snapshot.decision_note and snapshot.state is RequestState.REVOKED:
-                    text += f" Why: {snapshot.decision_note}."
+                    text += f" Why: {snapshot.decision_note}."  # pimbot's note of the cause
                 if snapshot.revoked_at:
                     text += " Access removed at the provider."
                 elif snapshot.kept_by:
@@ -278,6 +280,7 @@ def requester_card(snapshot: RequestSnapshot, *, revoke_failures: int = 0) -> Ca
                     tone = Tone.WARNING
                 else:
                     text += " Removing access at the provider… (revoke pending)"
+    fields.extend(_note_field(snapshot))
     return Card(
         title=f"Your {snapshot.kind.value} of {snapshot.role}: {state_words(snapshot)}",
         text=text, fields=tuple(fields), actions=actions,
