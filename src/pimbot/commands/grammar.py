@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
 
 from pimbot.commands import model as m
 from pimbot.commands.catalog import TOPICS, unknown_command
 from pimbot.commands.reader import CLAUSE_WORDS, SAMPLE_ROLE, Clause, Reader
+from pimbot.commands.refusals import CodeInText, Misread, RoleMissing, UnitlessDuration
 from pimbot.commands.scanner import GrammarError, Scanner, clean, show
 from pimbot.commands.suggest import suggest
 from pimbot.commands.values import read_user, trailing_code
 from pimbot.commands.writer import command_line
-from pimbot.domain.durations import format_duration, probable_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.model import AssignmentType
 
@@ -32,7 +31,6 @@ _APPROVE = frozenset({Clause.COMMENT, Clause.CODE})
 _BREAKGLASS = frozenset({Clause.REASON, Clause.FOR, Clause.CODE})
 _ASSIGN = frozenset({Clause.FOR, Clause.UNTIL})
 _PLAIN_ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
-_FOR = re.compile(r"(?<!\S)for \S+")
 
 
 def parse(text: str) -> m.Command:
@@ -129,51 +127,6 @@ def _with_words_typed(error: PimError, line: str) -> PimError:
             return error  # a code is never written back
         written = f"{close} {rest}".strip()
     return PimError(error.code, error.message, written, audit=error.audit)
-
-
-class Misread(PimError):
-    """A value the grammar could not read (``for 1y``, ``at soonish``): the hint is the
-    command without it (``meant``), so it keeps the role, reason and ticket typed; the
-    workflow puts in the role's own sample for what was dropped."""
-
-    def __init__(self, code: ErrorCode, message: str, verb: str, role: str | None, hint: str,
-                 meant: m.Command) -> None:
-        self.verb, self.role, self.meant = verb, role, meant
-        super().__init__(code, message, hint)
-
-
-class RoleMissing(PimError):
-    """No role where the command needs one (``deactivate``): the workflow names one of the
-    person's own roles in place of the catalogue's sample (``SAMPLE_ROLE``)."""
-
-    def __init__(self, message: str, verb: str, hint: str) -> None:
-        self.verb = verb
-        super().__init__(ErrorCode.PARSE, message, hint)
-
-
-class UnitlessDuration(PimError):
-    """A duration typed as a bare number (``activate x for 30``). The hint reads it as what
-    was probably meant (``for 30m``) within a day; the workflow, which knows the role's
-    maximum, hints within that, with everything else the person typed (``meant``, see
-    ``workflow/usecases/meant_hints.py``)."""
-
-    def __init__(self, message: str, amount: int, verb: str, role: str | None,
-                 example: str, meant: m.Command | None = None) -> None:
-        self.amount, self.verb, self.role, self.meant = amount, verb, role, meant
-        reading = format_duration(probable_duration(amount, timedelta(days=1)))
-        super().__init__(ErrorCode.DURATION, message,
-                         _FOR.sub(f"for {reading}", example, count=1))
-
-
-class CodeInText(PimError):
-    """``code 123456`` inside a reason or a comment (``pimbot.domain.typed_text``): refused,
-    with a hint that is the command without it (``meant``), the code clause as the
-    placeholder where one was given; the workflow adds what the role needs."""
-
-    def __init__(self, message: str, verb: str, role: str | None, hint: str,
-                 meant: m.Command | None) -> None:
-        self.verb, self.role, self.meant = verb, role, meant
-        super().__init__(ErrorCode.PARSE, message, hint)
 
 
 def _with_role(example: str, reader: Reader | None) -> str:
