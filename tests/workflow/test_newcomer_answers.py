@@ -146,7 +146,11 @@ async def test_a_reason_or_comment_is_capped_at_500_characters(db: Database) -> 
     rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason " + "x" * 500))
     comment = await pim.say(ALICE, f"approve {rid} comment " + "y" * 501)
     assert not comment.ok and "The comment is 501 characters" in comment.text
-    # A form (Slack modal, Teams card) is held to the same limit, on its field.
+    # A form (Slack modal, Teams card) says the limit to the platform, which stops typing
+    # there, and a submit that still holds more is refused on its field.
+    asked = await pim.say(BOB, "activate")
+    assert asked.form is not None
+    assert [i.max_length for i in asked.form.inputs if i.name == "reason"] == [500]
     form = await pim.click(BOB, ActionId.SUBMIT_ACTIVATION, "", {
         "role": "staging-deploy", "duration": "1h", "reason": "z" * 600})
     assert not form.ok and "600 characters" in form.field_errors["reason"], form
