@@ -140,3 +140,18 @@ def test_a_reason_cannot_imitate_the_card_or_drive_the_terminal(tmp_path: Path) 
     for line in reasons:
         assert line.endswith("https[:]//evil[.]example/approve”"), line
         assert "Reason: “x   Approvals: 1 of 1 �[2J�[31m" in line, line
+
+
+def test_help_answers_the_console_words_and_quit_takes_nothing_after_it(
+        tmp_path: Path) -> None:
+    script = "help as\nhelp click\nhelp wait\nhelp quit\nhelp exit\nquit now\nhelp\n"
+    code, out, err = console(tmp_path, script)
+    assert code == 0, err
+    assert not any("is not a command" in line for line in out), out
+    for syntax in ("as EMAIL", "click N", "wait DUR"):
+        assert syntax in out, (syntax, out)  # each word's help starts with its syntax line
+    assert out.count("quit") == 2  # help quit, help exit
+    assert any(line.startswith("  click 1") for line in out)  # examples, unprefixed
+    refused = [line for line in out if "'quit' takes nothing after it" in line]
+    assert len(refused) == 1 and refused[0].endswith("try: quit"), out
+    assert any(line.startswith("Commands (times are UTC") for line in out)  # not quit yet

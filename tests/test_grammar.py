@@ -79,7 +79,8 @@ VALID: list[tuple[str, m.Command]] = [
      m.Activate("x", H, "restore", code="123456")),
     ("activate x reason restore the backup code 123 456",
      m.Activate("x", reason="restore the backup", code="123456")),
-    ("activate x reason exit code 1234567", m.Activate("x", reason="exit code 1234567")),
+    ("activate x reason exit code 137", m.Activate("x", reason="exit code 137")),
+    # (a last 'code' and 4, 5, 7 or 8 digits is a mistyped code: refused, see below)
     # (a code anywhere else in a text is refused: tests/test_typed_text.py)
     ("approve 7kq2xm comment looks fine code 123456",
      m.Approve("7kq2xm", "looks fine", "123456")),
@@ -239,7 +240,15 @@ ERRORS: list[tuple[str, ErrorCode, str]] = [
     ("assign bob prod-db eligible until never", ErrorCode.PARSE, "'never' is not a time"),
     # missing required parts
     ("deactivate", ErrorCode.PARSE, "'deactivate' needs a role"),
-    ("extend for 1h", ErrorCode.PARSE, "'extend' needs a role, like prod-db before 'for'"),
+    ("extend for 1h", ErrorCode.PARSE,
+     "'extend' needs a role, like prod-db-admin before 'for'"),
+    ("activate x reason exit code 1234567", ErrorCode.PARSE,
+     "a code has 6 digits (you typed 7)"),
+    ("approve 7kq2xm comment fine mfa code 12345", ErrorCode.PARSE,
+     "a code has 6 digits (you typed 5)"),
+    ("activate \x00\x07 role", ErrorCode.PARSE, "got control characters"),
+    ("review keep", ErrorCode.PARSE, "'review keep' needs a review item id"),
+    ("review remove #!", ErrorCode.PARSE, "'#!' is not a review item id"),
     ("whois", ErrorCode.PARSE, "'whois' needs a role"),
     ("cancel", ErrorCode.PARSE, "'cancel' needs a request id"),
     ("approve", ErrorCode.PARSE, "'approve' needs a request id"),

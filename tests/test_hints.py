@@ -28,6 +28,7 @@ SAMPLES = (
     ("kind", "eligible"), ("email", "bob@example.com"), ("duration", "1h"), ("room", "30m"),
     ("amount", "1h"), ("limit", "4h"), ("join", "prod-db-admin"), ("role", "prod-db-admin"),
     ("id", "abc234"), ("waiting", "abc234"), ("CODE_HINT", "123456"),
+    ("close", "bob@example.com"),
 )
 
 

@@ -16,12 +16,14 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Protocol, TextIO
 
+from pimbot.commands.help import help_text, topic_word
 from pimbot.domain.durations import format_duration, parse_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.ui.cards import ActionId, Card, FollowUp, Reply
 from pimbot.workflow.actor import Actor
 from pimbot_console.gateway import ConsoleGateway, Screen
 from pimbot_console.render import render_reply_text
+from pimbot_console.words import CONSOLE_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +142,11 @@ class ConsoleSession:
             case "help" if not rest:
                 self.screen.print(CONSOLE_HELP)
                 self._show(await self.core.handle_text(self.actor, text))
+            case "help" if topic_word(rest) in CONSOLE_TOPICS:
+                self.screen.print(help_text(rest, "", CONSOLE_TOPICS))
+            case "quit" | "exit":  # alone, it quits (handle_line)
+                raise PimError(ErrorCode.PARSE, f"'{word.lower()}' takes nothing after it; "
+                               f"type {word.lower()} alone to leave", word.lower())
             case _:
                 self._show(await self.core.handle_text(self.actor, text))
 

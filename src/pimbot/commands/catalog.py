@@ -49,8 +49,9 @@ _TOPICS = (
         "activate a role you are eligible for, just in time",
         "Clauses come in any order. 'reason' takes the rest of the line (but a last "
         "'code 123456', which is the code), or a quoted text after which other clauses may "
-        "follow; 'code' and 6 digits anywhere else in it is refused, so your code is never "
-        "shown to approvers. DUR is like 90s, 30m, 1h30m, 8h or 2d; "
+        "follow; 'code' and 6 digits anywhere else in it (or a last 'code' with a digit too "
+        "few or too many) is refused, so your code is never shown to approvers. A reason "
+        "is at most 500 characters. DUR is like 90s, 30m, 1h30m, 8h or 2d; "
         "OTP is the 6-digit code of your authenticator app; WHEN is like 14:30 (UTC), "
         "tomorrow 09:00 or 2027-03-31T09:00Z. Missing parts open a form where the platform "
         "has one.",
@@ -102,7 +103,7 @@ _TOPICS = (
         ("approve REQUEST [comment TEXT] [code OTP]",),
         "approve a request",
         "'comment' takes the rest of the line (but a last 'code 123456'), or a quoted text; "
-        "'code' and 6 digits anywhere else in it is refused. "
+        "'code' and 6 digits anywhere else in it is refused; at most 500 characters. "
         "Roles that demand it need your 6-digit code too.",
         ("approve 7kq2xm4p comment looks fine", "approve 7kq2xm4p code 123456"),
     ),

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
 
 from pimbot.commands import model as m
 from pimbot.commands.catalog import TOPICS, unknown_command
-from pimbot.commands.reader import CLAUSE_WORDS, Clause, Reader
+from pimbot.commands.reader import CLAUSE_WORDS, SAMPLE_ROLE, Clause, Reader
+from pimbot.commands.refusals import CodeInText, Misread, RoleMissing, UnitlessDuration
 from pimbot.commands.scanner import GrammarError, Scanner, clean, show
 from pimbot.commands.suggest import suggest
 from pimbot.commands.values import read_user, trailing_code
 from pimbot.commands.writer import command_line
-from pimbot.domain.durations import format_duration, probable_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.model import AssignmentType
 
@@ -31,9 +30,7 @@ _ACTIVATE = frozenset({Clause.FOR, Clause.REASON, Clause.TICKET, Clause.CODE, Cl
 _APPROVE = frozenset({Clause.COMMENT, Clause.CODE})
 _BREAKGLASS = frozenset({Clause.REASON, Clause.FOR, Clause.CODE})
 _ASSIGN = frozenset({Clause.FOR, Clause.UNTIL})
-SAMPLE_ROLE = "prod-db-admin"  # the role the catalogue's examples use
 _PLAIN_ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
-_FOR = re.compile(r"(?<!\S)for \S+")
 
 
 def parse(text: str) -> m.Command:
@@ -55,7 +52,15 @@ def parse(text: str) -> m.Command:
                                    written or hint, meant) from None
         if problem.code_in_text:
             raise CodeInText(problem.message, said, role, written or hint, meant) from None
+        if problem.role_missing:
+            raise RoleMissing(problem.message, said, hint) from None
+        if meant is not None:  # a value it could not read: the hint keeps the rest typed
+            raise Misread(code, problem.message, said, role, written or hint, meant) from None
         raise PimError(code, problem.message, hint) from None
+    except PimError as unknown:
+        if unknown.code is not ErrorCode.UNKNOWN_COMMAND or reading.reader is not None:
+            raise
+        raise _with_words_typed(unknown, reading.scanner.text) from None
 
 
 class _Reading:
@@ -97,29 +102,31 @@ def _meant(problem: GrammarError) -> m.Command | None:
     return None
 
 
-class UnitlessDuration(PimError):
-    """A duration typed as a bare number (``activate x for 30``). The hint reads it as what
-    was probably meant (``for 30m``) within a day; the workflow, which knows the role's
-    maximum, hints within that, with everything else the person typed (``meant``, see
-    ``workflow/usecases/meant_hints.py``)."""
-
-    def __init__(self, message: str, amount: int, verb: str, role: str | None,
-                 example: str, meant: m.Command | None = None) -> None:
-        self.amount, self.verb, self.role, self.meant = amount, verb, role, meant
-        reading = format_duration(probable_duration(amount, timedelta(days=1)))
-        super().__init__(ErrorCode.DURATION, message,
-                         _FOR.sub(f"for {reading}", example, count=1))
-
-
-class CodeInText(PimError):
-    """``code 123456`` inside a reason or a comment (``pimbot.domain.typed_text``): refused,
-    with a hint that is the command without it (``meant``), the code clause as the
-    placeholder where one was given; the workflow adds what the role needs."""
-
-    def __init__(self, message: str, verb: str, role: str | None, hint: str,
-                 meant: m.Command | None) -> None:
-        self.verb, self.role, self.meant = verb, role, meant
-        super().__init__(ErrorCode.PARSE, message, hint)
+def _with_words_typed(error: PimError, line: str) -> PimError:
+    """A misspelt verb's did-you-mean hinted with the rest of what was typed (``activat
+    staging-deploy for 30m reason x`` → ``activate staging-deploy for 30m reason x``), when
+    the line reads as that command; its code, if any, as the placeholder."""
+    scanner = Scanner(line)
+    first = scanner.next()
+    if first is not None and first.word in _PREFIXES:
+        first = scanner.next()
+    if first is None or not error.hint:
+        return error
+    verb = first.text.strip().lower()
+    close = suggest(verb, TOPICS)
+    if close is None or close == verb or not error.hint.startswith(close):
+        return error
+    rest = line[first.end:].strip()
+    try:
+        command = _Reading(Scanner(f"{close} {rest}")).command()
+    except (GrammarError, PimError):
+        return error
+    written = command_line(command)
+    if written is None:
+        if getattr(command, "code", None):
+            return error  # a code is never written back
+        written = f"{close} {rest}".strip()
+    return PimError(error.code, error.message, written, audit=error.audit)
 
 
 def _with_role(example: str, reader: Reader | None) -> str:
@@ -269,10 +276,10 @@ def _mfa(reader: Reader) -> m.Command:
 def _review(reader: Reader) -> m.Command:
     match _subcommand(reader):
         case "keep":
-            item_id = reader.request_id()
+            item_id = reader.request_id("review item id")
             return m.ReviewKeep(item_id, reader.clauses(frozenset({Clause.REASON})).reason)
         case "remove":
-            item_id = reader.request_id()
+            item_id = reader.request_id("review item id")
             reason = reader.clauses(frozenset({Clause.REASON})).reason
             if reason is None:
                 raise GrammarError("'review remove' needs a reason: add 'reason' and why")

@@ -1,24 +1,40 @@
-"""Help texts: an overview of every command, and details with examples for one."""
+"""Help texts: an overview of every command, and details with examples for one.
+
+An adapter with words of its own (the console's ``as``, ``click``, ``wait``, ``quit``)
+describes them as ``Topic``s too and passes them as ``own``: ``help click`` is then answered
+in the same shape as ``help activate``, without the command prefix (they are not commands of
+the grammar, so no platform sends them)."""
 
 from __future__ import annotations
 
-from pimbot.commands.catalog import TOPICS, unknown_command
+from collections.abc import Mapping
+
+from pimbot.commands.catalog import TOPICS, Topic, unknown_command
 
 _PREFIXES = ("/pim ", "pim ")
 
 
-def help_text(topic: str | None = None, prefix: str = "pim") -> str:
-    """The overview (no topic) or one command's help; commands are shown with ``prefix``."""
+def help_text(topic: str | None = None, prefix: str = "pim",
+              own: Mapping[str, Topic] | None = None) -> str:
+    """The overview (no topic) or one command's help; commands are shown with ``prefix``;
+    ``own``: the adapter's own words, by word."""
     lead = f"{prefix} " if prefix else ""
     if topic is None or not topic.strip():
         return _overview(lead)
+    key = topic_word(topic)
+    if own and key in own:
+        return _details(own[key], "")
+    if key not in TOPICS:
+        raise unknown_command(key, in_help=True)
+    return _details(TOPICS[key], lead)
+
+
+def topic_word(topic: str) -> str:
+    """The word ``help TOPIC`` asks about (``/pim activate now`` → ``activate``)."""
     key = topic.strip().lower()
     for known in _PREFIXES:
         key = key.removeprefix(known)
-    key = key.split()[0] if key.split() else key
-    if key not in TOPICS:
-        raise unknown_command(key, in_help=True)
-    return _details(key, lead)
+    return key.split()[0] if key.split() else key
 
 
 def _overview(lead: str) -> str:
@@ -30,8 +46,7 @@ def _overview(lead: str) -> str:
     return "\n".join(lines)
 
 
-def _details(key: str, lead: str) -> str:
-    topic = TOPICS[key]
+def _details(topic: Topic, lead: str) -> str:
     lines = [f"{lead}{syntax}" for syntax in topic.syntax]
     lines.append(f"{topic.summary[:1].upper()}{topic.summary[1:]}.")
     lines.append(topic.details)

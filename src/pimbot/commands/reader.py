@@ -11,7 +11,8 @@ from pimbot.commands.model import UserRef
 from pimbot.commands.scanner import GrammarError, Scanner, Token, show
 from pimbot.commands.suggest import suggest
 from pimbot.domain.durations import FORMS, format_duration, probable_duration
-from pimbot.domain.typed_text import code_in, code_refused
+from pimbot.domain.examples import SAMPLE_CODE
+from pimbot.domain.typed_text import REPLACEMENT, code_in, code_refused, too_long
 
 
 class Clause(StrEnum):
@@ -26,6 +27,8 @@ class Clause(StrEnum):
 
 
 CLAUSE_WORDS = frozenset(Clause)
+_VALUED = frozenset({Clause.FOR, Clause.AT, Clause.TICKET})  # one value each: dropped to repair
+SAMPLE_ROLE = "prod-db-admin"  # the role the catalogue's examples use
 _FREE_TEXT = {
     Clause.REASON: "a text, like 'reason restore the backup'",
     Clause.COMMENT: "a text, like 'comment looks fine'",
@@ -53,17 +56,24 @@ class Reader:
         self.after = f"after '{verb}'"
         self.role_given: str | None = None  # the role as typed, for the hint of an error
 
-    def _value(self, what: str) -> Token:
+    def _value(self, what: str, *, role: bool = False) -> Token:
         token = self.scanner.peek()
         if token is None:
-            raise GrammarError(f"'{self.verb}' needs {what}")
+            raise GrammarError(f"'{self.verb}' needs {what}", role_missing=role)
         if token.word in CLAUSE_WORDS:
-            raise GrammarError(f"'{self.verb}' needs {what} before '{token.word}'")
+            raise GrammarError(f"'{self.verb}' needs {what} before '{token.word}'",
+                               role_missing=role)
         self.scanner.next()
+        if REPLACEMENT in token.text:
+            # Control characters (NUL, BEL, terminal escapes) become U+FFFD as the message
+            # is kept (``scanner.clean``); where a name goes they are a slip, never a name.
+            raise GrammarError(f"'{self.verb}' got control characters (shown as "
+                               f"{REPLACEMENT}) where {what.split(',')[0]} goes; type it "
+                               "again without them")
         return token
 
     def role(self) -> str:
-        role = self._value("a role, like prod-db").text.strip()
+        role = self._value(f"a role, like {SAMPLE_ROLE}", role=True).text.strip()
         if not role:
             raise GrammarError("the role name is empty")
         self.after = "after the role"
@@ -76,9 +86,11 @@ class Reader:
             return None
         return self.role()
 
-    def request_id(self) -> str:
-        request_id = values.check_request_id(self._value("a request id, like 7kq2xm4p").text)
-        self.after = "after the request id"
+    def request_id(self, what: str = "request id") -> str:
+        """A request id (``what="review item id"`` for ``review keep|remove``)."""
+        request_id = values.check_request_id(self._value(f"a {what}, like 7kq2xm4p").text,
+                                             what)
+        self.after = f"after the {what}"
         return request_id
 
     def user(self) -> UserRef:
@@ -115,7 +127,16 @@ class Reader:
             if clause in seen:
                 raise GrammarError(f"'{clause}' is given twice")
             seen.add(clause)
-            self._read_clause(clause, found, allowed)
+            try:
+                self._read_clause(clause, found, allowed)
+            except GrammarError as problem:
+                if clause in _VALUED and problem.repaired is None and not problem.unitless:
+                    # What was meant is the message without the clause it could not read
+                    # (``for 1y``, ``at soonish``): the hint keeps everything else typed.
+                    line = self.scanner.text
+                    problem.repaired = (f"{line[:token.start].rstrip()} "
+                                        f"{line[self.scanner.pos:].lstrip()}").strip()
+                raise
         return found
 
     def _read_clause(self, clause: Clause, found: ClauseValues, allowed: frozenset[Clause]) -> None:
@@ -131,8 +152,12 @@ class Reader:
                     text, found.code = split
                 if code_in(text) is not None:
                     raise self._code_in_text(clause, start)
+                if Clause.CODE in allowed and not quoted and found.code is None:
+                    self._check_code_digits(text, start)
                 if not text:
                     raise GrammarError(f"'{clause}' needs {_FREE_TEXT[clause]}")
+                if (long := too_long(str(clause), text)) is not None:
+                    raise GrammarError(long)
                 setattr(found, clause.value, text)
             case Clause.TICKET:
                 found.ticket = self._ticket()
@@ -150,6 +175,20 @@ class Reader:
         before, after = line[: start + span[0]].rstrip(), line[start + span[1] :].lstrip()
         return GrammarError(code_refused(str(clause)), code_in_text=True,
                             repaired=f"{before} {after}".strip())
+
+    def _check_code_digits(self, text: str, start: int) -> None:
+        """A text ending in ``code`` and a number of the wrong length (``code 12345``) is a
+        mistyped code clause: refused, so the number reaches no card, and hinted as the
+        message with the code clause as its placeholder (the digits never echoed)."""
+        mistyped = values.mistyped_code(text)
+        if mistyped is None:
+            return
+        before, digits = mistyped
+        line = self.scanner.text
+        repaired = f"{line[:start]} {before} code {SAMPLE_CODE}".strip() if before else None
+        raise GrammarError(f"a code has 6 digits (you typed {digits}); give the code from "
+                           "your authenticator app after 'code'", code_in_text=True,
+                           repaired=repaired)
 
     def _ticket(self) -> str:
         token = self.scanner.next()

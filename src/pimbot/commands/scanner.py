@@ -31,7 +31,7 @@ class GrammarError(Exception):
 
     def __init__(self, message: str, *, duration: bool = False,
                  unitless: int | None = None, code_in_text: bool = False,
-                 repaired: str | None = None) -> None:
+                 repaired: str | None = None, role_missing: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.duration = duration or unitless is not None
@@ -40,6 +40,7 @@ class GrammarError(Exception):
         # The message as the person probably meant it (``for 30m``; the reason without the
         # code), read again for a hint that carries everything else they typed.
         self.repaired = repaired
+        self.role_missing = role_missing  # no role where one goes: hinted with the person's
 
 
 def show(text: str, limit: int = 40) -> str:

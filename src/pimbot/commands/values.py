@@ -18,7 +18,13 @@ _TEAMS_MENTION = re.compile(r"<at>(.*)</at>", re.IGNORECASE | re.DOTALL)
 _EMAIL = re.compile(r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"'.]+")
 _REQUEST_ID = re.compile(f"#?([{ALPHABET}]{{1,32}})")
 _CODE = re.compile(r"[0-9]{6}")
-_TRAILING_CODE = re.compile(r"(.*?)\s+code\s+([0-9]{3}\s?[0-9]{3})", re.IGNORECASE | re.DOTALL)
+_TRAILING_CODE = re.compile(r"(.*?)(?:\s+mfa)?\s+code\s+([0-9]{3}\s?[0-9]{3})",
+                            re.IGNORECASE | re.DOTALL)
+# ``code`` and a number of a length a slip of the fingers gives (4, 5, 7 or 8 digits) at the
+# end of a text: a mistyped code clause (``error code 404`` stays a reason).
+_MISTYPED_CODE = re.compile(r"(.*?)(?:\s*(?<![\w-])mfa)?\s*(?<![\w-])code\s*[:=#]?\s*"
+                            r"([0-9][0-9 ]*[0-9])", re.IGNORECASE | re.DOTALL)
+_SLIP_LENGTHS = frozenset({4, 5, 7, 8})
 _CODE_HALF = re.compile(r"[0-9]{3}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NUMBER = re.compile(r"[0-9]{1,7}")
@@ -61,11 +67,11 @@ def read_user(text: str) -> UserRef:
     return UserRef(UserRefKind.NAME, value)
 
 
-def check_request_id(text: str) -> str:
+def check_request_id(text: str, what: str = "request id") -> str:
     found = _REQUEST_ID.fullmatch(text.strip().lower())
     if found is None:
         raise GrammarError(
-            f"'{show(text)}' is not a request id; ids are short codes like 7kq2xm4p "
+            f"'{show(text)}' is not a {what}; ids are short codes like 7kq2xm4p "
             "(digits 2-9 and letters without i, l, o)"
         )
     return found.group(1)
@@ -83,6 +89,16 @@ def trailing_code(text: str) -> tuple[str, str] | None:
     if found is None:
         return None
     return found.group(1).strip(), found.group(2).replace(" ", "")
+
+
+def mistyped_code(text: str) -> tuple[str, int] | None:
+    """``(text before, how many digits)`` when ``text`` ends in ``code`` (or ``mfa code``)
+    and a number of 4, 5, 7 or 8 digits: a code clause with a digit too few or too many."""
+    found = _MISTYPED_CODE.fullmatch(text)
+    if found is None:
+        return None
+    digits = len(found.group(2).replace(" ", ""))
+    return (found.group(1).strip(), digits) if digits in _SLIP_LENGTHS else None
 
 
 def is_code_half(text: str) -> bool:

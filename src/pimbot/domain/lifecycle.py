@@ -8,7 +8,8 @@ is the same whatever the cause, and is stated here once too:
 - reaching ``APPROVED`` schedules the grant (an extension is applied to its parent instead);
 - reaching a terminal state releases the grant the request holds, if any: the grant is
   revoked unless another hold of the same person and role still stands on it;
-- leaving ``ACTIVE`` is announced to the role's channels ("ended");
+- leaving ``ACTIVE`` is announced to the role's channels ("ended"), and withdraws the
+  extension requests still waiting for approval on that activation (``PARENT_ENDED``);
 - every change redraws every copy of the request's cards.
 """
 
@@ -36,6 +37,7 @@ class Cause(StrEnum):
     ASSIGNMENT_ENDED = "assignment_ended"  # an active assignment was removed
     POLICY_CHANGED = "policy_changed"  # its role was removed or its grant changed
     REVIEW_REMOVED = "review_removed"  # an access review removed the assignment behind it
+    PARENT_ENDED = "parent_ended"  # the activation an extension request would extend ended
 
 
 class Announce(StrEnum):
@@ -72,6 +74,7 @@ RULES: Mapping[Cause, Rule] = {
                                  "request.assignment_ended", True),
     Cause.POLICY_CHANGED: Rule(_ENDS_ANY, "request.policy_changed", True),
     Cause.REVIEW_REMOVED: Rule(_ENDS_ANY, "request.review_removed", True),
+    Cause.PARENT_ENDED: Rule({S.PENDING_APPROVAL: S.CANCELLED}, "extension.withdrawn", False),
 }
 
 # States a person is told about as a decision on their request (decided_at / decided_by).

@@ -12,6 +12,10 @@ Two rules hold for every such text, whether it came in a chat message or a form:
   ``code 123 456``, ``code: 123456``) is what the grammar reads as the code clause; inside a
   text it would reach approvers' cards and the audit log, so :func:`code_in` finds it and the
   caller refuses the text (saying so, never echoing the digits).
+- **A free text is at most** ``TEXT_LIMIT`` **characters** (a reason, a comment): 500, as
+  Entra PIM caps a justification. Cards repeat it to every approver and channel, and Slack
+  draws at most 3,000 characters in a section; a longer text is refused (:func:`too_long`),
+  saying the limit and the length typed.
 """
 
 from __future__ import annotations
@@ -53,6 +57,17 @@ def code_in(text: str) -> tuple[int, int] | None:
     """Where ``text`` holds an authenticator code (``code 123456``): its span, else None."""
     found = _CODE.search(text)
     return None if found is None else found.span()
+
+
+TEXT_LIMIT = 500
+
+
+def too_long(what: str, text: str) -> str | None:
+    """The refusal of a ``what`` (reason, comment) longer than ``TEXT_LIMIT``, else None."""
+    if len(text) <= TEXT_LIMIT:
+        return None
+    return (f"The {what} is {len(text):,} characters long; at most {TEXT_LIMIT} are kept "
+            f"(cards show it to every approver). Shorten it, or put the details in a ticket")
 
 
 def code_refused(what: str) -> str:

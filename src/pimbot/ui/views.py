@@ -135,6 +135,8 @@ def _decision_line(snapshot: RequestSnapshot) -> tuple[str, Tone]:
             return "", Tone.WARNING
         case RequestState.DENIED:
             return f"Denied by {who}", Tone.DANGER
+        case RequestState.CANCELLED if _withdrawn(snapshot):
+            return f"Withdrawn: {snapshot.decision_note}", Tone.INFO
         case RequestState.CANCELLED:
             return f"Cancelled by {who or snapshot.email}", Tone.INFO
         case RequestState.TIMED_OUT:
@@ -153,6 +155,9 @@ def how_it_ended(snapshot: RequestSnapshot) -> str:
     an approver, so it says who withdrew it (or that nobody answered in time)."""
     who = snapshot.decided_by
     match snapshot.state:
+        case RequestState.CANCELLED if _withdrawn(snapshot):
+            return (f"was withdrawn: {snapshot.decision_note}, so there is no access left "
+                    "to extend")
         case RequestState.CANCELLED if who in {"", snapshot.email}:
             return f"was cancelled by {snapshot.email}, who requested it"
         case RequestState.CANCELLED:
@@ -163,6 +168,12 @@ def how_it_ended(snapshot: RequestSnapshot) -> str:
         case _:
             by = f" by {who}" if who else ""
             return f"was already decided{by}; it is {state_words(snapshot)}"
+
+
+def _withdrawn(snapshot: RequestSnapshot) -> bool:
+    """An extension request cancelled because the activation it extends ended (its note
+    says how; a requester's own cancel leaves none)."""
+    return snapshot.kind is RequestKind.EXTENSION and bool(snapshot.decision_note)
 
 
 # The label of the time a request stopped waiting, on an approver's copy of its card: a

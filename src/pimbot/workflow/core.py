@@ -52,7 +52,7 @@ from pimbot.workflow.people import NamedByDisplayName
 from pimbot.workflow.turns import turn_scope
 from pimbot.workflow.usecases import deciders, queries
 from pimbot.workflow.usecases.assignment import reconcile
-from pimbot.workflow.usecases.meant_hints import as_meant
+from pimbot.workflow.usecases.meant_hints import as_meant, with_own_role
 from pimbot.workflow.usecases.request_hints import with_real_request_id
 from pimbot.workflow.usecases.review_campaigns import schedule_next_starts
 
@@ -256,6 +256,7 @@ class PimCore:
                 command = parse(text)
             except PimError as error:  # its hint names the person's own request, if any,
                 error = as_meant(self.ctx.policy, error)  # and what they meant of their role
+                error = await with_own_role(self.ctx, actor, error)
                 raise await with_real_request_id(self.ctx, actor, error, text) from None
             return await run_command(self.ctx, actor, command)
 

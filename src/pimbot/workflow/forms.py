@@ -8,6 +8,7 @@ from pimbot.commands import writer
 from pimbot.domain.durations import format_duration, parse_duration
 from pimbot.domain.examples import activation_example
 from pimbot.domain.model import Policy, Role
+from pimbot.domain.typed_text import TEXT_LIMIT
 from pimbot.ui.cards import ActionId, Choice, Form, Input, InputKind, Reply
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ def activation_form(policy: Policy, eligible: list[str], given: ActivationInput)
                         choices=tuple(Choice(c, c) for c in choices)))
     inputs.append(Input("reason", "Justification", InputKind.MULTILINE,
                         required=role.require_justification if role else True,
-                        initial=given.reason or "", placeholder="What you will do and why"))
+                        initial=given.reason or "", placeholder="What you will do and why",
+                        max_length=TEXT_LIMIT))
     if role is None or role.require_ticket is not False:
         inputs.append(Input("ticket", "Ticket", required=role is not None,
                             initial=given.ticket or "", placeholder="INC-42", max_length=200))
@@ -79,14 +81,15 @@ def _typed_example(role: Role, given: ActivationInput) -> str:
 
 def deny_form(request_id: str) -> Form:
     return Form(title="Deny request", submit=ActionId.SUBMIT_DENY, submit_label="Deny",
-                inputs=(Input("reason", "Reason for denying", InputKind.MULTILINE),),
+                inputs=(Input("reason", "Reason for denying", InputKind.MULTILINE,
+                              max_length=TEXT_LIMIT),),
                 value=request_id)
 
 
 def approve_code_form(request_id: str) -> Form:
     return Form(title="Approve with MFA", submit=ActionId.SUBMIT_APPROVE, submit_label="Approve",
                 inputs=(Input("code", "Authenticator code", InputKind.CODE, max_length=6),
-                        Input("comment", "Comment", required=False)),
+                        Input("comment", "Comment", required=False, max_length=TEXT_LIMIT)),
                 value=request_id, text="This approval needs your authenticator code.")
 
 

@@ -21,7 +21,7 @@ async def require_admin(ctx: Context, actor: Actor, command: str) -> None:
 async def owned(ctx: Context, session: AsyncSession, actor: Actor, request_id: str,
                 action: str) -> RequestRow:
     """The request, if it is the actor's own (or the actor is an admin)."""
-    row = await get_request(session, request_id)
+    row = await get_request(session, request_id, own=True)
     if row.email != actor.email and not ctx.policy.is_admin(actor.email):
         raise PimError(ErrorCode.FORBIDDEN, f"Request {row.id} is not yours.", "status",
                        audit=AuditNote(f"{action}.refused", row.role,

@@ -26,10 +26,13 @@ from pimbot.store.tables import AssignmentRow, GrantRow, GrantState, RequestRow,
 from pimbot.ui.views import RequestSnapshot, Vote
 
 
-async def get_request(session: AsyncSession, request_id: str) -> RequestRow:
+async def get_request(session: AsyncSession, request_id: str, *,
+                      own: bool = False) -> RequestRow:
     """The request ``request_id``: the session's own copy when it has read it already and
     nothing of it is expired (as ``session.get``), else one query built once (the one
-    ``session.get`` runs is built again on every call)."""
+    ``session.get`` runs is built again on every call). ``own``: the person asked about a
+    request of their own (cancel, deactivate, extend), so an unknown id is hinted with
+    ``status``, where their requests are; otherwise with ``pending``."""
     key = request_id.strip().lower()
     row = session.identity_map.get(identity_key(RequestRow, key))
     if not isinstance(row, RequestRow) or inspect(row).expired_attributes:
@@ -37,7 +40,8 @@ async def get_request(session: AsyncSession, request_id: str) -> RequestRow:
         row = found[0] if found else None
     if row is None:
         raise PimError(ErrorCode.UNKNOWN_REQUEST, f"There is no request '{request_id}'; "
-                       "pending lists the requests waiting for you.", "pending")
+                       "status lists your own requests, pending the ones waiting for your "
+                       "approval.", "status" if own else "pending")
     return row
 
 

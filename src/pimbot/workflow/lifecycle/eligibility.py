@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pimbot.domain.lifecycle import Cause
-from pimbot.domain.states import RequestKind
+from pimbot.domain.lifecycle import Cause, target
+from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow
 from pimbot.workflow.context import Context
 from pimbot.workflow.lifecycle.transition import move
@@ -61,6 +61,8 @@ async def end_unbacked(ctx: Context, session: AsyncSession, now: datetime,
     """End every open request (of ``email`` / ``role`` if given) no longer backed."""
     ended = 0
     for row in await open_requests(session, email=email, role=role):
+        if target(Cause.INELIGIBLE, RequestState(row.state)) is None:
+            continue  # withdrawn meanwhile with the activation it would extend
         if row.kind in BACKED_BY_ELIGIBILITY and not await backed(session, row, now):
             await move(ctx, session, row, Cause.INELIGIBLE, note="no longer eligible")
             ended += 1

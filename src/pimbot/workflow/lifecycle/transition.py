@@ -4,7 +4,9 @@
 version at flush), writes the audit event, and writes every follow-up in the same
 transaction: the grant or expiry job, the release of the grant the request held, the notices
 and the card redraw. Every path that changes a request's state goes through here, so "what
-happens when a request ends" has one answer whatever ended it.
+happens when a request ends" has one answer whatever ended it: an activation that ends
+(deactivated, expired, revoked, ...) also withdraws the extension requests still waiting for
+approval on it (``Cause.PARENT_ENDED``), so no approver can approve time on ended access.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.errors import ErrorCode, PimError
@@ -53,6 +56,8 @@ async def move(ctx: Context, session: AsyncSession, row: RequestRow, cause: Caus
                  user=row.email, state=new.value, **({"reason": note} if note else {}),
                  once_key=f"request.ended:{row.id}" if is_terminal(new) else None, **detail)
     await _follow_up(ctx, session, row, current, new, rule.tell_requester, rule.announce)
+    if ends_access(current, new):
+        await _withdraw_extensions(ctx, session, [(row, new)], actor)
     return new
 
 
@@ -127,7 +132,35 @@ async def move_many(ctx: Context, session: AsyncSession, rows: Sequence[RequestR
         _notices(ctx, jobs, now, row, current, new, rule.tell_requester, rule.announce)
     await audit.write(session)
     await jobs.write(session)
+    await _withdraw_extensions(ctx, session, [(row, new) for row, current, new in moves
+                                              if ends_access(current, new)], actor)
     return due
+
+
+async def _withdraw_extensions(ctx: Context, session: AsyncSession,
+                               ended: Sequence[tuple[RequestRow, RequestState]],
+                               actor: str) -> None:
+    """Cancel the extension requests still waiting for approval on activations that just
+    ended (one query for a batch; none when no role of the batch asks for approval, since
+    only those roles' extensions wait)."""
+    parents = {row.id: new for row, new in ended if row.kind != RequestKind.EXTENSION.value
+               and _needs_approval(ctx, row.role)}
+    if not parents:
+        return
+    waiting = (await session.execute(select(RequestRow).where(
+        RequestRow.state == RequestState.PENDING_APPROVAL.value,
+        RequestRow.kind == RequestKind.EXTENSION.value,
+        RequestRow.parent_id.in_(sorted(parents))).order_by(RequestRow.id))).scalars().all()
+    for ext in waiting:
+        parent = ext.parent_id or ""
+        await move(ctx, session, ext, Cause.PARENT_ENDED, actor=actor,
+                   note=f"the activation it extends ({parent}) was {parents[parent].value}",
+                   parent=parent)
+
+
+def _needs_approval(ctx: Context, role_name: str) -> bool:
+    role = ctx.policy.roles.get(role_name)
+    return role is None or role.approval.required
 
 
 async def _follow_up(ctx: Context, session: AsyncSession, row: RequestRow,

@@ -99,7 +99,19 @@ async def status(ctx: Context, actor: Actor) -> Reply:
 async def reset(ctx: Context, actor: Actor, email: str, code: str | None) -> Reply:
     await require_admin(ctx, actor, "mfa reset")
     service = _service(ctx)
-    await service.verify(actor.email, code, purpose=f"mfa reset {email}")
+    try:
+        await service.verify(actor.email, code, purpose=f"mfa reset {email}")
+    except PimError as refused:
+        mine = await service.status(actor.email)
+        if mine.enrolled or mine.pending:
+            raise
+        # The admin's own code is what vouches for the reset: without an authenticator of
+        # their own, the way on is to enrol, not a reset of their own MFA.
+        raise PimError(refused.code, "Resetting someone's MFA needs your own authenticator "
+                       "code, and you are not enrolled in MFA: enrol first with "
+                       f"{actor.command_prefix}mfa enroll, then run "
+                       f"{actor.command_prefix}mfa reset {email} code 123456.",
+                       "mfa enroll", audit=refused.audit) from None
     await service.reset(actor.email, email)
     await enrolment_message.delete_soon(ctx, email)  # its key is void now
     return Reply(text=f"MFA for {email} was reset; they can enrol again with mfa enroll.")

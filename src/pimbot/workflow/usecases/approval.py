@@ -114,6 +114,7 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
     """Check, vote and decide in one transaction. ``code_form``: a role whose approvers give
     a code answers with the code form after the checks, and votes nothing."""
     now = ctx.clock.now()
+    unapplied = ""
     async with ctx.db.transaction() as session:
         row = await get_request(session, request_id)
         # One lock order everywhere (the person's slot, then the request row, then the
@@ -145,7 +146,7 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
             await move(ctx, session, row, Cause.APPROVED, actor=actor.email, note=note,
                        requester=row.email)
             if row.kind == RequestKind.EXTENSION.value:
-                await apply_extension(ctx, session, row, now)
+                unapplied = await apply_extension(ctx, session, row, now)
         else:
             await write_row(session, row)  # the compare-and-set on votes_count
             await record(ctx, session, actor.email, "request.approved", row.role,
@@ -154,8 +155,9 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
             await refresh_cards(session, now, row.id)
         view = await snapshot(session, ctx.policy, row, votes)
     done = {"approve": "Approved", "deny": "Denied"}[decision]
-    return Reply(text=f"{done} request {row.id} ({row.email} → {row.role}); "
-                      f"it is now {state_words(view)}.", subject=row.id)
+    now_is = f"but {unapplied}" if unapplied else f"it is now {state_words(view)}"
+    return Reply(ok=not unapplied, text=f"{done} request {row.id} ({row.email} → {row.role}); "
+                                        f"{now_is}.", subject=row.id)
 
 
 __all__ = ["ApprovalVerdict", "approve", "click_approve", "click_deny", "deny"]

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pimbot.commands.suggest import suggest
 from pimbot.domain.durations import format_duration
 from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.model import AssignmentType
@@ -191,6 +192,13 @@ _PLAIN_VALUE = re.compile(r"[\w@.:+/#-]{1,200}", re.ASCII)
 
 
 def _detail_value(value: object) -> str:
+    """A detail as the audit answer shows it. A record (a role's whole spec before and after
+    a policy change) is left to ``pimbot audit export``: its event says what changed in
+    pimbot's words (``change=require_mfa: false → true``), never as a Python dict."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_detail_value(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     text = str(value)
     return text if _PLAIN_VALUE.fullmatch(text) else quote(text)
 
@@ -204,14 +212,31 @@ async def audit(ctx: Context, actor: Actor, subject: str | None, since: str | No
     since_at = resolve_when(since, now) if since else None
     events = await search_events(ctx.db, subject=subject, since=since_at, limit=AUDIT_SHOWN)
     if not events:
+        _check_subject(ctx, subject)
         return Reply(text="No audit events match.")
     lines = [f"Last {len(events)} audit event(s){' for ' + subject if subject else ''}:"]
     for event in events:
         detail = ", ".join(f"{k}={_detail_value(v)}" for k, v in sorted(event.detail.items())
-                           if v not in (None, ""))
+                           if v not in (None, "") and not isinstance(v, dict))
         lines.append(f"#{event.seq} {event.at:%Y-%m-%d %H:%M:%S} {event.actor} {event.action} "
                      f"{event.subject} [{event.outcome}] {detail}".rstrip())
     return Reply(text="\n".join(lines))
+
+
+def _check_subject(ctx: Context, subject: str | None) -> None:
+    """An ``audit`` subject that matched nothing and names no person or role (``audit bob``)
+    is a slip, not an empty log: say so, with a did-you-mean. (A role no longer in the
+    policy, or anyone with an email, may simply have no events.)"""
+    if subject is None or "@" in subject or subject.startswith("<@") \
+            or subject in ctx.policy.roles:
+        return
+    close = suggest(subject, (*ctx.policy.roles, *ctx.policy.people()))
+    message = f"There is no person or role called '{subject}'"
+    if close is None:
+        raise PimError(ErrorCode.UNKNOWN_ROLE, f"{message}; audit takes an email or a role.",
+                       "audit bob@example.com")
+    raise PimError(ErrorCode.UNKNOWN_ROLE, f"{message}. Did you mean '{close}'?",
+                   f"audit {close}")
 
 
 async def home(ctx: Context, actor: Actor) -> list[Card]:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pimbot.domain.errors import AuditNote, ErrorCode, PimError
 from pimbot.domain.ids import new_request_id
 from pimbot.domain.reviews import Decision, reviewers_of
+from pimbot.domain.typed_text import TEXT_LIMIT
 from pimbot.scheduling.queue import reschedule
 from pimbot.store.tables import RequestRow, ReviewCampaignRow, ReviewerRow, ReviewItemRow
 from pimbot.ui.cards import ActionId, FollowUp, Form, Input, InputKind, Reply
@@ -37,7 +38,8 @@ def _remove_form(item_id: str, breakglass: bool) -> Form:
     label = "Why was it not justified?" if breakglass else "Why remove it?"
     return Form(title="Not justified" if breakglass else "Remove access",
                 submit=ActionId.SUBMIT_REVIEW_REMOVE, submit_label="Submit",
-                inputs=(Input("reason", label, InputKind.MULTILINE),), value=item_id)
+                inputs=(Input("reason", label, InputKind.MULTILINE, max_length=TEXT_LIMIT),),
+                value=item_id)
 
 
 async def click_remove(ctx: Context, actor: Actor, item_id: str) -> Reply:

@@ -1,12 +1,13 @@
 """What a person typed into a form (Slack modal, Teams card), kept by the rules text typed
 in a message is kept by (``pimbot.domain.typed_text``): nothing invisible, and no
-authenticator code inside a reason or a comment (the code has its own field)."""
+authenticator code inside a reason or a comment (the code has its own field), and neither
+longer than ``typed_text.TEXT_LIMIT``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pimbot.domain.typed_text import code_in, code_refused, kept
+from pimbot.domain.typed_text import code_in, code_refused, kept, too_long
 from pimbot.ui.cards import Reply
 
 _FREE_TEXT = ("reason", "comment")  # the inputs that are free text, shown to others
@@ -18,9 +19,10 @@ def kept_inputs(inputs: Mapping[str, str]) -> dict[str, str]:
 
 def code_refusal(inputs: Mapping[str, str]) -> Reply | None:
     """The refusal of a form whose reason or comment holds a code (on that field, the
-    digits never echoed), else None."""
+    digits never echoed) or is too long, else None."""
     for name in _FREE_TEXT:
-        if code_in(inputs.get(name, "")) is not None:
-            message = code_refused(name)
+        value = inputs.get(name, "")
+        message = code_refused(name) if code_in(value) is not None else too_long(name, value)
+        if message is not None:
             return Reply(ok=False, text=message, field_errors={name: message})
     return None
