@@ -1,7 +1,11 @@
 """Send one signed ``/pim`` slash command to a running pimbot, as Slack would.
 
-    .venv/bin/python tools/slack_command.py "roles"
+    .venv/bin/python tools/slack_command.py roles
+    .venv/bin/python tools/slack_command.py activate prod-db-admin for 1h reason restore
     .venv/bin/python tools/slack_command.py --url http://127.0.0.1:3000 --secret S "help"
+
+The words after the options are the text after ``/pim``, quoted or not (``--`` before them
+when one starts with ``-``).
 
 The body has Slack's slash-command form fields; it is signed with ``SLACK_SIGNING_SECRET``
 (or ``--secret``) the way Slack signs (``X-Slack-Signature``, v0 HMAC-SHA256), and posted to
@@ -39,7 +43,8 @@ def body_of(text: str, user_id: str, team_id: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("text", help="what follows /pim, e.g. 'roles'")
+    parser.add_argument("text", nargs="+", metavar="WORD",
+                        help="what follows /pim, e.g. roles, or activate prod-db for 1h ...")
     parser.add_argument("--url", default="http://127.0.0.1:3000", help="pimbot's base URL")
     parser.add_argument("--secret", default=os.environ.get("SLACK_SIGNING_SECRET", ""),
                         help="the signing secret (default: SLACK_SIGNING_SECRET)")
@@ -47,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--team", default="T0LOCAL001", help="the Slack workspace id")
     parser.add_argument("--bad-signature", action="store_true",
                         help="sign with a wrong secret (pimbot answers 401)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # options before or after the words
     if not args.secret:
         parser.error("give --secret or set SLACK_SIGNING_SECRET")
-    body = body_of(args.text, args.user, args.team)
+    body = body_of(" ".join(args.text), args.user, args.team)
     secret = "not-" + args.secret if args.bad_signature else args.secret
     headers = signed_headers(secret, body, int(time.time()), FORM)
     request = urllib.request.Request(args.url.rstrip("/") + "/slack/events",

@@ -1,4 +1,6 @@
-"""The ``pimbot`` command: argparse sub-commands, exit codes 0 (done), 1 (failed), 2 (usage).
+"""The ``pimbot`` command: argparse sub-commands, exit codes 0 (done), 1 (failed), 2 (usage:
+an argument missing or malformed, from argparse or a command's ``UsageError``), 141 (its
+standard output closed under it: ``pipes``).
 
 Heavy modules are imported by the sub-command that needs them, so ``pimbot keygen`` and
 ``--help`` stay instant: this module imports no SQLAlchemy, aiohttp, Alembic or adapter (the
@@ -15,7 +17,8 @@ from collections.abc import Sequence
 
 from pimbot.domain.errors import PimError
 from pimbot_server import logs
-from pimbot_server.errors import CommandFailed
+from pimbot_server.errors import CommandFailed, UsageError
+from pimbot_server.pipes import EXIT_PIPE, silence_stdout
 from pimbot_server.settings import (
     Settings,
     SettingsError,
@@ -172,11 +175,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args, settings)
     try:
         return asyncio.run(_dispatch(args, settings))
+    except UsageError as exc:
+        print(f"pimbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (SettingsError, PimError, CommandFailed) as exc:
         print(f"pimbot: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
+    except BrokenPipeError:  # `pimbot audit export | head`: end quietly, as Unix tools do
+        silence_stdout()
+        return EXIT_PIPE
     except Exception as exc:
         if not isinstance(exc, OSError) and not _from_the_database(exc):
             raise
