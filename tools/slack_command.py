@@ -29,14 +29,17 @@ from pimbot_slack.verify import signed_headers
 FORM = "application/x-www-form-urlencoded"
 
 
-def body_of(text: str, user_id: str, team_id: str) -> str:
+RESPONSE_URL = "https://hooks.slack.com/commands/T0LOCAL001/1/local"
+
+
+def body_of(text: str, user_id: str, team_id: str, response_url: str = RESPONSE_URL) -> str:
     trigger = f"{int(time.time())}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
     return urlencode({
         "token": "unused", "team_id": team_id, "team_domain": "local",
         "channel_id": "D0LOCAL001", "channel_name": "directmessage", "user_id": user_id,
         "user_name": "local", "command": "/pim", "text": text, "api_app_id": "A0LOCAL001",
         "is_enterprise_install": "false",
-        "response_url": "https://hooks.slack.com/commands/T0LOCAL001/1/local",
+        "response_url": response_url,
         "trigger_id": trigger,
     })
 
@@ -50,12 +53,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the signing secret (default: SLACK_SIGNING_SECRET)")
     parser.add_argument("--user", default="U0LOCAL001", help="the Slack user id sending it")
     parser.add_argument("--team", default="T0LOCAL001", help="the Slack workspace id")
+    parser.add_argument("--response-url", default=RESPONSE_URL,
+                        help="where pimbot posts its answer (a local stand-in for Slack's)")
     parser.add_argument("--bad-signature", action="store_true",
                         help="sign with a wrong secret (pimbot answers 401)")
     args = parser.parse_args(argv)  # options before or after the words
     if not args.secret:
         parser.error("give --secret or set SLACK_SIGNING_SECRET")
-    body = body_of(" ".join(args.text), args.user, args.team)
+    body = body_of(" ".join(args.text), args.user, args.team, args.response_url)
     secret = "not-" + args.secret if args.bad_signature else args.secret
     headers = signed_headers(secret, body, int(time.time()), FORM)
     request = urllib.request.Request(args.url.rstrip("/") + "/slack/events",

@@ -159,6 +159,16 @@ def configure_logging(args: argparse.Namespace, settings: Settings | None) -> No
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        code = _main(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is caught below
+    except BrokenPipeError:  # `pimbot audit export | head`: end quietly, as Unix tools do
+        silence_stdout()
+        return EXIT_PIPE
+    return code
+
+
+def _main(args: argparse.Namespace) -> int:
     import asyncio
 
     if args.command == "keygen":
@@ -183,9 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
-    except BrokenPipeError:  # `pimbot audit export | head`: end quietly, as Unix tools do
-        silence_stdout()
-        return EXIT_PIPE
+    except BrokenPipeError:
+        raise
     except Exception as exc:
         if not isinstance(exc, OSError) and not _from_the_database(exc):
             raise
