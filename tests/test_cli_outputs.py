@@ -33,6 +33,20 @@ def test_a_file_that_cannot_be_written_is_named_with_what_is_wrong(
         "exist"]
 
 
+def test_an_unwritable_export_fails_before_it_creates_a_database(tmp_path: Path) -> None:
+    done = run_pimbot(["audit", "export", "--output", "/nonexistent/dir/audit.csv"], tmp_path)
+    assert (done.returncode, done.stderr.splitlines()) == (1, [
+        "pimbot: cannot write /nonexistent/dir/audit.csv: the directory /nonexistent/dir does "
+        "not exist"])
+    assert not (tmp_path / "pimbot.db").exists()
+
+
+def test_an_export_into_a_directory_says_it_is_one(tmp_path: Path) -> None:
+    done = run_pimbot(["audit", "export", "--output", str(tmp_path)], tmp_path)
+    assert (done.returncode, done.stderr.splitlines()) == (1, [
+        f"pimbot: cannot write {tmp_path}: it is a directory"])
+
+
 def test_a_closed_stdout_ends_the_console_quietly_and_runs_no_further_line(
         tmp_path: Path) -> None:
     env = clean_env(tmp_path, PIMBOT_AUDIT_CHECKPOINT=str(tmp_path / "checkpoints.jsonl"),
@@ -63,11 +77,13 @@ def test_a_closed_stdout_ends_the_console_quietly_and_runs_no_further_line(
 @pytest.mark.parametrize("args", [["audit", "export"], ["policy", "plan"], ["keygen"]])
 def test_a_closed_stdout_ends_a_command_quietly(tmp_path: Path, args: list[str]) -> None:
     assert run_pimbot(["policy", "apply"], tmp_path).returncode == 0  # audit events to export
+    env = clean_env(tmp_path)
+    env.pop("PYTHONUNBUFFERED", None)  # stdout block-buffered, as a user's shell has it
     reader, writer = os.pipe()
     os.close(reader)  # nobody will ever read its output: its first write meets a closed pipe
     try:
         done = subprocess.run([*pimbot_command(), *args], cwd=tmp_path,
-                              env=clean_env(tmp_path), stdout=writer, stderr=subprocess.PIPE,
+                              env=env, stdout=writer, stderr=subprocess.PIPE,
                               text=True, timeout=60, check=False)
     finally:
         os.close(writer)

@@ -35,6 +35,7 @@ _READ_ERRORS = (OSError, TimeoutError, CheckpointStoreError, ValueError)
 def _output(path: str | None) -> Iterator[TextIO]:
     if path is None or path == "-":
         yield sys.stdout
+        sys.stdout.flush()  # a closed pipe raises here, before "exported N" claims otherwise
         return
     try:
         handle = Path(path).open("w", encoding="utf-8", newline="")  # noqa: SIM115
