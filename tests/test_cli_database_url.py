@@ -11,6 +11,7 @@ import pytest
 
 from pimbot.secretbox import generate_key
 from pimbot.store.database import Database
+from postgres_support import postgres_url
 from server_process import clean_env, run_pimbot
 
 
@@ -56,3 +57,16 @@ def test_a_url_pimbot_cannot_open_is_one_line_with_a_try(
     assert done.returncode == 1
     assert done.stderr.splitlines() == [f"pimbot: {said}"]
     assert "s3cret" not in done.stdout + done.stderr
+
+
+@pytest.mark.postgres
+def test_a_database_that_refuses_pimbot_is_named_in_one_line(tmp_path: Path) -> None:
+    admin = postgres_url()
+    assert admin is not None
+    missing = admin.rsplit("/", 1)[0] + "/pimbot_no_such_database"
+    env = clean_env(tmp_path, PIMBOT_DATABASE_URL=missing, PIMBOT_SECRET_KEY=generate_key())
+    done = run_pimbot(["db", "upgrade"], tmp_path, env=env)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"pimbot: cannot use the database at {missing}: database \"pimbot_no_such_database\" "
+        "does not exist (try: check PIMBOT_DATABASE_URL)"]

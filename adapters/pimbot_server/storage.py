@@ -132,5 +132,7 @@ def _os_reason(exc: OSError, db: Database) -> str:
                 f"{check})")
     if isinstance(exc, PermissionError):
         return f"permission denied (try: {check})"
+    if isinstance(exc, TimeoutError):
+        return f"no answer in time (try: {check})"
     text = (exc.strerror or str(exc) or type(exc).__name__).strip()
     return f"{text[0].lower()}{text[1:]} (try: {check})"
