@@ -230,7 +230,7 @@ def test_audit_purge_keeps_the_rest_verifiable(cli: Cli) -> None:
     intact = cli("audit", "verify")
     assert intact.code == 0, intact.err
     assert intact.out.startswith("audit log intact: 3 events; head 5:")  # 3, 4 and the purge
-    assert cli("audit", "purge", "--before", "2099-01-01").code == 1  # never the future
+    assert cli("audit", "purge", "--before", "2099-01-01").code == 2  # never the future
 
 
 def test_db_backup_copies_a_live_sqlite_database_and_never_overwrites(cli: Cli) -> None:
@@ -286,7 +286,7 @@ def test_postgres_without_a_secret_key_refuses_to_start(
 
 def test_rotate_key_refuses_a_malformed_new_key(cli: Cli) -> None:
     done = cli("mfa", "rotate-key", "--new-key", "not-a-key")
-    assert done.code == 1
+    assert done.code == 2  # a malformed argument is wrong usage
     assert "--new-key" in done.err
     assert "not-a-key" not in done.err
 

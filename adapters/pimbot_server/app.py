@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pimbot import heap
 from pimbot.domain.model import Policy
 from pimbot.oncall import build_oncall_sources
-from pimbot.policy import load_policy, resolve_policy_path
+from pimbot.policy import bundled_example_path, load_policy, resolve_policy_path
 from pimbot.policy.plan import apply_policy, format_plan
 from pimbot.ports import Clock, Provider, SystemClock
 from pimbot.providers import build_providers
@@ -35,14 +35,18 @@ from pimbot.store.database import Database
 from pimbot.workflow.core import PimCore
 from pimbot.workflow.mfa.service import MfaService
 from pimbot_console.app import ConsoleAdapter
+from pimbot_console.gateway import Screen
 from pimbot_server.checkpoints import SERVER_DEFAULT, CheckpointWriter, checkpoint_store
+from pimbot_server.console_output import LinesWhileOpen, StdoutWriter
 from pimbot_server.metrics import Metrics
 from pimbot_server.offloop import in_thread
+from pimbot_server.pipes import EXIT_PIPE
+from pimbot_server.policy_guard import refuse_blank, refuse_wiping
 from pimbot_server.retention import RetentionTask
 from pimbot_server.settings import AdapterName, Settings, teams_left_off
 from pimbot_server.startup import Phase, StartupProgress
 from pimbot_server.stopping import stop_on_signals, unless_stopped
-from pimbot_server.storage import audit_keyring, secret_box, secret_key
+from pimbot_server.storage import audit_keyring, reaching, secret_box, secret_key
 
 if TYPE_CHECKING:  # imported when a run serves HTTP or mounts Slack / Teams (not the console)
     from pimbot_server.listener import Listener
@@ -101,9 +105,13 @@ async def compose_runtime(settings: Settings, clock: Clock | None = None,
         box = secret_box(settings, db, secret)
         db.audit_keyring = audit_keyring(settings, db, secret)
         path = resolve_policy_path(settings.policy_file, Path.cwd())
+        if path == bundled_example_path():
+            log.warning("policy: %s, the bundled example (PIMBOT_POLICY is not set and there "
+                        "is no ./pimbot.yaml; copy it there to make it yours)", path)
         if progress is not None:
             progress.enter(Phase.LOADING)
         policy = await in_thread(functools.partial(load_policy, path), "pimbot-policy")
+        refuse_blank(path, policy)
         metrics = Metrics(db, clock)
         providers = instrumented(build_providers(policy.providers, settings.env, clock=clock),
                                  metrics)
@@ -121,10 +129,11 @@ async def prepare(runtime: Runtime, progress: StartupProgress | None = None) -> 
     """Migrate the schema and apply the policy, one replica at a time."""
     progress = progress or StartupProgress()
     progress.enter(Phase.WAITING)
-    async with runtime.db.startup_lock():  # replicas starting together: one at a time
+    async with reaching(runtime.db), runtime.db.startup_lock():  # replicas: one at a time
         progress.enter(Phase.MIGRATING)
         await runtime.db.upgrade()
         progress.enter(Phase.APPLYING)
+        await refuse_wiping(runtime.db, runtime.policy, runtime.policy_path)
         changes = await apply_policy(runtime.db, runtime.policy, runtime.clock)
     log.info("policy %s applied:\n%s", runtime.policy_path, format_plan(changes))
     progress.enter(Phase.CATCHING_UP)
@@ -176,6 +185,7 @@ async def _serve(settings: Settings, listener: Listener | None, stopping: asynci
         listener.count_into(runtime.metrics.http_answered)
     core = runtime.core
     console: ConsoleAdapter | None = None
+    output: StdoutWriter | None = None
     background = _Background(runtime, settings)
     reason = teams_left_off(settings.env, settings.adapters)
     if reason:
@@ -188,7 +198,8 @@ async def _serve(settings: Settings, listener: Listener | None, stopping: asynci
                 await in_thread(functools.partial(import_adapter, name))  # slack_bolt, botbuilder
                 runtime.adapters.append(load_adapter(name, settings.env, core))
         if settings.has_console:
-            console = ConsoleAdapter(core, console_actor(runtime.policy))
+            output = StdoutWriter()
+            console = ConsoleAdapter(core, console_actor(runtime.policy), Screen(output))
             core.add_gateway(console.gateway)
         if listener is not None:
             from pimbot_server.http import build_http_app
@@ -197,7 +208,7 @@ async def _serve(settings: Settings, listener: Listener | None, stopping: asynci
                 core, runtime.adapters, metrics_token=settings.metrics_token,
                 metrics=runtime.metrics, startup=progress))
         if await _started(_start(runtime, background, progress), stopping):
-            await _run_until_done(console, core, stopping)
+            await _run_until_done(console, core, stopping, output)
     except BaseException:
         if not progress.policy_applied:
             progress.enter(Phase.FAILED)
@@ -205,7 +216,7 @@ async def _serve(settings: Settings, listener: Listener | None, stopping: asynci
     finally:
         await background.stop()
         await _shut_down(runtime, listener, background.checkpoints)
-    return 0
+    return EXIT_PIPE if output is not None and output.closed.is_set() else 0
 
 
 @dataclass
@@ -261,15 +272,15 @@ async def _started(start: Coroutine[Any, Any, None], stopping: asyncio.Event) ->
     return True
 
 
-async def _run_until_done(
-    console: ConsoleAdapter | None, core: PimCore, stopping: asyncio.Event
-) -> None:
-    """Wait for a signal; with the console, for the end of its input (then drain the jobs)."""
-    if console is None:
+async def _run_until_done(console: ConsoleAdapter | None, core: PimCore,
+                          stopping: asyncio.Event, output: StdoutWriter | None) -> None:
+    """Wait for a signal; with the console, for the end of its input or of its output (then
+    drain the jobs)."""
+    if console is None or output is None:
         await stopping.wait()
         log.info("stopping: signal received")
         return
-    session = asyncio.create_task(console.run())
+    session = asyncio.create_task(console.run(LinesWhileOpen(output)))
     stop = asyncio.create_task(stopping.wait())
     await asyncio.wait({session, stop}, return_when=asyncio.FIRST_COMPLETED)
     stop.cancel()

@@ -6,9 +6,11 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Literal, TextIO
 
+from pimbot.domain.errors import PimError
 from pimbot.ports import SystemClock
 from pimbot.store.audit_checkpoint import CheckpointSet, parse_checkpoints
 from pimbot.store.audit_crypto import AuditKey, AuditKeyError, load_audit_key
@@ -22,7 +24,7 @@ from pimbot_server.checkpoints import (
     failure_reason,
     write_checkpoint,
 )
-from pimbot_server.errors import CommandFailed
+from pimbot_server.errors import CommandFailed, UsageError, cannot_write, check_writable
 from pimbot_server.settings import Settings, SettingsError, checkpoint_destination
 from pimbot_server.storage import audit_keyring, open_database
 
@@ -33,9 +35,31 @@ _READ_ERRORS = (OSError, TimeoutError, CheckpointStoreError, ValueError)
 def _output(path: str | None) -> Iterator[TextIO]:
     if path is None or path == "-":
         yield sys.stdout
+        sys.stdout.flush()  # a closed pipe raises here, before "exported N" claims otherwise
         return
-    with Path(path).open("w", encoding="utf-8", newline="") as handle:
+    try:
+        handle = Path(path).open("w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    with handle:
         yield handle
+
+
+def _check_output(path: str | None) -> None:
+    """``--output FILE`` that cannot be written is said before the database is read."""
+    if path is not None and path != "-":
+        check_writable(path)
+
+
+def when_argument(option: str, text: str, now: datetime) -> datetime:
+    """``--since`` / ``--before``: a WHEN; one that is not is wrong usage."""
+    from pimbot.domain.times import resolve_when
+
+    try:
+        return resolve_when(text, now)
+    except PimError as exc:
+        raise UsageError(f"{option}: {exc.message} (try: {option} {exc.hint or '14:30'})"
+                         ) from None
 
 
 def parse_anchor(text: str | None) -> tuple[int, str] | None:
@@ -124,11 +148,11 @@ def _checkpoint_summary(found: CheckpointSet, where: str, skipped: bool) -> str:
 
 
 async def audit_export(args: argparse.Namespace, settings: Settings) -> int:
-    from pimbot.domain.times import resolve_when
     from pimbot.store.audit_log import export_events
 
-    since = resolve_when(args.since, SystemClock().now()) if args.since else None
+    since = when_argument("--since", args.since, SystemClock().now()) if args.since else None
     fmt: Literal["jsonl", "csv"] = "csv" if args.format == "csv" else "jsonl"
+    _check_output(args.output)
     db = await open_database(settings, keys=False)
     try:
         with _output(args.output) as out:
@@ -152,7 +176,7 @@ async def audit_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     try:
         new = load_audit_key(read_new_key(args.new_key), "--new-key")
     except AuditKeyError:
-        raise CommandFailed(
+        raise UsageError(
             "--new-key is not 32 random bytes in URL-safe base64 (try: pimbot keygen)"
         ) from None
     db = await open_database(settings)
@@ -197,18 +221,17 @@ async def audit_purge(args: argparse.Namespace, settings: Settings) -> int:
     """``audit purge [--before WHEN]``: what the retention pass of ``pimbot run`` does."""
     from datetime import timedelta
 
-    from pimbot.domain.times import resolve_when
-
     now = SystemClock().now()
     if args.before:
-        cutoff = resolve_when(args.before, now)
+        cutoff = when_argument("--before", args.before, now)
     elif settings.audit_retention_days is None:
         print("PIMBOT_AUDIT_RETENTION is 'forever': nothing purged", file=sys.stderr)
         return 0
     else:
         cutoff = now - timedelta(days=settings.audit_retention_days)
     if cutoff > now:
-        raise CommandFailed("--before must be in the past")
+        raise UsageError(f"--before {args.before} is in the future; nothing newer than now "
+                         "can be purged (try: --before 2026-01-01)")
     db = await open_database(settings)
     try:
         purge = await purge_before(db, cutoff, now)
@@ -258,6 +281,7 @@ async def review_export(args: argparse.Namespace, settings: Settings) -> int:
     from pimbot.store.review_export import UnknownReview, export_review
 
     fmt: Literal["jsonl", "csv"] = "csv" if args.format == "csv" else "jsonl"
+    _check_output(args.output)
     db = await open_database(settings)
     try:
         with _output(args.output) as out:

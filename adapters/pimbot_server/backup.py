@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from pimbot.store.database import Database
-from pimbot_server.errors import CommandFailed
+from pimbot_server.errors import CommandFailed, UsageError, check_writable
 from pimbot_server.settings import Settings
 
 
@@ -36,7 +36,7 @@ async def backup(target: str | None, settings: Settings) -> int:
     if source is None:
         raise CommandFailed("an in-memory SQLite database has nothing to back up")
     if not target:
-        raise CommandFailed("say where the copy goes: pimbot db backup FILE")
+        raise UsageError("say where the copy goes (try: pimbot db backup FILE)")
     destination = Path(target)
     pages = await asyncio.to_thread(copy_sqlite, source, destination)
     print(f"backed up {source} to {destination} ({pages} pages, integrity ok)")
@@ -51,9 +51,13 @@ def copy_sqlite(source: Path, destination: Path) -> int:
         raise CommandFailed(f"there is no database at {source}")
     if destination.exists():
         raise CommandFailed(f"{destination} exists; pimbot never overwrites a backup")
+    check_writable(destination)
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:
-        dst = sqlite3.connect(destination)
+        try:
+            dst = sqlite3.connect(destination)
+        except sqlite3.OperationalError as exc:
+            raise CommandFailed(f"cannot write {destination}: {exc}") from None
         try:
             src.backup(dst, pages=1024)
             check = dst.execute("PRAGMA integrity_check").fetchone()

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pimbot_server.errors import cannot_write, check_writable
+
 log = logging.getLogger(__name__)
 
 BenchMain = Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]
@@ -120,7 +122,10 @@ def machine() -> dict[str, Any]:
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
-    path.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    try:
+        path.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
 
 
 async def run_benchmarks(args: argparse.Namespace) -> int:
@@ -135,6 +140,9 @@ async def run_benchmarks(args: argparse.Namespace) -> int:
         print(f"pimbot bench: no benchmark in {folder} matches {' '.join(names) or args.only}; "
               f"there are: {known}", file=sys.stderr)
         return 1
+    out = getattr(args, "out", None)
+    if out and out != "-":
+        check_writable(out)  # before minutes of benchmarks, not after
     started = machine()
     failed = 0
     reports: dict[str, dict[str, Any]] = {}
@@ -153,7 +161,6 @@ async def run_benchmarks(args: argparse.Namespace) -> int:
         print(json.dumps(reports, indent=2, sort_keys=True, default=str))
     else:
         print(format_summary(reports), flush=True)
-    out = getattr(args, "out", None)
     if out and out != "-":
         document = {"machine": started, "quick": bool(getattr(args, "quick", False)),
                     "reports": reports}

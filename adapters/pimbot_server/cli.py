@@ -1,4 +1,6 @@
-"""The ``pimbot`` command: argparse sub-commands, exit codes 0 (done), 1 (failed), 2 (usage).
+"""The ``pimbot`` command: argparse sub-commands, exit codes 0 (done), 1 (failed), 2 (usage:
+an argument missing or malformed, from argparse or a command's ``UsageError``), 141 (its
+standard output closed under it: ``pipes``).
 
 Heavy modules are imported by the sub-command that needs them, so ``pimbot keygen`` and
 ``--help`` stay instant: this module imports no SQLAlchemy, aiohttp, Alembic or adapter (the
@@ -15,7 +17,8 @@ from collections.abc import Sequence
 
 from pimbot.domain.errors import PimError
 from pimbot_server import logs
-from pimbot_server.errors import CommandFailed
+from pimbot_server.errors import CommandFailed, UsageError
+from pimbot_server.pipes import EXIT_PIPE, silence_stdout
 from pimbot_server.settings import (
     Settings,
     SettingsError,
@@ -156,6 +159,16 @@ def configure_logging(args: argparse.Namespace, settings: Settings | None) -> No
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        code = _main(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is caught below
+    except BrokenPipeError:  # `pimbot audit export | head`: end quietly, as Unix tools do
+        silence_stdout()
+        return EXIT_PIPE
+    return code
+
+
+def _main(args: argparse.Namespace) -> int:
     import asyncio
 
     if args.command == "keygen":
@@ -172,11 +185,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args, settings)
     try:
         return asyncio.run(_dispatch(args, settings))
+    except UsageError as exc:
+        print(f"pimbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (SettingsError, PimError, CommandFailed) as exc:
         print(f"pimbot: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
+    except BrokenPipeError:
+        raise
     except Exception as exc:
         if not isinstance(exc, OSError) and not _from_the_database(exc):
             raise

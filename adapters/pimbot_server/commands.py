@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
 from pimbot.ports import SystemClock
 from pimbot.secretbox import generate_key
 from pimbot.store.database import Database
-from pimbot_server.errors import CommandFailed
+from pimbot_server.errors import CommandFailed, UsageError
+from pimbot_server.policy_guard import no_roles_warning, refuse_blank, removals
 from pimbot_server.settings import Settings
 from pimbot_server.storage import open_database, secret_box
 
@@ -100,12 +100,16 @@ async def policy_validate(args: argparse.Namespace, settings: Settings) -> int:
     except PolicyError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    refuse_blank(path, policy)
     problems = provider_config_errors(policy.providers, settings.env)
     for problem in problems:
         print(f"{path}: {problem}", file=sys.stderr)
     if problems:
         return 1
     print(f"policy OK: {len(policy.roles)} roles, {len(policy.assignments)} assignments")
+    warning = no_roles_warning(path, policy)
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
 
 
@@ -147,6 +151,7 @@ async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply:
     except PolicyError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    refuse_blank(path, policy)
     db = await open_database(settings, keys=apply)
     try:
         if apply:
@@ -165,6 +170,9 @@ async def _plan_or_apply(args: argparse.Namespace, settings: Settings, *, apply:
     print(format_plan(changes))
     if apply:
         print(f"applied {len(changes)} change(s) from {path}")
+    if not policy.roles and changes:
+        did = "removed" if apply else "applying it would remove"
+        print(f"warning: {path} defines no roles: {did} {removals(changes)}", file=sys.stderr)
     return 0
 
 
@@ -194,7 +202,7 @@ async def mfa_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     try:
         new_key = load_key(text)
     except SecretKeyError:
-        raise CommandFailed(
+        raise UsageError(
             "--new-key is not 32 random bytes in URL-safe base64 (try: pimbot keygen)"
         ) from None
     db = await open_database(settings)
@@ -225,38 +233,9 @@ async def audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def manifest(args: argparse.Namespace, settings: Settings) -> int:
-    if args.platform == "slack":
-        render = _adapter_function("pimbot_slack.manifest", "render_manifest", "slack")
-        socket_mode = args.socket_mode or bool(settings.env.get("SLACK_APP_TOKEN"))
-        if not socket_mode and not args.url:
-            raise CommandFailed(
-                "a Slack app over HTTP needs its public URL: --url https://YOUR-HOST "
-                "(or --socket-mode when there is none)"
-            )
-        print(render(args.url, socket_mode=socket_mode))
-        return 0
-    app_id = args.app_id or settings.env.get("MICROSOFT_APP_ID", "")
-    if not app_id:
-        raise CommandFailed("the Teams manifest needs an app id: --app-id or MICROSOFT_APP_ID")
-    if getattr(args, "out", None):
-        build = _adapter_function("pimbot_teams.manifest", "build_package", "teams")
-        print(f"Teams app package written to {build(app_id, Path(args.out))}")
-        return 0
-    render = _adapter_function("pimbot_teams.manifest", "render_manifest", "teams")
-    print(render(app_id), end="")
-    return 0
+    from pimbot_server.manifests import manifest as write_manifest
 
-
-def _adapter_function(module_name: str, name: str, platform: str) -> Callable[..., Any]:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        module = None
-    function = getattr(module, name, None)
-    if function is None:
-        raise CommandFailed(f"the {platform} adapter in this build has no manifest ({module_name})")
-    render: Callable[..., Any] = function
-    return render
+    return write_manifest(args, settings)
 
 
 async def bench(args: argparse.Namespace, settings: Settings) -> int:

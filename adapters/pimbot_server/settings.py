@@ -13,7 +13,9 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./pimbot.db"
+from pimbot_server import database_urls
+from pimbot_server.database_urls import DEFAULT_DATABASE_URL
+
 DEFAULT_HOST = "0.0.0.0"
 DEFAULT_PORT = 3000
 DEFAULT_AUDIT_RETENTION_DAYS = 400
@@ -61,7 +63,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         return cls(
-            database_url=env.get("PIMBOT_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+            database_url=_database_url(env.get("PIMBOT_DATABASE_URL", "")),
             policy_file=env.get("PIMBOT_POLICY", "").strip() or None,
             secret_key=env.get("PIMBOT_SECRET_KEY", "").strip() or None,
             audit_key=env.get("PIMBOT_AUDIT_KEY", "").strip() or None,
@@ -113,6 +115,13 @@ def withdraw_from_environment(names: tuple[str, ...] = BOLT_READS) -> None:
     """Remove ``names`` from ``os.environ`` (after ``Settings.from_env`` has read them)."""
     for name in names:
         os.environ.pop(name, None)
+
+
+def _database_url(raw: str) -> str:
+    try:
+        return database_urls.database_url(raw)
+    except database_urls.DatabaseUrlError as exc:
+        raise SettingsError(exc.message, exc.hint) from None
 
 
 def _port(raw: str) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
+from collections.abc import AsyncIterator
 
 from pimbot.secretbox import SecretBox, SecretKeyError, dev_key_file, load_key
 from pimbot.store.audit_crypto import (
@@ -15,6 +17,8 @@ from pimbot.store.audit_crypto import (
     load_audit_keys,
 )
 from pimbot.store.database import Database
+from pimbot_server.database_urls import redacted
+from pimbot_server.errors import CommandFailed
 from pimbot_server.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -86,9 +90,49 @@ async def open_database(settings: Settings, *, keys: bool = True) -> Database:
     try:
         if keys:
             db.audit_keyring = audit_keyring(settings, db)
-        async with db.startup_lock():  # never beside a replica's migration or apply
+        async with reaching(db), db.startup_lock():  # never beside a replica's migration
             await db.upgrade()
     except BaseException:
         await db.dispose()
         raise
     return db
+
+
+# SQLSTATE classes of a database that answered but would not let pimbot in: 08 connection
+# exception, 28 invalid authorization, 3D000 no such database.
+_REFUSED_STATES = ("08", "28", "3D000")
+
+
+@contextlib.asynccontextmanager
+async def reaching(db: Database) -> AsyncIterator[None]:
+    """Around the first contact with the database: a refused connection, an unknown host, a
+    missing directory or a refused login raise one line naming the (redacted) URL."""
+    where = (f"the SQLite database {db.sqlite_path}" if db.sqlite_path is not None
+             else f"the database at {redacted(db.url)}")
+    try:
+        yield
+    except OSError as exc:  # refused, unknown host, timed out, no such directory
+        raise CommandFailed(f"cannot reach {where}: {_os_reason(exc, db)}") from None
+    except Exception as exc:
+        state = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+        if not state.startswith(_REFUSED_STATES):
+            raise
+        reason = str(exc.orig).strip().splitlines()[0]  # type: ignore[attr-defined]
+        raise CommandFailed(f"cannot use {where}: {reason} "
+                            "(try: check PIMBOT_DATABASE_URL)") from None
+
+
+def _os_reason(exc: OSError, db: Database) -> str:
+    """Why, and what to try (``PIMBOT_DATABASE_URL`` is where the address comes from)."""
+    check = "check PIMBOT_DATABASE_URL"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused (try: start PostgreSQL there, or {check})"
+    if isinstance(exc, FileNotFoundError) and db.sqlite_path is not None:
+        return (f"the directory {db.sqlite_path.parent} does not exist (try: create it, or "
+                f"{check})")
+    if isinstance(exc, PermissionError):
+        return f"permission denied (try: {check})"
+    if isinstance(exc, TimeoutError):
+        return f"no answer in time (try: {check})"
+    text = (exc.strerror or str(exc) or type(exc).__name__).strip()
+    return f"{text[0].lower()}{text[1:]} (try: {check})"

@@ -57,8 +57,42 @@ def test_manifest_slack_over_http_asks_for_the_url(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
-    assert main(["manifest", "slack"]) == 1
+    assert main(["manifest", "slack"]) == 2  # wrong usage
     assert "--url" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("notaurl", "--url 'notaurl' is not an https:// URL with a host (try: pimbot manifest "
+                "slack --url https://pim.example.com)"),
+    ("https://", "--url 'https://' is not an https:// URL with a host (try: pimbot manifest "
+                 "slack --url https://pim.example.com)"),
+    ("pim.acme.test", "--url 'pim.acme.test' is not an https:// URL with a host (try: pimbot "
+                      "manifest slack --url https://pim.example.com)"),
+    ("http://pim.acme.test", "--url http://pim.acme.test: Slack sends requests only to "
+                             "https:// URLs (try: pimbot manifest slack --url "
+                             "https://pim.acme.test)"),
+    ("https://pim.acme.test/?x=1", "--url 'https://pim.acme.test/?x=1': give the public base "
+                                   "URL only, no user, query or fragment (try: pimbot manifest "
+                                   "slack --url https://pim.example.com)"),
+])  # fmt: skip
+def test_manifest_slack_refuses_a_url_slack_would_not_call(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, said: str
+) -> None:
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    assert main(["manifest", "slack", "--url", url]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err.splitlines()) == ("", [f"pimbot: {said}"])
+
+
+@pytest.mark.parametrize("url", ["https://pim.acme.test", "https://pim.acme.test/",
+                                 "https://pim.acme.test/slack/events", "HTTPS://pim.acme.test"])
+def test_manifest_slack_takes_an_https_base_url_or_the_request_url_itself(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    assert main(["manifest", "slack", "--url", url]) == 0
+    data = yaml.safe_load(capsys.readouterr().out)
+    assert data["settings"]["interactivity"]["request_url"] == "https://pim.acme.test/slack/events"
 
 
 def web_api_calls() -> set[str]:

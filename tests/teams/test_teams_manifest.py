@@ -68,3 +68,18 @@ def test_the_cli_builds_an_uploadable_package(tmp_path: Path,
     assert manifest["bots"][0]["botId"] == APP_ID
     assert main(["manifest", "teams", "--app-id", APP_ID]) == 0
     assert json.loads(capsys.readouterr().out)["id"] == APP_ID
+
+
+def test_a_missing_or_malformed_app_id_is_wrong_usage(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MICROSOFT_APP_ID", raising=False)
+    assert main(["manifest", "teams", "--app-id", "notaguid"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "pimbot: --app-id: 'notaguid' is not a Microsoft app id (a GUID) (try: pimbot "
+        f"manifest teams --app-id {APP_ID})"]
+    assert main(["manifest", "teams"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "pimbot: the Teams manifest needs an app id (try: pimbot manifest teams --app-id "
+        "GUID, or set MICROSOFT_APP_ID)"]
