@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -45,21 +46,25 @@ class RefusalLog:
     """One WARNING line per ``every_s`` for a kind of refusal, with how many were not logged
     in between: a flood of refused requests cannot drown the log."""
 
-    def __init__(self, logger: logging.Logger, every_s: float = REFUSALS_LOGGED_EVERY_S) -> None:
+    def __init__(self, logger: logging.Logger, every_s: float = REFUSALS_LOGGED_EVERY_S,
+                 timer: Callable[[], float] = time.monotonic) -> None:
         self._log = logger
         self._every_s = every_s
+        self._timer = timer
         self._last: dict[str, float] = {}
         self._unlogged: dict[str, int] = {}
 
     def refused(self, kind: str, detail: str = "") -> None:
-        now = time.monotonic()
+        now = self._timer()
         last = self._last.get(kind)
         if last is not None and now - last < self._every_s:
             self._unlogged[kind] = self._unlogged.get(kind, 0) + 1
             return
         self._last[kind] = now
         more = self._unlogged.pop(kind, 0)
-        since = f" (and {more} more in the last {now - last:.0f} s)" if last and more else ""
+        since = ""
+        if last is not None and more:
+            since = f" (and {more} more in the last {now - last:.0f} s)"
         self._log.warning("%s%s%s", kind, f": {detail}" if detail else "", since)
 
 

@@ -40,7 +40,7 @@ from pimbot_slack.directory import SlackDirectory, slack_error
 from pimbot_slack.gateway import PLATFORM, SlackGateway, build_client
 from pimbot_slack.handlers import SlackHandlers
 from pimbot_slack.settings import SlackSettings
-from pimbot_slack.translate import ACTION_PREFIX, delivery_of
+from pimbot_slack.translate import ACTION_PREFIX, delivery_of, is_slack_shaped
 from pimbot_slack.workspace import WorkspaceSource, origin_of
 
 log = logging.getLogger(__name__)
@@ -254,11 +254,12 @@ class SlackAdapter:
 
 def bolt_request_of(request: web.Request, body: bytes) -> AsyncBoltRequest | None:
     """bolt's request for a signed body, or None when the body is not one Slack sends: not
-    UTF-8, or not a form or JSON whose payload is an object (bolt's own parsing would raise
-    AttributeError or TypeError on a JSON list, a 500)."""
+    UTF-8, not a form or JSON whose payload is an object, or an object whose fields are not
+    of Slack's types (bolt's parsing, or pimbot's, would raise AttributeError: a 500)."""
     try:
         text = body.decode("utf-8")
-        if not isinstance(parse_body(text, request.content_type), dict):
+        payload = parse_body(text, request.content_type)
+        if not isinstance(payload, dict) or not is_slack_shaped(payload):
             return None
         return AsyncBoltRequest(body=text, query=request.query_string,
                                 headers=dict(request.headers))

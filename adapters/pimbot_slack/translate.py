@@ -126,6 +126,23 @@ def read_metadata(raw: str) -> FormContext:
     return FormContext(str(data.get("value", "")), str(data.get("response_url", "")))
 
 
+OBJECT_FIELDS = ("user", "team", "view", "event", "channel", "container", "enterprise")
+
+
+def is_slack_shaped(payload: Mapping[str, Any]) -> bool:
+    """The fields pimbot reads have Slack's types: each of ``OBJECT_FIELDS`` an object (or a
+    plain id, or absent), ``actions`` a list of objects. A signed body of another shape is
+    refused (400), never read into an AttributeError."""
+    for name in OBJECT_FIELDS:
+        value = payload.get(name)
+        if value is not None and not isinstance(value, Mapping | str):
+            return False
+    actions = payload.get("actions")
+    if actions is None:
+        return True
+    return isinstance(actions, list) and all(isinstance(a, Mapping) for a in actions)
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What makes one inbound request unique, so that it is acted on once.
