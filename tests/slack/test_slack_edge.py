@@ -20,10 +20,12 @@ from raw_http import partial_post
 from slack_driver import FORM, JSON, SlackDriver
 from slack_process import start_slack_pimbot
 from slack_rig import Rig, running
+from test_slack_gateway import gateway_for
 from test_slack_http import POLICY
 
 from pimbot.store.database import Database
 from pimbot_server.bodies import MAX_BODY_BYTES, UNAUTHENTICATED_BUDGET_BYTES, BodyReader
+from pimbot_slack.directory import KEPT_MISSES
 from pimbot_slack.translate import MAX_MENTIONS
 
 EVENTS = "/slack/events"
@@ -135,3 +137,32 @@ async def test_a_handful_of_mentions_is_still_read(lite: Rig) -> None:
     _, name = await lite.driver.slash(BOB[0], f"help {mentions}")
     await lite.settle()
     assert "at most" not in lite.reply_to(name)["text"]
+
+
+async def test_a_body_declared_over_the_limit_is_413_before_it_is_sent(lite: Rig) -> None:
+    declared = await partial_post(lite.driver.client.port, EVENTS, MAX_BODY_BYTES + 1, b"")
+    status, headers = await declared.status()
+    declared.drop()
+    assert status == 413
+    assert headers.get("connection") == "close"
+
+
+async def test_people_slack_does_not_know_are_remembered_within_a_bound(
+        fake_slack: FakeSlack) -> None:
+    """A miss is asked once per MISS_TTL, in a table of at most KEPT_MISSES made-up ids,
+    which neither grows without limit nor pushes real people out."""
+    directory = gateway_for(fake_slack).directory
+
+    def asked(user_id: str) -> int:
+        return sum(c.args.get("user") == user_id for c in fake_slack.calls_to("users.info"))
+
+    assert await directory.profile("U0NOBODY0") is None
+    assert await directory.profile("U0NOBODY0") is None
+    assert asked("U0NOBODY0") == 1, "a miss is remembered"
+    assert await directory.profile(BOB[0]) is not None
+    for n in range(KEPT_MISSES):
+        assert await directory.profile(f"U9{n:07d}") is None
+    assert await directory.profile("U0NOBODY0") is None
+    assert asked("U0NOBODY0") == 2, "the oldest miss was let go: the table is bounded"
+    assert await directory.profile(BOB[0]) is not None
+    assert asked(BOB[0]) == 1, "made-up ids do not push a real person out"
