@@ -15,7 +15,8 @@ reads a body under three bounds:
   ends, however it ends.
 
 A client that drops the connection mid-body is one WARNING line (``RefusalLog``), never a
-traceback. Every refusal closes the connection (``Connection: close``).
+traceback. Every refusal closes the connection (``Connection: close``); a route that sends
+it with ``answered_and_closed`` does so without reading the rest of the body.
 
 This module imports aiohttp and the standard library only, so the adapters can share it
 without importing the rest of the server.
@@ -165,4 +166,19 @@ class BodyReader:
 
 def _closing(response: web.Response) -> web.Response:
     response.force_close()
+    return response
+
+
+async def answered_and_closed(request: web.Request, response: web.Response
+                              ) -> web.StreamResponse:
+    """Send a refusal, then close the connection: whatever is left of the body is never read
+    (aiohttp would read and discard it for up to 10 s, its "lingering", holding a buffer
+    for each refused connection)."""
+    response.force_close()
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:  # the client has gone: nobody to answer (aiohttp ignores it too)
+        pass
+    request.protocol.force_close()  # after the answer is written: the transport flushes it
     return response

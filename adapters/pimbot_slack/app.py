@@ -34,7 +34,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
-from pimbot_server.bodies import BodyReader
+from pimbot_server.bodies import BodyReader, answered_and_closed
 from pimbot_slack.core_port import SlackCore
 from pimbot_slack.directory import SlackDirectory, slack_error
 from pimbot_slack.gateway import PLATFORM, SlackGateway, build_client
@@ -108,7 +108,7 @@ class SlackAdapter:
         """Add ``POST /slack/events`` (HTTP mode; signatures always verified)."""
         app.router.add_post(EVENTS_PATH, self.handle_http)
 
-    async def handle_http(self, request: web.Request) -> web.Response:
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
         if not self.settings.signing_secret:
             # Without a signing secret nothing could be verified: refuse rather than trust.
             return web.json_response(
@@ -118,7 +118,7 @@ class SlackAdapter:
         # process's budget for bodies nobody is known for yet (pimbot_server.bodies)
         body = await self.bodies.read(request)
         if body.refusal is not None:
-            return body.refusal
+            return await answered_and_closed(request, body.refusal)
         if not self.verifier.is_valid(body.data, _header(request, "X-Slack-Request-Timestamp"),
                                       _header(request, "X-Slack-Signature")):
             # Checked before anything parses the body: an unsigned request with a malformed

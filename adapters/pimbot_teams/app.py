@@ -30,7 +30,7 @@ import aiohttp
 from aiohttp import web
 
 from pimbot.domain.admission import Caller, Standing
-from pimbot_server.bodies import BodyReader
+from pimbot_server.bodies import BodyReader, answered_and_closed
 from pimbot_teams.auth import AuthError, BotFrameworkAuth, OpenIdKeys
 from pimbot_teams.connector import BotConnector
 from pimbot_teams.core_port import TeamsCore
@@ -103,16 +103,16 @@ class TeamsAdapter:
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
-    async def handle_http(self, request: web.Request) -> web.Response:
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/json":
             return _refusal(415, "activities are JSON")
         try:  # the token is in the headers: checked before a byte of the body is read
             checked = await self.auth.token(request.headers.get("Authorization", ""))
         except AuthError as exc:
-            return self._refused(exc)
+            return await answered_and_closed(request, self._refused(exc))
         body = await self.bodies.read(request, authenticated=self.settings.authenticates)
         if body.refusal is not None:
-            return body.refusal
+            return await answered_and_closed(request, body.refusal)
         try:
             inbound = read_activity(json.loads(body.data))
         except (ValueError, TypeError, AttributeError, KeyError):
