@@ -24,21 +24,23 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
+from pimbot_server.bodies import BodyReader, answered_and_closed
 from pimbot_slack.core_port import SlackCore
 from pimbot_slack.directory import SlackDirectory, slack_error
 from pimbot_slack.gateway import PLATFORM, SlackGateway, build_client
 from pimbot_slack.handlers import SlackHandlers
 from pimbot_slack.settings import SlackSettings
-from pimbot_slack.translate import ACTION_PREFIX, delivery_of
+from pimbot_slack.translate import ACTION_PREFIX, delivery_of, is_slack_shaped
 from pimbot_slack.workspace import WorkspaceSource, origin_of
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ class SlackAdapter:
         )
         self.bolt.error(self._on_error)
         self.verifier = RequestVerifier(settings.signing_secret)
+        self.bodies = BodyReader()
         self._inflight: set[asyncio.Future[Any]] = set()
         self._socket: AsyncSocketModeHandler | None = None
         self._register()
@@ -105,23 +108,29 @@ class SlackAdapter:
         """Add ``POST /slack/events`` (HTTP mode; signatures always verified)."""
         app.router.add_post(EVENTS_PATH, self.handle_http)
 
-    async def handle_http(self, request: web.Request) -> web.Response:
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
         if not self.settings.signing_secret:
             # Without a signing secret nothing could be verified: refuse rather than trust.
             return web.json_response(
                 {"error": "signature verification is not configured"}, status=401
             )
-        body = await request.read()
-        if not self.verifier.is_valid(body, _header(request, "X-Slack-Request-Timestamp"),
+        # the signature covers the whole body: read it within a size, a deadline and the
+        # process's budget for bodies nobody is known for yet (pimbot_server.bodies)
+        body = await self.bodies.read(request)
+        if body.refusal is not None:
+            return await answered_and_closed(request, body.refusal)
+        if not self.verifier.is_valid(body.data, _header(request, "X-Slack-Request-Timestamp"),
                                       _header(request, "X-Slack-Signature")):
-            # Checked before anything reads the body: an unsigned request with a malformed
+            # Checked before anything parses the body: an unsigned request with a malformed
             # body or timestamp is refused like any other, never parsed into a 500.
+            self.bodies.refusals.refused("Slack request refused (401)", "a bad signature")
             return web.json_response({"error": "invalid request"}, status=401)
-        try:
-            bolt_request = await to_bolt_request(request)
-        except ValueError:  # signed, but not a body Slack sends
-            log.warning("a signed Slack request whose body could not be read")
-            return web.json_response({"error": "malformed body"}, status=400)
+        bolt_request = bolt_request_of(request, body.data)
+        if bolt_request is None:  # signed, but not a body Slack sends
+            log.warning("a signed Slack request whose body is not a Slack payload (400)")
+            return web.json_response(
+                {"error": "malformed body: not a Slack payload (a form or a JSON object)"},
+                status=400)
         return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
     async def start(self) -> None:
@@ -241,6 +250,21 @@ class SlackAdapter:
                 return BoltResponse(status=200, body="")
         await next()
         return None
+
+
+def bolt_request_of(request: web.Request, body: bytes) -> AsyncBoltRequest | None:
+    """bolt's request for a signed body, or None when the body is not one Slack sends: not
+    UTF-8, not a form or JSON whose payload is an object, or an object whose fields are not
+    of Slack's types (bolt's parsing, or pimbot's, would raise AttributeError: a 500)."""
+    try:
+        text = body.decode("utf-8")
+        payload = parse_body(text, request.content_type)
+        if not isinstance(payload, dict) or not is_slack_shaped(payload):
+            return None
+        return AsyncBoltRequest(body=text, query=request.query_string,
+                                headers=dict(request.headers))
+    except (ValueError, AttributeError, TypeError, KeyError, IndexError):
+        return None  # bolt reading the payload's fields (user, team, …) of the wrong type
 
 
 def slack_unavailable(error: BaseException) -> bool:

@@ -1,7 +1,10 @@
 """Slack user id ↔ email over the Web API (``users.info``, ``users.lookupByEmail``), cached.
 
-Answers are cached for a TTL measured on the core's Clock; misses for ``lookupByEmail`` are
-cached for a short time too, so a card to an absent approver does not hammer a Tier 3 method.
+Answers are cached for a TTL measured on the core's Clock, in LRU tables of at most
+``KEPT_PROFILES`` people each way. Misses (an id or email Slack does not know) are cached for a
+short time too, so a card to an absent approver does not hammer a Tier 3 method, in a
+separate table of at most ``KEPT_MISSES``: made-up ids cannot grow it, nor push real people
+out of the profiles.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,6 +26,7 @@ log = logging.getLogger(__name__)
 NOT_FOUND_ERRORS = frozenset({"users_not_found", "user_not_found", "account_inactive"})
 MISS_TTL = timedelta(minutes=1)
 KEPT_PROFILES = 10_000
+KEPT_MISSES = 1_000
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class SlackProfile:
 
 @dataclass
 class _Entry:
-    value: SlackProfile | None
+    value: SlackProfile
     until: datetime
 
 
@@ -53,17 +57,24 @@ class SlackDirectory:
         # bounded: a workspace of any size keeps at most KEPT_PROFILES people each way
         self._by_id: LRUCache[str, _Entry] = LRUCache(maxsize=KEPT_PROFILES)
         self._by_email: LRUCache[str, _Entry] = LRUCache(maxsize=KEPT_PROFILES)
+        # "id:U…" / "email:…" → True, for MISS_TTL on the core's Clock
+        self._misses: TTLCache[str, bool] = TTLCache(
+            maxsize=KEPT_MISSES, ttl=MISS_TTL.total_seconds(),
+            timer=lambda: clock.now().timestamp())
 
     async def profile(self, user_id: str) -> SlackProfile | None:
         """``users.info``; None when Slack does not know the user."""
         cached = self._fresh(self._by_id, user_id)
         if cached is not None:
             return cached.value
+        if f"id:{user_id}" in self._misses:
+            return None
         try:
             response = await self._client.users_info(user=user_id)
         except SlackApiError as exc:
             if slack_error(exc) in NOT_FOUND_ERRORS:
-                return self._store(self._by_id, user_id, None, MISS_TTL)
+                self._misses[f"id:{user_id}"] = True
+                return None
             raise
         found = _profile(response.get("user") or {})
         self._store(self._by_id, user_id, found, self._ttl)
@@ -72,7 +83,7 @@ class SlackDirectory:
         return found
 
     def is_cached(self, user_id: str) -> bool:
-        return self._fresh(self._by_id, user_id) is not None
+        return self._fresh(self._by_id, user_id) is not None or f"id:{user_id}" in self._misses
 
     async def email_of(self, user_id: str) -> str | None:
         found = await self.profile(user_id)
@@ -83,13 +94,15 @@ class SlackDirectory:
         key = email.strip().lower()
         cached = self._fresh(self._by_email, key)
         if cached is not None:
-            return cached.value.user_id if cached.value else None
+            return cached.value.user_id or None
+        if f"email:{key}" in self._misses:
+            return None
         try:
             response = await self._client.users_lookupByEmail(email=key)
         except SlackApiError as exc:
             if slack_error(exc) in NOT_FOUND_ERRORS:
                 log.info("no Slack user for an approver's email", extra={"email": key})
-                self._store(self._by_email, key, None, MISS_TTL)
+                self._misses[f"email:{key}"] = True
                 return None
             raise
         found = _profile(response.get("user") or {})
@@ -112,9 +125,9 @@ class SlackDirectory:
         return entry
 
     def _store(
-        self, table: MutableMapping[str, _Entry], key: str, value: SlackProfile | None,
+        self, table: MutableMapping[str, _Entry], key: str, value: SlackProfile,
         ttl: timedelta,
-    ) -> SlackProfile | None:
+    ) -> SlackProfile:
         table[key] = _Entry(value, self._clock.now() + ttl)
         return value
 

@@ -28,6 +28,7 @@ from pimbot_slack.gateway import PLATFORM, SlackGateway, sdk_logger
 from pimbot_slack.home import HomeTab
 from pimbot_slack.render import COMMAND_PREFIX, render_modal, render_reply
 from pimbot_slack.translate import (
+    TooManyMentions,
     action_in_direct_message,
     command_text,
     form_metadata,
@@ -240,6 +241,8 @@ async def guarded(work: Callable[[], Awaitable[Reply]]) -> Reply:
         return refused.reply
     except NoEmail:
         return Reply(text=NO_EMAIL, ok=False)
+    except TooManyMentions as exc:
+        return Reply(text=str(exc), ok=False)
     except PimError as exc:
         return Reply(text=str(exc), ok=False)
     except Exception:

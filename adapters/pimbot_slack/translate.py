@@ -16,6 +16,7 @@ from pimbot.ui.cards import ActionId
 ACTION_PREFIX = "pim_"
 DM_CHANNEL_NAME = "directmessage"  # what Slack sends as channel_name in a direct message
 MAX_METADATA = 3000
+MAX_MENTIONS = 5  # distinct people one command may name (each is a users.info call)
 # <@U123>, <@U123|name>, <@W123> (Enterprise Grid)
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
@@ -42,13 +43,30 @@ def unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+class TooManyMentions(ValueError):
+    """A command names more people than any command takes; nobody was looked up."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            f"That command names {count} people; pimbot reads at most {MAX_MENTIONS} "
+            f"mentions in one command (no command takes more than one person; try: "
+            f"/pim assign @person ROLE eligible)")
+        self.count = count
+
+
 async def command_text(text: str, email_of: Callable[[str], Awaitable[str | None]]) -> str:
-    """Slash command text for the grammar: user mentions become emails where Slack knows them."""
+    """Slash command text for the grammar: user mentions become emails where Slack knows them.
+
+    Each distinct mention is one ``users.info`` call at most, so a command naming more than
+    ``MAX_MENTIONS`` distinct people is refused (TooManyMentions) before any is looked up."""
+    mentions = {match.group(0): match.group(1) for match in USER_MENTION.finditer(text)}
+    if len(set(mentions.values())) > MAX_MENTIONS:
+        raise TooManyMentions(len(set(mentions.values())))
     replacements: dict[str, str] = {}
-    for match in USER_MENTION.finditer(text):
-        email = await email_of(match.group(1))
+    for mention, user_id in mentions.items():
+        email = await email_of(user_id)
         if email:
-            replacements[match.group(0)] = email
+            replacements[mention] = email
     for mention, email in replacements.items():
         text = text.replace(mention, email)
     return unescape(text).strip()
@@ -106,6 +124,23 @@ def read_metadata(raw: str) -> FormContext:
     if not isinstance(data, dict):
         return FormContext()
     return FormContext(str(data.get("value", "")), str(data.get("response_url", "")))
+
+
+OBJECT_FIELDS = ("user", "team", "view", "event", "channel", "container", "enterprise")
+
+
+def is_slack_shaped(payload: Mapping[str, Any]) -> bool:
+    """The fields pimbot reads have Slack's types: each of ``OBJECT_FIELDS`` an object (or a
+    plain id, or absent), ``actions`` a list of objects. A signed body of another shape is
+    refused (400), never read into an AttributeError."""
+    for name in OBJECT_FIELDS:
+        value = payload.get(name)
+        if value is not None and not isinstance(value, Mapping | str):
+            return False
+    actions = payload.get("actions")
+    if actions is None:
+        return True
+    return isinstance(actions, list) and all(isinstance(a, Mapping) for a in actions)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,12 @@
 
 Every request is authenticated first (``auth.BotFrameworkAuth``: 401 without a valid Bot
 Connector token, 403 for a token meant for another bot or another service URL, also 401
-when the signing keys cannot be fetched), then its tenant is checked (403 for a tenant not
-in ``MICROSOFT_APP_TENANT_ID``); only then is anything read or changed. Invokes are
+when the signing keys cannot be fetched). The token is checked from the headers before the
+body is read; the body is then read within a size and a deadline
+(``pimbot_server.bodies``), and the token matched to the activity's channel and service URL.
+Refusals are logged at most once a minute per kind, with a count. Then its tenant is
+checked (403 for a tenant not in ``MICROSOFT_APP_TENANT_ID``); only then is anything read or
+changed. Invokes are
 answered in the HTTP response (HTTP 200, body ``{statusCode, type, value}``); every other
 activity is answered 201 at once and worked on in the background, its replies sent through
 the Bot Connector.
@@ -26,6 +30,7 @@ import aiohttp
 from aiohttp import web
 
 from pimbot.domain.admission import Caller, Standing
+from pimbot_server.bodies import BodyReader, answered_and_closed
 from pimbot_teams.auth import AuthError, BotFrameworkAuth, OpenIdKeys
 from pimbot_teams.connector import BotConnector
 from pimbot_teams.core_port import TeamsCore
@@ -69,6 +74,8 @@ class TeamsAdapter:
         self.gateway = TeamsGateway(core, self.connector, self.store, settings)
         self.handlers = TeamsHandlers(core, self.people, self.gateway, self.store)
         self._inflight: set[asyncio.Task[None]] = set()
+        # dev mode reads bodies before (without) any authentication: the process's budget
+        self.bodies = BodyReader()
         if not settings.authenticates:
             log.warning(DEV_MODE_WARNING)
         core.add_gateway(self.gateway)
@@ -96,23 +103,24 @@ class TeamsAdapter:
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
-    async def handle_http(self, request: web.Request) -> web.Response:
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/json":
             return _refusal(415, "activities are JSON")
+        try:  # the token is in the headers: checked before a byte of the body is read
+            checked = await self.auth.token(request.headers.get("Authorization", ""))
+        except AuthError as exc:
+            return await answered_and_closed(request, self._refused(exc))
+        body = await self.bodies.read(request, authenticated=self.settings.authenticates)
+        if body.refusal is not None:
+            return await answered_and_closed(request, body.refusal)
         try:
-            body = json.loads(await request.text())
-            inbound = read_activity(body)
+            inbound = read_activity(json.loads(body.data))
         except (ValueError, TypeError, AttributeError, KeyError):
-            if self.settings.authenticates:  # no activity, so no token can be checked for it
-                log.warning("Teams request refused (401): not a Bot Framework activity")
-                return _refusal(401, "not a Bot Framework activity; nothing was authenticated")
             return _refusal(400, "not a Bot Framework activity")
         try:
-            await self.auth.check(request.headers.get("Authorization", ""),
-                                  inbound.channel_id, inbound.service_url)
+            self.auth.admits(checked, inbound.channel_id, inbound.service_url)
         except AuthError as exc:
-            log.warning("Teams request refused (%s): %s", exc.status, exc.reason)
-            return _refusal(exc.status, exc.reason)
+            return self._refused(exc)
         if self.settings.authenticates and inbound.channel_id != CHANNEL_ID:
             return _refusal(403, f"pimbot serves Microsoft Teams, not {inbound.channel_id!r}")
         if not self.settings.serves_tenant(inbound.tenant_id):
@@ -127,6 +135,11 @@ class TeamsAdapter:
             return web.Response(status=201)  # the Bot Connector's retry: done once already
         self._track(self._finishing(inbound, self.handlers.on_activity(inbound)))
         return web.Response(status=201)
+
+    def _refused(self, exc: AuthError) -> web.Response:
+        """An unauthenticated request's refusal: logged once a minute with a count."""
+        self.bodies.refusals.refused(f"Teams request refused ({exc.status})", exc.reason)
+        return _refusal(exc.status, exc.reason)
 
     async def _first_delivery(self, inbound: Inbound) -> bool:
         """The Bot Connector may deliver an activity twice (a slow answer): do it once, on

@@ -117,6 +117,14 @@ class Claims:
     anonymous: bool = False
 
 
+@dataclass(frozen=True)
+class CheckedToken:
+    """A token whose signature and claims are good, not yet matched to an activity."""
+
+    claims: Claims
+    signing: SigningKey | None  # None in dev mode
+
+
 class BotFrameworkAuth:
     """Checks one request's ``Authorization`` header against the activity it carries."""
 
@@ -126,10 +134,19 @@ class BotFrameworkAuth:
         self.keys = keys
 
     async def check(self, header: str, channel_id: str, service_url: str) -> Claims:
+        """Both halves at once: the token (``token``), then the activity (``admits``)."""
+        checked = await self.token(header)
+        self.admits(checked, channel_id, service_url)
+        return checked.claims
+
+    async def token(self, header: str) -> CheckedToken:
+        """The header's token checked on its own (signature, issuer, audience, lifetime), so
+        that a request nobody sent can be refused before its body is read. The scheme is
+        case-insensitive (RFC 7235: ``bearer`` is ``Bearer``)."""
         if not self.app_id or self.keys is None:
-            return Claims({}, anonymous=True)  # dev mode: warned about at start
-        scheme, _, token = header.partition(" ")
-        if scheme != "Bearer" or not token.strip():
+            return CheckedToken(Claims({}, anonymous=True), None)  # dev mode: warned at start
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
             raise AuthError(401, "no Bearer token in the Authorization header")
         token = token.strip()
         try:
@@ -139,12 +156,18 @@ class BotFrameworkAuth:
         if header_fields.get("alg") not in ALGORITHMS:
             raise AuthError(401, "the token is not signed with RS256")
         signing = await self.keys.key(str(header_fields.get("kid", "")))
-        claims = self._decode(token, signing)
+        return CheckedToken(Claims(self._decode(token, signing)), signing)
+
+    def admits(self, checked: CheckedToken, channel_id: str, service_url: str) -> None:
+        """The token is good for this activity: its key endorsed for the activity's channel,
+        its ``serviceurl`` the activity's (else AuthError 403)."""
+        signing = checked.signing
+        if checked.claims.anonymous or signing is None:
+            return
         if signing.endorsements and channel_id not in signing.endorsements:
             raise AuthError(403, f"the signing key is not endorsed for channel {channel_id!r}")
-        if str(claims.get("serviceurl", "")) != service_url:
+        if str(checked.claims.values.get("serviceurl", "")) != service_url:
             raise AuthError(403, "the token's serviceurl does not match the activity's")
-        return Claims(claims)
 
     def _decode(self, token: str, signing: SigningKey) -> dict[str, Any]:
         try:

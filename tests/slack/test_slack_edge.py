@@ -1,0 +1,168 @@
+"""What an outside attacker tried on ``POST /slack/events``, kept as tests.
+
+Bodies are read before anyone is known (the signature covers the whole body), so they are
+read within a size, a deadline and a process-wide budget (``pimbot_server.bodies``); a signed
+body that is not a Slack payload is a 400; one command cannot make pimbot look up hundreds
+of people.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from fake_slack import BOB, FIXTURES, FakeSlack
+from raw_http import partial_post
+from slack_driver import FORM, JSON, SlackDriver
+from slack_process import start_slack_pimbot
+from slack_rig import Rig, running
+from test_slack_gateway import gateway_for
+from test_slack_http import POLICY
+
+from pimbot.store.database import Database
+from pimbot_server.bodies import MAX_BODY_BYTES, UNAUTHENTICATED_BUDGET_BYTES, BodyReader
+from pimbot_slack.directory import KEPT_MISSES
+from pimbot_slack.translate import MAX_MENTIONS
+
+EVENTS = "/slack/events"
+
+
+@pytest.fixture
+async def lite(sqlite_db: Database, fake_slack: FakeSlack) -> AsyncIterator[Rig]:
+    async with running(sqlite_db, fake_slack, POLICY) as value:
+        yield value
+
+
+async def test_a_body_that_stops_arriving_is_408_and_its_connection_closed(lite: Rig) -> None:
+    lite.adapter.bodies = BodyReader(deadline_s=0.5)  # the default is 10 s
+    held = await partial_post(lite.driver.client.port, EVENTS, 1000, b"a=1")
+    status, headers = await held.status()
+    assert status == 408
+    assert headers.get("connection") == "close"
+    assert await held.closed_by_server()
+
+
+async def test_pimbot_run_refuses_bodies_past_its_budget_and_logs_dropped_ones_once(
+        tmp_path: Path) -> None:
+    """The attack on the real process: connections each declaring ~1 MB and sending a few
+    bytes. Those within the budget are held (up to the deadline); the first past it is
+    refused at once with 503 and Retry-After, nothing of it buffered; dropping the held ones
+    gives the budget back, and the drops are one WARNING line, no traceback."""
+    fake = FakeSlack({BOB[0]: (BOB[1], BOB[2])})
+    await fake.start()
+    replica = await start_slack_pimbot(tmp_path, fake)
+    declared = 1_048_000
+    fitting = UNAUTHENTICATED_BUDGET_BYTES // declared
+    assert declared <= MAX_BODY_BYTES and fitting >= 2
+    opened = []
+    try:
+        await replica.wait_ready()
+        for _ in range(fitting + 1):
+            opened.append(await partial_post(replica.port, EVENTS, declared, b"a=1"))
+        # whichever reached the route last does not fit: it alone is answered, at once
+        answers = {asyncio.ensure_future(partial.status()) for partial in opened}
+        done, pending = await asyncio.wait(answers, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in pending:
+            waiting.cancel()
+        status, headers = next(iter(done)).result()
+        assert status == 503
+        assert int(headers["retry-after"]) > 0
+        assert headers.get("connection") == "close"
+        async with aiohttp.ClientSession(base_url=replica.url) as http:
+            driver = SlackDriver(http, fake)  # type: ignore[arg-type]
+            big = _padded_event(declared)
+            assert (await driver.post(big, JSON)).status == 503, "the budget is full"
+            for partial in opened:
+                partial.drop()
+            assert await _served_again(driver, big) == 200, "the dropped gave budget back"
+    finally:
+        for partial in opened:
+            partial.drop()
+        await replica.stop()
+        await fake.close()
+    log = replica.log.read_text(errors="replace")
+    assert log.count("a client left before sending its whole body") == 1, log[-3000:]
+    assert "Traceback" not in log and "Error handling request" not in log, log[-3000:]
+
+
+def _padded_event(size: int) -> str:
+    """A signed-able ``app_home_opened`` event of exactly ``size`` bytes (JSON whitespace)."""
+    body = json.loads((FIXTURES / "app_home_opened.json").read_text())
+    body["event"]["user"] = BOB[0]
+    body["event_id"] = "Ev0EDGEBIG01"
+    text = json.dumps(body)
+    return text + " " * (size - len(text.encode()))
+
+
+async def _served_again(driver: SlackDriver, body: str) -> int:
+    """Polls until the dropped connections are noticed (each closes its read)."""
+    for _ in range(200):
+        response = await driver.post(body, JSON)
+        if response.status != 503:
+            return response.status
+        await asyncio.sleep(0.05)
+    return 503
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    ("[1,2]", JSON),
+    ('"a string"', JSON),
+    ("payload=%5B1%2C2%5D", FORM),  # payload=[1,2]
+    ('{"type": "block_actions", "user": "U1", "actions": "x"}', JSON),
+    (b"\xff\xfe".decode("latin-1"), JSON),
+])
+async def test_a_signed_body_that_is_not_a_slack_payload_is_400(
+        lite: Rig, body: str, content_type: str) -> None:
+    response = await lite.driver.post(body, content_type)
+    assert response.status == 400, await response.text()
+    assert "malformed body" in json.loads(await response.text())["error"]
+
+
+async def test_a_command_naming_too_many_people_looks_nobody_up(lite: Rig) -> None:
+    mentions = " ".join(f"<@U{n:05d}>" for n in range(1, 1301))
+    _, name = await lite.driver.slash(BOB[0], f"help {mentions}")
+    await lite.settle()
+    text = lite.reply_to(name)["text"]
+    assert "1300 people" in text and f"at most {MAX_MENTIONS}" in text, text
+    looked_up = {c.args.get("user") for c in lite.slack.calls_to("users.info")}
+    assert looked_up <= {BOB[0]}, f"{len(looked_up)} people looked up"
+
+
+async def test_a_handful_of_mentions_is_still_read(lite: Rig) -> None:
+    mentions = " ".join(f"<@U{n:05d}>" for n in range(1, MAX_MENTIONS + 1))
+    _, name = await lite.driver.slash(BOB[0], f"help {mentions}")
+    await lite.settle()
+    assert "at most" not in lite.reply_to(name)["text"]
+
+
+async def test_a_body_declared_over_the_limit_is_413_before_it_is_sent(lite: Rig) -> None:
+    declared = await partial_post(lite.driver.client.port, EVENTS, MAX_BODY_BYTES + 1, b"")
+    status, headers = await declared.status()
+    declared.drop()
+    assert status == 413
+    assert headers.get("connection") == "close"
+
+
+async def test_people_slack_does_not_know_are_remembered_within_a_bound(
+        fake_slack: FakeSlack) -> None:
+    """A miss is asked once per MISS_TTL, in a table of at most KEPT_MISSES made-up ids,
+    which neither grows without limit nor pushes real people out."""
+    directory = gateway_for(fake_slack).directory
+
+    def asked(user_id: str) -> int:
+        return sum(c.args.get("user") == user_id for c in fake_slack.calls_to("users.info"))
+
+    assert await directory.profile("U0NOBODY0") is None
+    assert await directory.profile("U0NOBODY0") is None
+    assert asked("U0NOBODY0") == 1, "a miss is remembered"
+    assert await directory.profile(BOB[0]) is not None
+    for n in range(KEPT_MISSES):
+        assert await directory.profile(f"U9{n:07d}") is None
+    assert await directory.profile("U0NOBODY0") is None
+    assert asked("U0NOBODY0") == 2, "the oldest miss was let go: the table is bounded"
+    assert await directory.profile(BOB[0]) is not None
+    assert asked(BOB[0]) == 1, "made-up ids do not push a real person out"
