@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 
 LIVENESS = "/healthz"
 READINESS = "/readyz"
+# A connection idle this long is closed: between requests, and (aiohttp starts the same timer
+# for a connection that has not sent its first request yet) one sending nothing, or its
+# headers too slowly (aiohttp 3 has no header deadline of its own). aiohttp's default is
+# an hour.
+KEEPALIVE_S = 15.0
 # The routes of the contract, the labels of requests the listener answers; any other path is
 # counted as "unmatched" (the label values stay bounded, whatever paths are asked for).
 ROUTES = frozenset({LIVENESS, READINESS, "/metrics", "/slack/events", "/api/messages"})
@@ -63,7 +68,8 @@ class Listener:
         front = web.Application()
         # ``Expect: 100-continue`` is answered once, by the app that reads the body
         front.router.add_route("*", "/{path:.*}", self._dispatch, expect_handler=_not_here)
-        self._runner: web.AppRunner | None = web.AppRunner(front, access_log=None)
+        self._runner: web.AppRunner | None = web.AppRunner(front, access_log=None,
+                                                             keepalive_timeout=KEEPALIVE_S)
 
     async def start(self, host: str, port: int) -> None:
         assert self._runner is not None
