@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from audit_attacks import FLOOR_SETTING, Attacker
 from audit_cli import Pimbot, pimbot_for
 from pimbot.store.audit_checkpoint import ChainHead, seal_checkpoint

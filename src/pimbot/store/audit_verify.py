@@ -12,22 +12,95 @@ Rules, checked in ``seq`` order; the first one broken names the first bad event:
    configured, or from before the keys, must be vouched for by the end, else they fail
    (a chain rewritten under another key, or a wrong ``PIMBOT_AUDIT_KEY``, fails here);
 5. every authentic checkpoint must name an event that is still there, unchanged (removal of
-   the newest events, or a chain re-written from some point on, fails here).
+   the newest events, or a chain re-written from some point on, fails here);
+6. a retention floor must be followed by the ``audit.purged`` event that names it (below).
 An ``anchor`` (seq, hash) given by an operator must be present and unchanged too.
 
+An event's ``detail`` is hashed as parsed, so rule 1 also requires the stored text to be
+exactly what pimbot writes (``json.dumps`` of the object, as SQLAlchemy's JSON type stores
+it): a key written twice keeps the hash (Python's json keeps the last value) while SQLite's
+``->>`` reads the first, which would hide the event from ``audit PERSON``.
+
 After a retention purge (``pimbot.store.audit_retention``) the chain starts after its
-*floor*, an authentic checkpoint naming the last purged event: rule 1 then starts at the
+*floor*, an authentic record naming the last purged event: rule 1 then starts at the
 floor's seq + 1 and hash instead of 1 and the genesis hash, checkpoints naming purged events
-are passed over, and the floor's ``keyed_from`` and MAC count as a checkpoint's.
+are passed over, and the floor's ``keyed_from`` and MAC count as a checkpoint's. A floor
+counts only with the ``audit.purged`` event pimbot wrote beside it (in the same transaction,
+so after it in the chain) still there and naming it (rule 6): a floor put there by hand, such
+as a checkpoint line copied into the database, hides nothing.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Text, cast, select
 
 from pimbot.store.audit_checkpoint import ChainHead, Checkpoint
-from pimbot.store.audit_crypto import GENESIS_HASH, AuditKeyring, macs_match
+from pimbot.store.audit_crypto import GENESIS_HASH, AuditKeyring, event_hash, macs_match
+from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow
+
+PURGE_ACTION = "audit.purged"
+_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event as stored, its ``detail`` as the text in the database."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+    detail_text: str
+    prev_hash: str
+    hash: str
+    key_id: str | None
+    mac: str | None
+
+
+_STORED = (AuditEventRow.seq, AuditEventRow.at, AuditEventRow.actor, AuditEventRow.action,
+           AuditEventRow.subject, AuditEventRow.outcome, cast(AuditEventRow.detail, Text),
+           AuditEventRow.prev_hash, AuditEventRow.hash, AuditEventRow.key_id, AuditEventRow.mac)
+
+
+async def stored_events(db: Database, after: int = 0) -> AsyncIterator[StoredEvent]:
+    """Every event after seq ``after``, in seq order, in batches (constant memory); the
+    detail is read as text (``CAST``), so what is checked is what ``->>`` reads."""
+    while True:
+        query = select(*_STORED).where(AuditEventRow.seq > after)
+        async with db.read() as session:
+            rows = (await session.execute(query.order_by(AuditEventRow.seq).limit(_BATCH))).all()
+        for row in rows:
+            yield StoredEvent(*row)
+        if len(rows) < _BATCH:
+            return
+        after = rows[-1][0]
+
+
+def written_detail(text: str | None) -> dict[str, Any] | None:
+    """The detail ``text`` holds, when it is exactly what pimbot writes; None otherwise (a
+    repeated key, other spacing or escapes, not JSON, not an object)."""
+    try:
+        value = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and json.dumps(value) == text else None
+
+
+def purge_names(detail: Mapping[str, Any], floor: Checkpoint) -> bool:
+    """Whether an ``audit.purged`` event's detail names ``floor``: the last purged seq, and
+    its hash (events written before floors had a MAC of their own carry the seq only)."""
+    seq, named_hash = detail.get("through_seq"), detail.get("through_hash")
+    return (isinstance(seq, int) and not isinstance(seq, bool) and seq == floor.head_seq
+            and named_hash in (None, floor.head_hash))
 
 
 @dataclass(frozen=True)
@@ -55,6 +128,8 @@ class ChainVerifier:
     ) -> None:
         self.keyring = keyring
         self.anchor = anchor
+        self.floor = floor
+        self._purge_seen = floor is None
         start = floor.head_seq if floor is not None else 0
         checkpoints = tuple(c for c in checkpoints if c.head_seq > start)  # purged: passed over
         if anchor is not None and anchor[0] <= start:
@@ -73,8 +148,8 @@ class ChainVerifier:
         self._unvouched: tuple[int, str | None] | None = None  # (first seq, its key id)
         self._failure: ChainReport | None = None
 
-    def feed(self, row: AuditEventRow, recomputed_hash: str) -> bool:
-        problem = (self._structure(row, recomputed_hash) or self._mac(row)
+    def feed(self, row: StoredEvent) -> bool:
+        problem = (self._structure(row) or self._mac(row)
                    or self._against_checkpoints(row) or self._against_anchor(row))
         if problem:
             first_bad, text = problem
@@ -88,6 +163,12 @@ class ChainVerifier:
         if self._failure is not None:
             return self._failure
         head = self._expected_seq - 1
+        if not self._purge_seen and self.floor is not None:
+            seq = self.floor.head_seq
+            return self._report(False, seq, (
+                f"the retention floor names event {seq}, but no audit.purged event after it "
+                "names the floor: pimbot did not purge there (a checkpoint line copied into "
+                f"the database as the floor?), so events 1..{seq} were deleted by hand"))
         if not self._anchor_seen and self.anchor is not None:
             return self._report(False, self.anchor[0], f"event {self.anchor[0]} of the anchor "
                                 "is missing (newest events removed?)")
@@ -107,7 +188,7 @@ class ChainVerifier:
         return ChainReport(ok, self._checked, first_bad, problem, self._expected_seq - 1,
                            self._prev_hash, len(self.checkpoints))
 
-    def _structure(self, row: AuditEventRow, recomputed: str) -> tuple[int, str] | None:
+    def _structure(self, row: StoredEvent) -> tuple[int, str] | None:
         expected = self._expected_seq
         if row.seq != expected:
             missing = f"{expected}" if row.seq == expected + 1 else f"{expected}..{row.seq - 1}"
@@ -115,11 +196,22 @@ class ChainVerifier:
         if row.prev_hash != self._prev_hash:
             return row.seq, (f"event {row.seq} does not link to the event before it "
                              "(deleted or reordered?)")
+        detail = written_detail(row.detail_text)
+        if detail is None:
+            return row.seq, (f"event {row.seq}: its detail is not the JSON pimbot wrote (a key "
+                             "repeated or the text rewritten by hand, which can hide the "
+                             "event from audit queries)")
+        recomputed = event_hash(seq=row.seq, at=row.at, actor=row.actor, action=row.action,
+                                subject=row.subject, outcome=row.outcome, detail=detail,
+                                prev_hash=row.prev_hash)
         if recomputed != row.hash:
             return row.seq, f"event {row.seq} does not match its hash (edited or forged)"
+        if (not self._purge_seen and row.action == PURGE_ACTION and self.floor is not None
+                and purge_names(detail, self.floor)):
+            self._purge_seen = True
         return None
 
-    def _mac(self, row: AuditEventRow) -> tuple[int, str] | None:
+    def _mac(self, row: StoredEvent) -> tuple[int, str] | None:
         if row.mac is None:
             if self._keyed_seen:
                 return row.seq, (f"event {row.seq} carries no MAC although the events before "
@@ -145,7 +237,7 @@ class ChainVerifier:
         self._unvouched = None
         return None
 
-    def _against_checkpoints(self, row: AuditEventRow) -> tuple[int, str] | None:
+    def _against_checkpoints(self, row: StoredEvent) -> tuple[int, str] | None:
         head = ChainHead(row.seq, row.hash, row.mac)
         for checkpoint in self._at_seq.get(row.seq, ()):
             if not checkpoint.matches(head):
@@ -158,7 +250,7 @@ class ChainVerifier:
             self._unvouched = None
         return None
 
-    def _against_anchor(self, row: AuditEventRow) -> tuple[int, str] | None:
+    def _against_anchor(self, row: StoredEvent) -> tuple[int, str] | None:
         if self.anchor is None or row.seq != self.anchor[0]:
             return None
         self._anchor_seen = True
