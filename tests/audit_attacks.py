@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, text
 
@@ -99,3 +100,17 @@ class Attacker:
             stored = f"{{{json.dumps(key)}: {json.dumps(decoy)}, {rest}"
             await session.execute(text("UPDATE audit_events SET detail = :detail "
                                        "WHERE seq = :seq"), {"detail": stored, "seq": seq})
+
+    async def forge_event(self, seq: int, prev_hash: str, action: str,
+                          detail: dict[str, object]) -> None:
+        """Insert event ``seq`` linked to ``prev_hash``, MACed under this attacker's own key
+        (a key id pimbot does not know): it stands unvouched until pimbot appends after it."""
+        assert self.key is not None
+        at = datetime.now(UTC)
+        digest = event_hash(seq=seq, at=at, actor="pimbot", action=action, subject="audit",
+                            outcome="ok", detail=detail, prev_hash=prev_hash)
+        async with self.db.transaction() as session:
+            session.add(AuditEventRow(seq=seq, at=at, actor="pimbot", action=action,
+                                      subject="audit", outcome="ok", detail=detail,
+                                      prev_hash=prev_hash, hash=digest, key_id=self.key.key_id,
+                                      mac=self.key.event_mac(digest)))

@@ -10,6 +10,7 @@ SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 from audit_attacks import FLOOR_SETTING, Attacker
 from audit_cli import Pimbot, pimbot_for
 from pimbot.store.audit_checkpoint import ChainHead, seal_checkpoint
-from pimbot.store.audit_crypto import load_audit_key
+from pimbot.store.audit_crypto import AuditKey, load_audit_key
 from pimbot.store.database import Database
 from pimbot.store.tables import SettingRow
 
@@ -57,6 +58,25 @@ async def test_a_checkpoint_line_planted_as_the_floor_hides_nothing(
     assert purge.code == 1 and "nothing purged" in purge.err  # nor re-sealed under the key
     assert (await _floor(db)) == json.loads(first_line)
     assert (await pimbot("audit", "verify")).code == 1
+
+
+async def test_a_planted_floor_with_a_forged_purge_event_is_refused_once_vouched_for(
+    pimbot: Pimbot, db: Database
+) -> None:
+    await pimbot.write_events(8)
+    line = pimbot.checkpoint_file.read_text(encoding="utf-8").splitlines()[-1]
+    hidden = await Attacker(db).plant_floor(line)
+    forger = Attacker(db, key=AuditKey(secrets.token_bytes(32)))
+    await forger.forge_event(hidden + 1, json.loads(line)["head_hash"], "audit.purged",
+                             {"through_seq": hidden, "before": "2026-11-03T00:00:00.000000Z"})
+    await pimbot.write_events(1, start=8)  # pimbot's next event MACs over the forged one
+
+    done = await pimbot.process("audit", "verify")
+    assert done.code == 1, done.out
+    assert f"audit log broken at event {hidden}:" in done.err
+    assert "no audit.purged event" in done.err
+    purge = await pimbot("audit", "purge", "--before", BEFORE_EVENT_6)
+    assert purge.code == 1 and "nothing purged" in purge.err
 
 
 async def test_a_purge_by_pimbot_verifies_and_its_floor_is_no_checkpoint(

@@ -167,8 +167,8 @@ async def verify_chain(
         async with db.read() as session:
             first = await session.scalar(select(func.min(AuditEventRow.seq)))
         return ChainReport(False, 0, first or 1, str(exc))
-    verifier = ChainVerifier(db.audit_keyring, tuple(checkpoints), anchor, floor=floor)
-    async for event in stored_events(db, after=floor.head_seq if floor is not None else 0):
+    verifier = ChainVerifier(db.audit_keyring, tuple(checkpoints), anchor, floor)
+    async for event in stored_events(db, after=verifier.start):
         if not verifier.feed(event):  # the detail as stored text (audit_verify, rule 1)
             break
     return verifier.finish()

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pimbot.store.audit_checkpoint import ChainHead, Checkpoint, read_checkpoint
 from pimbot.store.audit_crypto import AuditKey, AuditKeyring, event_hash, format_time, macs_match
 from pimbot.store.audit_log import append_event
-from pimbot.store.audit_verify import PURGE_ACTION, purge_names
+from pimbot.store.audit_verify import PURGE_ACTION, Floor, purge_names
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow, SettingRow
 
@@ -56,12 +56,6 @@ class Purge:
 
 class FloorProblem(Exception):
     """The stored floor is damaged, forged or under a key that is not configured."""
-
-
-@dataclass(frozen=True)
-class SealedFloor:
-    floor: Checkpoint
-    legacy: bool  # sealed as a checkpoint (before floors had a MAC of their own)
 
 
 def floor_record(floor: Checkpoint) -> dict[str, object]:
@@ -84,16 +78,15 @@ async def stored_floor(session: AsyncSession) -> str | None:
     return json.dumps(row.value, sort_keys=True) if row is not None else None
 
 
-async def read_floor(db: Database) -> Checkpoint | None:
+async def read_floor(db: Database) -> Floor | None:
     """The floor if its MAC is good, None when nothing was purged; raises FloorProblem
     otherwise. Whether its ``audit.purged`` event follows is the verifier's to check."""
     async with db.read() as session:
         text = await stored_floor(session)
-    sealed = authentic_floor(text, db.audit_keyring)
-    return sealed.floor if sealed is not None else None
+    return authentic_floor(text, db.audit_keyring)
 
 
-def authentic_floor(text: str | None, keyring: AuditKeyring) -> SealedFloor | None:
+def authentic_floor(text: str | None, keyring: AuditKeyring) -> Floor | None:
     if text is None:
         return None
     try:
@@ -109,20 +102,22 @@ def authentic_floor(text: str | None, keyring: AuditKeyring) -> SealedFloor | No
     expected = key.record_mac(floor.record()) if legacy else key.floor_mac(floor_record(floor))
     if not macs_match(expected, floor.mac):
         raise FloorProblem("the retention floor does not match its MAC (edited or forged)")
-    return SealedFloor(floor, legacy)
+    return Floor(floor, legacy)
 
 
-async def floor_in_chain(session: AsyncSession, keyring: AuditKeyring) -> SealedFloor | None:
+async def floor_in_chain(session: AsyncSession, keyring: AuditKeyring) -> Floor | None:
     """The stored floor, when its MAC is good and the ``audit.purged`` event naming it is in
-    the chain after it with a good MAC; raises FloorProblem otherwise (so a pass never
-    re-seals, or moves on from, a floor that pimbot did not write)."""
+    the chain after it (a legacy floor's with its own good MAC, as ``audit_verify`` rule 6
+    asks); raises FloorProblem otherwise, so a pass never re-seals, or moves on from, a floor
+    that pimbot did not write."""
     sealed = authentic_floor(await stored_floor(session), keyring)
     if sealed is None:
         return None
-    floor = sealed.floor
+    floor = sealed.point
     purges = await session.scalars(select(AuditEventRow).where(
         AuditEventRow.action == PURGE_ACTION, AuditEventRow.seq > floor.head_seq))
-    if not any(purge_names(row.detail, floor) and _authentic(row, keyring) for row in purges):
+    if not any(purge_names(row.detail, floor) and (not sealed.legacy or _authentic(row, keyring))
+               for row in purges):
         raise FloorProblem(f"the retention floor names event {floor.head_seq}, but no "
                            "audit.purged event after it names the floor (a checkpoint line "
                            "copied into the database?)")
@@ -144,7 +139,7 @@ async def purge_before(db: Database, cutoff: datetime, at: datetime) -> Purge:
     async with db.transaction() as session:
         await db.lock_audit_chain(session)
         sealed = await floor_in_chain(session, keyring)
-        floor = sealed.floor if sealed is not None else None
+        floor = sealed.point if sealed is not None else None
         start = floor.head_seq if floor is not None else 0
         head = await session.scalar(select(func.max(AuditEventRow.seq)))
         first_kept = await session.scalar(select(func.min(AuditEventRow.seq)).where(

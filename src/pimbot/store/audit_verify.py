@@ -27,7 +27,10 @@ floor's seq + 1 and hash instead of 1 and the genesis hash, checkpoints naming p
 are passed over, and the floor's ``keyed_from`` and MAC count as a checkpoint's. A floor
 counts only with the ``audit.purged`` event pimbot wrote beside it (in the same transaction,
 so after it in the chain) still there and naming it (rule 6): a floor put there by hand, such
-as a checkpoint line copied into the database, hides nothing.
+as a checkpoint line copied into the database, hides nothing. A floor stored before floors had
+a MAC of their own (``legacy``: sealed as a checkpoint, so any checkpoint line is one) needs
+more: its event's own MAC under a configured key. Being vouched for is not enough there, as
+anyone can MAC an event under a key of their own and pimbot's next event vouches for it.
 """
 
 from __future__ import annotations
@@ -95,6 +98,16 @@ def written_detail(text: str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) and json.dumps(value) == text else None
 
 
+@dataclass(frozen=True)
+class Floor:
+    """A retention floor whose MAC is good (``audit_retention``): the last purged event, as
+    a checkpoint would name it; ``legacy`` when sealed as a checkpoint (before floors had a
+    MAC of their own)."""
+
+    point: Checkpoint
+    legacy: bool = False
+
+
 def purge_names(detail: Mapping[str, Any], floor: Checkpoint) -> bool:
     """Whether an ``audit.purged`` event's detail names ``floor``: the last purged seq, and
     its hash (events written before floors had a MAC of their own carry the seq only)."""
@@ -124,13 +137,14 @@ class ChainVerifier:
         keyring: AuditKeyring,
         checkpoints: tuple[Checkpoint, ...] = (),
         anchor: tuple[int, str] | None = None,
-        floor: Checkpoint | None = None,
+        sealed: Floor | None = None,
     ) -> None:
         self.keyring = keyring
         self.anchor = anchor
-        self.floor = floor
-        self._purge_seen = floor is None
-        start = floor.head_seq if floor is not None else 0
+        self.sealed = sealed
+        self._purge_seen = sealed is None
+        floor = sealed.point if sealed is not None else None
+        self.start = start = floor.head_seq if floor is not None else 0  # the last purged
         checkpoints = tuple(c for c in checkpoints if c.head_seq > start)  # purged: passed over
         if anchor is not None and anchor[0] <= start:
             anchor = self.anchor = None
@@ -149,12 +163,14 @@ class ChainVerifier:
         self._failure: ChainReport | None = None
 
     def feed(self, row: StoredEvent) -> bool:
-        problem = (self._structure(row) or self._mac(row)
+        detail = written_detail(row.detail_text)
+        problem = (self._structure(row, detail) or self._mac(row)
                    or self._against_checkpoints(row) or self._against_anchor(row))
         if problem:
             first_bad, text = problem
             self._failure = self._report(False, first_bad, text)
             return False
+        self._note_purge(row, detail)
         self._checked += 1
         self._expected_seq, self._prev_hash = row.seq + 1, row.hash
         return True
@@ -163,12 +179,8 @@ class ChainVerifier:
         if self._failure is not None:
             return self._failure
         head = self._expected_seq - 1
-        if not self._purge_seen and self.floor is not None:
-            seq = self.floor.head_seq
-            return self._report(False, seq, (
-                f"the retention floor names event {seq}, but no audit.purged event after it "
-                "names the floor: pimbot did not purge there (a checkpoint line copied into "
-                f"the database as the floor?), so events 1..{seq} were deleted by hand"))
+        if not self._purge_seen and self.sealed is not None:
+            return self._report(False, self.start, self._floor_problem(self.sealed))
         if not self._anchor_seen and self.anchor is not None:
             return self._report(False, self.anchor[0], f"event {self.anchor[0]} of the anchor "
                                 "is missing (newest events removed?)")
@@ -188,7 +200,8 @@ class ChainVerifier:
         return ChainReport(ok, self._checked, first_bad, problem, self._expected_seq - 1,
                            self._prev_hash, len(self.checkpoints))
 
-    def _structure(self, row: StoredEvent) -> tuple[int, str] | None:
+    def _structure(self, row: StoredEvent, detail: dict[str, Any] | None
+                   ) -> tuple[int, str] | None:
         expected = self._expected_seq
         if row.seq != expected:
             missing = f"{expected}" if row.seq == expected + 1 else f"{expected}..{row.seq - 1}"
@@ -196,7 +209,6 @@ class ChainVerifier:
         if row.prev_hash != self._prev_hash:
             return row.seq, (f"event {row.seq} does not link to the event before it "
                              "(deleted or reordered?)")
-        detail = written_detail(row.detail_text)
         if detail is None:
             return row.seq, (f"event {row.seq}: its detail is not the JSON pimbot wrote (a key "
                              "repeated or the text rewritten by hand, which can hide the "
@@ -206,10 +218,29 @@ class ChainVerifier:
                                 prev_hash=row.prev_hash)
         if recomputed != row.hash:
             return row.seq, f"event {row.seq} does not match its hash (edited or forged)"
-        if (not self._purge_seen and row.action == PURGE_ACTION and self.floor is not None
-                and purge_names(detail, self.floor)):
-            self._purge_seen = True
         return None
+
+    def _note_purge(self, row: StoredEvent, detail: dict[str, Any] | None) -> None:
+        """Rule 6: is this the ``audit.purged`` event of the floor (its MAC already checked)?"""
+        sealed = self.sealed
+        if (self._purge_seen or sealed is None or detail is None or row.action != PURGE_ACTION
+                or not purge_names(detail, sealed.point)):
+            return
+        if sealed.legacy and self.keyring.find(row.key_id) is None:
+            return  # MACed under a key nobody configured: maybe not by pimbot
+        self._purge_seen = True
+
+    @staticmethod
+    def _floor_problem(sealed: Floor) -> str:
+        seq = sealed.point.head_seq
+        text = (f"the retention floor names event {seq}, but no audit.purged event after it "
+                "names the floor: pimbot did not purge there (a checkpoint line copied into "
+                f"the database as the floor?), so events 1..{seq} were deleted by hand")
+        if sealed.legacy:
+            text += ("; if this floor is from an earlier pimbot and its audit.purged event is "
+                     "MACed under a retired key, put that key back in "
+                     "PIMBOT_AUDIT_KEY_PREVIOUS until a purge pass re-seals the floor")
+        return text
 
     def _mac(self, row: StoredEvent) -> tuple[int, str] | None:
         if row.mac is None:
