@@ -22,8 +22,10 @@ forward. The floor is re-sealed under the current key at every pass, so an old a
 be dropped once a pass has run after a rotation.
 
 Floors stored before they had a MAC of their own (sealed as checkpoints, with an
-``audit.purged`` event naming the seq only) still count when that event is there, MAC-valid;
-the next pass (``pimbot run`` at start, or ``pimbot audit purge``) re-seals them as floors.
+``audit.purged`` event naming the seq only) still count when that event is there with its
+own MAC under a configured key (any checkpoint line has the legacy form, so being vouched for
+by a later event is not enough); the next pass (``pimbot run`` at start, or ``pimbot audit
+purge``) re-seals them as floors.
 """
 
 from __future__ import annotations
