@@ -6,14 +6,18 @@ whatever they can recompute: the SHA-256 chain (public), and MACs under a key of
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from pimbot.store.audit_crypto import AuditKey, event_hash
 from pimbot.store.database import Database
-from pimbot.store.tables import AuditEventRow
+from pimbot.store.tables import AuditEventRow, SettingRow
+
+FLOOR_SETTING = "audit_floor"  # the ``settings`` row an attacker finds the floor in
 
 
 @dataclass
@@ -70,3 +74,43 @@ class Attacker:
     async def delete_from(self, seq: int) -> None:
         async with self.db.transaction() as session:
             await session.execute(delete(AuditEventRow).where(AuditEventRow.seq >= seq))
+
+    async def plant_floor(self, line: str) -> int:
+        """Store ``line`` (a checkpoint line, readable in the file or from the receiver's
+        GET) as the retention floor, and delete every event up to the one it names."""
+        floor = json.loads(line)
+        async with self.db.transaction() as session:
+            row = await session.get(SettingRow, FLOOR_SETTING)
+            if row is None:
+                session.add(SettingRow(key=FLOOR_SETTING, value=floor))
+            else:
+                row.value = floor
+            await session.execute(delete(AuditEventRow).where(
+                AuditEventRow.seq <= floor["head_seq"]))
+        return int(floor["head_seq"])
+
+    async def repeat_key(self, seq: int, key: str, decoy: str) -> None:
+        """Rewrite event ``seq``'s stored detail so ``key`` appears twice, ``decoy`` first:
+        Python's json keeps the last value (the hash is unchanged), SQLite's ``->>`` reads
+        the first (``audit PERSON`` looks for the decoy)."""
+        async with self.db.transaction() as session:
+            row = await session.get(AuditEventRow, seq)
+            assert row is not None and key in row.detail
+            rest = json.dumps(row.detail)[1:]
+            stored = f"{{{json.dumps(key)}: {json.dumps(decoy)}, {rest}"
+            await session.execute(text("UPDATE audit_events SET detail = :detail "
+                                       "WHERE seq = :seq"), {"detail": stored, "seq": seq})
+
+    async def forge_event(self, seq: int, prev_hash: str, action: str,
+                          detail: dict[str, object]) -> None:
+        """Insert event ``seq`` linked to ``prev_hash``, MACed under this attacker's own key
+        (a key id pimbot does not know): it stands unvouched until pimbot appends after it."""
+        assert self.key is not None
+        at = datetime.now(UTC)
+        digest = event_hash(seq=seq, at=at, actor="pimbot", action=action, subject="audit",
+                            outcome="ok", detail=detail, prev_hash=prev_hash)
+        async with self.db.transaction() as session:
+            session.add(AuditEventRow(seq=seq, at=at, actor="pimbot", action=action,
+                                      subject="audit", outcome="ok", detail=detail,
+                                      prev_hash=prev_hash, hash=digest, key_id=self.key.key_id,
+                                      mac=self.key.event_mac(digest)))

@@ -64,9 +64,10 @@ class Pimbot:
         assert proc.returncode is not None
         return Done(proc.returncode, out.decode(), err.decode())
 
-    async def write_events(self, count: int, start: int = 0) -> None:
+    async def write_events(self, count: int, start: int = 0,
+                           detail: Mapping[str, str] | None = None) -> None:
         """Events appended the way pimbot appends them (under the configured key), then a
-        checkpoint, as after ``pimbot policy apply``."""
+        checkpoint, as after ``pimbot policy apply``; ``detail`` is added to each one's."""
         with _environment(self.env):
             settings = Settings.from_env(dict(os.environ))
         db = await open_database(settings)
@@ -75,7 +76,7 @@ class Pimbot:
                 async with db.transaction() as session:
                     await append_event(db, session, at=T0 + timedelta(minutes=n),
                                        actor=f"user{n % 3}@example.com", action="test.event",
-                                       subject=f"item-{n}", detail={"n": n})
+                                       subject=f"item-{n}", detail={"n": n, **(detail or {})})
             await checkpoint_after_change(db, settings)
         finally:
             await db.dispose()

@@ -249,3 +249,21 @@ async def test_an_unkeyed_event_after_the_seal_is_refused(db: Database, tmp_path
     assert done.code == 1
     assert _broken_at(done.err) == 6
     assert "carries no MAC although the events before it do" in done.err
+
+
+async def test_a_repeated_key_hiding_an_event_from_audit_queries_is_named(
+    db: Database, tmp_path: Path
+) -> None:
+    from pimbot.store.audit_search import search_events
+
+    bot = pimbot_for(tmp_path, db.url)
+    victim = "bob@example.com"
+    await bot.write_events(6, detail={"user": victim})
+    await Attacker(db).repeat_key(4, "user", decoy="decoy@example.com")
+    if db.is_sqlite:  # what the attack is for: SQLite's ->> reads the first "user"
+        shown = {event.seq for event in await search_events(db, subject=victim)}
+        assert 4 not in shown and 5 in shown
+    done = await bot.process("audit", "verify")
+    assert done.code == 1, done.out
+    assert _broken_at(done.err) == 4
+    assert "detail is not the JSON pimbot wrote" in done.err

@@ -127,6 +127,7 @@ async def test_the_default_is_a_file_beside_the_development_key_file(tmp_path: P
     assert (tmp_path / "pimbot.db.key").exists()
     checkpoints = tmp_path / "pimbot.db.audit-checkpoints.jsonl"
     assert len(checkpoints.read_text().splitlines()) >= 2
+    assert checkpoints.stat().st_mode & 0o777 == 0o600, "readable by pimbot's user only"
     assert (await bot.process("audit", "verify")).code == 0
 
     rotated = await bot("mfa", "rotate-key", "--new-key", "-", stdin=generate_key())

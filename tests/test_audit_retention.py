@@ -127,3 +127,5 @@ async def test_the_floor_is_resealed_under_a_new_audit_key(db: Database) -> None
     report = await verify_chain(db)
     assert not report.ok  # the events written under the old key are not vouched for ...
     assert "floor" not in report.problem  # ... but the floor itself now is
+    again = await purge_before(db, CUTOFF, NOW + timedelta(hours=12))  # its audit.purged
+    assert again.through_seq == 6  # event is under the dropped key: the floor still stands

@@ -80,7 +80,9 @@ class FileCheckpoints:
         await asyncio.to_thread(self._append_line, checkpoint.to_json() + "\n")
 
     def _append_line(self, line: str) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # 0600: the lines are no secret and no longer make a floor, but whoever can read
+        # them learns the chain's head; only pimbot needs them (an older file keeps its mode)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line.encode("utf-8"))  # one write: lines from replicas never mix
             os.fsync(fd)

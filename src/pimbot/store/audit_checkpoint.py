@@ -106,7 +106,7 @@ def parse_checkpoints(lines: Iterable[str], keyring: AuditKeyring) -> Checkpoint
             continue
         torn = number == len(items) and not line.endswith("\n")
         try:
-            checkpoint = _parse(line)
+            checkpoint = read_checkpoint(line)
         except (ValueError, TypeError, KeyError):
             if not torn:
                 found.damaged.append(f"line {number}: not a checkpoint")
@@ -122,7 +122,9 @@ def parse_checkpoints(lines: Iterable[str], keyring: AuditKeyring) -> Checkpoint
     return found
 
 
-def _parse(line: str) -> Checkpoint:
+def read_checkpoint(line: str) -> Checkpoint:
+    """The fields of one checkpoint line (its MAC not checked); ValueError, TypeError or
+    KeyError when it is not one."""
     data = json.loads(line)
     if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
         raise ValueError("not a checkpoint")

@@ -33,6 +33,7 @@ KEY_BYTES = 32
 _KEY_ID_LABEL = b"pimbot audit key id v1"
 _EVENT_LABEL = b"pimbot audit event v1\n"
 _RECORD_LABEL = b"pimbot audit checkpoint v1\n"
+_FLOOR_LABEL = b"pimbot audit floor v1\n"  # never a checkpoint's: one is not the other
 _HKDF_INFO = b"pimbot audit chain v1"
 
 
@@ -98,6 +99,12 @@ class AuditKey:
     def record_mac(self, record: dict[str, Any]) -> str:
         """The MAC of a checkpoint record (its canonical JSON, without the ``mac`` field)."""
         message = _RECORD_LABEL + canonical_json(record).encode("utf-8")
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+    def floor_mac(self, record: dict[str, Any]) -> str:
+        """The MAC of a retention floor record, under a label of its own: a checkpoint line
+        (which is not secret) is never a valid floor, nor a floor a checkpoint."""
+        message = _FLOOR_LABEL + canonical_json(record).encode("utf-8")
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from pimbot.store.audit_checkpoint import Checkpoint
 from pimbot.store.audit_crypto import GENESIS_HASH, event_hash, format_time
-from pimbot.store.audit_verify import ChainReport, ChainVerifier
+from pimbot.store.audit_verify import ChainReport, ChainVerifier, stored_events
 from pimbot.store.database import Database
 from pimbot.store.prepared import Prepared, run, run_many
 from pimbot.store.tables import AuditEventRow
@@ -46,19 +46,6 @@ _EVENT_COLUMNS = ("seq", "at", "actor", "action", "subject", "outcome", "detail"
                   "hash", "key_id", "mac", "once_key")
 INSERT_EVENT = Prepared(insert(AuditEventRow.__table__),  # type: ignore[arg-type]
                         keys=_EVENT_COLUMNS)
-
-
-def _row_hash(row: AuditEventRow) -> str:
-    return event_hash(
-        seq=row.seq,
-        at=row.at,
-        actor=row.actor,
-        action=row.action,
-        subject=row.subject,
-        outcome=row.outcome,
-        detail=row.detail,
-        prev_hash=row.prev_hash,
-    )
 
 
 async def append_event(
@@ -180,9 +167,9 @@ async def verify_chain(
         async with db.read() as session:
             first = await session.scalar(select(func.min(AuditEventRow.seq)))
         return ChainReport(False, 0, first or 1, str(exc))
-    verifier = ChainVerifier(db.audit_keyring, tuple(checkpoints), anchor, floor=floor)
-    async for row in _all_events(db, after=floor.head_seq if floor is not None else 0):
-        if not verifier.feed(row, _row_hash(row)):
+    verifier = ChainVerifier(db.audit_keyring, tuple(checkpoints), anchor, floor)
+    async for event in stored_events(db, after=verifier.start):
+        if not verifier.feed(event):  # the detail as stored text (audit_verify, rule 1)
             break
     return verifier.finish()
 
