@@ -104,7 +104,7 @@ class RoleRow(Base):
 class AssignmentRow(Base):
     __tablename__ = "assignments"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), index=True)
+    email: Mapped[str] = mapped_column(String(320))
     role: Mapped[str] = mapped_column(String(200), index=True)
     type: Mapped[str] = mapped_column(String(16))  # eligible | active
     starts_at: Mapped[datetime | None]
@@ -117,6 +117,9 @@ class AssignmentRow(Base):
     # policy file has been edited to drop it (a new decision), which clears ``review_hold``.
     removed_by_review: Mapped[str | None] = mapped_column(String(32), nullable=True)
     review_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # (email, role): a person's assignment of a role, the eligibility check of every click
+    # and grant (with one index on each, SQLite chose the role's: every holder of it read).
+    __table_args__ = (Index("ix_assignments_email_role", "email", "role"),)
 
 
 class RequestRow(Base):
