@@ -47,6 +47,8 @@ from sqlalchemy.sql import Delete, Insert, Select, Update
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
+from pimbot.store.sqlite_writer import JOINS_INLINE
+
 _Processor = Callable[[Any], Any]
 # One positional value: (parameter, index in an expanding list or -1, bind processor or None).
 _Slot = tuple[str, int, _Processor | None]
@@ -236,6 +238,8 @@ async def _connection(session: AsyncSession, autoflush: bool) -> Connection:
         held = transaction._connections.get(sync.bind)
         if held is not None:
             return held[0]
+    if sync.info.get(JOINS_INLINE):  # SQLite's held connection: joined without a driver call
+        return sync.connection()
     conn = (await session.connection()).sync_connection
     assert conn is not None
     return conn
