@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, text
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.store.database import Database
 from pimbot.store.sqlite_writer import SqliteWriter
+from pimbot.store.tables import PersonRow
 
 _ADD = text("INSERT INTO people (email, display_name, created_at) "
             "VALUES (:e, '', '2026-11-02 09:00:00.000000')")
@@ -343,6 +345,68 @@ async def test_a_group_is_bounded_so_the_first_writers_are_answered_while_others
     assert committed_before[3] == {"p0@example.com", "p1@example.com", "p2@example.com"}
     assert happened.index("exit 0") < happened.index("exit 3")  # answered in that commit
     assert len(_outside(sqlite_db)) == 7
+
+
+# -- a writer alone (GROUP_MOST 1, the default): its own transaction, no savepoint ---------
+
+
+async def _traced(db: Database) -> list[str]:
+    """The SQL the held connection sends from now on (sqlite3's own trace: the savepoints
+    sent straight to sqlite3 included)."""
+    async with db.transaction() as session:  # the held connection exists from here on
+        await _add(session, "warm@example.com")
+    writer = db.sqlite_writer
+    assert writer is not None and writer.group_most == 1  # the default
+    sent: list[str] = []
+    writer._raw().set_trace_callback(sent.append)
+    return sent
+
+
+async def test_a_writer_alone_sends_its_statements_between_begin_and_commit_only(
+        sqlite_db: Database) -> None:
+    sent = await _traced(sqlite_db)
+    async with sqlite_db.transaction() as session:
+        await _add(session, "a@example.com")
+        await _add(session, "b@example.com")
+    assert [line.split()[0] for line in sent] == ["BEGIN", "INSERT", "INSERT", "COMMIT"]
+    assert {"a@example.com", "b@example.com"} <= _outside(sqlite_db)
+
+
+async def test_a_writer_alone_that_fails_leaves_nothing_and_the_next_one_commits(
+        sqlite_db: Database) -> None:
+    sent = await _traced(sqlite_db)
+    with pytest.raises(LookupError):
+        async with sqlite_db.transaction() as session:
+            await _add(session, "a@example.com")
+            raise LookupError("refused")
+
+    async def cancelled() -> None:
+        async with sqlite_db.transaction() as session:
+            await _add(session, "b@example.com")
+            await asyncio.Event().wait()
+
+    task = _spawn(cancelled())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for email in ("c@example.com", "d@example.com"):
+        async with sqlite_db.transaction() as session:
+            await _add(session, email)
+    assert _outside(sqlite_db) == {"warm@example.com", "c@example.com", "d@example.com"}
+    assert [line.split()[0] for line in sent].count("ROLLBACK") == 2
+
+
+async def test_a_writer_alone_with_rows_left_to_flush_commits_them(
+        sqlite_db: Database) -> None:
+    await _traced(sqlite_db)
+    async with sqlite_db.transaction() as session:
+        session.add(PersonRow(email="a@example.com", created_at=datetime.now(UTC)))
+    async with sqlite_db.transaction() as session:
+        await _add(session, "b@example.com")
+        session.add(PersonRow(email="c@example.com", created_at=datetime.now(UTC)))
+    assert {"a@example.com", "b@example.com", "c@example.com"} <= _outside(sqlite_db)
 
 
 CHILD = """

@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import exc
@@ -46,6 +46,8 @@ from sqlalchemy.orm.session import SessionTransactionState
 from sqlalchemy.sql import Delete, Insert, Select, Update
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+
+from pimbot.store.sqlite_writer import JOINS_INLINE
 
 _Processor = Callable[[Any], Any]
 # One positional value: (parameter, index in an expanding list or -1, bind processor or None).
@@ -81,22 +83,44 @@ class _Form:
     slots: tuple[_Slot, ...]
     results: tuple[_Processor | None, ...] | None  # None: returns no rows
     fixed: Mapping[str, Any]  # values the statement holds itself (and column defaults)
+    # Worked out once from the above (a statement runs thousands of times): the parameter of
+    # each position, the positions whose values are processed, the columns whose results are.
+    _names: tuple[str, ...] = field(init=False)
+    _bound: tuple[tuple[int, _Processor], ...] = field(init=False)
+    _expanded: bool = field(init=False)
+    _read: tuple[tuple[int, _Processor], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "_names", tuple(name for name, _, _ in self.slots))
+        setattr_(self, "_bound", tuple((i, process) for i, (_, _, process)
+                                       in enumerate(self.slots) if process is not None))
+        setattr_(self, "_expanded", any(index >= 0 for _, index, _ in self.slots))
+        setattr_(self, "_read", tuple((i, process) for i, process
+                                      in enumerate(self.results or ()) if process is not None))
 
     def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        out = []
-        for name, index, process in self.slots:
-            value = params[name] if name in params else self.fixed[name]
-            if index >= 0:
-                value = value[index]
-            out.append(process(value) if process is not None else value)
+        values = {**self.fixed, **params} if self.fixed else params
+        out = [values[name] for name in self._names]
+        if self._expanded:
+            for i, (_, index, _) in enumerate(self.slots):
+                if index >= 0:
+                    out[i] = out[i][index]
+        for i, process in self._bound:
+            out[i] = process(out[i])
         return tuple(out)
 
     def rows(self, raw: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        processors = self.results
-        if not processors or not any(processors):
+        read = self._read
+        if not read:
             return [tuple(row) for row in raw]
-        return [tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True))
-                for row in raw]
+        out = []
+        for row in raw:
+            values = list(row)
+            for i, process in read:
+                values[i] = process(values[i])
+            out.append(tuple(values))
+        return out
 
 
 class _Compiled:
@@ -236,6 +260,8 @@ async def _connection(session: AsyncSession, autoflush: bool) -> Connection:
         held = transaction._connections.get(sync.bind)
         if held is not None:
             return held[0]
+    if sync.info.get(JOINS_INLINE):  # SQLite's held connection: joined without a driver call
+        return sync.connection()
     conn = (await session.connection()).sync_connection
     assert conn is not None
     return conn

@@ -55,6 +55,10 @@ from sqlalchemy.orm import Session
 GROUP_MOST = 1
 GROUP_SPAN_S = 0.001  # a group commits at the first turn's end after it has been open this long
 WRITER_OPTION = "pimbot_writer"  # execution option of the held connection (no BEGIN of its own)
+# ``session.info`` key of the sessions on the held connection: joining its transaction sends
+# nothing through the driver (a savepoint goes straight to sqlite3, a writer alone joins as
+# is), so ``prepared`` may join it without the greenlet a driver call needs.
+JOINS_INLINE = "pimbot_joins_inline"
 
 
 class GroupCommitError(Exception):
@@ -65,6 +69,7 @@ class GroupCommitError(Exception):
 @dataclass(eq=False)
 class _Group:
     opened: float
+    alone: bool  # one writer only (``GROUP_MOST`` 1): it joins without a savepoint of its own
     members: int = 0
     waiting: list[asyncio.Future[None]] = field(default_factory=list)
     lost: BaseException | None = None  # the transaction is gone: nothing more may join
@@ -140,8 +145,9 @@ class SqliteWriter:
         try:
             group = self._group or await self._begin()
             group.members += 1
-            session = AsyncSession(bind=self._conn, join_transaction_mode="create_savepoint",
-                                   expire_on_commit=False)
+            session = AsyncSession(
+                bind=self._conn, expire_on_commit=False, info={JOINS_INLINE: True},
+                join_transaction_mode="rollback_only" if group.alone else "create_savepoint")
         except BaseException:
             self._turns.pass_on()  # no group was opened, or it stays open for the next
             raise
@@ -149,7 +155,7 @@ class SqliteWriter:
         token = _current.set(turn)
         try:
             yield session
-            touched = await session.run_sync(_release)
+            touched = await _released(session)
         except BaseException as error:
             _current.reset(token)
             turn.task = None
@@ -177,11 +183,11 @@ class SqliteWriter:
             yield None
             return
         session = AsyncSession(bind=self._conn, join_transaction_mode="create_savepoint",
-                               expire_on_commit=False)
+                               expire_on_commit=False, info={JOINS_INLINE: True})
         try:
             yield session
         finally:
-            await session.run_sync(_release)  # a read changes nothing: release, never undo
+            await _released(session)  # a read changes nothing: release, never undo
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -194,14 +200,17 @@ class SqliteWriter:
         if self._conn is None:
             conn = await self._engine.connect()
             await conn.execution_options(**{WRITER_OPTION: True})
-            self._umbrella = await conn.begin()  # SQLAlchemy's view: one transaction, always
             self._conn = conn
+        if self._umbrella is None or not self._umbrella.is_active:
+            # SQLAlchemy's view: one transaction, always (begun again after a writer alone
+            # rolled it back)
+            self._umbrella = await self._conn.begin()
         sync = self._sync()
         driver: Any = sync.connection.driver_connection
         await driver._execute(driver._conn.execute, "BEGIN IMMEDIATE")  # waits off the loop
         if sync.dispatch.begin:
             sync.dispatch.begin(sync)
-        self._group = _Group(opened=time.monotonic())
+        self._group = _Group(opened=time.monotonic(), alone=self.group_most <= 1)
         return self._group
 
     def _end_turn(self, group: _Group, outcome: asyncio.Future[None] | None) -> None:
@@ -243,10 +252,12 @@ class SqliteWriter:
                 waiter.exception()  # retrieved: a writer cancelled meanwhile still sees it
 
     async def _undo(self, session: AsyncSession, group: _Group, error: BaseException) -> None:
-        """A writer failed: roll its savepoint back, then end its turn as any other."""
+        """A writer failed: roll its savepoint back, then end its turn as any other. A writer
+        alone rolls the whole transaction back (nobody else's work is in it): the group is
+        over, as when SQLite itself ended it."""
         try:
             await session.run_sync(_roll_back)
-            if not self._raw().in_transaction:  # SQLite itself rolled the whole group back
+            if not self._raw().in_transaction:  # the whole group was rolled back
                 raise RuntimeError("SQLite ended the transaction") from error
         except BaseException as lost:
             group.lost = group.lost or lost
@@ -283,6 +294,17 @@ class SqliteWriter:
         driver: Any = self._sync().connection.driver_connection
         raw: sqlite3.Connection = driver._conn
         return raw
+
+
+async def _released(session: AsyncSession) -> bool:
+    """``_release`` the session: at once when it has nothing to flush (its commit sends
+    nothing through the driver then, only a RELEASE straight to sqlite3, or nothing at all
+    for a writer alone), else in the greenlet its flush needs."""
+    sync = session.sync_session
+    if sync._is_clean():
+        return _release(sync)
+    touched: bool = await session.run_sync(_release)
+    return touched
 
 
 def _release(sync: Session) -> bool:

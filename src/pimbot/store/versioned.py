@@ -142,8 +142,11 @@ async def write_row(session: AsyncSession, row: Any) -> None:
     assert mapper.version_id_col is not None
     version_key = mapper.get_property_by_column(mapper.version_id_col).key
     id_key = mapper.get_property_by_column(mapper.primary_key[0]).key
-    new = {attr.key: state.attrs[attr.key].history.added[0] for attr in mapper.column_attrs
-           if state.attrs[attr.key].history.added}
+    # Only an attribute set since the row was read or written has an entry in
+    # ``committed_state``; the others have no history to ask for (a request has 28 columns).
+    columns = mapper.column_attrs
+    new = {key: added[0] for key in state.committed_state
+           if key in columns and (added := state.attrs[key].history.added)}
     if not new:
         return
     table = mapper.local_table

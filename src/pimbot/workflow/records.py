@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, insert, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
@@ -59,20 +60,30 @@ _INSERT_REQUEST = Prepared(insert(RequestRow.__table__),  # type: ignore[arg-typ
                            keys=tuple(column.key for column in _COLUMNS))
 _DEFAULTS = {column.key: column.default.arg for column in _COLUMNS
              if isinstance(column.default, ScalarElementColumnDefault)}
+_KEYS = frozenset(column.key for column in _COLUMNS)
+_BLANK = {column.key: None for column in _COLUMNS} | _DEFAULTS
+_MANAGER = inspect(RequestRow).class_manager
 
 
 def new_request(**given: Any) -> RequestRow:
-    """A request row not yet written: ``given`` and every other column's default."""
-    values = {column.key: None for column in _COLUMNS} | _DEFAULTS | given
+    """A request row not yet written: ``given`` and every other column's default. Its values
+    are put in place as a load puts them (``store/prepared_load.py``), not set one attribute
+    at a time through the ORM's change events: the object is never added to a session, only
+    read (its INSERT is ``insert_request``'s)."""
+    if set(given) - _KEYS:
+        raise TypeError(f"not columns of requests: {sorted(set(given) - _KEYS)}")
+    values = _BLANK | given
     values["version"] = 1  # the first value of the compare-and-set's version column
-    return RequestRow(**values)
+    row: RequestRow = _MANAGER.new_instance()
+    instance_state(row).dict.update(values)
+    return row
 
 
 async def insert_request(session: AsyncSession, row: RequestRow) -> None:
     """Write ``new_request``'s row in the caller's transaction (the row object stays
     outside the session: later changes to it go through a read of the row)."""
-    values = {column.key: getattr(row, column.key) for column in _COLUMNS}
-    await run(session, _INSERT_REQUEST, values)
+    state = instance_state(row).dict
+    await run(session, _INSERT_REQUEST, {key: state[key] for key in _KEYS})
 
 
 async def votes_of(session: AsyncSession, request_id: str) -> list[VoteRow]:

@@ -263,7 +263,8 @@ async def _record(ctx: Context, succeeded: list[tuple[Opened, str | None]]) -> l
         approved = [rows[r.activation_id] for r in fenced
                     if r.activation_id in rows
                     and rows[r.activation_id].state == RequestState.APPROVED.value]
-        late = [r for r in fenced if r.activation_id not in {row.id for row in approved}]
+        moving = {row.id for row in approved}
+        late = [r for r in fenced if r.activation_id not in moving]
         await move_many(ctx, session, approved, Cause.GRANTED, details={
             row.id: {"grant": row.grant_id, "expires_at": iso(row.expires_at)}
             for row in approved})
