@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,16 +12,10 @@ from pathlib import Path
 
 import aiohttp
 
-from server_process import clean_env, pimbot_command
+from server_process import clean_env, free_port, pimbot_command
 from warm_launcher import ForkedProcess, Launcher
 
 READY_TIMEOUT = 60.0  # a replica that never gets ready fails the test, never hangs it
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -29,6 +30,13 @@ assignments:
 """
 
 _FOREIGN_PREFIXES = ("PIMBOT_", "SLACK_", "MICROSOFT_")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def pimbot_command() -> list[str]:

@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from pathlib import Path
 
 import aiohttp
 
 from pimbot_server.listener import KEEPALIVE_S
-from server_process import clean_env, pimbot_command
+from server_process import clean_env, free_port, pimbot_command
 
 GUARD = KEEPALIVE_S * 4 + 30  # far under aiohttp's default of 3,630 s
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def ended_by_server(reader: asyncio.StreamReader) -> bytes:
