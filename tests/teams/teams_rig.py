@@ -127,6 +127,12 @@ class Rig:
     def code(self, totp: pyotp.TOTP) -> str:
         return str(totp.at(self.clock.now()))
 
+    def wrong_code(self, totp: pyotp.TOTP) -> str:
+        """Six digits that are no code pimbot accepts now (this step or a neighbour)."""
+        now = self.clock.now()
+        near = {str(totp.at(now + timedelta(seconds=s))) for s in (-30, 0, 30)}
+        return next(c for c in ("000000", "111111", "222222", "333333") if c not in near)
+
     async def enrol(self, who: Person) -> pyotp.TOTP:
         """``pim mfa enroll`` then ``pim mfa confirm`` in the person's personal chat."""
         mark = len(self.fake.calls)

@@ -75,13 +75,13 @@ async def test_require_mfa_needs_a_valid_code_in_teams(db: Database,
         assert any(e.get("id") == "code" for e in form["body"]), told
         assert buttons(form)["Activate"][0] == "pimSubmitActivation"
 
-        told = await rig.say(BOB, vault("000000"))
+        told = await rig.say(BOB, vault(rig.wrong_code(totp)))
         assert await rig.requests() == [], told
         assert any("code" in t.lower() for t in told), told
 
         wrong = await rig.press(BOB, "pimSubmitActivation",
                                 {"id": "vault-root", "role": "vault-root", "duration": "1h",
-                                 "reason": "rotate", "code": "000000"}, form_id)
+                                 "reason": "rotate", "code": rig.wrong_code(totp)}, form_id)
         assert wrong["type"] == "application/vnd.microsoft.activity.message", wrong
         assert await rig.requests() == []
 
@@ -106,7 +106,8 @@ async def test_approval_step_up_asks_the_approver_for_a_code(
         assert "code" in ids, form
         verb = form["value"]["actions"][0]["verb"]
         assert verb == "pimSubmitApprove"
-        refused = await rig.press(ALICE, verb, {"id": request.id, "code": "000000"}, card_id)
+        refused = await rig.press(ALICE, verb, {"id": request.id, "code": rig.wrong_code(alice)},
+                               card_id)
         assert refused["type"] == "application/vnd.microsoft.activity.message"
         assert [r.state for r in await rig.requests()] == ["pending_approval"]
         done = await rig.press(ALICE, verb, {"id": request.id, "code": rig.code(alice)}, card_id)

@@ -32,8 +32,8 @@ async def test_activation_needs_a_valid_code(db: Database) -> None:
     reply = await pim.say(BOB, "activate prod-db-admin for 1h code 123456 reason x")
     assert not reply.ok and "not enrolled" in reply.text.lower()
     totp = await pim.enrol(BOB)
-    wrong = "000000" if pim.code(totp) != "000000" else "111111"
-    reply = await pim.say(BOB, f"activate prod-db-admin for 1h code {wrong} reason x")
+    reply = await pim.say(BOB, f"activate prod-db-admin for 1h code {pim.wrong_code(totp)} "
+                               "reason x")
     assert not reply.ok
     reply = await pim.say(BOB, f"activate prod-db-admin for 1h code {pim.code(totp)} reason x")
     assert reply.ok, reply.text
@@ -84,8 +84,8 @@ async def test_breakglass_skips_approval_but_not_mfa_and_alerts(db: Database) ->
 async def test_hard_lock_needs_an_admin_reset_with_the_admins_own_code(db: Database) -> None:
     pim = await make_pim(db)
     bob = await pim.enrol(BOB)
-    wrong = "000000" if pim.code(bob) != "000000" else "111111"
     for _ in range(20):
+        wrong = pim.wrong_code(bob)  # the right code moves with the clock: never hit it
         await pim.say(BOB, f"breakglass prod-db-admin code {wrong} reason db down")
         pim.clock.advance(timedelta(minutes=16))  # wait out each 15-minute lock
     reply = await pim.say(BOB, f"breakglass prod-db-admin code {pim.code(bob)} reason db down")
