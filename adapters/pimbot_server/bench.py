@@ -23,9 +23,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pimbot_server.cpu_share import read_cpu_times, shares
 from pimbot_server.errors import cannot_write, check_writable
 
 log = logging.getLogger(__name__)
+
+STOLEN_NOTABLE = 5.0  # per cent of CPU time taken by the hypervisor worth a line of its own
 
 BenchMain = Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]
 
@@ -101,6 +104,15 @@ def format_summary(reports: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_stolen(cpu: dict[str, dict[str, float]]) -> str:
+    """A line per benchmark that ran while the hypervisor took 5 % or more of the CPU time."""
+    lines = [f"  {name}: the hypervisor took {share['stolen_pct']:g} % of the machine's CPU "
+             f"time (busy {share['busy_pct']:g} %): its figures are slower than this machine's "
+             "own\n"
+             for name, share in cpu.items() if share.get("stolen_pct", 0.0) >= STOLEN_NOTABLE]
+    return "".join(lines)
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on, for the JSON file (ratios travel; seconds do not)."""
     try:
@@ -146,8 +158,10 @@ async def run_benchmarks(args: argparse.Namespace) -> int:
     started = machine()
     failed = 0
     reports: dict[str, dict[str, Any]] = {}
+    cpu: dict[str, dict[str, float]] = {}
     for path in paths:
         name = path.stem.removeprefix("bench_")
+        before = read_cpu_times()
         try:
             report = await load_main(path)(args)
         except Exception as exc:
@@ -155,15 +169,17 @@ async def run_benchmarks(args: argparse.Namespace) -> int:
             report = {"error": f"{type(exc).__name__}: {exc}"}
             failed += 1
         reports[name] = report
+        cpu[name] = shares(before, read_cpu_times())
         if not getattr(args, "json", False):
             print(format_report(name, report), flush=True)
     if getattr(args, "json", False):
         print(json.dumps(reports, indent=2, sort_keys=True, default=str))
     else:
         print(format_summary(reports), flush=True)
+        print(format_stolen(cpu), flush=True, end="")
     if out and out != "-":
         document = {"machine": started, "quick": bool(getattr(args, "quick", False)),
-                    "reports": reports}
+                    "reports": reports, "cpu": cpu}
         _write_json(Path(out), document)
         if not getattr(args, "json", False):
             print(f"reports written to {out}", flush=True)
