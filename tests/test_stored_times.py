@@ -33,7 +33,7 @@ async def test_a_time_in_any_zone_reads_back_as_the_same_instant_in_utc(times: D
             {"id": 1, "at": AT.astimezone(EAST)}, {"id": 2, "at": AT + timedelta(seconds=1)},
             {"id": 3, "at": None}])
     async with times.read() as session:
-        back = dict((await session.execute(select(TIMES.c.id, TIMES.c.at))).tuples().all())
+        back = dict((await session.execute(select(TIMES.c.id, TIMES.c.at))).all())
         # compared in SQL: a bound time in another zone against the stored ones
         later = (AT + timedelta(microseconds=1)).astimezone(EAST)
         earlier = (await session.execute(select(TIMES.c.id).where(TIMES.c.at < later))).all()
