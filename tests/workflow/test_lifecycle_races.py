@@ -187,3 +187,26 @@ async def test_simultaneous_break_glass_gives_one_grant(db: Database) -> None:
         count = await session.scalar(select(func.count()).select_from(RequestRow).where(
             RequestRow.kind == "breakglass"))
     assert count == ROUNDS // 2
+
+
+@on_postgres
+async def test_an_extension_asked_for_as_the_activation_ends_is_never_left_waiting(
+        db: Database) -> None:
+    """Guard: asking for an extension writes its activation's row (a compare-and-set in
+    extension._request_extension), so it and a deactivate started in the same instant
+    serialise: either the extension is refused (the activation has ended) or it is withdrawn
+    with the activation; never an extension waiting for approval on ended access."""
+    pim = await make_pim(db)
+    for _ in range(ROUNDS * 2):
+        rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason INC-1"))
+        assert (await pim.click(ALICE, ActionId.APPROVE, rid)).ok
+        ext, ended = await asyncio.gather(_say(pim, BOB, "extend prod-db-admin for 1h"),
+                                          _say(pim, BOB, "deactivate prod-db-admin"))
+        assert ended.ok, ended.text
+        await pim.core.drain()
+        assert ext.ok or "no active" in ext.text or "not active" in ext.text, ext.text
+        async with db.read() as session:
+            waiting = (await session.scalars(select(RequestRow).where(
+                RequestRow.parent_id == rid, RequestRow.state == "pending_approval"))).all()
+        assert waiting == [], f"extension {waiting[0].id} waits on ended {rid}"
+    assert pim.provider.unmatched() == {}

@@ -14,6 +14,7 @@ from pimbot.domain.ids import new_request_id
 from pimbot.domain.model import Role
 from pimbot.domain.states import RequestKind, RequestState
 from pimbot.store.tables import RequestRow
+from pimbot.store.versioned import set_many
 from pimbot.ui.cards import Reply
 from pimbot.ui.views import requester_card
 from pimbot.workflow import forms
@@ -108,6 +109,11 @@ async def _request_extension(ctx: Context, session: AsyncSession, actor: Actor,
     if pending:
         raise PimError(ErrorCode.CONFLICT, f"Request {pending[0].id} is already waiting for "
                        "approval.", f"cancel {pending[0].id}")
+    # Written under the activation's compare-and-set, although nothing of it changes: an end
+    # of the activation committed since it was read makes this turn retry (and see it ended),
+    # and one committing after makes that end retry (and withdraw this extension). Without
+    # it, each would miss the other and the extension would wait on ended access.
+    await set_many(session, [row], {"state": row.state})
     assert row.expires_at is not None
     ext = RequestRow(
         id=new_request_id(), kind=RequestKind.EXTENSION.value, email=row.email, role=row.role,
