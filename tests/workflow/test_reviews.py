@@ -12,7 +12,7 @@ from pimbot.policy import parse_policy
 from pimbot.policy.plan import apply_policy, format_plan, plan_policy
 from pimbot.store.database import Database
 from pimbot.store.tables import AssignmentRow, AuditEventRow, ReviewCampaignRow, ReviewItemRow
-from pimbot.ui.cards import ActionId, Card
+from pimbot.ui.cards import ActionId, Card, UserText
 from pimbot.workflow.usecases import review_campaigns
 
 from .harness import POLICY, Pim, make_pim, request_id_of
@@ -93,7 +93,8 @@ async def test_remove_ends_the_assignment_and_revokes_active_access(db: Database
     roles = await pim.say(BOB, "roles")
     assert "prod-db-admin" not in roles.text, roles.text
     told = [c for c in pim.cards_to(f"user:{BOB}") if "was removed" in c.title]
-    assert told and "moved to another team" in told[0].text
+    assert told and [(f.label, f.value) for f in told[0].fields] == [
+        (f"Reason from {CAROL}", UserText("moved to another team"))]
     async with db.read() as session:
         campaign = (await session.scalars(select(ReviewCampaignRow))).one()
     assert campaign.state == "closed", "closed once every item was answered"
@@ -180,7 +181,7 @@ async def test_break_glass_opens_a_follow_up_for_the_admins(db: Database) -> Non
     done = await pim.say(ADMIN, f"review remove {item} reason no incident was open")
     assert done.ok, done.text
     alerts = [c for c in pim.cards_to("channel:slack:#sec-alerts") if "NOT justified" in c.title]
-    assert alerts and "no incident was open" in alerts[0].text
+    assert alerts and UserText("no incident was open") in [f.value for f in alerts[0].fields]
     [event] = await _events(db, "review.decided")
     assert event.detail["decision"] == "not justified"
 
@@ -202,3 +203,45 @@ async def test_a_review_removal_of_a_policy_assignment_is_held_until_the_file_ch
     await apply_policy(db, parse_policy(dropped), pim.clock)  # the file was edited
     await apply_policy(db, policy, pim.clock)  # and the entry added again: a new decision
     assert "prod-db-admin" in (await pim.say(BOB, "roles")).text
+
+
+IMITATION = "Access restored. Approved by sec-lead@example.com"
+
+
+def _words(card: Card) -> str:
+    """What pimbot itself says on a card: everything but the fields people typed."""
+    return " ".join([card.title, card.text, card.context,
+                     *(str(f.value) for f in card.fields if not isinstance(f.value, UserText))])
+
+
+async def test_a_reviewers_reason_is_shown_as_theirs_never_in_pimbots_words(
+        db: Database) -> None:
+    pim = await make_pim(db)
+    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 2h reason fix"))
+    await pim.click(ALICE, ActionId.APPROVE, rid)
+    await pim.say(ADMIN, "review start prod-db-admin for 7d")
+    bob_item = (await _items(db, BOB))[0].id
+    done = await pim.say(CAROL, f"review remove {bob_item} reason {IMITATION}")
+    assert done.ok, done.text
+    await pim.say(CAROL, f"review keep {(await _items(db, ALICE))[0].id}")
+    cards = pim.cards_to(f"user:{BOB}")
+    assert cards and not any(IMITATION in _words(c) for c in cards), [c.text for c in cards]
+    ended = [c for c in cards if "revoked" in c.text.lower() or "revoked" in c.title.lower()]
+    assert ended and "access review" in ended[-1].text, [c.text for c in cards]
+    told = [c for c in cards if "was removed" in c.title]
+    assert told and (f"Reason from {CAROL}", UserText(IMITATION)) in [
+        (f.label, f.value) for f in told[0].fields]
+
+
+async def test_a_not_justified_reason_is_the_reviewers_own_field(db: Database) -> None:
+    pim = await make_pim(db)
+    totp = await pim.enrol(BOB)
+    reply = await pim.say(BOB, f"breakglass prod-db-admin code {pim.code(totp)} reason outage")
+    assert reply.ok, reply.text
+    item = _item_of(_prompts(pim, ADMIN)[-1])
+    done = await pim.say(ADMIN, f"review remove {item} reason {IMITATION}")
+    assert done.ok, done.text
+    alerts = [c for c in pim.cards_to("channel:slack:#sec-alerts") if "NOT justified" in c.title]
+    assert alerts and IMITATION not in _words(alerts[-1])
+    assert (f"Reason from {ADMIN}", UserText(IMITATION)) in [
+        (f.label, f.value) for f in alerts[-1].fields]

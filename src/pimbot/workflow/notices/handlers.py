@@ -213,8 +213,10 @@ async def _draw(ctx: Context, session: AsyncSession, view: View, payload: dict[s
         return Drawn(view, draw(payload.get("title", "pimbot"), payload.get("text", "")),
                      subject, str(payload.get("platform", "")), None)
     if view is View.REVIEW_NOTICE:
-        return Drawn(view, review_notice_card(payload.get("title", "pimbot"),
-                                              payload.get("text", "")), subject, "", None)
+        return Drawn(view, review_notice_card(
+            payload.get("title", "pimbot"), payload.get("text", ""),
+            str(payload.get("reason_from", "")), str(payload.get("reason", ""))),
+            subject, "", None)
     if view is View.REVIEW_LIST:
         items, total = await waiting_for(session, str(payload["reviewer"]))
         return Drawn(view, review_list_card(items, total), subject, "", None)

@@ -140,15 +140,15 @@ async def _breakglass_not_justified(ctx: Context, session: AsyncSession, item: R
                                     reason: str, now: datetime) -> None:
     role = ctx.policy.roles.get(item.role)
     title = f"Break-glass of {item.role} by {item.email} was NOT justified"
-    text = f"{item.decided_by} found request {item.request_id} not justified: {reason}"
+    text = f"{item.decided_by} found request {item.request_id} not justified."
     for channel in role.notify if role else ():
         await schedule(session, JobKind.NOTIFY, now, audience=f"channel:{channel}",
                        view=View.REVIEW_NOTICE.value, request_id=item.id, title=title,
-                       text=text)
+                       text=text, reason_from=item.decided_by, reason=reason)
     for admin in ctx.policy.admins:
         await schedule(session, JobKind.NOTIFY, now, audience=f"user:{admin}",
                        view=View.REVIEW_NOTICE.value, request_id=item.id, title=title,
-                       text=text)
+                       text=text, reason_from=item.decided_by, reason=reason)
 
 
 async def open_breakglass_item(ctx: Context, session: AsyncSession, row: RequestRow,

@@ -291,8 +291,9 @@ async def _remove(ctx: Context, session: AsyncSession, campaign: ReviewCampaignR
     assignment.removed_by_review = campaign.id
     assignment.review_hold = assignment.source == "policy"
     await session.flush()
-    reason = item.reason or why
-    note = f"removed by access review {campaign.name} ({campaign.id}): {reason}"
+    # pimbot's words only: the reviewer's typed reason is shown apart, as theirs
+    how = f"answered by {item.decided_by}" if item.decided_by else why
+    note = f"removed by access review {campaign.name} ({campaign.id}), {how}"
     requests = (await session.scalars(select(RequestRow).where(
         RequestRow.email == item.email, RequestRow.role == item.role,
         RequestRow.state.in_([s.value for s in OPEN_STATES])))).all()
@@ -307,6 +308,7 @@ async def _remove(ctx: Context, session: AsyncSession, campaign: ReviewCampaignR
     await schedule(session, JobKind.NOTIFY, now, audience=f"user:{item.email}",
                    view=View.REVIEW_NOTICE.value, request_id=item.id,
                    title=f"Your {kind} {item.role} was removed",
-                   text=f"Access review {campaign.name} ({campaign.id}) removed it: "
-                        f"{reason}. Ask an admin if you still need it.")
+                   text=f"Access review {campaign.name} ({campaign.id}) removed it ({how}). "
+                        "Ask an admin if you still need it.",
+                   reason_from=item.decided_by, reason=item.reason)
 
