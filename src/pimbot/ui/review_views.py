@@ -135,6 +135,6 @@ def review_list_card(items: list[ReviewItemSnapshot], total: int) -> Card:
 def review_notice_card(title: str, text: str, reason_from: str = "", reason: str = "") -> Card:
     """A review notice in pimbot's words; a reviewer's typed reason is a field of its own,
     ``Reason from alice@example.com: “…”``, never inside pimbot's sentence."""
-    fields = [Field(f"Reason from {reason_from or 'the reviewer'}", UserText(reason))] \
-        if reason else []
+    fields = (Field(f"Reason from {reason_from or 'the reviewer'}", UserText(reason)),) \
+        if reason else ()
     return Card(title=title, text=text, tone=Tone.INFO, fields=fields, context="Access review")
