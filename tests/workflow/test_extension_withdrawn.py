@@ -66,3 +66,26 @@ async def test_unassign_by_an_admin_withdraws_the_waiting_extension(db: Database
     rid, ext_id = await _active_with_waiting_extension(pim)
     assert (await pim.say(LEAD, "unassign bob@example.com prod-db-admin")).ok
     await _assert_withdrawn(db, pim, rid, ext_id)
+
+
+async def test_an_approved_extension_that_could_not_apply_never_says_applied(
+        db: Database) -> None:
+    """An extension left waiting on ended access (as versions before the withdrawal left
+    them in the database) is approved, but nothing is extended: every word says so."""
+    pim = await make_pim(db)
+    rid, ext_id = await _active_with_waiting_extension(pim)
+    async with db.transaction() as session:  # ended the way an older pimbot ended it
+        parent = await session.get(RequestRow, rid)
+        assert parent is not None
+        parent.state = "expired"
+    reply = await pim.say(ALICE, f"approve {ext_id} comment looks fine")
+    assert not reply.ok and "nothing was extended" in reply.text, reply.text
+    async with db.read() as session:
+        ext = await session.get(RequestRow, ext_id)
+    assert ext is not None and ext.state == "approved" and ext.failure
+    again = await pim.say(ALICE, f"approve {ext_id}")
+    assert "extension applied" not in again.text and "not applied" in again.text, again.text
+    cards = [d.latest for d in pim.chat.to(f"user:{ALICE}")
+             if any(b.value == ext_id for b in d.card.actions)]
+    assert cards and all("extension applied" not in c.text for c in cards), [c.text for c in cards]
+    assert any("not applied" in c.text for c in cards), [c.text for c in cards]

@@ -103,6 +103,8 @@ _STATE_WORDS: dict[RequestState, str] = {
 
 def state_words(snapshot: RequestSnapshot) -> str:
     if snapshot.state is RequestState.APPROVED and snapshot.kind is RequestKind.EXTENSION:
+        if snapshot.failure:  # approved, but the activation had ended or was at its maximum
+            return f"approved, but not applied ({snapshot.failure})"
         return "approved (extension applied)"
     return _STATE_WORDS[snapshot.state]
 

@@ -136,16 +136,17 @@ async def _request_extension(ctx: Context, session: AsyncSession, actor: Actor,
 async def apply_extension(ctx: Context, session: AsyncSession, ext: RequestRow,
                           now: datetime) -> str:
     """An approved extension request lengthens its parent activation if still active.
-    Returns why it was not applied ("" when it was)."""
+    Returns why it was not applied ("" when it was), and keeps it in the request's
+    ``failure`` (its ``decision_note`` is the approver's comment)."""
     parent = await get_request(session, ext.parent_id or "")
     if parent.state != RequestState.ACTIVE.value or ext.duration_s is None:
-        ext.decision_note = (ext.decision_note + " (access had already ended)").strip()
+        ext.failure = f"activation {parent.id} had already ended"  # pimbot's words, apart
         return f"activation {parent.id} has ended, so nothing was extended"
     amount = timedelta(seconds=ext.duration_s)
     try:
         _check_extension(parent, ctx.role(parent.role), amount)
     except PimError as refused:
-        ext.decision_note = (ext.decision_note + f" (not applied: {refused.message})").strip()
+        ext.failure = refused.message
         return f"not applied: {refused.message}"
     await _extend_row(ctx, session, parent, amount, now, ext.decided_by)
     return ""
