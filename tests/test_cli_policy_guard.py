@@ -87,3 +87,23 @@ def test_a_start_on_the_bundled_example_says_so_in_one_warning(tmp_path: Path) -
     own = run_pimbot(["run"], tmp_path, env=env, stdin="roles\n")
     assert own.returncode == 0, own.stderr
     assert "bundled example" not in own.stderr
+
+
+def test_a_start_without_its_policy_file_never_puts_the_example_over_a_real_policy(
+        applied: Path) -> None:
+    """The database holds the test policy; started with no PIMBOT_POLICY and no
+    ./pimbot.yaml, pimbot would fall back to the bundled example and rewrite its role and
+    group with the example's (a first run on an empty database still takes the example)."""
+    env = clean_env(applied)
+    del env["PIMBOT_POLICY"]
+    started = run_pimbot(["run"], applied, env=env, stdin="roles\n")
+    assert started.returncode == 1, started.stderr
+    last = started.stderr.splitlines()[-1]
+    assert last.startswith("pimbot: not started: no policy file (PIMBOT_POLICY is not set and "
+                           f"there is no ./pimbot.yaml in {applied})"), last
+    assert "would change 1 role and 1 group of the policy this database holds" in last, last
+    assert "set PIMBOT_POLICY" in last and "Traceback" not in started.stderr
+    assert _unchanged(applied), "the refused start changed nothing"
+    (applied / "pimbot.yaml").write_text((applied / "policy.yaml").read_text())
+    own = run_pimbot(["run"], applied, env=env, stdin="roles\n")
+    assert own.returncode == 0, own.stderr  # with its file found, it starts as before

@@ -41,7 +41,7 @@ from pimbot_server.console_output import LinesWhileOpen, StdoutWriter
 from pimbot_server.metrics import Metrics
 from pimbot_server.offloop import in_thread
 from pimbot_server.pipes import EXIT_PIPE
-from pimbot_server.policy_guard import refuse_blank, refuse_wiping
+from pimbot_server.policy_guard import refuse_blank, refuse_example_over_real, refuse_wiping
 from pimbot_server.retention import RetentionTask
 from pimbot_server.settings import AdapterName, Settings, teams_left_off
 from pimbot_server.startup import Phase, StartupProgress
@@ -134,6 +134,7 @@ async def prepare(runtime: Runtime, progress: StartupProgress | None = None) -> 
         await runtime.db.upgrade()
         progress.enter(Phase.APPLYING)
         await refuse_wiping(runtime.db, runtime.policy, runtime.policy_path)
+        await refuse_example_over_real(runtime.db, runtime.policy, runtime.policy_path)
         changes = await apply_policy(runtime.db, runtime.policy, runtime.clock)
     log.info("policy %s applied:\n%s", runtime.policy_path, format_plan(changes))
     progress.enter(Phase.CATCHING_UP)

@@ -9,13 +9,18 @@ role, assignment and group the database holds, and ends every live grant. So:
 - a policy that defines no roles (``{}``, or a file cut right after ``roles:``) is valid, and
   ``validate`` and ``plan`` say loudly what applying it would remove; ``policy apply`` does
   it (asked for by name, its plan printed); ``pimbot run`` refuses to start when applying it
-  would remove anything, so a restart never wipes the roles: apply it on purpose first.
+  would remove anything, so a restart never wipes the roles: apply it on purpose first;
+- ``pimbot run`` without a policy file (no ``PIMBOT_POLICY``, no ``./pimbot.yaml``: started
+  from another folder, a file renamed) falls back to the bundled example, which is a
+  newcomer's first run on an empty database; over a database that holds another policy it
+  would replace that policy's roles with the example's, so the start is refused instead.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +64,29 @@ async def refuse_wiping(db: Database, policy: Policy, path: Path | None) -> None
             f"not started: {path} defines no roles, and applying it would remove "
             f"{removals(removed)} (try: pimbot policy plan {path} to see them; pimbot policy "
             f"apply {path} removes them on purpose)")
+
+
+async def refuse_example_over_real(db: Database, policy: Policy, path: Path | None) -> None:
+    """``pimbot run`` on the bundled example (no policy file found) never removes what a
+    database holding another policy has: the file was expected and is missing."""
+    from pimbot.policy import bundled_example_path
+    from pimbot.policy.plan import plan_policy
+
+    if path is None or path != bundled_example_path():
+        return
+    plan = await plan_policy(db, policy)
+    removed = [c for c in plan if c.action == "remove"]
+    changed = [replace(c, action="remove") for c in plan if c.action == "change"]
+    undone = " and ".join(
+        [f"remove {removals(removed)}"] * bool(removed)
+        + [f"change {removals(changed)}"] * bool(changed))
+    if undone:
+        raise CommandFailed(
+            "not started: no policy file (PIMBOT_POLICY is not set and there is no "
+            f"./pimbot.yaml in {Path.cwd()}), and applying the bundled example instead would "
+            f"{undone} of the policy this database holds (try: start pimbot in the folder of "
+            "your pimbot.yaml, or set PIMBOT_POLICY to it; pimbot policy apply "
+            f"{path} applies the example on purpose)")
 
 
 def no_roles_warning(path: Path, policy: Policy) -> str | None:
