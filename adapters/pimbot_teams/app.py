@@ -115,7 +115,7 @@ class TeamsAdapter:
             return await answered_and_closed(request, body.refusal)
         try:
             inbound = read_activity(json.loads(body.data))
-        except (ValueError, TypeError, AttributeError, KeyError):
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError):  # deep nesting
             return _refusal(400, "not a Bot Framework activity")
         try:
             self.auth.admits(checked, inbound.channel_id, inbound.service_url)

@@ -42,3 +42,23 @@ def test_an_app_id_without_a_password_leaves_teams_off_with_a_warning(tmp_path: 
     done = run_pimbot(["run"], tmp_path, env=env)
     assert done.returncode == 0, done.stderr  # the console ran, to the end of its input
     assert "Teams stays off: MICROSOFT_APP_PASSWORD is empty" in done.stderr
+
+
+async def test_a_deeply_nested_activity_is_refused_as_not_an_activity(
+        tmp_path: Path, fake_teams: FakeBotFramework) -> None:
+    """A body of 100,000 nested arrays (well under the size limit) makes the JSON decoder
+    run out of recursion: it is refused 400 like any other non-activity, never a 500, and
+    the server still serves the next activity."""
+    logs: list[str] = []
+    async with running(tmp_path, logs, **fake_teams.env()) as server, \
+            aiohttp.ClientSession() as http:
+        headers = {"Content-Type": "application/json",
+                   "Authorization": "Bearer " + fake_teams.mint()}
+        async with http.post(f"{server}/api/messages", data="[" * 100_000,
+                             headers=headers) as response:
+            assert response.status == 400
+            assert "not a Bot Framework activity" in await response.text()
+        body = json.dumps(TeamsDriver(None, fake_teams).installed(BOB))  # type: ignore[arg-type]
+        async with http.post(f"{server}/api/messages", data=body, headers=headers) as response:
+            assert response.status == 201
+    assert "Traceback" not in logs[0]
