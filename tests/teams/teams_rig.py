@@ -32,6 +32,7 @@ from pimbot.testing.fakes import FakeClock, RecordingProvider
 from pimbot.workflow.core import PimCore
 from pimbot.workflow.mfa.service import MfaService
 from pimbot_teams.app import TeamsAdapter
+from totp_codes import wrong_code
 
 KEY = re.compile(r"Key: ([A-Z2-7]{16,})")
 DATE_OR_TIME = re.compile(r"\{\{(?:DATE|TIME)\(([^,)]*)[^}]*\}\}")
@@ -128,10 +129,7 @@ class Rig:
         return str(totp.at(self.clock.now()))
 
     def wrong_code(self, totp: pyotp.TOTP) -> str:
-        """Six digits that are no code pimbot accepts now (this step or a neighbour)."""
-        now = self.clock.now()
-        near = {str(totp.at(now + timedelta(seconds=s))) for s in (-30, 0, 30)}
-        return next(c for c in ("000000", "111111", "222222", "333333") if c not in near)
+        return wrong_code(totp, self.clock.now())
 
     async def enrol(self, who: Person) -> pyotp.TOTP:
         """``pim mfa enroll`` then ``pim mfa confirm`` in the person's personal chat."""

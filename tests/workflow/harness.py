@@ -18,6 +18,7 @@ from pimbot.ui.cards import ActionId, Card, Reply
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.core import PimCore
 from pimbot.workflow.mfa.service import MfaService
+from totp_codes import wrong_code
 
 POLICY = """
 admins: [sec-lead@example.com]
@@ -103,11 +104,7 @@ class Pim:
         return str(totp.at(self.clock.now()))
 
     def wrong_code(self, totp: pyotp.TOTP) -> str:
-        """Six digits that are not the code of any step pimbot accepts now (the current one
-        and its neighbours): a fixed "000000" is a right code about once in 330,000 tries."""
-        now = self.clock.now()
-        near = {str(totp.at(now + timedelta(seconds=s))) for s in (-30, 0, 30)}
-        return next(c for c in ("000000", "111111", "222222", "333333") if c not in near)
+        return wrong_code(totp, self.clock.now())
 
     def cards_to(self, audience: str) -> list[Card]:
         return [d.latest for d in self.chat.to(audience)]
