@@ -263,7 +263,8 @@ def bolt_request_of(request: web.Request, body: bytes) -> AsyncBoltRequest | Non
             return None
         return AsyncBoltRequest(body=text, query=request.query_string,
                                 headers=dict(request.headers))
-    except (ValueError, AttributeError, TypeError, KeyError, IndexError):
+    except (ValueError, AttributeError, TypeError, KeyError, IndexError, RecursionError):
+        # RecursionError: JSON nested deeper than Python parses (``[[[…``, under the size cap)
         return None  # bolt reading the payload's fields (user, team, …) of the wrong type
 
 

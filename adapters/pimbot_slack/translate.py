@@ -119,7 +119,7 @@ def form_metadata(value: str, response_url: str = "") -> str:
 def read_metadata(raw: str) -> FormContext:
     try:
         data = json.loads(raw) if raw else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what Python parses
         return FormContext()
     if not isinstance(data, dict):
         return FormContext()

@@ -114,6 +114,8 @@ async def _served_again(driver: SlackDriver, body: str) -> int:
     ("payload=%5B1%2C2%5D", FORM),  # payload=[1,2]
     ('{"type": "block_actions", "user": "U1", "actions": "x"}', JSON),
     (b"\xff\xfe".decode("latin-1"), JSON),
+    ("[" * 100_000, JSON),  # nested past Python's recursion limit, well under the size cap
+    ("payload=" + "%5B" * 100_000, FORM),
 ])
 async def test_a_signed_body_that_is_not_a_slack_payload_is_400(
         lite: Rig, body: str, content_type: str) -> None:
