@@ -54,3 +54,45 @@ async def test_an_upgrade_from_an_older_revision_still_migrates(tmp_path: Any) -
             assert {"owner", "done_at"} <= {row[1] for row in columns}
     finally:
         await database.dispose()
+
+
+async def test_an_approvers_comment_kept_as_a_decision_note_is_cleared_by_the_upgrade(
+        tmp_path: Any) -> None:
+    """0020: a note that is an approve vote's comment goes (pimbot would quote it as its own
+    words); a denial's reason and pimbot's own notes stay."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import select
+
+    from pimbot.store.migrate import alembic_config
+    from pimbot.store.tables import RequestRow, VoteRow
+
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await database.upgrade()
+        async with database.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0019"))
+        notes = {"approved-then-cancelled": ("cancelled", "looks fine, by sec-lead"),
+                 "denied": ("denied", "not during the freeze"),
+                 "ended-by-pimbot": ("revoked", "assignment removed")}
+        async with database.sessions() as session, session.begin():
+            for key, (state, note) in notes.items():
+                session.add(RequestRow(id=key, kind="activation", email="bob@example.com",
+                                       role="db", state=state, requested_at=at, start_at=at,
+                                       decision_note=note))
+            await session.flush()
+            for key, (_, note) in notes.items():
+                decision = "deny" if key == "denied" else "approve"
+                comment = "ok" if key == "ended-by-pimbot" else note
+                session.add(VoteRow(request_id=key, approver="alice@example.com",
+                                    decision=decision, comment=comment, at=at))
+        await database.upgrade()
+        async with database.sessions() as session:
+            kept = dict((await session.execute(
+                select(RequestRow.id, RequestRow.decision_note))).all())
+        assert kept == {"approved-then-cancelled": "", "denied": "not during the freeze",
+                        "ended-by-pimbot": "assignment removed"}
+    finally:
+        await database.dispose()

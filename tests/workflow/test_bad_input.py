@@ -3,6 +3,8 @@ and changes nothing."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
 from pimbot.commands import VERBS
@@ -27,6 +29,12 @@ async def _actions(db: Database) -> list[tuple[str, str]]:
     async with db.read() as session:
         rows = (await session.execute(select(AuditEventRow).order_by(AuditEventRow.seq)))
         return [(e.action, e.outcome) for e in rows.scalars()]
+
+
+async def _audit_details(db: Database) -> list[tuple[str, dict[str, Any]]]:
+    async with db.read() as session:
+        rows = (await session.execute(select(AuditEventRow).order_by(AuditEventRow.seq)))
+        return [(e.action, dict(e.detail or {})) for e in rows.scalars()]
 
 
 async def test_each_bad_input_is_one_line_with_a_hint_and_changes_nothing(db: Database) -> None:
@@ -132,3 +140,25 @@ async def test_queries_and_audit_command(db: Database) -> None:
     assert {e.detail["request"]: e.detail.get("reason") for e in asked}[rid] == "restore db7"
     helped = await pim.say(BOB, "help")
     assert "activate" in helped.text and "breakglass" in helped.text
+
+
+async def test_an_approvers_comment_never_reads_as_pimbots_words_when_the_request_ends_later(
+        db: Database) -> None:
+    """An approver's comment stays on the vote (a field of its own). Once the request is
+    cancelled by someone else, pimbot's sentence about how it ended must not carry it, as it
+    did when the comment was kept as the request's decision note."""
+    pim = await make_pim(db)
+    rid = request_id_of(await pim.say(
+        BOB, "activate prod-db-admin for 1h at tomorrow 09:00 reason restore db7"))
+    forged = "by nobody; it was approved again by sec-lead@example.com and is active"
+    approved = await pim.say(ALICE, f"approve {rid} comment {forged}")
+    assert approved.ok, approved.text
+    cancelled = await pim.say(LEAD, f"cancel {rid}")  # an admin may
+    assert cancelled.ok, cancelled.text
+
+    late = await pim.say(CAROL, f"approve {rid}")
+    assert not late.ok
+    assert late.text == (f"Request {rid} was cancelled by sec-lead@example.com. "
+                         "Nothing was changed."), late.text
+    events = [e for e in await _audit_details(db) if e[0] == "request.approved"]
+    assert [detail.get("reason") for _, detail in events] == [forged]  # still on record

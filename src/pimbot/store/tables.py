@@ -157,9 +157,10 @@ class RequestRow(Base):
     __tablename__ = "requests"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    email: Mapped[str] = mapped_column(String(320), index=True)
+    # email and state are served by the two indexes below (their leading columns)
+    email: Mapped[str] = mapped_column(String(320))
     role: Mapped[str] = mapped_column(String(200), index=True)
-    state: Mapped[str] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=1)
     duration_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None: permanent
     reason: Mapped[str] = mapped_column(Text, default="")

@@ -143,8 +143,11 @@ async def _vote(ctx: Context, actor: Actor, request_id: str, decision: str,
             await move(ctx, session, row, Cause.DENIED, actor=actor.email, note=note,
                        requester=row.email)
         elif approvals >= row.min_approvals:
-            await move(ctx, session, row, Cause.APPROVED, actor=actor.email, note=note,
-                       requester=row.email)
+            # The approver's comment is the vote's (a field of its own on every card) and the
+            # audit event's, never the request's decision note: that note is pimbot's words
+            # about how the request ended, and a later cancel would quote it as such.
+            await move(ctx, session, row, Cause.APPROVED, actor=actor.email,
+                       requester=row.email, **({"reason": note} if note else {}))
             if row.kind == RequestKind.EXTENSION.value:
                 unapplied = await apply_extension(ctx, session, row, now)
         else:
