@@ -214,3 +214,59 @@ async def test_a_response_url_off_slack_gets_nothing_and_the_answer_goes_as_a_dm
         await replica.stop()
         await runner.cleanup()
         await fake.close()
+
+
+MALFORMED = [  # requests aiohttp refuses while parsing them, before any route sees them
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n",
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 100_000 + b"\r\n\r\n",
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Encoding: br\r\n"
+    b"Content-Length: 4\r\n\r\nabcd",  # br without the Brotli package
+]
+
+
+async def _raw_answer(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+
+
+async def test_undecodable_and_malformed_requests_are_400_never_a_traceback(
+        tmp_path: Path) -> None:
+    """``Content-Encoding: gzip`` (or deflate) over bytes that are not that encoding fails
+    while pimbot reads the body, before any signature is known; a request aiohttp cannot
+    parse at all (``Content-Length`` beside ``Transfer-Encoding``, twice, negative, a NUL in
+    a header, a header past 8 KiB, an encoding it has no decoder for) fails before any route.
+    Each is a 400 and a WARNING line a minute with a count, never a 500, and never a
+    traceback an unauthenticated sender can repeat into the log as often as they like."""
+    fake = FakeSlack({BOB[0]: (BOB[1], BOB[2])})
+    await fake.start()
+    replica = await start_slack_pimbot(tmp_path, fake)
+    try:
+        await replica.wait_ready()
+        async with aiohttp.ClientSession() as http:
+            for encoding in ("gzip", "deflate"):
+                headers = {"Content-Type": FORM, "Content-Encoding": encoding,
+                           "X-Slack-Signature": "v0=" + "0" * 64,
+                           "X-Slack-Request-Timestamp": str(int(time.time()))}
+                async with http.post(replica.url + EVENTS, data=b"not compressed at all",
+                                     headers=headers) as response:
+                    assert response.status == 400, (encoding, await response.text())
+        for request in MALFORMED:
+            answer = await _raw_answer(replica.port, request)
+            assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request"), (request, answer)
+        assert await replica.get("/healthz") == (200, "ok\n")
+    finally:
+        await replica.stop()
+        await fake.close()
+    log = replica.log.read_text(errors="replace")
+    assert "Traceback" not in log and "Error handling request" not in log, log[-3000:]
+    assert "could not be decoded" in log, log[-3000:]
+    assert log.count("a malformed HTTP request refused (400)") == 1, log[-3000:]
