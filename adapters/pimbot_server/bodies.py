@@ -14,9 +14,10 @@ reads a body under three bounds:
   ``Retry-After`` before it is buffered, and its reservation is given back when the read
   ends, however it ends.
 
-A client that drops the connection mid-body is one WARNING line (``RefusalLog``), never a
-traceback. Every refusal closes the connection (``Connection: close``); a route that sends
-it with ``answered_and_closed`` does so without reading the rest of the body.
+A client that drops the connection mid-body, or sends a body its ``Content-Encoding`` does
+not decode, is one WARNING line (``RefusalLog``) and a 400, never a traceback. Every
+refusal closes the connection (``Connection: close``); a route that sends it with
+``answered_and_closed`` does so without reading the rest of the body.
 
 This module imports aiohttp and the standard library only, so the adapters can share it
 without importing the rest of the server.
@@ -146,6 +147,11 @@ class BodyReader:
                                   type(exc).__name__)
             return Body(refusal=_closing(web.json_response(
                 {"error": "the body was not sent whole"}, status=400)))
+        except web.RequestPayloadError:  # e.g. ``Content-Encoding: gzip`` over plain bytes
+            self.refusals.refused("request refused (400)",
+                                  "the body could not be decoded (its Content-Encoding)")
+            return Body(refusal=_closing(web.json_response(
+                {"error": "the body could not be decoded"}, status=400)))
         finally:
             if budget is not None:
                 budget.give_back(taken)

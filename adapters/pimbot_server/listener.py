@@ -30,7 +30,9 @@ from collections import Counter
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from pimbot_server.bodies import RefusalLog
 from pimbot_server.startup import (
     HOLD_SECONDS,
     RETRY_AFTER_SECONDS,
@@ -56,6 +58,34 @@ UNMATCHED = "unmatched"
 CountAnswered = Callable[[str, str, str, int], None]
 
 
+class MalformedRequests(logging.Filter):
+    """aiohttp answers a request it cannot parse (``Content-Length`` beside
+    ``Transfer-Encoding``, a NUL in a header, a header past its limit, an encoding it cannot
+    decode) with 400, and logs each as ERROR with a traceback: anyone could fill the log
+    with them. Those become one WARNING line a minute with a count (``RefusalLog``);
+    anything else the server logs (a handler that raised) is left as it is."""
+
+    def __init__(self, refusals: RefusalLog) -> None:
+        super().__init__()
+        self._refusals = refusals
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError):
+            return True
+        self._refusals.refused("a malformed HTTP request refused (400)",
+                               f"{type(error).__name__}: {str(error.message)[:120]}")
+        return False
+
+
+def _server_logger() -> logging.Logger:
+    """The logger aiohttp's protocol reports to (``aiohttp.server`` by default), filtered."""
+    logger = logging.getLogger(__name__ + ".http")
+    if not any(isinstance(f, MalformedRequests) for f in logger.filters):
+        logger.addFilter(MalformedRequests(RefusalLog(log)))
+    return logger
+
+
 class Listener:
     """One aiohttp runner on HOST:PORT for the whole life of ``pimbot run``."""
 
@@ -69,7 +99,8 @@ class Listener:
         # ``Expect: 100-continue`` is answered once, by the app that reads the body
         front.router.add_route("*", "/{path:.*}", self._dispatch, expect_handler=_not_here)
         self._runner: web.AppRunner | None = web.AppRunner(front, access_log=None,
-                                                             keepalive_timeout=KEEPALIVE_S)
+                                                             keepalive_timeout=KEEPALIVE_S,
+                                                             logger=_server_logger())
 
     async def start(self, host: str, port: int) -> None:
         assert self._runner is not None

@@ -83,7 +83,8 @@ class SlackAdapter:
         self.directory = SlackDirectory(self.client, core.clock, ttl)
         self.gateway = SlackGateway(self.client, self.directory)
         self.workspace = WorkspaceSource(self.client, settings.team_id)
-        self.handlers = SlackHandlers(core, self.gateway, self.workspace)
+        self.handlers = SlackHandlers(core, self.gateway, self.workspace,
+                                      settings.is_response_url)
         self.bolt = AsyncApp(
             name="pimbot",
             logger=_quiet_logger(),

@@ -68,9 +68,11 @@ class Refused(Exception):
 
 class SlackHandlers:
     def __init__(
-        self, core: SlackCore, gateway: SlackGateway, workspace: WorkspaceSource
+        self, core: SlackCore, gateway: SlackGateway, workspace: WorkspaceSource,
+        is_response_url: Callable[[str], bool],
     ) -> None:
         self.core = core
+        self.is_response_url = is_response_url
         self.gateway = gateway
         self.directory = gateway.directory
         self.workspace = workspace
@@ -211,6 +213,9 @@ class Answer:
         self.gateway = handlers.gateway
         self.user_id = user_id
         self.response_url = response_url
+        if response_url and not handlers.is_response_url(response_url):
+            log.warning("a Slack request's response_url is not Slack's; answering in a DM")
+            self.response_url = ""
 
     async def send(self, reply: Reply, trigger_id: str = "") -> None:
         if reply.form is not None:

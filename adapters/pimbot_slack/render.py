@@ -15,6 +15,7 @@ Everything is clipped to Slack's limits (blocks per surface, text lengths, eleme
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +36,7 @@ from pimbot.ui.cards import (
     Tone,
     UserText,
 )
-from pimbot.ui.quoting import defang, flatten, quote
+from pimbot.ui.quoting import CLOSE, OPEN, defang, flatten, quote
 
 Block = dict[str, Any]
 Mentions = Mapping[str, str]  # email → Slack user id
@@ -68,6 +69,9 @@ TONE_EMOJI: dict[Tone, str] = {
 
 
 MRKDWN_MARKS = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼", "`": "ˋ"})
+# a person's words quoted inside the core's text (``ui.quoting.quote``: one line, and no
+# closing mark of its own), e.g. a reason in the audit answer
+QUOTATION = re.compile(f"{OPEN}[^{CLOSE}\n]*{CLOSE}")
 
 
 COMMAND_PREFIX = "/pim "  # how people type a command in Slack
@@ -131,10 +135,13 @@ def mrkdwn_section(escaped: str) -> Block:
 
 
 def text_sections(text: str) -> list[Block]:
-    """Plain text as mrkdwn sections of at most 3000 characters, split at line ends."""
+    """Plain text as mrkdwn sections of at most 3000 characters, split at line ends. The
+    quotations in it (what people typed) have their formatting marks neutralised, so they
+    cannot format themselves or pimbot's words beside them."""
     chunks: list[str] = []
     current = ""
-    for line in escape(text).split("\n"):
+    inert_quotes = QUOTATION.sub(lambda m: m.group(0).translate(MRKDWN_MARKS), escape(text))
+    for line in inert_quotes.split("\n"):
         candidate = f"{current}\n{line}" if current else line
         if len(candidate) <= MAX_SECTION_TEXT:
             current = candidate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from pimbot.domain.errors import ErrorCode, PimError
 
@@ -23,6 +24,24 @@ class SlackSettings:
     api_url: str = DEFAULT_API_URL
     identity_ttl_s: float = DEFAULT_IDENTITY_TTL_S
     team_id: str = ""  # the served workspace (T…) or organisation (E…); else from auth.test
+
+    def is_response_url(self, url: str) -> bool:
+        """Whether ``url`` is one of Slack's response URLs, the only places an answer is
+        POSTed: ``https://hooks.<the Web API's host>/`` (``hooks.slack.com``, or GovSlack's
+        ``hooks.slack-gov.com``), or the Web API's own origin (a local fake in tests). A
+        signed payload naming any other host is answered in a DM instead, never sent
+        there (pimbot would otherwise POST to whatever internal address it names)."""
+        try:
+            asked, api = urlsplit(url), urlsplit(self.api_url)
+            same_origin = (asked.scheme, asked.hostname, asked.port) == (
+                api.scheme, api.hostname, api.port)
+        except ValueError:  # a port that is not a number
+            return False
+        if asked.username is not None or asked.password is not None:
+            return False
+        hooks = "hooks." + (api.hostname or "").removeprefix("www.")
+        return same_origin or (asked.scheme == "https" and asked.port is None
+                               and asked.hostname == hooks)
 
     @property
     def socket_mode(self) -> bool:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from fake_slack import BOB, FIXTURES, FakeSlack
 from raw_http import partial_post
-from slack_driver import FORM, JSON, SlackDriver
+from slack_driver import FORM, JSON, SIGNING_SECRET, SlackDriver
 from slack_process import start_slack_pimbot
 from slack_rig import Rig, running
 from test_slack_gateway import gateway_for
@@ -27,6 +29,7 @@ from pimbot.store.database import Database
 from pimbot_server.bodies import MAX_BODY_BYTES, UNAUTHENTICATED_BUDGET_BYTES, BodyReader
 from pimbot_slack.directory import KEPT_MISSES
 from pimbot_slack.translate import MAX_MENTIONS
+from pimbot_slack.verify import signed_headers
 
 EVENTS = "/slack/events"
 
@@ -168,3 +171,102 @@ async def test_people_slack_does_not_know_are_remembered_within_a_bound(
     assert asked("U0NOBODY0") == 2, "the oldest miss was let go: the table is bounded"
     assert await directory.profile(BOB[0]) is not None
     assert asked(BOB[0]) == 1, "made-up ids do not push a real person out"
+
+
+async def test_a_response_url_off_slack_gets_nothing_and_the_answer_goes_as_a_dm(
+        tmp_path: Path) -> None:
+    """A signed request's ``response_url`` naming a host that is not Slack's (here a local
+    server standing in for an internal one) is never POSTed to: pimbot answers in a DM
+    instead. Slack's own hooks (and, for tests and GovSlack, the origin of
+    ``PIMBOT_SLACK_API_URL``) are the only places an answer goes."""
+    fake = FakeSlack({BOB[0]: (BOB[1], BOB[2])})
+    await fake.start()
+    hits: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        hits.append(await request.text())
+        return web.Response(text="ok")
+
+    other = web.Application()
+    other.router.add_post("/{tail:.*}", elsewhere)
+    runner = web.AppRunner(other)
+    await runner.setup()
+    await web.TCPSite(runner, "localhost", 0).start()
+    other_port = runner.addresses[0][1]
+    replica = await start_slack_pimbot(tmp_path, fake)
+    try:
+        await replica.wait_ready()
+        body = SlackDriver(None, fake).slash_body(BOB[0], "status", "off-slack")  # type: ignore[arg-type]
+        body = body.replace(fake.response_url("off-slack").replace(":", "%3A").replace("/", "%2F"),
+                            f"http%3A%2F%2Flocalhost%3A{other_port}%2Fcommands%2Fx")
+        assert "localhost" in body
+        headers = signed_headers(SIGNING_SECRET, body, int(time.time()), FORM)
+        async with aiohttp.ClientSession() as http, http.post(
+                replica.url + EVENTS, data=body, headers=headers) as response:
+            assert response.status == 200
+        async with asyncio.timeout(30):
+            while not hits and not fake.posts_to(BOB[0]):  # the answer went one way
+                assert replica.process.returncode is None, replica.output()
+                await asyncio.sleep(0.05)
+        assert hits == [], "pimbot POSTed its answer to a host that is not Slack's"
+        assert "open requests" in str(fake.posts_to(BOB[0])[-1].args), "answered in a DM"
+    finally:
+        await replica.stop()
+        await runner.cleanup()
+        await fake.close()
+
+
+MALFORMED = [  # requests aiohttp refuses while parsing them, before any route sees them
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n",
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 100_000 + b"\r\n\r\n",
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Encoding: br\r\n"
+    b"Content-Length: 4\r\n\r\nabcd",  # br without the Brotli package
+]
+
+
+async def _raw_answer(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+
+
+async def test_undecodable_and_malformed_requests_are_400_never_a_traceback(
+        tmp_path: Path) -> None:
+    """``Content-Encoding: gzip`` (or deflate) over bytes that are not that encoding fails
+    while pimbot reads the body, before any signature is known; a request aiohttp cannot
+    parse at all (``Content-Length`` beside ``Transfer-Encoding``, twice, negative, a NUL in
+    a header, a header past 8 KiB, an encoding it has no decoder for) fails before any route.
+    Each is a 400 and a WARNING line a minute with a count, never a 500, and never a
+    traceback an unauthenticated sender can repeat into the log as often as they like."""
+    fake = FakeSlack({BOB[0]: (BOB[1], BOB[2])})
+    await fake.start()
+    replica = await start_slack_pimbot(tmp_path, fake)
+    try:
+        await replica.wait_ready()
+        async with aiohttp.ClientSession() as http:
+            for encoding in ("gzip", "deflate"):
+                headers = {"Content-Type": FORM, "Content-Encoding": encoding,
+                           "X-Slack-Signature": "v0=" + "0" * 64,
+                           "X-Slack-Request-Timestamp": str(int(time.time()))}
+                async with http.post(replica.url + EVENTS, data=b"not compressed at all",
+                                     headers=headers) as response:
+                    assert response.status == 400, (encoding, await response.text())
+        for request in MALFORMED:
+            answer = await _raw_answer(replica.port, request)
+            assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request"), (request, answer)
+        assert await replica.get("/healthz") == (200, "ok\n")
+    finally:
+        await replica.stop()
+        await fake.close()
+    log = replica.log.read_text(errors="replace")
+    assert "Traceback" not in log and "Error handling request" not in log, log[-3000:]
+    assert "could not be decoded" in log, log[-3000:]
+    assert log.count("a malformed HTTP request refused (400)") == 1, log[-3000:]

@@ -60,3 +60,35 @@ async def test_a_code_and_a_bidi_trick_in_a_slack_reason_reach_nobody(tmp_path: 
     finally:
         await replica.reap()
         await fake.close()
+
+
+AUDITOR = ("U0AUDIT001", "audit@example.com", "Auditor")
+
+
+async def test_a_reason_in_the_audit_answer_cannot_format_the_auditors_view(
+        tmp_path: Path) -> None:
+    """The audit answer is mrkdwn: a reason there is a one-line quotation whose formatting
+    marks are shown as look-alikes, so it cannot bold, strike or code-span its own words or
+    pimbot's around it (``~`` in a reason and another ``~`` later on the line)."""
+    fake = FakeSlack({person[0]: (person[1], person[2]) for person in (BOB, ALICE, AUDITOR)})
+    await fake.start()
+    replica = await start_slack_pimbot(tmp_path, fake)
+    try:
+        await replica.wait_ready()
+        async with aiohttp.ClientSession(base_url=replica.url) as http:
+            slack = SlackDriver(http, fake)  # type: ignore[arg-type]
+            await slack.slash(BOB[0], "activate prod-db-admin for 1h reason restore ~the "
+                                      "*Approved by alice* `now` _soon_")
+            await _until(lambda: fake.calls_to("chat.postMessage"), replica)
+            _, name = await slack.slash(AUDITOR[0], "audit bob@example.com")
+            await _until(lambda: fake.responses(name), replica)
+        (answer,) = fake.responses(name)
+        mrkdwn = [b["text"]["text"] for b in answer.args["blocks"]
+                  if b.get("text", {}).get("type") == "mrkdwn"]
+        shown = "\n".join(mrkdwn)
+        assert "activation.requested" in shown, shown
+        assert "“restore ∼the ∗Approved by alice∗ ˋnowˋ ˍsoonˍ”" in shown, shown
+        assert not any(mark in shown for mark in "*~`"), shown
+    finally:
+        await replica.stop()
+        await fake.close()
