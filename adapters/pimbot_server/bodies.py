@@ -8,11 +8,14 @@ reads a body under three bounds:
   with 413 before a byte is read, a chunked body is refused once it passes it;
 - a deadline (``READ_DEADLINE_S`` for the whole body): a client that stops sending is
   answered 408 and the connection is closed;
-- a budget of body bytes in flight from unauthenticated requests, process-wide
-  (``UNAUTHENTICATED_BUDGET_BYTES``, shared by every route that asks for it): a request whose
-  declared length (or next chunk, when chunked) does not fit is refused with 503 and
-  ``Retry-After`` before it is buffered, and its reservation is given back when the read
-  ends, however it ends.
+- a budget of unauthenticated body bytes held in memory, process-wide
+  (``UNAUTHENTICATED_BUDGET_BYTES``, shared by every route that asks for it), charged as the
+  bytes *arrive*: a request whose declared length does not fit beside what is held is
+  refused with 503 and ``Retry-After`` before it is buffered, one whose next chunk does not
+  fit is refused then, and what it took is given back when the read ends, however it ends.
+  A declared length is not charged before its bytes come: a stranger declaring 1 MB on many
+  connections and sending 2 bytes on each holds 2 bytes of the budget each, not 1 MB (with a
+  charge by declared length, 17 such connections had every Slack request refused 503).
 
 A client that drops the connection mid-body, or sends a body its ``Content-Encoding`` does
 not decode, is one WARNING line (``RefusalLog``) and a 400, never a traceback. Every
@@ -71,11 +74,16 @@ class RefusalLog:
 
 
 class BodyBudget:
-    """Bytes of unauthenticated bodies being read, across the process, within a limit."""
+    """Bytes of unauthenticated bodies held while they are read, across the process, within
+    a limit."""
 
     def __init__(self, limit_bytes: int = UNAUTHENTICATED_BUDGET_BYTES) -> None:
         self.limit_bytes = limit_bytes
         self.in_flight = 0
+
+    def fits(self, size: int) -> bool:
+        """Whether ``size`` more bytes would fit now (nothing is taken)."""
+        return self.in_flight + size <= self.limit_bytes
 
     def take(self, size: int) -> bool:
         if self.in_flight + size > self.limit_bytes:
@@ -118,15 +126,14 @@ class BodyReader:
         if declared is not None and declared > self.max_bytes:
             return self._refuse(413, f"the body is over {self.max_bytes} bytes")
         budget = None if authenticated else self.budget
-        if budget is not None and declared is not None and not budget.take(declared):
+        if budget is not None and declared is not None and not budget.fits(declared):
             return self._busy()  # nothing read, nothing buffered
-        return await self._read_within(request, budget, declared)
+        return await self._read_within(request, budget)
 
-    async def _read_within(self, request: web.Request, budget: BodyBudget | None,
-                           declared: int | None) -> Body:
-        """Read chunk by chunk; a chunked body (no ``declared``) takes budget per chunk, a
-        declared one took its length before the read. Either is given back at the end."""
-        taken = declared if budget is not None and declared is not None else 0
+    async def _read_within(self, request: web.Request, budget: BodyBudget | None) -> Body:
+        """Read chunk by chunk, each chunk taking its bytes of the budget as it arrives;
+        what was taken is given back at the end."""
+        taken = 0
         chunks: list[bytes] = []
         size = 0
         try:
@@ -135,7 +142,7 @@ class BodyReader:
                     size += len(chunk)
                     if size > self.max_bytes:
                         return self._refuse(413, f"the body is over {self.max_bytes} bytes")
-                    if budget is not None and declared is None:
+                    if budget is not None:
                         if not budget.take(len(chunk)):
                             return self._busy()
                         taken += len(chunk)

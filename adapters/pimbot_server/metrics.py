@@ -40,6 +40,7 @@ from pimbot.ports import Clock
 from pimbot.store.database import Database
 from pimbot.store.observations import Figure, committed
 from pimbot.store.tables import AuditEventRow, JobRow, ReplicaRow, RequestRow
+from pimbot_server.bodies import UNAUTHENTICATED_BUDGET_BYTES, process_budget
 
 JOB_STATUSES = ("queued", "failed")
 LIVE_STATES = (RequestState.PENDING_APPROVAL, RequestState.APPROVED, RequestState.ACTIVE)
@@ -98,6 +99,12 @@ class Metrics:
         self.replicas = Gauge(
             "pimbot_replicas", "pimbot processes registered on this database",
             registry=self.registry)
+        self.unauthenticated_bytes = Gauge(
+            "pimbot_http_unauthenticated_body_bytes",
+            "Bytes of not yet authenticated request bodies held while they are read (past "
+            f"{UNAUTHENTICATED_BUDGET_BYTES} bytes, bodies are refused 503)",
+            registry=self.registry)
+        self.unauthenticated_bytes.set_function(lambda: process_budget().in_flight)
         self._counted(registry=self.registry)
         db.on_commit(self._committed)
 

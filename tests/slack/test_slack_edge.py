@@ -49,12 +49,14 @@ async def test_a_body_that_stops_arriving_is_408_and_its_connection_closed(lite:
     assert await held.closed_by_server()
 
 
-async def test_pimbot_run_refuses_bodies_past_its_budget_and_logs_dropped_ones_once(
+async def test_pimbot_run_charges_its_body_budget_by_bytes_received_and_logs_drops_once(
         tmp_path: Path) -> None:
-    """The attack on the real process: connections each declaring ~1 MB and sending a few
-    bytes. Those within the budget are held (up to the deadline); the first past it is
-    refused at once with 503 and Retry-After, nothing of it buffered; dropping the held ones
-    gives the budget back, and the drops are one WARNING line, no traceback."""
+    """The attack on the real process: many connections each declaring ~1 MB and sending a
+    few bytes. They hold only what they sent, so Slack's requests are still served (charged
+    by declared length, 17 of them had every request refused 503 for as long as they were
+    held). Bodies that really arrive fill the budget: then a body that does not fit is 503
+    with Retry-After, dropping them gives the budget back, and the drops are one WARNING
+    line, no traceback."""
     fake = FakeSlack({BOB[0]: (BOB[1], BOB[2])})
     await fake.start()
     replica = await start_slack_pimbot(tmp_path, fake)
@@ -64,21 +66,24 @@ async def test_pimbot_run_refuses_bodies_past_its_budget_and_logs_dropped_ones_o
     opened = []
     try:
         await replica.wait_ready()
-        for _ in range(fitting + 1):
-            opened.append(await partial_post(replica.port, EVENTS, declared, b"a=1"))
-        # whichever reached the route last does not fit: it alone is answered, at once
-        answers = {asyncio.ensure_future(partial.status()) for partial in opened}
-        done, pending = await asyncio.wait(answers, return_when=asyncio.FIRST_COMPLETED)
-        for waiting in pending:
-            waiting.cancel()
-        status, headers = next(iter(done)).result()
-        assert status == 503
-        assert int(headers["retry-after"]) > 0
-        assert headers.get("connection") == "close"
         async with aiohttp.ClientSession(base_url=replica.url) as http:
             driver = SlackDriver(http, fake)  # type: ignore[arg-type]
             big = _padded_event(declared)
-            assert (await driver.post(big, JSON)).status == 503, "the budget is full"
+            for _ in range(fitting + 5):
+                opened.append(await partial_post(replica.port, EVENTS, declared, b"a=1"))
+            sent = (fitting + 5) * 3
+            assert await _held_soon(http, sent) == sent, "only the bytes that came are held"
+            assert (await driver.post(big, JSON)).status == 200, "declared is not held"
+            for partial in opened:
+                partial.drop()
+            opened = [await partial_post(replica.port, EVENTS, declared,
+                                         b"a=" + b"1" * (declared - 3))
+                      for _ in range(fitting)]
+            held = fitting * (declared - 1)
+            assert await _held_soon(http, held) == held, "bodies that arrived are charged"
+            response = await driver.post(big, JSON)
+            assert response.status == 503 and int(response.headers["retry-after"]) > 0
+            assert response.headers.get("connection") == "close"
             for partial in opened:
                 partial.drop()
             assert await _served_again(driver, big) == 200, "the dropped gave budget back"
@@ -90,6 +95,19 @@ async def test_pimbot_run_refuses_bodies_past_its_budget_and_logs_dropped_ones_o
     log = replica.log.read_text(errors="replace")
     assert log.count("a client left before sending its whole body") == 1, log[-3000:]
     assert "Traceback" not in log and "Error handling request" not in log, log[-3000:]
+
+
+async def _held_soon(http: aiohttp.ClientSession, at_least: int) -> int:
+    """Polls ``/metrics`` until the unauthenticated bytes held reach ``at_least``."""
+    held = 0
+    for _ in range(200):
+        text = await (await http.get("/metrics")).text()
+        held = int(float(next(line.split()[-1] for line in text.splitlines()
+                              if line.startswith("pimbot_http_unauthenticated_body_bytes "))))
+        if held >= at_least:
+            return held
+        await asyncio.sleep(0.05)
+    return held
 
 
 def _padded_event(size: int) -> str:

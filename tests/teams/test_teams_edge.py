@@ -69,13 +69,13 @@ async def test_a_flood_of_refusals_is_one_log_line_a_minute_with_a_count(
 
 async def test_in_dev_mode_bodies_take_the_unauthenticated_budget(
         sqlite_db: Database, fake_teams: FakeBotFramework) -> None:
-    """Without credentials nothing is authenticated, so a body held mid-way keeps its share
-    of the budget and the next one past it is refused with 503, unread."""
+    """Without credentials nothing is authenticated, so a body held mid-way keeps the bytes
+    it sent of the budget and the next one past it is refused with 503."""
     async with running(sqlite_db, fake_teams, POLICY, auth=False) as rig:
         rig.adapter.bodies = BodyReader(BodyBudget(limit_bytes=4000))
         port = rig.driver.client.port
         headers = "Content-Type: application/json\r\n"
-        opened = [await _partial(port, 3000, headers) for _ in range(2)]
+        opened = [await _partial(port, 3000, headers, " " * 2500) for _ in range(2)]
         # whichever reached the route second does not fit: it alone is answered, at once
         answers = {asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
                    for reader, _ in opened}
@@ -96,10 +96,10 @@ async def test_in_dev_mode_bodies_take_the_unauthenticated_budget(
         assert response.status == 201
 
 
-async def _partial(port: int, declared: int, headers: str
+async def _partial(port: int, declared: int, headers: str, more: str = ""
                    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"POST {MESSAGES} HTTP/1.1\r\nHost: x\r\n{headers}"
-                 f"Content-Length: {declared}\r\n\r\n{{".encode())
+                 f"Content-Length: {declared}\r\n\r\n{{{more}".encode())
     await writer.drain()
     return reader, writer
