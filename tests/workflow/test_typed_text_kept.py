@@ -87,3 +87,19 @@ async def test_a_reason_cannot_forge_a_line_of_the_audit_answer(db: Database) ->
     answer = await pim.say("sec-lead@example.com", "audit bob@example.com")
     assert not any(line.startswith("#99") for line in answer.text.splitlines()), answer.text
     assert "reason=“x ↵ #99 2026-12-02 00:00:00 pimbot grant[.]revoked" in answer.text  # quoted
+
+
+async def test_a_ticket_that_would_format_the_audit_answer_is_quoted_not_bare(
+        db: Database) -> None:
+    """Ids, emails and numbers are shown bare; ``_CHG-7_`` would italicise itself in Slack's
+    mrkdwn (underscores at a word's edges), so it is a quotation, as any typed text is."""
+    pim = await make_pim(db)
+    for ticket in ("_CHG-7_", "CHG_7"):
+        reply = await pim.say(BOB, f"activate staging-deploy for 30m ticket {ticket} reason y",
+                              platform="slack")
+        assert reply.ok, reply.text
+        await pim.say(BOB, "deactivate staging-deploy")
+    answer = await pim.say("sec-lead@example.com", "audit bob@example.com")
+    assert "ticket=“_CHG-7_”" in answer.text, answer.text
+    assert "ticket=_CHG-7_" not in answer.text
+    assert "ticket=CHG_7" in answer.text  # an underscore inside a word formats nothing

@@ -189,6 +189,9 @@ async def whois(ctx: Context, actor: Actor, role_name: str) -> Reply:
 # (a reason, a comment: what people typed) is shown as a quotation on one line, so it cannot
 # end the event's line, start a forged one, or pass for another of its fields.
 _PLAIN_VALUE = re.compile(r"[\w@.:+/#-]{1,200}", re.ASCII)
+# An underscore at a word's edge (``_x_``) italicises in Slack's mrkdwn; inside a word
+# (``first_last``) it formats nothing.
+_EDGE_UNDERSCORE = re.compile(r"(?:^|[^A-Za-z0-9])_|_(?:[^A-Za-z0-9]|$)")
 
 
 def _detail_value(value: object) -> str:
@@ -200,7 +203,8 @@ def _detail_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
-    return text if _PLAIN_VALUE.fullmatch(text) else quote(text)
+    bare = _PLAIN_VALUE.fullmatch(text) and not _EDGE_UNDERSCORE.search(text)
+    return text if bare else quote(text)
 
 
 async def audit(ctx: Context, actor: Actor, subject: str | None, since: str | None) -> Reply:
