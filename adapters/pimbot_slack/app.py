@@ -16,6 +16,7 @@ Who may act is checked next, in ``SlackHandlers.actor``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -236,12 +237,15 @@ class SlackAdapter:
         nothing, and is audited by the core. One that cannot be recorded (the database is
         out of reach) is answered 500 and not acted on: unchecked is never trusted."""
         delivery = delivery_of(body)
-        if delivery.key:
+        # Slack gives every request pimbot handles an id; one without is keyed by its signed
+        # bytes and timestamp, so the same bytes resent are a replay all the same.
+        key = delivery.key or _bytes_key(req)
+        if key:
             retry = (req.headers.get(RETRY_HEADER) or [""])[0]
             try:
                 first = await self.core.first_delivery(
-                    PLATFORM, delivery.key, delivery.kind, delivery.user_id,
-                    retryable=delivery.retried_by_slack,
+                    PLATFORM, key, delivery.kind, delivery.user_id,
+                    retryable=delivery.retried_by_slack and bool(delivery.key),
                     **({"slack_retry": retry} if retry else {}),
                 )
             except Exception:
@@ -251,6 +255,13 @@ class SlackAdapter:
                 return BoltResponse(status=200, body="")
         await next()
         return None
+
+
+def _bytes_key(req: AsyncBoltRequest) -> str:
+    """A delivery key for a request that carries no id of its own: its timestamp and body."""
+    stamp = (req.headers.get("x-slack-request-timestamp") or [""])[0]
+    digest = hashlib.sha256(f"{stamp}\n{req.raw_body}".encode()).hexdigest()
+    return f"bytes:{digest[:40]}"
 
 
 def bolt_request_of(request: web.Request, body: bytes) -> AsyncBoltRequest | None:

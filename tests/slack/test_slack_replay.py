@@ -174,3 +174,20 @@ async def test_a_request_that_cannot_be_recorded_is_not_acted_on(rig: Rig) -> No
     body = rig.driver.slash_body(BOB[0], "activate staging-deploy for 30m reason x", "down")
     assert await send(rig, body, int(time.time())) == [500]
     assert await rig.requests() == []
+
+
+async def test_a_signed_request_carrying_no_id_of_its_own_is_still_acted_on_once(
+        rig: Rig) -> None:
+    """Slack gives every request pimbot handles an id (``trigger_id``, ``action_ts``,
+    ``event_id``); one without any is keyed by its signed bytes and timestamp, so the same
+    bytes resent are a replay all the same."""
+    from urllib.parse import parse_qsl, urlencode
+
+    body = rig.driver.slash_body(BOB[0], "activate staging-deploy for 30m reason deploy", "bare")
+    fields = [(k, v) for k, v in parse_qsl(body) if k != "trigger_id"]
+    assert len(fields) < len(parse_qsl(body)), "the fixture's command carried a trigger_id"
+    bare = urlencode(fields)
+    assert await send(rig, bare, int(time.time()), times=2) == [200, 200]
+    assert [r.state for r in await rig.requests()] == ["active"]
+    assert [c.email for c in rig.provider.actions("grant")] == [BOB[1]]
+    assert [e.subject for e in await events(rig.db, "inbound.replayed")] == ["command"]
