@@ -26,6 +26,7 @@ from pimbot.domain.ids import new_id
 from pimbot.logcontext import bound
 from pimbot.ports import Clock
 from pimbot.store.database import Database
+from pimbot_server.bodies import process_budget
 from pimbot_server.metrics import CONTENT_TYPE, Metrics
 from pimbot_server.mounting import MountedAdapter
 from pimbot_server.startup import HOLD_SECONDS, RETRY_AFTER_SECONDS, Phase, StartupProgress
@@ -94,6 +95,7 @@ def build_http_app(core: ServedCore, adapters: Sequence[MountedAdapter] = (), *,
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_route)
+    metrics.watch_body_budget(lambda: process_budget().in_flight)
     for adapter in adapters:
         adapter.mount(app)
     return app

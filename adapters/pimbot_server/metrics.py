@@ -40,7 +40,6 @@ from pimbot.ports import Clock
 from pimbot.store.database import Database
 from pimbot.store.observations import Figure, committed
 from pimbot.store.tables import AuditEventRow, JobRow, ReplicaRow, RequestRow
-from pimbot_server.bodies import UNAUTHENTICATED_BUDGET_BYTES, process_budget
 
 JOB_STATUSES = ("queued", "failed")
 LIVE_STATES = (RequestState.PENDING_APPROVAL, RequestState.APPROVED, RequestState.ACTIVE)
@@ -102,11 +101,14 @@ class Metrics:
         self.unauthenticated_bytes = Gauge(
             "pimbot_http_unauthenticated_body_bytes",
             "Bytes of not yet authenticated request bodies held while they are read (past "
-            f"{UNAUTHENTICATED_BUDGET_BYTES} bytes, bodies are refused 503)",
-            registry=self.registry)
-        self.unauthenticated_bytes.set_function(lambda: process_budget().in_flight)
+            "the process's budget, bodies are refused 503)", registry=self.registry)
         self._counted(registry=self.registry)
         db.on_commit(self._committed)
+
+    def watch_body_budget(self, held: Callable[[], int]) -> None:
+        """Report ``held()`` (the HTTP server's unauthenticated bytes) at every scrape; set
+        by the server, so the console, which has none, imports no HTTP code for it."""
+        self.unauthenticated_bytes.set_function(held)
 
     def _counted(self, registry: CollectorRegistry) -> None:
         self.transitions = Counter(
