@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from pimbot.store.audit_crypto import AuditKeyring
+from pimbot.store.sqlite_checkpoint import SAFETY_NET_PAGES, WalCheckpointer
 from pimbot.store.sqlite_inline import inline_creator
 from pimbot.store.sqlite_writer import WRITER_OPTION, SqliteWriter
 
@@ -79,6 +80,10 @@ class Database:
         # Inline SQLite: one held connection and group commit (``sqlite_writer``).
         self.sqlite_writer = (SqliteWriter(self.engine, self._committed) if self.sqlite_inline
                               else None)
+        # An SQLite file's WAL is checkpointed on a thread, not by the committing connection
+        # on the loop (``sqlite_checkpoint``).
+        path = self.sqlite_path
+        self.wal_checkpointer = WalCheckpointer(path) if path is not None else None
 
     def on_commit(self, callback: Callable[[AsyncSession], None]) -> None:
         """Call ``callback(session)`` after every committed write transaction.
@@ -89,6 +94,8 @@ class Database:
         self._after_commit.append(callback)
 
     def _committed(self, session: AsyncSession) -> None:
+        if self.wal_checkpointer is not None:
+            self.wal_checkpointer.committed()
         for callback in self._after_commit:
             callback(session)
 
@@ -222,6 +229,8 @@ class Database:
         if self.sqlite_writer is not None:
             await self.sqlite_writer.close()
         await self.engine.dispose()
+        if self.wal_checkpointer is not None:
+            await self.wal_checkpointer.close()
 
 
 async def _flock(path: Path, poll: float = 0.05) -> int:
@@ -252,6 +261,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")  # sqlite_checkpoint
         # A write transaction's savepoint journal (``sqlite_writer``) stays in memory, not in
         # a temporary file once it outgrows 64 KiB (a batch of 1,000 revokes did).
         cursor.execute("PRAGMA temp_store=MEMORY")
