@@ -116,6 +116,38 @@ async def test_self_approval_is_refused_and_audited(db: Database) -> None:
     assert [e.detail["reason"] for e in events] == ["self_approval", "self_approval"]
 
 
+async def test_someone_with_no_part_in_a_request_learns_nothing_of_it_by_its_id(
+    db: Database,
+) -> None:
+    """An id seen in a screenshot or a forwarded message: a click or a typed approve/deny by
+    someone who is neither its requester nor an approver says nothing of the request (its
+    state, role, requester, approvers), whether it waits or was decided; the refusal is
+    audited and nothing changes."""
+    pim = await make_pim(db)
+    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h reason hotfix"))
+    outsider = "mallory@example.com"
+    replies = [await pim.click(outsider, ActionId.APPROVE, rid),
+               await pim.say(outsider, f"deny {rid} reason looks wrong")]
+    await pim.click(ALICE, ActionId.APPROVE, rid)
+    replies += [await pim.click(outsider, ActionId.APPROVE, rid),
+                await pim.click(outsider, ActionId.DENY, rid),
+                await pim.say(outsider, f"approve {rid}")]
+    for reply in replies:
+        assert not reply.ok
+        assert reply.text == f"You are not an approver of request {rid}. Nothing was changed."
+        assert reply.card is None
+    assert [c.email for c in pim.provider.actions("grant")] == [BOB], "granted once, by alice"
+    async with db.read() as session:
+        refused = (await session.execute(select(AuditEventRow).where(
+            AuditEventRow.actor == outsider))).scalars().all()
+        row = await session.get(RequestRow, rid)
+    assert [(e.action, e.detail["reason"]) for e in refused] == [
+        ("approval.refused", "not_approver"), ("denial.refused", "not_approver"),
+        ("approval.refused", "not_approver"), ("denial.refused", "not_approver"),
+        ("approval.refused", "not_approver")]
+    assert row is not None and row.state == "active"
+
+
 async def test_non_approver_click_is_refused_and_audited(db: Database) -> None:
     pim = await make_pim(db)
     rid = request_id_of(await pim.say(BOB, "activate prod-db-admin reason hotfix"))

@@ -38,10 +38,27 @@ async def _precheck(ctx: Context, actor: Actor, request_id: str,
     return refusal, row
 
 
+def _outsider(ctx: Context, actor: Actor, row: RequestRow) -> bool:
+    """Neither the requester, nor an approver at any of its role's escalation steps, nor an
+    admin or auditor (who may read the request in the audit log anyway)."""
+    who = actor.email
+    role = ctx.policy.roles.get(row.role)
+    if role is None or who == row.email or ctx.policy.is_admin(who) \
+            or ctx.policy.is_auditor(who):
+        return False
+    return who not in ctx.policy.approvers_of(role, len(role.escalate))
+
+
 async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: RequestRow,
                    action: str) -> tuple[Reply | None, list[VoteRow]]:
     """The (audited) refusal of this person's decision, if any, and the request's votes (as
-    read for the check: the caller need not read them again)."""
+    read for the check: the caller need not read them again). Someone with no part in the
+    request learns nothing of it from the refusal: not its state, role or requester."""
+    if _outsider(ctx, actor, row):
+        await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
+                     request=row.id, reason="not_approver", requester=row.email)
+        return Reply(ok=False, text=f"You are not an approver of request {row.id}. Nothing "
+                                    "was changed.", hint=FollowUp.PENDING), []
     if row.state != RequestState.PENDING_APPROVAL.value:
         view = await snapshot(session, ctx.policy, row)
         await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
