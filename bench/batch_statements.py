@@ -11,7 +11,8 @@ on asyncpg), the rows sent through ``executemany``, commits, jobs written, this 
 CPU seconds, each per expiry (grant); and every statement's first words with its count, so a
 per-row statement shows up as a count of N. Then the same for the follow-ups the batch
 queued (``core.drain()``: notices and card redraws, the worker's claims and completions;
-the expire jobs themselves, run again by it, find nothing to do).
+the jobs are claimed as the worker claims them, so an expire batch, which marks its jobs done
+itself, leaves none for the worker's completion: ``jobs_left_to_complete``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pimbot.scheduling.queue import ClaimedJob
 from pimbot.store.audit_log import verify_chain
 from pimbot.store.tables import JobRow
 from pimbot.workflow.actor import Actor
+from pimbot.workflow.core import PimCore
 from pimbot.workflow.lifecycle.grant_batch import grant_many
 from pimbot.workflow.lifecycle.revocations import expire_many
 from revocation_world import ROLE, Receiver, World, each_backend, person
@@ -64,13 +66,10 @@ class Counted:
             self.commits += 1
 
 
-async def _jobs(world: World, kind: str) -> list[ClaimedJob]:
-    assert world.db is not None
-    async with world.db.read() as session:
-        rows = (await session.execute(select(JobRow).where(
-            JobRow.kind == kind, JobRow.status == "queued").order_by(JobRow.id))).scalars()
-        return [ClaimedJob(row.id, row.kind, dict(row.payload), row.attempts, row.due_at,
-                           max_attempts=row.max_attempts) for row in rows]
+async def _jobs(core: PimCore, kind: str, limit: int) -> list[ClaimedJob]:
+    """The queued jobs of ``kind``, claimed as the worker claims a batch (its lease: the
+    batch may mark them done itself, as an expire batch does)."""
+    return await core.queue.claim(limit, kinds=frozenset({kind}))
 
 
 async def _count_jobs(world: World) -> int:
@@ -91,7 +90,7 @@ async def one_backend(label: str, url: str, args: argparse.Namespace,
     else:
         for i in range(args.batch):
             await core.handle_text(Actor(person(i)), f"activate {ROLE} for 1h reason count")
-    jobs = await _jobs(world, args.kind)
+    jobs = await _jobs(core, args.kind, args.batch)
     before = await _count_jobs(world)
     counter = Counted()
     counter.attach(world.db.engine.sync_engine)
@@ -104,11 +103,12 @@ async def one_backend(label: str, url: str, args: argparse.Namespace,
     written = await _count_jobs(world) - before
     n = len(jobs)
     failed = [repr(exc) for _, exc in outcomes if exc is not None]
+    left = sum(1 for _, exc in outcomes if exc is None)  # for the worker's completion
     follow = Counted()
     follow.attach(world.db.engine.sync_engine)
     follow.on = True
     cpu_after = time.process_time()
-    await core.drain()  # the follow-ups due now: notices, redraws (the expire jobs: no-ops)
+    await core.drain()  # the follow-ups due now: notices, redraws
     cpu_after = time.process_time() - cpu_after
     follow.on = False
     chain = await verify_chain(world.db)
@@ -122,6 +122,7 @@ async def one_backend(label: str, url: str, args: argparse.Namespace,
         f"{label}_statements": counter.statements,
         f"{label}_executemany_rows": counter.many_rows,
         f"{label}_commits": counter.commits,
+        f"{label}_jobs_left_to_complete": left,
         f"{label}_jobs_written_per": round(written / n, 2),
         f"{label}_cpu_ms_per": round(cpu * 1000 / n, 3),
         f"{label}_wall_s": round(wall, 3),
