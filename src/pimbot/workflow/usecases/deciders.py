@@ -13,11 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pimbot.domain.decisions import decide_approver
+from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.states import RequestState
 from pimbot.store.tables import RequestRow
 from pimbot.ui.cards import Card
 from pimbot.ui.views import View, render
 from pimbot.workflow.context import Context
+from pimbot.workflow.permissions import outsider
 from pimbot.workflow.records import get_request, snapshot, votes_of
 
 # The views whose buttons are for the deciders alone (``Card.deciders_only``).
@@ -42,10 +44,15 @@ async def who_may_decide(ctx: Context, request_id: str) -> tuple[str, ...]:
 
 async def card_for(ctx: Context, viewer: str, request_id: str, view: str) -> Card:
     """The card ``view`` of ``request_id`` as ``viewer`` should see it: with its buttons when
-    they may decide it now, else the same card without them (its status)."""
+    they may decide it now, else the same card without them (its status). Someone with no
+    part in the request (``permissions.outsider``: a forged refresh naming an id they saw)
+    is refused, as an unknown id is: the platform shows them the card as it was sent to
+    them, if any, and nothing of the request."""
     shown = View(view) if view in DECIDER_VIEWS else View.APPROVAL
     async with ctx.db.read() as session:
         row = await get_request(session, request_id)
+        if outsider(ctx.policy, viewer.strip().lower(), row):
+            raise PimError(ErrorCode.FORBIDDEN, f"You have no part in request {row.id}.")
         card = render(shown, await snapshot(session, ctx.policy, row))
     if card.actions and viewer.strip().lower() in await who_may_decide(ctx, row.id):
         return card
