@@ -14,7 +14,7 @@ from teams_driver import ALICE, BOB, CAROL, LEAD, Person
 from teams_rig import Rig, card_text, running
 
 from pimbot.store.database import Database
-from pimbot.store.tables import ReviewItemRow
+from pimbot.store.tables import AuditEventRow, ReviewItemRow
 
 DAVE = Person("29:dave-colleague", "dave@example.com", "Dave Colleague")
 REASON = "restore backup of the ledger"
@@ -54,6 +54,11 @@ async def test_a_forged_refresh_of_an_approval_card_tells_an_outsider_nothing(
             shown = await pressed(rig, "pimRefresh", {"id": request.id, "view": view})
             assert_nothing_of(shown, f"a refresh of the {view} card")
             assert "no longer current" in shown, shown
+        async with db.read() as session:
+            refused = (await session.scalars(select(AuditEventRow).where(
+                AuditEventRow.action == "card.refused"))).all()
+        assert [(e.actor, e.detail["request"], e.detail["reason"]) for e in refused] == \
+            [(DAVE.email, request.id, "not_party")] * 2, "each forged refresh is audited"
         for who in (BOB, LEAD, ALICE):
             answer = await rig.press(who, "pimRefresh", {"id": request.id, "view": "approval"},
                                      "1:their-card")

@@ -18,6 +18,7 @@ from pimbot.domain.states import RequestState
 from pimbot.store.tables import RequestRow
 from pimbot.ui.cards import Card
 from pimbot.ui.views import View, render
+from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
 from pimbot.workflow.permissions import outsider
 from pimbot.workflow.records import get_request, snapshot, votes_of
@@ -49,11 +50,15 @@ async def card_for(ctx: Context, viewer: str, request_id: str, view: str) -> Car
     is refused, as an unknown id is: the platform shows them the card as it was sent to
     them, if any, and nothing of the request."""
     shown = View(view) if view in DECIDER_VIEWS else View.APPROVAL
+    who = viewer.strip().lower()
     async with ctx.db.read() as session:
         row = await get_request(session, request_id)
-        if outsider(ctx.policy, viewer.strip().lower(), row):
-            raise PimError(ErrorCode.FORBIDDEN, f"You have no part in request {row.id}.")
-        card = render(shown, await snapshot(session, ctx.policy, row))
-    if card.actions and viewer.strip().lower() in await who_may_decide(ctx, row.id):
+        card = None if outsider(ctx.policy, who, row) else render(
+            shown, await snapshot(session, ctx.policy, row))
+    if card is None:  # audited, as an outsider's approve or deny is
+        await record_alone(ctx, who, "card.refused", row.role, request=row.id,
+                           reason="not_party", requester=row.email)
+        raise PimError(ErrorCode.FORBIDDEN, f"You have no part in request {row.id}.")
+    if card.actions and who in await who_may_decide(ctx, row.id):
         return card
     return replace(card, actions=(), deciders_only=None)
