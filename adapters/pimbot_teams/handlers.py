@@ -8,7 +8,8 @@
   and with the outcome when it is done, or a one-line message when it was refused (the card
   stays as it was, inputs and all). ``pimRefresh`` answers with the card as last drawn, or,
   for an approval card (its refresh names the request), with the card the core draws for
-  the reader: Approve / Deny for someone who may decide it now, the status for anyone else.
+  the reader: Approve / Deny for someone who may decide it now, the status for anyone else
+  with a part in it; the core refuses anyone without one (the card as shown is kept).
 - ``conversationUpdate`` / ``installationUpdate``: the person and their conversation
   reference are learned; a team the bot was added to is remembered for channel posts. An
   uninstall (``action: remove``) or pimbot removed from a team (``membersRemoved``) forgets
@@ -143,8 +144,8 @@ class TeamsHandlers:
     async def _decider_view(self, inbound: Inbound, press: Press,
                             shown: Element | None) -> Element:
         """A decider card's refresh: the core draws it for this reader (Approve / Deny if
-        they may decide now, the status otherwise). Someone pimbot cannot place gets the
-        card as sent, which has no buttons."""
+        they may decide now, the status otherwise). Someone pimbot cannot place, or the
+        core refuses (no part in the request), gets the card as sent, which has no buttons."""
         try:
             actor = await self.people.actor(inbound, "refresh")
             card = await self.core.card_for(actor, press.value, press.inputs[VIEW_KEY])

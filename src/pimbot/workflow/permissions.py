@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.domain.errors import AuditNote, ErrorCode, PimError
+from pimbot.domain.model import Policy
 from pimbot.store.tables import RequestRow
 from pimbot.workflow.actor import Actor
 from pimbot.workflow.audit import record_alone
@@ -27,3 +28,15 @@ async def owned(ctx: Context, session: AsyncSession, actor: Actor, request_id: s
                        audit=AuditNote(f"{action}.refused", row.role,
                                        {"request": row.id, "reason": "not_owner"}))
     return row
+
+
+def outsider(policy: Policy, email: str, row: RequestRow) -> bool:
+    """Someone with no part in the request: neither its requester, nor an approver at any of
+    its role's escalation steps, nor an admin or auditor (who may read it in the audit log
+    anyway). Such a person learns nothing of the request from pimbot: not its state, role,
+    requester or reason."""
+    role = policy.roles.get(row.role)
+    if role is None or email == row.email or policy.is_admin(email) \
+            or policy.is_auditor(email):
+        return False
+    return email not in policy.approvers_of(role, len(role.escalate))

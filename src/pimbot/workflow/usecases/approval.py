@@ -22,6 +22,7 @@ from pimbot.workflow.lifecycle.eligibility import backed
 from pimbot.workflow.lifecycle.holds import lock_slot
 from pimbot.workflow.lifecycle.transition import move
 from pimbot.workflow.notices.outbox import refresh_cards
+from pimbot.workflow.permissions import outsider
 from pimbot.workflow.records import get_request, snapshot, votes_of
 from pimbot.workflow.usecases.extension import apply_extension
 from pimbot.workflow.usecases.unneeded_code import note_unneeded_code
@@ -38,23 +39,12 @@ async def _precheck(ctx: Context, actor: Actor, request_id: str,
     return refusal, row
 
 
-def _outsider(ctx: Context, actor: Actor, row: RequestRow) -> bool:
-    """Neither the requester, nor an approver at any of its role's escalation steps, nor an
-    admin or auditor (who may read the request in the audit log anyway)."""
-    who = actor.email
-    role = ctx.policy.roles.get(row.role)
-    if role is None or who == row.email or ctx.policy.is_admin(who) \
-            or ctx.policy.is_auditor(who):
-        return False
-    return who not in ctx.policy.approvers_of(role, len(role.escalate))
-
-
 async def _refusal(ctx: Context, session: AsyncSession, actor: Actor, row: RequestRow,
                    action: str) -> tuple[Reply | None, list[VoteRow]]:
     """The (audited) refusal of this person's decision, if any, and the request's votes (as
     read for the check: the caller need not read them again). Someone with no part in the
     request learns nothing of it from the refusal: not its state, role or requester."""
-    if _outsider(ctx, actor, row):
+    if outsider(ctx.policy, actor.email, row):
         await record(ctx, session, actor.email, f"{action}.refused", row.role, "refused",
                      request=row.id, reason="not_approver", requester=row.email)
         return Reply(ok=False, text=f"You are not an approver of request {row.id}. Nothing "

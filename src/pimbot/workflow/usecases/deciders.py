@@ -13,11 +13,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pimbot.domain.decisions import decide_approver
+from pimbot.domain.errors import ErrorCode, PimError
 from pimbot.domain.states import RequestState
 from pimbot.store.tables import RequestRow
 from pimbot.ui.cards import Card
 from pimbot.ui.views import View, render
+from pimbot.workflow.audit import record_alone
 from pimbot.workflow.context import Context
+from pimbot.workflow.permissions import outsider
 from pimbot.workflow.records import get_request, snapshot, votes_of
 
 # The views whose buttons are for the deciders alone (``Card.deciders_only``).
@@ -42,11 +45,20 @@ async def who_may_decide(ctx: Context, request_id: str) -> tuple[str, ...]:
 
 async def card_for(ctx: Context, viewer: str, request_id: str, view: str) -> Card:
     """The card ``view`` of ``request_id`` as ``viewer`` should see it: with its buttons when
-    they may decide it now, else the same card without them (its status)."""
+    they may decide it now, else the same card without them (its status). Someone with no
+    part in the request (``permissions.outsider``: a forged refresh naming an id they saw)
+    is refused, as an unknown id is: the platform shows them the card as it was sent to
+    them, if any, and nothing of the request."""
     shown = View(view) if view in DECIDER_VIEWS else View.APPROVAL
+    who = viewer.strip().lower()
     async with ctx.db.read() as session:
         row = await get_request(session, request_id)
-        card = render(shown, await snapshot(session, ctx.policy, row))
-    if card.actions and viewer.strip().lower() in await who_may_decide(ctx, row.id):
+        card = None if outsider(ctx.policy, who, row) else render(
+            shown, await snapshot(session, ctx.policy, row))
+    if card is None:  # audited, as an outsider's approve or deny is
+        await record_alone(ctx, who, "card.refused", row.role, request=row.id,
+                           reason="not_party", requester=row.email)
+        raise PimError(ErrorCode.FORBIDDEN, f"You have no part in request {row.id}.")
+    if card.actions and who in await who_may_decide(ctx, row.id):
         return card
     return replace(card, actions=(), deciders_only=None)

@@ -43,9 +43,12 @@ def _remove_form(item_id: str, breakglass: bool) -> Form:
 
 
 async def click_remove(ctx: Context, actor: Actor, item_id: str) -> Reply:
-    """Remove asks for a reason first (a form; the console says how to type it)."""
+    """Remove asks for a reason first (a form; the console says how to type it), of the
+    item's reviewers only, while it is open: anyone else is refused before the form, which
+    would tell them what kind of item it is."""
     async with ctx.db.read() as session:
         item = await get_item(session, item_id)
+        await _answerable(ctx, session, actor, item)
     return Reply(ok=False, form=_remove_form(item.id, item.kind == "breakglass"),
                  text="Removing needs a reason.",
                  hint=f"review remove {item.id} reason left the team", subject=item.id)
