@@ -8,6 +8,10 @@ to the requester and the notify channels.
 Channels (``teams:19:…@thread.tacv2`` notify targets) get a new post, through the service
 URL pimbot last heard that channel (or, failing that, its tenant) from.
 
+A reply to a command typed in a channel or group chat goes to the person's personal chat,
+never to the thread, which every member reads (Teams has no message for one reader, as Slack's
+ephemeral ones are): the thread hears only that pimbot answered there, or that it could not.
+
 ``SentMessage.ref`` is ``{"service_url", "conversation", "activity", "user"}``. The card a
 message shows is kept in ``teams_cards`` so an invoke can answer with it.
 
@@ -43,6 +47,12 @@ from pimbot_teams.store import TeamsStore
 from pimbot_teams.translate import Inbound
 
 log = logging.getLogger(__name__)
+
+ANSWERED_PRIVATELY = "pimbot answered you in your personal chat with it."
+NOT_ANSWERED_PRIVATELY = (
+    "pimbot answers in a personal chat, not here, and could not open one with you (try: add "
+    "pimbot for yourself in Teams' Apps, then ask it in that chat)"
+)
 
 
 class TeamsGateway:
@@ -131,25 +141,64 @@ class TeamsGateway:
         log.info("Teams message deleted")
 
     async def reply(self, inbound: Inbound, reply: Reply) -> None:
-        """Answer the person in the conversation (and thread) they wrote in."""
+        """Answer the person who wrote. In their personal chat: there, in the thread of their
+        message. In a channel or group chat, where everyone reads the thread (Teams has no
+        message for one reader, as Slack's ephemeral ones are): in their personal chat,
+        opened if need be, and the thread hears only that pimbot answered there."""
         if not reply.text and reply.card is None and reply.form is None:
             return
-        reader = inbound.user_id if inbound.personal else ""
+        if not inbound.personal:
+            await self._reply_privately(inbound, reply)
+            return
+        content, text = await self._reply_content(reply, inbound.user_id)
+        activity_id = await self.connector.send(inbound.service_url, inbound.conversation_id,
+                                                message_activity(content, text),
+                                                reply_to=str(inbound.activity.id or ""))
+        await self._keep_reply(reply, inbound.conversation_id, activity_id,
+                               inbound.service_url, content)
+
+    async def _reply_privately(self, inbound: Inbound, reply: Reply) -> None:
+        note = ANSWERED_PRIVATELY
+        try:
+            known = await self.core.identity(PLATFORM, inbound.user_id)
+            reference = known.conversation_ref if known is not None else None
+            service_url = str((reference or {}).get("serviceUrl") or "")
+            if known is None or reference is None or not service_url:
+                raise Unreachable("no reference to open a personal chat with")
+            conversation = str((reference.get("conversation") or {}).get("id") or "")
+            if not conversation:
+                conversation = await self._open_chat(known, reference)
+            content, text = await self._reply_content(reply, known.user_id)
+            try:
+                activity_id = await self.connector.send(service_url, conversation,
+                                                        message_activity(content, text))
+            except ConversationGone as exc:
+                raise Unreachable(f"Teams refused the personal chat ({exc.status})") from exc
+            await self._keep_reply(reply, conversation, activity_id, service_url, content)
+        except Unreachable as exc:
+            log.info("Teams: a channel command's answer could not go to a personal chat (%s)",
+                     exc)
+            note = NOT_ANSWERED_PRIVATELY
+        await self.connector.send(inbound.service_url, inbound.conversation_id,
+                                  message_activity(None, note),
+                                  reply_to=str(inbound.activity.id or ""))
+
+    async def _reply_content(self, reply: Reply, reader: str) -> tuple[Element | None, str]:
+        """The card (None: plain text) and text of a reply read in ``reader``'s personal chat."""
         if reply.form is None and reply.card is not None and reply.card.deciders_only:
             drawn = await self.draw(reply.card, reader)
             drawn["body"] = text_blocks(reply.text) + drawn["body"]
             content: Element | None = drawn
         else:
-            refresh = (inbound.user_id,) if inbound.personal and _has_buttons(reply) else ()
-            content = render_reply_card(reply, refresh)
-        text = reply.text or (reply.card.fallback_text if reply.card is not None else "")
-        activity = message_activity(content, text)
-        activity_id = await self.connector.send(inbound.service_url, inbound.conversation_id,
-                                                activity, reply_to=str(inbound.activity.id or ""))
+            content = render_reply_card(reply, (reader,) if _has_buttons(reply) else ())
+        return content, reply.text or (reply.card.fallback_text if reply.card is not None
+                                       else "")
+
+    async def _keep_reply(self, reply: Reply, conversation: str, activity_id: str,
+                          service_url: str, content: Element | None) -> None:
         secret = reply.card is not None and reply.card.image_png is not None
         if content is not None and activity_id and not secret:
-            await self.store.save_card(inbound.conversation_id, activity_id,
-                                       inbound.service_url, content)
+            await self.store.save_card(conversation, activity_id, service_url, content)
 
     async def _open_chat(self, known: PlatformIdentity, reference: dict[str, Any]) -> str:
         """A personal chat with someone pimbot has only seen in a channel (Teams allows it

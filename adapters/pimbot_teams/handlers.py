@@ -1,7 +1,9 @@
 """What each authenticated activity does: translate, call the core, render the answer.
 
 - ``message``: a command (personal chat, or a channel post that mentions pimbot), answered
-  in the same conversation and thread; an ``Action.Submit`` (old clients) is a button press.
+  in the personal chat's thread; from a channel or group chat, in the person's personal chat
+  (opened if need be), the thread told only that pimbot answered there (``gateway.reply``);
+  an ``Action.Submit`` (old clients) is a button press.
 - ``invoke`` ``adaptiveCard/action``: a button or form on a card (``Action.Execute``),
   answered synchronously with the card that replaces it for the person who pressed: a form
   when the core asks for more (a reason to deny, an MFA code), the card without its buttons

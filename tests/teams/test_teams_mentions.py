@@ -32,8 +32,8 @@ async def say_mentioning(rig: Rig, user_id: str, shown: str, *, channel: bool = 
     response = await rig.driver.post(activity)
     assert response.status == 201
     await rig.settle()
-    where = str(activity["conversation"]["id"])
-    return " ".join(answers(rig.fake, where, mark))
+    where = str(activity["conversation"]["id"])  # a channel thread's answer: LEAD's chat
+    return " ".join(answers(rig.fake, LEAD.chat if channel else where, mark))
 
 
 async def test_a_mentioned_person_is_their_email(db: Database,

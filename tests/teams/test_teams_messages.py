@@ -6,13 +6,14 @@ import pytest
 from fake_connector import FakeBotFramework, Member
 from policies import POLICY
 from sqlalchemy import select
-from teams_driver import ALICE, BOB, CHANNEL, TEAM, Person
+from teams_driver import ALICE, BOB, CHANNEL, LEAD, TEAM, Person
 from teams_rig import answers, running
 
 from pimbot.ports import Unreachable
 from pimbot.store.database import Database
 from pimbot.store.tables import AuditEventRow, PlatformIdentityRow, TeamsConversationRow
 from pimbot.ui.cards import Card
+from pimbot_teams.gateway import ANSWERED_PRIVATELY, NOT_ANSWERED_PRIVATELY
 
 
 async def identity(db: Database, who: Person) -> PlatformIdentityRow | None:
@@ -49,29 +50,67 @@ async def test_an_unknown_word_gets_a_one_line_error_with_a_pim_hint(
         assert "try: pim " in told[0] or "pim" in told[0], told
 
 
-async def test_a_channel_mention_is_answered_in_its_thread_and_the_channel_is_learned(
+async def test_a_channel_mention_is_answered_in_a_personal_chat_and_the_channel_is_learned(
         db: Database, fake_teams: FakeBotFramework) -> None:
+    """Everyone in a channel reads its threads, and Teams has no message for one reader (as
+    Slack's ephemeral ones are): the answer goes to the person's personal chat, opened for
+    it, and the thread hears only that pimbot answered there."""
     async with running(db, fake_teams, POLICY) as rig:
         activity = rig.driver.mention(ALICE, "pim roles")
         response = await rig.driver.post(activity)
         assert response.status == 201
         await rig.settle()
         thread = activity["conversation"]["id"]
-        told = answers(fake_teams, thread, 0)
-        assert any("prod-db-admin" in t for t in told), told
+        assert answers(fake_teams, thread, 0) == [ANSWERED_PRIVATELY]
         posted = fake_teams.sent(thread)[-1]
         assert posted.path.endswith(f"/activities/{activity['id']}"), "a reply in the thread"
-        assert "<at>" not in str(posted.body)
+        chat = "a:created-" + ALICE.user_id
+        told = answers(fake_teams, chat, 0)
+        assert any("prod-db-admin" in t for t in told), told
+        assert "<at>" not in str(fake_teams.sent(chat)[-1].body)
         known = await identity(db, ALICE)
         assert known is not None and known.email == ALICE.email
         assert known.conversation_ref is not None
-        assert "id" not in known.conversation_ref["conversation"], \
-            "a channel thread is no way to DM someone: only what opens a chat is kept"
+        assert known.conversation_ref["conversation"]["id"] == chat, \
+            "the chat opened for the answer is the one pimbot messages her in from now on"
         assert known.conversation_ref["user"]["id"] == ALICE.user_id
         async with db.read() as session:
             places = list((await session.execute(select(TeamsConversationRow))).scalars())
         assert {p.conversation_id for p in places} == {CHANNEL}
         assert places[0].service_url == fake_teams.service_url
+
+
+async def test_an_auditors_channel_question_never_shows_the_audit_log_to_the_channel(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    """The attack: an auditor (or admin) asks in a busy channel; on a thread every member
+    reads, the answer would be the audit log, reasons and all, or who holds a role."""
+    async with running(db, fake_teams, POLICY) as rig:
+        await rig.introduce(BOB, LEAD)
+        await rig.say(BOB, "activate staging-deploy for 1h reason secret-rotation-INC-77")
+        await rig.settle()
+        mark = len(fake_teams.calls)
+        threads = []
+        for question in ("pim audit", "pim whois staging-deploy", "pim pending", "pim status"):
+            activity = rig.driver.mention(LEAD, question)
+            threads.append(activity["conversation"]["id"])
+            assert (await rig.driver.post(activity)).status == 201
+        await rig.settle()
+        for thread in threads:
+            assert answers(fake_teams, thread, mark) == [ANSWERED_PRIVATELY]
+        private = " ".join(answers(fake_teams, LEAD.chat, mark))
+        assert "secret-rotation-INC-77" in private and BOB.email in private, private
+
+
+async def test_a_channel_answer_that_cannot_reach_a_personal_chat_is_not_given_there(
+        db: Database, fake_teams: FakeBotFramework) -> None:
+    async with running(db, fake_teams, POLICY) as rig:
+        fake_teams.fail("POST /teams/v3/conversations", 403)  # not installed for her
+        activity = rig.driver.mention(ALICE, "pim roles")
+        assert (await rig.driver.post(activity)).status == 201
+        await rig.settle()
+        told = answers(fake_teams, activity["conversation"]["id"], 0)
+        assert told == [NOT_ANSWERED_PRIVATELY], told
+        assert not any("prod-db-admin" in t for t in told)
 
 
 async def test_installation_and_bot_added_events_store_the_reference(
@@ -134,7 +173,8 @@ async def test_someone_seen_only_in_a_channel_gets_a_chat_opened(
 async def test_a_chat_teams_will_not_open_is_unreachable(
         db: Database, fake_teams: FakeBotFramework) -> None:
     async with running(db, fake_teams, POLICY) as rig:
-        await rig.driver.post(rig.driver.mention(ALICE, "pim status"))
+        fake_teams.fail("POST /teams/v3/conversations", 403)
+        await rig.driver.post(rig.driver.mention(ALICE, "pim status"))  # answer: no chat
         await rig.settle()
         fake_teams.fail("POST /teams/v3/conversations", 403)
         with pytest.raises(Unreachable):

@@ -58,9 +58,9 @@ async def test_enrolment_in_a_channel_is_refused(db: Database,
         activity = rig.driver.mention(BOB, "pim mfa enroll")
         await rig.driver.post(activity)
         await rig.settle()
-        told = answers(fake_teams, activity["conversation"]["id"], 0)
+        told = answers(fake_teams, "a:created-" + BOB.user_id, 0)  # the answer: his chat
         assert any("direct message" in t for t in told), told
-        assert not any("Key: " in t for t in told)
+        assert not any("Key: " in str(a) for a in fake_teams.activities.values())
 
 
 async def test_require_mfa_needs_a_valid_code_in_teams(db: Database,
