@@ -14,9 +14,8 @@ from pimbot.policy import PolicyError, parse_policy
 from pimbot.ports import GrantTarget
 from pimbot.store.audit_log import verify_chain
 from pimbot.store.database import Database
-from pimbot.store.tables import AuditEventRow, JobRow, RequestRow
+from pimbot.store.tables import AuditEventRow, RequestRow
 from pimbot.testing.fakes import RecordingProvider
-from pimbot.workflow.jobs.handlers import dispatch_batch
 
 from .harness import make_pim
 
@@ -85,31 +84,6 @@ async def test_a_burst_is_granted_and_revoked_once_each_within_the_provider_limi
     for email in PEOPLE:  # each requester heard their access ended
         told = [f"{d.latest.title} {d.latest.text}" for d in pim.chat.to(f"user:{email}")]
         assert any("expired" in text.lower() for text in told), told
-
-
-async def test_an_expiry_batch_is_done_in_two_transactions_its_jobs_with_the_first(
-        db: Database) -> None:
-    """The batch's expire jobs are marked done in the transaction that ends the requests
-    (``queue.complete_in``), not in a third one of the worker's: ending and recording a
-    batch, whatever its size, is two write transactions. Each grant is still revoked once."""
-    pim = await make_pim(db, POLICY)
-    for email in PEOPLE:
-        assert (await pim.say(email, "activate deploy for 1h")).ok
-    await pim.core.drain()
-    pim.clock.advance(timedelta(hours=1, seconds=1))
-    jobs = await pim.core.queue.claim(kinds=frozenset({"expire"}))
-    assert len(jobs) == len(PEOPLE)
-    commits: list[int] = []
-    db.on_commit(lambda session: commits.append(1))
-    assert await dispatch_batch(pim.core.ctx, jobs) == [], "none left for the worker to mark"
-    assert len(commits) == 2
-    assert len(pim.provider.actions("revoke")) == len(PEOPLE)
-    async with db.read() as session:
-        statuses = (await session.scalars(select(JobRow.status).where(
-            JobRow.kind == "expire"))).all()
-    assert set(statuses) == {"done"}
-    await pim.core.drain()
-    assert len(pim.provider.actions("revoke")) == len(PEOPLE), "exactly once"
 
 
 @pytest.mark.parametrize("value", ["0", "1001", "2.5", "many"])

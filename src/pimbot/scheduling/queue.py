@@ -163,25 +163,6 @@ async def discard(session: AsyncSession, dedupe_keys: list[str], now: datetime) 
     return done
 
 
-async def complete_in(session: AsyncSession, jobs: list[ClaimedJob], owner: str,
-                      now: datetime) -> set[int]:
-    """Mark the claimed ``jobs`` done in the caller's transaction, those whose lease ``owner``
-    (the worker that claimed them) still holds; returns their ids. A handler whose own
-    transaction is the job's work calls it there (``revocations.expire_many``), saving the
-    worker's completion transaction; one statement per lease the jobs were claimed with."""
-    done: set[int] = set()
-    by_lease: dict[datetime | None, list[int]] = {}
-    for job in jobs:
-        by_lease.setdefault(job.lease_until, []).append(job.id)
-    for until, ids in by_lease.items():
-        statement = statements.complete(until is None)
-        for start in range(0, len(ids), _INSERT_CHUNK):
-            done.update((await run(session, statement, {
-                "ids": ids[start:start + _INSERT_CHUNK], "owner": owner, "until": until,
-                "now": now})).scalars())
-    return done
-
-
 async def reschedule(session: AsyncSession, dedupe_key: str, due_at: datetime) -> bool:
     """Bring the queued job with ``dedupe_key`` forward (or back) to ``due_at``, in the
     caller's transaction; wakes this process's worker on commit. Returns whether one moved."""
@@ -317,8 +298,19 @@ class JobQueue:
         others' leases were lost). One statement per lease they were claimed with."""
         if not jobs:
             return set()
+        now = self.clock.now()
+        done: set[int] = set()
+        by_lease: dict[datetime | None, list[int]] = {}
+        for job in jobs:
+            by_lease.setdefault(job.lease_until, []).append(job.id)
         async with self.db.transaction() as session:
-            return await complete_in(session, jobs, self.owner, self.clock.now())
+            for until, ids in by_lease.items():
+                statement = statements.complete(until is None)
+                for start in range(0, len(ids), _INSERT_CHUNK):
+                    done.update((await run(session, statement, {
+                        "ids": ids[start:start + _INSERT_CHUNK], "owner": self.owner,
+                        "until": until, "now": now})).scalars())
+        return done
 
     async def requeued_ids(self, ids: list[int]) -> set[int]:
         """Of jobs whose completion found their lease gone, those brought back to the queue

@@ -32,10 +32,8 @@ from pimbot.store.database import Database
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[[ClaimedJob], Awaitable[None]]
-# Runs many claimed jobs of the batch kinds at once; says how each ended (None: done, the
-# worker marks it so). A job the handler marked done in its own transaction
-# (``queue.complete_in``) is left out. It should not raise; if it does, every job of the
-# batch failed with that error.
+# Runs many claimed jobs of the batch kinds at once; says how each ended (None: done). It
+# should not raise; if it does, every job of the batch failed with that error.
 BatchHandler = Callable[[list[ClaimedJob]], Awaitable[list[tuple[ClaimedJob, Exception | None]]]]
 _MIN_SLEEP = 0.01
 ALIVE_LOOKS = 5  # the loop is alive while it has looked at the queue within 5 max sleeps

@@ -11,10 +11,6 @@ concurrently, and recorded in one more, whatever their number.
    notices and card redraws) and marks the revoke jobs it kept done. A failed call hands
    over to its revoke job at once (``revoke_failed``), as a single expiry does.
 
-The expire jobs themselves are marked done in the first transaction (``queue.complete_in``):
-once it commits, the revoke jobs it wrote hold the promise, as they did after the worker's
-own completion transaction, which a batch no longer needs.
-
 If the first transaction cannot be made (a request changed meanwhile), the jobs run one by
 one through ``grants.expire``; if the last cannot, each revoke is recorded on its own.
 """
@@ -34,7 +30,7 @@ from pimbot.domain.lifecycle import Cause
 from pimbot.domain.states import RequestState
 from pimbot.logcontext import bound
 from pimbot.ports import GrantTarget
-from pimbot.scheduling.queue import ClaimedJob, complete_in, discard
+from pimbot.scheduling.queue import ClaimedJob, discard
 from pimbot.store.observations import Figure, observe
 from pimbot.store.tables import GrantRow, GrantState, RequestRow
 from pimbot.store.versioned import Change, set_each, set_many
@@ -82,7 +78,7 @@ async def expire_many(ctx: Context, jobs: list[ClaimedJob]) -> list[Outcome]:
     """Run many ``expire`` jobs at once; every job's outcome (None: done)."""
     started = time.perf_counter()
     try:
-        leased, done = await _end_due(ctx, jobs)
+        leased = await _end_due(ctx, [str(job.payload["request_id"]) for job in jobs])
     except Exception as exc:
         log.info("expiring %d together failed (%s); one by one", len(jobs),
                  type(exc).__name__)
@@ -91,9 +87,7 @@ async def expire_many(ctx: Context, jobs: list[ClaimedJob]) -> list[Outcome]:
     await revoke_leased(ctx, leased)
     log.info("expired %d (%.0f ms), revoked %d (%.0f ms)", len(jobs),
              (ended - started) * 1000, len(leased), (time.perf_counter() - ended) * 1000)
-    # Those marked done with the expiry are the worker's no more; the rest (a lease lost
-    # meanwhile) it records as it would have.
-    return [(job, None) for job in jobs if job.id not in done]
+    return [(job, None) for job in jobs]
 
 
 async def _one(ctx: Context, job: ClaimedJob) -> Exception | None:
@@ -104,26 +98,20 @@ async def _one(ctx: Context, job: ClaimedJob) -> Exception | None:
     return None
 
 
-async def _end_due(ctx: Context, jobs: list[ClaimedJob]) -> tuple[list[Leased], set[int]]:
-    """The requests still due ended and their grants leased; and the expire jobs, whose work
-    this transaction is, marked done in it (the revoke jobs it writes are the promise from
-    here on: one transaction fewer per batch than the worker's own completion). Returns the
-    leased grants and the ids of the jobs marked done."""
+async def _end_due(ctx: Context, request_ids: list[str]) -> list[Leased]:
     now = ctx.clock.now()
-    request_ids = sorted({str(job.payload["request_id"]) for job in jobs})
     async with ctx.db.transaction() as session:
         rows = list((await session.execute(select(RequestRow).where(
-            RequestRow.id.in_(request_ids)).order_by(RequestRow.id))).scalars())
+            RequestRow.id.in_(sorted(set(request_ids)))).order_by(RequestRow.id))).scalars())
         ending = [row for row in rows if row.state == RequestState.ACTIVE.value
                   and row.expires_at is not None and row.expires_at <= now]
-        leased: list[Leased] = []
-        if ending:  # else extended or ended since these jobs were written
-            due = await move_many(ctx, session, ending, Cause.EXPIRED,
-                                  revoke_at=now + leases.PROVIDER_LEASE)
-            token = await leases.take_many(ctx, session, due)
-            leased = [Leased(grant.id, token, grant.provider, target_of(grant), grant.ref)
-                      for grant in due]
-        return leased, await complete_in(session, jobs, ctx.owner, now)
+        if not ending:
+            return []  # extended or ended since these jobs were written
+        due = await move_many(ctx, session, ending, Cause.EXPIRED,
+                              revoke_at=now + leases.PROVIDER_LEASE)
+        token = await leases.take_many(ctx, session, due)
+        return [Leased(grant.id, token, grant.provider, target_of(grant), grant.ref)
+                for grant in due]
 
 
 async def revoke_leased(ctx: Context, leased: list[Leased]) -> None:
