@@ -11,8 +11,8 @@ on asyncpg), the rows sent through ``executemany``, commits, jobs written, this 
 CPU seconds, each per expiry (grant); and every statement's first words with its count, so a
 per-row statement shows up as a count of N. Then the same for the follow-ups the batch
 queued (``core.drain()``: notices and card redraws, the worker's claims and completions;
-the jobs are claimed as the worker claims them, so an expire batch, which marks its jobs done
-itself, leaves none for the worker's completion: ``jobs_left_to_complete``).
+the jobs are claimed as the worker claims them; ``jobs_left_to_complete``: those the batch
+leaves for the worker's completion transaction).
 """
 
 from __future__ import annotations
