@@ -240,6 +240,26 @@ async def test_escalation_asks_the_next_approvers(db: Database, oncall: FakeOnCa
     assert await _state(db, rid) == "active"
 
 
+async def test_an_escalation_approver_finds_the_request_in_pending_once_it_escalates(
+        db: Database, oncall: FakeOnCall) -> None:
+    """``pending`` lists what the person may decide now: an escalation step's approvers see a
+    request there from the moment it reaches them (not before), and a bare ``approve`` hints
+    its id, as it does for any approver."""
+    pim = await rules_pim(db, oncall)
+    rid = request_id_of(await pim.say(BOB, "activate prod-db-admin for 1h"))  # not on call
+    assert rid not in (await pim.say(DAVE, "pending")).text
+    await pim.advance(timedelta(minutes=30))
+    waiting = await pim.say(DAVE, "pending")
+    assert rid in waiting.text and BOB in waiting.text, waiting.text
+    assert rid in (await pim.say(ALICE, "pending")).text, "the first approvers still see it"
+    bare = await pim.say(DAVE, "approve")
+    assert not bare.ok and bare.hint.startswith(f"approve {rid}"), bare
+    done = await pim.say(DAVE, f"approve {rid}")
+    assert done.ok, done.text
+    assert await _state(db, rid) == "active"
+    assert rid not in (await pim.say(DAVE, "pending")).text
+
+
 async def test_policy_plan_and_validate_speak_of_the_rules(
         db: Database, oncall: FakeOnCall) -> None:
     text = format_plan(await plan_policy(db, parse_policy(POLICY.format(url=oncall.url))))

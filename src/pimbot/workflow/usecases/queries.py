@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pimbot.commands.suggest import suggest
@@ -140,15 +140,26 @@ async def _waiting(ctx: Context, actor: Actor, limit: int) -> tuple[list[Card], 
 
 
 def _waiting_where(ctx: Context, actor: Actor) -> tuple[ColumnElement[bool], ...] | None:
-    """What selects the requests ``actor`` may approve and has not voted on (None: none)."""
-    roles = [name for name, role in ctx.policy.roles.items()
-             if actor.email in ctx.policy.approvers_of(role)]
-    if not roles:
+    """What selects the requests ``actor`` may approve and has not voted on (None: none):
+    of the roles they approve, and of those whose escalation steps name them, once a request
+    has escalated that far."""
+    roles: list[str] = []
+    escalated: list[ColumnElement[bool]] = []
+    for name, role in ctx.policy.roles.items():
+        level = next((step for step in range(len(role.escalate) + 1)
+                      if actor.email in ctx.policy.approvers_of(role, step)), None)
+        if level == 0:
+            roles.append(name)
+        elif level is not None:
+            escalated.append(and_(RequestRow.role == name, RequestRow.escalation >= level))
+    if not roles and not escalated:
         return None
     voted = select(VoteRow.request_id).where(VoteRow.request_id == RequestRow.id,
                                              VoteRow.approver == actor.email)
+    of_roles = RequestRow.role.in_(roles) if not escalated else or_(
+        RequestRow.role.in_(roles), *escalated)
     return (RequestRow.state == RequestState.PENDING_APPROVAL.value,
-            RequestRow.role.in_(roles), RequestRow.email != actor.email, ~voted.exists())
+            of_roles, RequestRow.email != actor.email, ~voted.exists())
 
 
 async def oldest_waiting_id(ctx: Context, actor: Actor) -> str | None:
