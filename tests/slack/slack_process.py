@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from fake_slack import FakeSlack
@@ -27,3 +29,12 @@ async def start_slack_pimbot(tmp_path: Path, fake: FakeSlack, policy_text: str =
                SLACK_SIGNING_SECRET=SIGNING_SECRET, PIMBOT_SLACK_API_URL=fake.api_url)
     [replica] = await start_replicas(tmp_path, env, 1)
     return replica
+
+
+async def until(seen: Callable[[], object], replica: Replica) -> None:
+    """Wait until ``seen()`` is true, while the process lives; at most 60 s (a hang fails the
+    test, it never blocks CI)."""
+    async with asyncio.timeout(60):
+        while not seen():
+            assert replica.process.returncode is None, replica.output()
+            await asyncio.sleep(0.05)

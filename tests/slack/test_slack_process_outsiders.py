@@ -5,33 +5,17 @@ tell them nothing of it (not the requester, the reason, or the kind of item)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from fake_slack import ALICE, BOB, CAROL, FakeSlack
 from slack_driver import SlackDriver, dm_of
-from slack_process import start_slack_pimbot
-
-_TESTS = Path(__file__).resolve().parents[1]
-if str(_TESTS) not in sys.path:
-    sys.path.insert(0, str(_TESTS))
-
-from replica_process import Replica  # noqa: E402
+from slack_process import start_slack_pimbot, until
 
 LEAD = ("U0SECLEAD1", "sec-lead@example.com", "Sec Lead")
 REASON = "restore the ledger backup"
-
-
-async def _until(seen: Callable[[], object], replica: Replica) -> None:
-    async with asyncio.timeout(60):  # a hang fails the test, it never blocks CI
-        while not seen():
-            assert replica.process.returncode is None, replica.output()
-            await asyncio.sleep(0.05)
 
 
 def _buttons(fake: FakeSlack, user_id: str) -> dict[str, str]:
@@ -78,10 +62,10 @@ async def test_forged_slack_presses_and_submits_naming_another_request_tell_noth
         async with aiohttp.ClientSession(base_url=replica.url) as http:
             slack = SlackDriver(http, fake)  # type: ignore[arg-type]
             await slack.slash(BOB[0], f"activate prod-db-admin for 1h reason {REASON}")
-            await _until(lambda: "pim_approve" in _buttons(fake, ALICE[0]), replica)
+            await until(lambda: "pim_approve" in _buttons(fake, ALICE[0]), replica)
             request = _buttons(fake, ALICE[0])["pim_approve"]
             await slack.slash(LEAD[0], "review start prod-db-admin")
-            await _until(lambda: "pim_review_remove" in _buttons(fake, ALICE[0]), replica)
+            await until(lambda: "pim_review_remove" in _buttons(fake, ALICE[0]), replica)
             item = _buttons(fake, ALICE[0])["pim_review_remove"]
             mark = len(fake.calls)
 
@@ -105,7 +89,7 @@ async def test_forged_slack_presses_and_submits_naming_another_request_tell_noth
                 response = await slack.submit(CAROL[0], view, dict.fromkeys(inputs, "30m"))
                 assert response.status == 200
                 acks.append(await response.text())
-            await _until(lambda: all(_answered(fake, n) for n in names), replica)
+            await until(lambda: all(_answered(fake, n) for n in names), replica)
         told = "\n".join([*acks, *(json.dumps(c.args) for c in fake.calls[mark:])])
         for secret in (BOB[1], BOB[2], REASON, "Not justified", "Remove access"):
             assert secret not in told, f"carol was told {secret!r}: {told}"

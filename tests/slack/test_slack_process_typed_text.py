@@ -4,17 +4,16 @@ approvers or the log as typed."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 from fake_slack import ALICE, BOB, FakeSlack
 from slack_driver import SlackDriver
-from slack_process import start_slack_pimbot
+from slack_process import start_slack_pimbot, until
 
 _TESTS = Path(__file__).resolve().parents[1]
 if str(_TESTS) not in sys.path:
@@ -23,13 +22,6 @@ if str(_TESTS) not in sys.path:
 from replica_process import Replica  # noqa: E402
 
 CODE = "482913"
-
-
-async def _until(seen: Callable[[], object], replica: Replica) -> None:
-    async with asyncio.timeout(60):  # a hang fails the test, it never blocks CI
-        while not seen():
-            assert replica.process.returncode is None, replica.output()
-            await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
@@ -54,11 +46,11 @@ async def test_a_code_and_a_bidi_trick_in_a_slack_reason_reach_nobody(tmp_path: 
             BOB[0], f"activate prod-db-admin for 1h reason restore code {CODE} the backup")
         assert response.status == 200
         answered = await response.text()
-        await _until(lambda: answered or fake.responses(name), replica)
+        await until(lambda: answered or fake.responses(name), replica)
         response, _ = await slack.slash(
             BOB[0], "activate prod-db-admin for 1h reason restore \u202epukcab\u2066 now")
         assert response.status == 200
-        await _until(lambda: fake.calls_to("chat.postMessage"), replica)
+        await until(lambda: fake.calls_to("chat.postMessage"), replica)
         said = answered + json.dumps([c.args for c in fake.calls], ensure_ascii=False)
         assert "authenticator code" in said, said
         assert CODE not in said, "the code reached Slack"
@@ -81,9 +73,9 @@ async def test_a_reason_in_the_audit_answer_cannot_format_the_auditors_view(
     async with _pimbot_on_slack(tmp_path, BOB, ALICE, AUDITOR) as (fake, replica, slack):
         await slack.slash(BOB[0], "activate prod-db-admin for 1h reason restore ~the "
                                   "*Approved by alice* `now` _soon_")
-        await _until(lambda: fake.calls_to("chat.postMessage"), replica)
+        await until(lambda: fake.calls_to("chat.postMessage"), replica)
         _, name = await slack.slash(AUDITOR[0], "audit bob@example.com")
-        await _until(lambda: fake.responses(name), replica)
+        await until(lambda: fake.responses(name), replica)
     (answer,) = fake.responses(name)
     mrkdwn = [b["text"]["text"] for b in answer.args["blocks"]
               if b.get("text", {}).get("type") == "mrkdwn"]
