@@ -40,6 +40,7 @@ class TeamsCore(Protocol):
         conversation_ref: dict[str, Any] | None = None,
         *,
         ref_if_unset: dict[str, Any] | None = None,
+        standing: str | None = None,
     ) -> None: ...
 
     async def identity(self, platform: str, user_id: str) -> PlatformIdentity | None: ...

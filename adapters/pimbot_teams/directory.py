@@ -3,15 +3,18 @@ core's admission of each caller, and the conversation reference stored with them
 (``PimCore.remember_identity``).
 
 A person is learned from every message and from ``conversationUpdate`` /
-``installationUpdate``. Lookups are cached for ``identity_ttl_s`` on the core's clock; when
-the lookup fails, what the core stored earlier (for someone admitted then) stands in. Where a
+``installationUpdate``. Lookups are cached for ``identity_ttl_s`` on the core's clock. Where a
 person stands comes from the lookup: a guest account (``userRole: guest``) is a guest, someone
 of another tenant (a shared channel) or an anonymous user is external; the core decides
-whether they may go on. The reference is taken from a personal chat; from a channel pimbot
-keeps only what lets it open a personal chat later, and never in place of a personal chat's
-reference (decided in the core's transaction: ``ref_if_unset``). A person mentioned in a
-command (``<at>Bob Smith</at>``) is the mention entity's user id, looked up the same way:
-the name shown is never used to find anyone.
+whether they may go on. When the lookup cannot be made (the connector down or throttled past
+its retries), what the core stored at the last lookup that succeeded stands in, standing
+included: a guest stays a guest. When Teams answers that the sender is no member of the
+conversation (403 / 404), nothing stored stands in, and nor does it for a row stored without
+a standing: the person is ``UNCONFIRMED``, which the core refuses. The reference is taken
+from a personal chat; from a channel pimbot keeps only what lets it open a personal chat
+later, and never in place of a personal chat's reference (decided in the core's transaction:
+``ref_if_unset``). A person mentioned in a command (``<at>Bob Smith</at>``) is the mention
+entity's user id, looked up the same way: the name shown is never used to find anyone.
 """
 
 from __future__ import annotations
@@ -39,10 +42,16 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "teams"
 KEPT_PROFILES = 10_000
+# what a stored standing may stand in as: only the standings a person is ever stored with
+_STORED = frozenset({Standing.MEMBER.value, Standing.GUEST.value})
 
 
 class NoEmail(Exception):
     """The Teams user has no email or UPN pimbot can see."""
+
+
+class LookupUnavailable(Exception):
+    """The member lookup could not be made (not: Teams said there is no such member)."""
 
 
 class Refused(Exception):
@@ -76,7 +85,7 @@ class TeamsPeople:
     async def actor(self, inbound: Inbound, what: str) -> Actor:
         """Who sent this activity, once the core has admitted them (else ``Refused``)."""
         profile = await self.profile(inbound)
-        if profile is None or not profile.email:
+        if not profile.email and profile.standing is not Standing.UNCONFIRMED:
             raise NoEmail(inbound.user_id)
         inside = profile.standing in {Standing.MEMBER, Standing.GUEST}
         caller = Caller(PLATFORM, inbound.user_id, profile.standing,
@@ -102,19 +111,28 @@ class TeamsPeople:
         except ConnectorError as exc:
             log.warning("could not look up a Teams user who installed pimbot (%s)", exc.status)
 
-    async def profile(self, inbound: Inbound) -> TeamsProfile | None:
+    async def profile(self, inbound: Inbound) -> TeamsProfile:
         entry = self._profiles.get(inbound.user_id)
         now = self.core.clock.now()
         if entry is not None and entry.until > now:
             return entry.profile
-        found = await self._member(inbound, inbound.user_id, inbound.user_name)
-        if found is None:
-            known = await self.core.identity(PLATFORM, inbound.user_id)
-            if known is None:
-                return None
-            return TeamsProfile(known.email, known.display_name, Standing.MEMBER)
+        try:
+            found = await self._member(inbound, inbound.user_id, inbound.user_name)
+        except LookupUnavailable:
+            return await self._stored(inbound.user_id)
+        if found is None:  # Teams says the sender is no member of this conversation
+            return TeamsProfile("", inbound.user_name, Standing.UNCONFIRMED)
         self._keep(inbound.user_id, found)
         return found
+
+    async def _stored(self, user_id: str) -> TeamsProfile:
+        """What the last lookup that succeeded said of ``user_id``, as the core stored it;
+        ``UNCONFIRMED`` when it stored nothing, or no standing (a row from before 0021)."""
+        known = await self.core.identity(PLATFORM, user_id)
+        if known is None:
+            return TeamsProfile("", "", Standing.UNCONFIRMED)
+        standing = Standing(known.standing) if known.standing in _STORED else Standing.UNCONFIRMED
+        return TeamsProfile(known.email, known.display_name, standing)
 
     def _keep(self, user_id: str, profile: TeamsProfile) -> None:
         if len(self._profiles) >= KEPT_PROFILES:
@@ -136,7 +154,10 @@ class TeamsPeople:
         entry = self._profiles.get(user_id)
         if entry is not None and entry.until > self.core.clock.now():
             return entry.profile.email
-        profile = await self._member(inbound, user_id, "")
+        try:
+            profile = await self._member(inbound, user_id, "")
+        except LookupUnavailable:
+            profile = None
         if profile is not None and profile.email:
             self._keep(user_id, profile)
             return profile.email
@@ -149,19 +170,23 @@ class TeamsPeople:
         reach = reach_ref(inbound) if not inbound.personal and inbound.service_url else None
         stored = known.conversation_ref if known is not None else None
         unchanged = known is not None and known.email == profile.email and (
+            known.standing == profile.standing.value) and (
             personal is None or personal == stored) and (reach is None or stored is not None)
         if not unchanged:
             await self.core.remember_identity(PLATFORM, inbound.user_id, profile.email,
-                                              profile.name, personal, ref_if_unset=reach)
+                                              profile.name, personal, ref_if_unset=reach,
+                                              standing=profile.standing.value)
 
     async def _member(self, inbound: Inbound, user_id: str, name: str) -> TeamsProfile | None:
-        """The Bot Connector's member lookup of ``user_id`` in the activity's conversation."""
+        """The Bot Connector's member lookup of ``user_id`` in the activity's conversation: None
+        when Teams answers that there is no such member there, ``LookupUnavailable`` when it
+        does not answer at all (down, throttled, a 5xx after the connector's retries)."""
         try:
             member = await self.connector.member(inbound.service_url,
                                                  inbound.lookup_conversation, user_id)
         except ConnectorError as exc:
             log.warning("Teams member lookup failed (%s)", exc.status)
-            return None
+            raise LookupUnavailable(exc.status) from None
         if member is None:
             return None
         email = str(member.get("email") or member.get("userPrincipalName") or "")

@@ -38,6 +38,7 @@ class PlatformIdentity:
     display_name: str
     conversation_ref: dict[str, Any] | None
     updated_at: datetime
+    standing: str | None = None  # a ``Standing``, as the platform last said (None: never)
 
 
 class Unreachable(Exception):

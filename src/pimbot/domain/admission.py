@@ -4,7 +4,8 @@ An adapter says where a request came from and who sent it, in neutral words (a `
 a member of the workspace or tenant this deployment serves, a guest account of it, a person
 from another organisation (a shared channel), or a request from another workspace altogether.
 The core decides; only members get in, and guests only when the platform's policy section
-allows them (``slack: {allow_guests: true}``).
+allows them (``slack: {allow_guests: true}``). Someone the platform would not vouch for just
+now is refused too, never let in as whatever they were last time.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ class Standing(StrEnum):
     GUEST = "guest"  # a restricted or single-channel guest of the served workspace
     EXTERNAL = "external"  # a person of another organisation, e.g. in a shared channel
     OTHER_WORKSPACE = "other_workspace"  # the request came from a workspace not served here
+    # the platform would not say where the person stands now (not found in the conversation
+    # the request came from, or its lookup could not be made and nothing stored says)
+    UNCONFIRMED = "unconfirmed"
 
 
 class AdmissionVerdict(StrEnum):
@@ -27,6 +31,7 @@ class AdmissionVerdict(StrEnum):
     GUEST_REFUSED = "guest_refused"
     EXTERNAL_REFUSED = "external_refused"
     OTHER_WORKSPACE_REFUSED = "other_workspace_refused"
+    UNCONFIRMED_REFUSED = "unconfirmed_refused"
 
 
 @dataclass(frozen=True)
@@ -82,4 +87,11 @@ def decide_admission(standing: Standing, rules: ChatRules) -> AdmissionDecision:
                 AdmissionVerdict.OTHER_WORKSPACE_REFUSED,
                 f"This pimbot serves another workspace and takes no requests from this one; "
                 f"{NOTHING_CHANGED}.",
+            )
+        case Standing.UNCONFIRMED:
+            return AdmissionDecision(
+                AdmissionVerdict.UNCONFIRMED_REFUSED,
+                f"pimbot could not confirm your account with the chat platform just now, so "
+                f"it took no request from this message; {NOTHING_CHANGED} (try again in a "
+                f"minute, in your personal chat with pimbot).",
             )

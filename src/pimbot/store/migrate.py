@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 SCRIPT_LOCATION = Path(__file__).parent / "alembic"
 # The newest revision under alembic/versions (tests/test_migrations.py checks it is Alembic's
 # head): a new migration must change it, or databases at the old head are not upgraded.
-HEAD = "0020"
+HEAD = "0021"
 
 
 def alembic_config(connection: Any | None = None) -> Config:

@@ -113,6 +113,9 @@ class PlatformIdentityRow(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     conversation_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime]
+    # the platform's word on the person at the last lookup that succeeded (a ``Standing``);
+    # None: never recorded (a row from before 0021, or a platform that does not say)
+    standing: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class GroupMemberRow(Base):

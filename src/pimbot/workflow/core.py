@@ -149,14 +149,17 @@ class PimCore:
     async def remember_identity(self, platform: str, user_id: str, email: str,
                                 display_name: str = "",
                                 conversation_ref: dict[str, Any] | None = None, *,
-                                ref_if_unset: dict[str, Any] | None = None) -> None:
+                                ref_if_unset: dict[str, Any] | None = None,
+                                standing: str | None = None) -> None:
         """Store a platform account; ``conversation_ref`` replaces the stored reference,
-        ``ref_if_unset`` is stored only while there is none (decided in the transaction)."""
+        ``ref_if_unset`` is stored only while there is none (decided in the transaction);
+        ``standing``, where the platform just said the person stands, replaces the stored
+        one (None keeps it)."""
         email = email.strip().lower()
         for attempt in range(RETRIES):
             try:
                 await self._remember(platform, user_id, email, display_name,
-                                     conversation_ref, ref_if_unset)
+                                     conversation_ref, ref_if_unset, standing)
                 return
             except (IntegrityError, StaleDataError):
                 # Two events about the same person at once (a conversationUpdate and an
@@ -167,18 +170,20 @@ class PimCore:
 
     async def _remember(self, platform: str, user_id: str, email: str, display_name: str,
                         conversation_ref: dict[str, Any] | None,
-                        ref_if_unset: dict[str, Any] | None) -> None:
+                        ref_if_unset: dict[str, Any] | None, standing: str | None) -> None:
         now = self.clock.now()
         async with self.db.transaction() as session:
             row = await session.get(PlatformIdentityRow, (platform, user_id))
             if row is None:
                 session.add(PlatformIdentityRow(
                     platform=platform, user_id=user_id, email=email, display_name=display_name,
-                    conversation_ref=conversation_ref or ref_if_unset, updated_at=now))
+                    conversation_ref=conversation_ref or ref_if_unset, updated_at=now,
+                    standing=standing))
             else:
                 row.email, row.updated_at = email, now
                 row.display_name = display_name or row.display_name
                 row.conversation_ref = conversation_ref or row.conversation_ref or ref_if_unset
+                row.standing = standing or row.standing
             if await session.get(PersonRow, email) is None:
                 session.add(PersonRow(email=email, display_name=display_name, created_at=now))
 
@@ -328,7 +333,7 @@ class PimCore:
 
 def _identity(row: PlatformIdentityRow) -> PlatformIdentity:
     return PlatformIdentity(row.platform, row.user_id, row.email, row.display_name,
-                            row.conversation_ref, row.updated_at)
+                            row.conversation_ref, row.updated_at, row.standing)
 
 
 def error_reply(error: PimError, form: bool = False) -> Reply:
