@@ -41,6 +41,8 @@ ALICE = Person("29:alice-approver", "alice@example.com", "Alice Approver")
 CAROL = Person("29:carol-approver", "carol@example.com", "Carol Approver")
 LEAD = Person("29:sec-lead", "sec-lead@example.com", "Sec Lead")
 PEOPLE = (BOB, ALICE, CAROL, LEAD)
+# not in the fake directory unless a test adds them (as a guest account)
+GUEST = Person("29:guest-user", "guest@partner.example", "Guest User")
 
 
 def fixture(name: str) -> Any:

@@ -27,7 +27,7 @@ from pimbot.policy import parse_policy
 from pimbot.policy.plan import apply_policy
 from pimbot.secretbox import SecretBox
 from pimbot.store.database import Database
-from pimbot.store.tables import RequestRow
+from pimbot.store.tables import AuditEventRow, RequestRow
 from pimbot.testing.fakes import FakeClock, RecordingProvider
 from pimbot.workflow.core import PimCore
 from pimbot.workflow.mfa.service import MfaService
@@ -222,3 +222,11 @@ async def running(db: Database, fake: FakeBotFramework, policy_text: str, *,
     finally:
         await adapter.stop()
         await client.close()
+
+
+async def refusals(db: Database) -> list[str]:
+    """The reasons of the requests refused at the edge (``inbound.refused``), as audited."""
+    async with db.read() as session:
+        rows = (await session.execute(select(AuditEventRow).where(
+            AuditEventRow.action == "inbound.refused"))).scalars()
+        return [str(r.detail.get("reason")) for r in rows]

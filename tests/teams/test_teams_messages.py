@@ -6,12 +6,12 @@ import pytest
 from fake_connector import FakeBotFramework, Member
 from policies import POLICY
 from sqlalchemy import select
-from teams_driver import ALICE, BOB, CHANNEL, LEAD, TEAM, Person
-from teams_rig import answers, running
+from teams_driver import ALICE, BOB, CHANNEL, GUEST, LEAD, TEAM, Person
+from teams_rig import answers, refusals, running
 
 from pimbot.ports import Unreachable
 from pimbot.store.database import Database
-from pimbot.store.tables import AuditEventRow, PlatformIdentityRow, TeamsConversationRow
+from pimbot.store.tables import PlatformIdentityRow, TeamsConversationRow
 from pimbot.ui.cards import Card
 from pimbot_teams.gateway import ANSWERED_PRIVATELY, NOT_ANSWERED_PRIVATELY
 
@@ -181,15 +181,7 @@ async def test_a_chat_teams_will_not_open_is_unreachable(
             await rig.adapter.gateway.send_to_user(ALICE.email, Card(title="Hello"))
 
 
-GUEST = Person("29:guest-user", "guest@partner.example", "Guest User")
 OUTSIDER = Person("29:outsider", "eve@other.example", "Eve Outsider")
-
-
-async def refusals(db: Database) -> list[str]:
-    async with db.read() as session:
-        rows = (await session.execute(select(AuditEventRow).where(
-            AuditEventRow.action == "inbound.refused"))).scalars()
-        return [str(r.detail.get("reason")) for r in rows]
 
 
 async def test_guests_and_people_of_other_tenants_are_refused_and_audited(

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from fake_connector import FakeBotFramework, Member
 from policies import POLICY
-from sqlalchemy import select, update
-from teams_driver import BOB, Person
-from teams_rig import running
+from sqlalchemy import update
+from teams_driver import BOB, GUEST, Person
+from teams_rig import refusals, running
 
 from pimbot.store.database import Database
-from pimbot.store.tables import AuditEventRow, PlatformIdentityRow
+from pimbot.store.tables import PlatformIdentityRow
 
-GUEST = Person("29:guest-user", "guest@partner.example", "Guest User")
 UNCONFIRMED = "could not confirm your account"
 LOOKUP_DOWN = 5  # at least the connector's attempts at one lookup (it retries some statuses)
 
@@ -28,13 +27,6 @@ async def standing(db: Database, who: Person) -> str | None:
         row = await session.get(PlatformIdentityRow, ("teams", who.user_id))
         assert row is not None, "pimbot stored the person at their first message"
         return row.standing
-
-
-async def refusals(db: Database) -> list[str]:
-    async with db.read() as session:
-        rows = (await session.execute(select(AuditEventRow).where(
-            AuditEventRow.action == "inbound.refused"))).scalars()
-        return [str(r.detail.get("reason")) for r in rows]
 
 
 async def test_a_guest_let_in_once_stays_a_guest_while_the_lookup_cannot_be_made(
